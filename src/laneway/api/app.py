@@ -1,0 +1,42 @@
+"""The control plane's ASGI app: routes, auth, problem+json errors, and the controllers' lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from laneway import __version__
+from laneway.api import problems, routes
+from laneway.controllers.context import Context
+from laneway.controllers.manager import Manager
+
+
+def create_app(ctx: Context, *, run_controllers: bool = True) -> FastAPI:
+    manager = Manager(ctx)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(manager.run()) if run_controllers else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="laneway",
+        version=__version__,
+        description="Environments per branch, staging and production on one machine.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.store = ctx.store
+    app.state.manager = manager
+    problems.install(app)
+    app.include_router(routes.router)
+    return app

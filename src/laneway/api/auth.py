@@ -1,0 +1,84 @@
+"""Tokens and roles. Only a token's sha256 is stored; the plain token is shown once.
+
+Lookup is by hash, so the stored value an attacker could time against is a digest of their
+own guess; roles are checked per route through `require(role)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Request
+
+from laneway.errors import Forbidden, Unauthorized
+from laneway.store.repository import Store
+
+ROLES = ("viewer", "deployer", "admin")
+
+
+@dataclass(frozen=True)
+class Principal:
+    token_id: str
+    name: str
+    role: str
+
+    def can(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "lw_" + secrets.token_urlsafe(32)
+
+
+def ensure_admin_token(store: Store, client_config: Path, api_url: str) -> str | None:
+    """On first start, make an admin token and write it to the client config (0600)."""
+    if store.count_tokens() > 0:
+        return None
+    token = new_token()
+    store.add_token(name="admin", token_hash=hash_token(token), role="admin")
+    write_client_config(client_config, url=api_url, token=token)
+    return token
+
+
+def write_client_config(path: Path, *, url: str, token: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"url": url, "token": token}, f)
+    os.replace(tmp, path)
+
+
+def authenticate(store: Store, authorization: str | None) -> Principal:
+    if not authorization:
+        raise Unauthorized("missing token: send `Authorization: Bearer <token>`")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("malformed Authorization header: expected `Bearer <token>`")
+    found = store.token_by_hash(hash_token(token.strip()))
+    if found is None:
+        raise Unauthorized("unknown token")
+    return Principal(*found)
+
+
+def require(role: str):  # type: ignore[no-untyped-def]
+    """A FastAPI dependency: the caller, who must hold at least `role`."""
+
+    def dependency(request: Request) -> Principal:
+        principal = authenticate(request.app.state.store, request.headers.get("authorization"))
+        if not principal.can(role):
+            raise Forbidden(
+                f"token {principal.name!r} has role {principal.role}; this needs {role}"
+            )
+        return principal
+
+    return dependency

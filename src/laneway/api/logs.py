@@ -1,0 +1,74 @@
+"""Reading an environment's log files: the last lines, then new ones as they are written.
+
+Each line is labelled with its file (`web.0 | ...`), so one stream multiplexes services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+POLL = 0.2
+
+
+def log_files(directory: Path, service: str | None) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    files = sorted(directory.glob("*.log"))
+    if service is None:
+        return files
+    return [f for f in files if f.name.split(".")[0] == service]
+
+
+def _label(path: Path) -> str:
+    return path.name.removesuffix(".log")
+
+
+def tail_lines(path: Path, count: int) -> tuple[list[bytes], int]:
+    """The last `count` lines and the offset just after them."""
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        block = min(size, max(64 * 1024, count * 512))
+        f.seek(size - block)
+        data = f.read(block)
+    lines = data.splitlines(keepends=True)
+    if block < size and lines:
+        lines = lines[1:]
+    return (lines[-count:] if count else []), size
+
+
+async def stream(
+    directory: Path,
+    service: str | None,
+    *,
+    tail: int,
+    follow: bool,
+    alive: Callable[[], bool],
+    disconnected: Callable[[], Awaitable[bool]],
+) -> AsyncIterator[bytes]:
+    offsets: dict[Path, int] = {}
+    for path in log_files(directory, service):
+        lines, offsets[path] = tail_lines(path, tail)
+        for line in lines:
+            yield f"{_label(path)} | ".encode() + (line if line.endswith(b"\n") else line + b"\n")
+    while follow and alive() and not await disconnected():
+        await asyncio.sleep(POLL)
+        for path in log_files(directory, service):
+            offset = offsets.get(path, 0)
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            if size < offset:
+                offset = 0  # rotated
+            if size == offset:
+                continue
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(size - offset)
+            complete = data[: data.rfind(b"\n") + 1]
+            offsets[path] = offset + len(complete)
+            for line in complete.splitlines(keepends=True):
+                yield f"{_label(path)} | ".encode() + line

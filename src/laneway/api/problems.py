@@ -1,0 +1,44 @@
+"""Errors as RFC 9457 problem+json: the same text the CLI prints, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from laneway.errors import LanewayError
+
+log = logging.getLogger("laneway.api")
+
+
+def problem(status: int, title: str, detail: str, hint: str | None = None) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if hint:
+        body["hint"] = hint
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LanewayError)
+    async def _laneway(_: Request, exc: LanewayError) -> JSONResponse:
+        return problem(exc.status_code, exc.title, exc.message, exc.hint)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"] if p != "body")
+            lines.append(f"{where}: {error['msg']}")
+        return problem(400, "invalid input", "; ".join(lines))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, "error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal error", "the server failed; see its log")

@@ -1,0 +1,322 @@
+"""API routes: apps, builds, environments, their events and logs.
+
+Handlers validate, write desired state, wake the controller and return the new status; the
+controllers act. Streams (build output, events, logs) are server-sent events or plain text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from laneway.api import logs as logfiles
+from laneway.api.auth import Principal, require
+from laneway.api.schemas import (
+    AppIn,
+    AppOut,
+    BuildIn,
+    BuildOut,
+    EnvironmentIn,
+    EnvironmentOut,
+    EventOut,
+)
+from laneway.builds import builder, git
+from laneway.controllers.context import Context
+from laneway.controllers.manager import Manager
+from laneway.core import routing
+from laneway.core.types import BuildRecord, Desired, Environment, Event
+from laneway.errors import InvalidInput, LanewayError, NotFound
+from laneway.spec.model import DNS_LABEL
+
+router = APIRouter(prefix="/api/v1")
+viewer = Depends(require("viewer"))
+deployer = Depends(require("deployer"))
+
+
+def _ctx(request: Request) -> Context:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def _manager(request: Request) -> Manager:
+    return request.app.state.manager  # type: ignore[no-any-return]
+
+
+def _url(ctx: Context, environment: Environment) -> str:
+    host = routing.hostname_for(environment.app, environment.name, domain=ctx.settings.domain)
+    _, port = ctx.settings.router
+    return f"http://{host}:{port}/"
+
+
+def _out(ctx: Context, environment: Environment) -> EnvironmentOut:
+    return EnvironmentOut.of(environment, url=_url(ctx, environment))
+
+
+def _check_app_name(app: str) -> None:
+    if not re.match(DNS_LABEL, app):
+        raise InvalidInput(f"app name {app!r}: expected a lowercase DNS label like `shop`")
+
+
+@router.get("/status")
+def status(request: Request, _: Principal = viewer) -> dict[str, object]:
+    ctx = _ctx(request)
+    manager = _manager(request)
+    host, port = ctx.settings.router
+    return {
+        "version": request.app.version,
+        "router": {"address": f"{host}:{port}", "pid": manager.router.router_pid()},
+        "environments": len(ctx.store.list_environments()),
+    }
+
+
+@router.get("/apps", response_model=list[AppOut])
+def list_apps(request: Request, _: Principal = viewer) -> list[AppOut]:
+    return [
+        AppOut(name=a.name, repo=a.repo, created_at=a.created_at)
+        for a in _ctx(request).store.list_apps()
+    ]
+
+
+@router.put("/apps/{app}", response_model=AppOut)
+def register_app(app: str, body: AppIn, request: Request, _: Principal = deployer) -> AppOut:
+    _check_app_name(app)
+    repo = Path(body.repo)
+    if not repo.is_absolute():
+        raise InvalidInput(f"repo: expected an absolute path, got {body.repo!r}")
+    if not git.is_repo(repo):
+        raise InvalidInput(f"repo: {body.repo} is not a git repository")
+    record = _ctx(request).store.ensure_app(app, str(repo))
+    return AppOut(name=record.name, repo=record.repo, created_at=record.created_at)
+
+
+@router.get("/apps/{app}/environments", response_model=list[EnvironmentOut])
+def list_environments(app: str, request: Request, _: Principal = viewer) -> list[EnvironmentOut]:
+    ctx = _ctx(request)
+    ctx.store.get_app(app)
+    return [_out(ctx, e) for e in ctx.store.list_environments(app)]
+
+
+@router.post("/apps/{app}/environments", response_model=EnvironmentOut, status_code=202)
+def create_environment(
+    app: str, body: EnvironmentIn, request: Request, _: Principal = deployer
+) -> EnvironmentOut:
+    ctx = _ctx(request)
+    ctx.store.get_app(app)
+    sources = [s for s in (body.branch, body.ref, body.build) if s]
+    if len(sources) != 1:
+        raise InvalidInput("give exactly one of branch, ref or build")
+    build_id = None
+    if body.build:
+        matches = ctx.store.find_builds(body.build)
+        matches = [b for b in matches if b.app == app]
+        if not matches:
+            raise NotFound(f"no build {body.build!r} of app {app!r}")
+        if len(matches) > 1:
+            raise InvalidInput(f"build {body.build!r} is ambiguous: {len(matches)} builds match")
+        build_id = matches[0].id
+    environment = ctx.store.create_environment(
+        app=app,
+        name=body.name,
+        kind=body.kind,
+        branch=body.branch,
+        ref=body.branch or body.ref,
+        build_id=build_id,
+    )
+    if build_id is not None:
+        environment = ctx.store.update_environment(
+            environment.id, commit=ctx.store.get_build(build_id).commit
+        )
+    ctx.store.add_event(environment.id, "created", f"environment {body.name} requested")
+    _manager(request).wake()
+    return _out(ctx, environment)
+
+
+@router.get("/apps/{app}/environments/{name}", response_model=EnvironmentOut)
+def show_environment(
+    app: str, name: str, request: Request, _: Principal = viewer
+) -> EnvironmentOut:
+    ctx = _ctx(request)
+    return _out(ctx, ctx.store.get_environment(app, name))
+
+
+@router.delete("/apps/{app}/environments/{name}", response_model=EnvironmentOut, status_code=202)
+def destroy_environment(
+    app: str, name: str, request: Request, _: Principal = deployer
+) -> EnvironmentOut:
+    ctx = _ctx(request)
+    environment = ctx.store.get_environment(app, name)
+    if environment.desired != Desired.DELETED:
+        environment = ctx.store.update_environment(environment.id, desired=Desired.DELETED)
+        ctx.store.add_event(environment.id, "destroy", "destroy requested")
+    _manager(request).wake(environment.id)
+    return _out(ctx, environment)
+
+
+@router.get("/apps/{app}/environments/{name}/events", response_model=None)
+async def environment_events(
+    app: str,
+    name: str,
+    request: Request,
+    after: int = 0,
+    follow: bool = False,
+    _: Principal = viewer,
+) -> StreamingResponse | list[EventOut]:
+    ctx = _ctx(request)
+    environment = ctx.store.get_environment(app, name)
+    if not follow:
+        return [_event(e) for e in ctx.store.events(environment.id, after=after)]
+
+    async def stream() -> AsyncIterator[bytes]:
+        cursor = after
+        while not await request.is_disconnected():
+            for event in ctx.store.events(environment.id, after=cursor):
+                cursor = event.id
+                yield _sse(event.type, _event(event).model_dump_json(), event_id=event.id)
+            current = ctx.store.get_environment_by_id(environment.id)
+            if current is None:
+                for event in ctx.store.events(environment.id, after=cursor):
+                    yield _sse(event.type, _event(event).model_dump_json(), event_id=event.id)
+                yield _sse("end", json.dumps({"deleted": True}))
+                return
+            yield _sse("status", _out(ctx, current).model_dump_json())
+            await asyncio.sleep(0.1)
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+@router.get("/apps/{app}/environments/{name}/logs", response_model=None)
+async def environment_logs(
+    app: str,
+    name: str,
+    request: Request,
+    service: str | None = None,
+    tail: int = 100,
+    follow: bool = False,
+    _: Principal = viewer,
+) -> StreamingResponse:
+    ctx = _ctx(request)
+    environment = ctx.store.get_environment(app, name)
+    if service is not None and not service.replace("-", "").isalnum():
+        raise InvalidInput(f"service: {service!r} is not a service name")
+    directory = ctx.log_dir(environment.id)
+    files = logfiles.log_files(directory, service)
+    if service is not None and not files and service != "release":
+        raise NotFound(f"no logs for service {service!r} in environment {name!r}")
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for line in logfiles.stream(
+            directory,
+            service,
+            tail=max(0, min(tail, 10_000)),
+            follow=follow,
+            alive=lambda: ctx.store.get_environment_by_id(environment.id) is not None,
+            disconnected=request.is_disconnected,
+        ):
+            yield line
+
+    return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
+
+
+@router.get("/apps/{app}/builds", response_model=list[BuildOut])
+def list_builds(app: str, request: Request, _: Principal = viewer) -> list[BuildOut]:
+    ctx = _ctx(request)
+    ctx.store.get_app(app)
+    return [_build(b) for b in ctx.store.list_builds(app)]
+
+
+@router.post("/apps/{app}/builds", response_model=None)
+async def create_build(
+    app: str, body: BuildIn, request: Request, _: Principal = deployer
+) -> StreamingResponse:
+    """Build a ref; the answer streams the build's output, then its result or error."""
+    ctx = _ctx(request)
+    record = ctx.store.get_app(app)
+    repo = Path(record.repo)
+    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+
+    def run() -> None:
+        try:
+            workdir = ctx.settings.home / "tmp"
+            workdir.mkdir(parents=True, exist_ok=True)
+            result = builder.build(
+                repo,
+                body.ref,
+                store=ctx.artifacts,
+                workdir=workdir,
+                on_output=lambda line: loop.call_soon_threadsafe(
+                    queue.put_nowait, ("output", json.dumps({"line": line.rstrip("\n")}))
+                ),
+            )
+            if result.spec.app != app:
+                raise InvalidInput(
+                    f"laneway.yaml at {result.commit[:12]} describes app {result.spec.app!r}, not {app!r}"
+                )
+            spec_text = git.show_file(repo, result.commit, "laneway.yaml") or ""
+            build = ctx.store.record_build(
+                BuildRecord(
+                    id=result.id,
+                    app=app,
+                    commit=result.commit,
+                    ref=body.ref,
+                    spec_text=spec_text,
+                    spec_digest=result.spec_digest,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            payload = _build(build).model_dump(mode="json") | {"cached": result.cached}
+            loop.call_soon_threadsafe(queue.put_nowait, ("result", json.dumps(payload)))
+        except LanewayError as exc:
+            problem = {
+                "title": exc.title,
+                "status": exc.status_code,
+                "detail": exc.message,
+                "hint": exc.hint,
+            }
+            loop.call_soon_threadsafe(queue.put_nowait, ("error", json.dumps(problem)))
+        except Exception as exc:  # reported as a problem, never a traceback
+            problem = {"title": "internal error", "status": 500, "detail": exc.__class__.__name__}
+            loop.call_soon_threadsafe(queue.put_nowait, ("error", json.dumps(problem)))
+
+    task = asyncio.create_task(asyncio.to_thread(run))
+
+    async def stream() -> AsyncIterator[bytes]:
+        while True:
+            kind, data = await queue.get()
+            yield _sse(kind, data)
+            if kind in ("result", "error"):
+                await task
+                return
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+@router.get("/builds/{build_id}", response_model=BuildOut)
+def show_build(build_id: str, request: Request, _: Principal = viewer) -> BuildOut:
+    return _build(_ctx(request).store.get_build(build_id))
+
+
+def _build(build: BuildRecord) -> BuildOut:
+    return BuildOut(
+        id=build.id,
+        app=build.app,
+        commit=build.commit,
+        ref=build.ref,
+        spec_digest=build.spec_digest,
+        created_at=build.created_at,
+    )
+
+
+def _event(event: Event) -> EventOut:
+    return EventOut(id=event.id, time=event.time, type=event.type, message=event.message)
+
+
+def _sse(event: str, data: str, *, event_id: int | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {data}\n\n".encode()

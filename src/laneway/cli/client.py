@@ -1,0 +1,117 @@
+"""The CLI's HTTP client: finds the server (LANEWAY_URL/LANEWAY_TOKEN or the client config),
+turns problem+json answers into laneway errors and connection failures into a plain message."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from laneway.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LanewayError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
+
+BY_STATUS: dict[int, type[LanewayError]] = {
+    400: InvalidInput,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    503: Unavailable,
+}
+
+
+def _home() -> Path:
+    return Path(os.environ.get("LANEWAY_HOME") or Path.home() / ".laneway").expanduser()
+
+
+def find_server() -> tuple[str, str]:
+    url = os.environ.get("LANEWAY_URL")
+    token = os.environ.get("LANEWAY_TOKEN")
+    config_path = _home() / "client.json"
+    if (not url or not token) and config_path.exists():
+        try:
+            config = json.loads(config_path.read_text())
+        except (OSError, ValueError):
+            raise InvalidInput(f"{config_path}: not a readable client config") from None
+        url = url or config.get("url")
+        token = token or config.get("token")
+    if not url:
+        raise Unavailable(
+            "no laneway server configured",
+            hint="start one with `laneway server`, or set LANEWAY_URL and LANEWAY_TOKEN",
+        )
+    if not token:
+        raise Unauthorized(f"no token for {url}", hint="set LANEWAY_TOKEN")
+    return url.rstrip("/"), token
+
+
+def raise_problem(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+        detail, hint = body.get("detail") or response.reason_phrase, body.get("hint")
+    except ValueError:
+        detail, hint = response.text.strip() or response.reason_phrase, None
+    error = BY_STATUS.get(response.status_code, LanewayError)
+    raise error(str(detail), hint=hint)
+
+
+class Client:
+    def __init__(self, url: str | None = None, token: str | None = None) -> None:
+        if url is None or token is None:
+            url, token = find_server()
+        self.url = url
+        self.http = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, f"/api/v1{path}", **kwargs)
+        except httpx.ConnectError:
+            raise Unavailable(
+                f"cannot reach the laneway server at {self.url}",
+                hint="is `laneway server` running? (LANEWAY_URL / LANEWAY_HOME say which)",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"request to {self.url} failed: {exc.__class__.__name__}") from None
+        raise_problem(response)
+        return response.json()
+
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[str]:
+        """Lines of a streamed answer (server-sent events or plain text)."""
+        try:
+            with self.http.stream(method, f"/api/v1{path}", timeout=None, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise_problem(response)
+                yield from response.iter_lines()
+        except httpx.ConnectError:
+            raise Unavailable(
+                f"cannot reach the laneway server at {self.url}",
+                hint="is `laneway server` running?",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"stream from {self.url} broke: {exc.__class__.__name__}") from None
+
+    def events(self, method: str, path: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+        """(event, data) pairs of a server-sent event stream."""
+        event = "message"
+        for line in self.stream(method, path, **kwargs):
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                yield event, json.loads(line[6:])
+                event = "message"

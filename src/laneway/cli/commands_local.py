@@ -1,0 +1,112 @@
+"""CLI commands that work on this machine without the API: server, halt, init, spec, up, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from laneway.errors import Conflict, InvalidInput
+from laneway.settings import load_settings
+from laneway.spec import schema, starter
+from laneway.spec.loader import load_spec
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def register(app: typer.Typer, spec_app: typer.Typer) -> None:
+    @app.command()
+    def server(
+        api: str | None = typer.Option(
+            None,
+            "--api",
+            envvar="LANEWAY_API",
+            help="HOST:PORT of the API (default 127.0.0.1:7070).",
+        ),
+        router: str | None = typer.Option(
+            None,
+            "--router",
+            envvar="LANEWAY_ROUTER",
+            help="HOST:PORT of the router (default 127.0.0.1:8080).",
+        ),
+    ) -> None:
+        """Run the control plane (API and controllers) and the built-in router."""
+        from laneway import server as control_plane
+
+        settings = load_settings(api=api, router=router)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        host, port = settings.api
+        rhost, rport = settings.router
+        err.print(
+            f"laneway server: API http://{host}:{port}  router http://{rhost}:{rport}  home {settings.home}"
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(control_plane.serve(settings))
+        err.print(
+            "control plane stopped; app processes and the router keep running (`laneway halt` stops them)"
+        )
+
+    @app.command()
+    def halt() -> None:
+        """Stop every app process and the router that this LANEWAY_HOME started."""
+        from laneway import server as control_plane
+
+        stopped = control_plane.halt(load_settings())
+        for line in stopped:
+            out.print(f"stopped {line}")
+        if not stopped:
+            out.print("nothing was running")
+
+    @app.command()
+    def up(
+        repo: Path = typer.Option(Path("."), "--repo", help="The app's work tree."),
+    ) -> None:
+        """Run the app from the work tree in the foreground, restarting services on changes."""
+        from laneway import dev
+        from laneway.controllers.context import instance_secret
+
+        settings = load_settings()
+        root = repo.resolve()
+        if not (root / "laneway.yaml").exists():
+            raise InvalidInput(f"no laneway.yaml in {root}", hint="create one with `laneway init`")
+        load_spec(root / "laneway.yaml")
+        session = dev.DevSession(repo=root, settings=settings, secret=instance_secret(settings))
+        asyncio.run(session.run_until_signalled())
+
+    @app.command()
+    def init(
+        path: Path = typer.Argument(Path("."), help="The app's repository."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing laneway.yaml."),
+    ) -> None:
+        """Write a commented starter laneway.yaml (services from a Procfile if there is one)."""
+        root = path.resolve()
+        if not root.is_dir():
+            raise InvalidInput(f"{path}: not a directory")
+        target = root / "laneway.yaml"
+        if target.exists() and not force:
+            raise Conflict(f"{target} exists already", hint="use --force to overwrite it")
+        target.write_text(starter.starter_spec(root))
+        out.print(f"wrote {target}")
+
+    @spec_app.command("schema")
+    def spec_schema() -> None:
+        """Print the JSON Schema of laneway.yaml."""
+        print(json.dumps(schema.json_schema(), indent=2))
+
+    @spec_app.command("check")
+    def spec_check(
+        path: Path = typer.Argument(Path("laneway.yaml"), help="The spec file."),
+        as_json: bool = typer.Option(False, "--json", help="Print the parsed spec as JSON."),
+    ) -> None:
+        """Validate a spec file; errors name file, line, column and field."""
+        spec = load_spec(path)
+        if as_json:
+            print(spec.model_dump_json(indent=2, by_alias=True))
+        else:
+            out.print(f"{path}: ok (app {spec.app}, services: {', '.join(spec.services)})")

@@ -1,0 +1,328 @@
+"""The environment reconciler: observe store and runtime, plan (core.environments), apply, record.
+
+Called by `controllers.manager` once per pass for one environment. Blocking work (build,
+unpack, database creation, process start and stop) runs in a thread, so the API stays
+responsive. An action that fails ends the pass; the next pass plans again from what is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import httpx
+
+from laneway.builds import builder, git
+from laneway.controllers import health
+from laneway.controllers.context import Context
+from laneway.core import environments as plans
+from laneway.core.types import BuildRecord, Environment, ResourceRecord
+from laneway.errors import LanewayError
+from laneway.runtime.base import ProcessInfo, ProcessSpec
+from laneway.spec.loader import load_spec_text
+from laneway.spec.model import Spec
+
+PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
+HOOK_TIMEOUT = 600.0
+STOP_TIMEOUT = 10.0
+LOG_ROTATE_BYTES = 10 * 1024 * 1024
+
+
+class PermanentFailure(LanewayError):
+    """Retrying will not help until the user changes something (a failed build or hook)."""
+
+
+@lru_cache(maxsize=256)
+def _parse_spec(text: str) -> Spec:
+    return load_spec_text(text, filename="laneway.yaml")
+
+
+class EnvironmentReconciler:
+    def __init__(self, ctx: Context, *, http: httpx.AsyncClient) -> None:
+        self.ctx = ctx
+        self.http = http
+
+    def spec_of(self, environment: Environment) -> Spec | None:
+        if environment.build_id is None:
+            return None
+        return _parse_spec(self.ctx.store.get_build(environment.build_id).spec_text)
+
+    async def reconcile(self, environment_id: str) -> Environment | None:
+        """One pass; returns the environment as recorded after it, None once it is deleted."""
+        store = self.ctx.store
+        environment = store.get_environment_by_id(environment_id)
+        if environment is None:
+            return None
+        spec = self.spec_of(environment)
+        observed = await self.observe(environment, spec)
+        plan = plans.plan_environment(environment, spec, observed, now=self.ctx.clock())
+        failure: str | None = None
+        error: str | None = None
+        for action in plan.actions:
+            try:
+                await self.apply(environment, spec, action)
+            except PermanentFailure as exc:
+                failure = exc.message
+                break
+            except LanewayError as exc:
+                error = exc.message
+                break
+            if isinstance(action, plans.DeleteRecord):
+                store.add_event(environment.id, "deleted", "environment destroyed")
+                return None
+            if isinstance(action, (plans.Build, plans.RunHook)):
+                environment = store.get_environment_by_id(environment_id) or environment
+        changes: dict[str, object] = {}
+        phase, message = plan.phase, plan.message
+        if failure is not None:
+            phase, message = plans.Phase.FAILED, failure
+            changes["failure"] = failure
+        elif error is not None:
+            message = f"{plan.message}; retrying: {error}"
+        if phase != environment.phase or message != environment.message:
+            changes.update(phase=phase, message=message)
+            store.add_event(environment.id, "phase", f"{phase}: {message}")
+        if plan.replicas != environment.replicas:
+            changes["replicas"] = plan.replicas
+        if changes:
+            environment = store.update_environment(environment.id, **changes)
+        self._rotate_logs(environment)
+        return environment
+
+    async def observe(self, environment: Environment, spec: Spec | None) -> plans.Observed:
+        ctx = self.ctx
+        processes = await asyncio.to_thread(ctx.runtime.list_processes, environment.id)
+        observed = tuple(
+            plans.ObservedProcess(
+                key=p.key,
+                service=p.service,
+                index=p.index,
+                release=p.release,
+                pid=p.pid,
+                alive=p.alive,
+                exit_code=p.exit_code,
+                started_at=p.started_at,
+            )
+            for p in processes
+        )
+        ports = {
+            (lease.service, lease.index): lease.port for lease in ctx.store.leases(environment.id)
+        }
+        targets: dict[int, tuple[int, str, float]] = {}
+        if spec is not None:
+            for p in observed:
+                service = spec.services.get(p.service)
+                port = ports.get((p.service, p.index))
+                if p.alive and service is not None and service.health is not None and port:
+                    targets[p.pid] = (port, service.health.path, service.health.timeout)
+        results = await health.probe_all(self.http, targets) if targets else {}
+        return plans.Observed(
+            unpacked=ctx.release_dir(environment.id, environment.release).is_dir(),
+            resources=frozenset(r.name for r in ctx.store.resources(environment.id)),
+            processes=observed,
+            health=results,
+            ports=ports,
+        )
+
+    async def apply(
+        self, environment: Environment, spec: Spec | None, action: plans.Action
+    ) -> None:
+        ctx = self.ctx
+        store = ctx.store
+        match action:
+            case plans.Build(ref=ref):
+                await self._build(environment, ref)
+            case plans.Unpack(build_id=build_id, release=release):
+                target = ctx.release_dir(environment.id, release)
+                await asyncio.to_thread(ctx.artifacts.unpack, build_id, target)
+                store.add_event(
+                    environment.id, "unpacked", f"build {build_id[7:19]} unpacked as v{release}"
+                )
+            case plans.Provision(name=name, type=type_):
+                value = await asyncio.to_thread(ctx.providers[type_].ensure, environment.id, name)
+                store.put_resource(ResourceRecord(environment.id, name, type_, {"value": value}))
+                store.add_event(environment.id, "provisioned", f"{type_} resource {name!r} ready")
+            case plans.RunHook(release=release, command=command):
+                assert spec is not None
+                await self._run_hook(environment, spec, release, command)
+            case plans.StartReplica(service=service, index=index):
+                assert spec is not None
+                info = await asyncio.to_thread(self._start, environment, spec, service, index)
+                store.add_event(
+                    environment.id, "started", f"{service}/{index} started (pid {info.pid})"
+                )
+            case plans.StopProcess(key=key, reason=reason):
+                await asyncio.to_thread(ctx.runtime.stop_process, key, timeout=STOP_TIMEOUT)
+                store.add_event(
+                    environment.id, "stopped", f"{key.split('/', 1)[1]} stopped: {reason}"
+                )
+            case plans.Forget(key=key):
+                ctx.runtime.forget(key)
+            case plans.DestroyResources():
+                for provider in ctx.providers.values():
+                    await asyncio.to_thread(provider.destroy_all, environment.id)
+                for record in store.resources(environment.id):
+                    store.remove_resource(environment.id, record.name)
+            case plans.RemoveFiles():
+                await asyncio.to_thread(remove_environment_files, ctx, environment.id)
+                store.release_ports(environment.id)
+            case plans.DeleteRecord():
+                store.delete_environment_record(environment.id)
+
+    async def _build(self, environment: Environment, ref: str) -> None:
+        ctx = self.ctx
+        app = ctx.store.get_app(environment.app)
+        repo = Path(app.repo)
+        store = ctx.store
+        store.add_event(environment.id, "build", f"building {ref} of {repo}")
+
+        def on_output(line: str) -> None:
+            store.add_event(environment.id, "build.output", line.rstrip("\n"))
+
+        def run() -> tuple[builder.BuildResult, str]:
+            workdir = ctx.settings.home / "tmp"
+            workdir.mkdir(parents=True, exist_ok=True)
+            result = builder.build(
+                repo, ref, store=ctx.artifacts, workdir=workdir, on_output=on_output
+            )
+            text = git.show_file(repo, result.commit, "laneway.yaml") or ""
+            return result, text
+
+        try:
+            result, spec_text = await asyncio.to_thread(run)
+        except LanewayError as exc:
+            detail = f"\n{exc.hint}" if exc.hint else ""
+            raise PermanentFailure(f"build of {ref} failed: {exc.message}{detail}") from None
+        if result.spec.app != environment.app:
+            raise PermanentFailure(
+                f"laneway.yaml at {result.commit[:12]} describes app {result.spec.app!r}, "
+                f"not {environment.app!r}"
+            )
+        store.record_build(
+            BuildRecord(
+                id=result.id,
+                app=environment.app,
+                commit=result.commit,
+                ref=ref,
+                spec_text=spec_text,
+                spec_digest=hashlib.sha256(spec_text.encode()).hexdigest(),
+                created_at=environment.updated_at,
+            )
+        )
+        store.update_environment(environment.id, build_id=result.id, commit=result.commit)
+        cached = " (cached)" if result.cached else ""
+        store.add_event(
+            environment.id, "built", f"build {result.id[7:19]} of {result.commit[:12]}{cached}"
+        )
+
+    def _resource_values(self, environment: Environment) -> dict[str, str]:
+        return {
+            r.name: r.details.get("value", "") for r in self.ctx.store.resources(environment.id)
+        }
+
+    def _base_env(self) -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k in PASSED_THROUGH}
+
+    async def _run_hook(
+        self, environment: Environment, spec: Spec, release: int, command: str
+    ) -> None:
+        ctx = self.ctx
+        env = plans.compose_env(
+            environment,
+            spec,
+            service=None,
+            port=None,
+            resources=self._resource_values(environment),
+            base=self._base_env(),
+        )
+        log_path = ctx.log_dir(environment.id) / "release.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        ctx.store.add_event(environment.id, "hook", f"release hook: {command}")
+
+        def run() -> int:
+            with open(log_path, "ab") as log:
+                log.write(f"--- release v{release}: {command}\n".encode())
+                log.flush()
+                try:
+                    return subprocess.run(
+                        ["/bin/sh", "-c", command],
+                        cwd=ctx.release_dir(environment.id, release),
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        timeout=HOOK_TIMEOUT,
+                        start_new_session=True,
+                    ).returncode
+                except subprocess.TimeoutExpired:
+                    return -1
+
+        code = await asyncio.to_thread(run)
+        if code != 0:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-10:])
+            what = "timed out" if code == -1 else f"exited with code {code}"
+            raise PermanentFailure(f"release hook `{command}` {what}:\n{tail}")
+        ctx.store.update_environment(environment.id, hook_release=release)
+        ctx.store.add_event(environment.id, "hook", "release hook succeeded")
+
+    def _start(self, environment: Environment, spec: Spec, service: str, index: int) -> ProcessInfo:
+        ctx = self.ctx
+        port = None
+        if spec.services[service].has_port(service):
+            lo, hi = ctx.settings.port_range
+            port = ctx.store.lease_port(environment.id, service, index, free_ports(lo, hi)).port
+        env = plans.compose_env(
+            environment,
+            spec,
+            service=service,
+            port=port,
+            resources=self._resource_values(environment),
+            base=self._base_env(),
+        )
+        return ctx.runtime.start_process(
+            ProcessSpec(
+                environment_id=environment.id,
+                service=service,
+                index=index,
+                release=environment.release_name,
+                command=spec.services[service].command,
+                cwd=ctx.release_dir(environment.id, environment.release),
+                env=env,
+                log_path=ctx.log_dir(environment.id) / f"{service}.{index}.log",
+            )
+        )
+
+    def _rotate_logs(self, environment: Environment) -> None:
+        directory = self.ctx.log_dir(environment.id)
+        if not directory.is_dir():
+            return
+        for path in directory.glob("*.log"):
+            try:
+                if path.stat().st_size > LOG_ROTATE_BYTES:
+                    shutil.copyfile(path, path.with_suffix(".log.1"))
+                    os.truncate(path, 0)
+            except OSError:
+                continue
+
+
+def free_ports(low: int, high: int) -> Iterator[int]:
+    """Candidate ports in the range that nothing on this machine is listening on."""
+    for port in range(low, high + 1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        yield port
+
+
+def remove_environment_files(ctx: Context, environment_id: str) -> None:
+    shutil.rmtree(ctx.settings.environments_dir / environment_id, ignore_errors=True)
+    shutil.rmtree(ctx.log_dir(environment_id), ignore_errors=True)

@@ -1,0 +1,101 @@
+"""The routing controller: keeps the router process running and its table equal to the store's.
+
+The built-in router runs as a process of its own (labelled like app processes, so it outlives
+a control-plane restart and keeps serving the last table meanwhile). This module computes the
+table (core.routing) from the environments' observed replicas and hands it to the driver.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from laneway.controllers.context import Context
+from laneway.core import routing
+from laneway.core.types import Environment, Phase
+from laneway.router.driver import BuiltinRouterDriver
+from laneway.runtime.base import ProcessSpec
+from laneway.spec.model import Spec
+
+ROUTER_ENVIRONMENT = "_router"
+ROUTER_KEY = f"{ROUTER_ENVIRONMENT}/router/0"
+ROUTED_STATES = ("healthy", "running")
+
+
+class RouterController:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.table_file = ctx.settings.state_dir / "routes.json"
+        self.driver = BuiltinRouterDriver(self.table_file, pid=self.router_pid)
+        self.table: routing.RoutingTable | None = None
+        self._version = int(time.time() * 1000)
+
+    @property
+    def listen(self) -> str:
+        host, port = self.ctx.settings.router
+        return f"{host}:{port}"
+
+    def router_pid(self) -> int | None:
+        for process in self.ctx.runtime.list_processes(ROUTER_ENVIRONMENT):
+            if process.key == ROUTER_KEY and process.alive:
+                return process.pid
+        return None
+
+    def ensure_router(self) -> int:
+        """Start the router if it is not running with this instance's address; adopt it if it is."""
+        runtime = self.ctx.runtime
+        for process in runtime.list_processes(ROUTER_ENVIRONMENT):
+            if process.alive and process.release == self.listen:
+                return process.pid
+            if process.alive:
+                runtime.stop_process(process.key, timeout=5)
+            else:
+                runtime.forget(process.key)
+        if not self.table_file.exists():
+            self.driver.apply(self.table or routing.RoutingTable(version=0))
+        info = runtime.start_process(
+            ProcessSpec(
+                environment_id=ROUTER_ENVIRONMENT,
+                service="router",
+                index=0,
+                release=self.listen,
+                command=f"exec {sys.executable} -m laneway.router --listen {self.listen} "
+                f"--table {self.table_file}",
+                cwd=self.ctx.settings.home,
+                env={"PATH": "/usr/bin:/bin"},
+                log_path=self.ctx.settings.logs_dir / "router.log",
+            )
+        )
+        return info.pid
+
+    def refresh(self, environments: list[Environment], specs: dict[str, Spec | None]) -> bool:
+        """Apply the table if it changed; True when a new table was written."""
+        inputs = []
+        for environment in environments:
+            if environment.phase == Phase.DELETING:
+                continue
+            spec = specs.get(environment.id)
+            service = spec.routed_service() if spec is not None else "web"
+            backends = tuple(
+                routing.Backend("127.0.0.1", replica.port)
+                for replica in environment.replicas
+                if replica.service == service and replica.state in ROUTED_STATES and replica.port
+            )
+            inputs.append(
+                routing.RouteInput(
+                    app=environment.app,
+                    environment=environment.name,
+                    pools=(routing.Pool(environment.release_name, 100, backends),),
+                )
+            )
+        candidate = routing.compute_routing_table(
+            inputs, version=self._version, domain=self.ctx.settings.domain
+        )
+        if self.table is not None and self.table.same_routes(candidate):
+            return False
+        self._version += 1
+        self.table = routing.compute_routing_table(
+            inputs, version=self._version, domain=self.ctx.settings.domain
+        )
+        self.driver.apply(self.table)
+        return True

@@ -1,0 +1,113 @@
+"""The records every layer speaks: what the store holds and the controllers plan over. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    DEVELOPMENT = "development"
+    PREVIEW = "preview"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class Desired(StrEnum):
+    RUNNING = "running"
+    DELETED = "deleted"
+
+
+class Phase(StrEnum):
+    PENDING = "pending"
+    BUILDING = "building"
+    PROVISIONING = "provisioning"
+    STARTING = "starting"
+    RUNNING = "running"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+    DELETING = "deleting"
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    repo: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    id: str
+    app: str
+    commit: str
+    ref: str
+    spec_text: str
+    spec_digest: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Environment:
+    id: str
+    app: str
+    name: str
+    kind: Kind
+    branch: str | None
+    ref: str | None
+    build_id: str | None
+    commit: str | None
+    desired: Desired
+    phase: Phase
+    message: str
+    release: int
+    hook_release: int
+    failure: str | None
+    created_at: datetime
+    updated_at: datetime
+    replicas: tuple[ReplicaStatus, ...] = ()
+
+    @property
+    def release_name(self) -> str:
+        return f"v{self.release}"
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """What the controller last saw of one replica; kept so a restarted server knows the backoff."""
+
+    service: str
+    index: int
+    pid: int | None = None
+    port: int | None = None
+    state: str = "pending"  # pending | starting | healthy | running | crashed | backoff
+    restarts: int = 0
+    retry_at: float | None = None
+    last_exit: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ResourceRecord:
+    environment_id: str
+    name: str
+    type: str
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PortLease:
+    port: int
+    environment_id: str
+    service: str
+    index: int
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    environment_id: str
+    time: datetime
+    type: str
+    message: str

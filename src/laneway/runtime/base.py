@@ -1,0 +1,63 @@
+"""The Runtime interface: run, find and stop the processes of environments.
+
+Implementations sit beside this file: `local.py` (supervised processes on this machine) and
+`fake.py` (in memory, for controller tests). A process is named by its `key`, derived from
+the environment id, so a restarted control plane finds (adopts) what it started before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    environment_id: str
+    service: str
+    index: int
+    release: str
+    command: str
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+
+    @property
+    def key(self) -> str:
+        return process_key(self.environment_id, self.service, self.index)
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    key: str
+    environment_id: str
+    service: str
+    index: int
+    release: str
+    pid: int
+    alive: bool
+    exit_code: int | None = None
+    started_at: float = 0.0
+
+
+def process_key(environment_id: str, service: str, index: int) -> str:
+    return f"{environment_id}/{service}/{index}"
+
+
+class Runtime(Protocol):
+    def list_processes(self, environment_id: str | None = None) -> list[ProcessInfo]:
+        """Every process this instance owns (alive, or dead and not yet collected)."""
+        ...
+
+    def start_process(self, spec: ProcessSpec) -> ProcessInfo:
+        """Start the process; if one with the same key is alive, return it (adopt)."""
+        ...
+
+    def stop_process(self, key: str, *, timeout: float = 10.0) -> None:
+        """SIGTERM its process group, SIGKILL after `timeout`; no error if it is gone."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """Drop a dead process from `list_processes`."""
+        ...

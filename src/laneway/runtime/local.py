@@ -1,0 +1,198 @@
+"""The local Runtime: each replica is a process group on this machine, labelled so it can be found.
+
+A process is started in a session of its own with three labels in its environment
+(LANEWAY_OWNER, LANEWAY_PROCESS_KEY, LANEWAY_PROCESS_RELEASE). `list_processes` reads them back
+from /proc, so processes outlive the control plane and a restarted one adopts them, the way
+pods outlive a kubelet restart. Output goes straight to a log file opened for append, so no
+laneway process sits in the data path of an app's logs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from laneway.errors import LanewayError
+from laneway.runtime.base import ProcessInfo, ProcessSpec
+
+LABEL_OWNER = "LANEWAY_OWNER"
+LABEL_KEY = "LANEWAY_PROCESS_KEY"
+LABEL_RELEASE = "LANEWAY_PROCESS_RELEASE"
+
+
+class LocalRuntime:
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self._children: dict[int, tuple[subprocess.Popen[bytes], ProcessSpec]] = {}
+        self._exited: dict[str, ProcessInfo] = {}
+
+    def list_processes(self, environment_id: str | None = None) -> list[ProcessInfo]:
+        self._reap()
+        found: dict[str, ProcessInfo] = dict(self._exited)
+        for info in scan(self.owner):
+            found[info.key] = info
+        return [
+            info
+            for info in found.values()
+            if environment_id is None or info.environment_id == environment_id
+        ]
+
+    def start_process(self, spec: ProcessSpec) -> ProcessInfo:
+        for info in scan(self.owner):
+            if info.key == spec.key:
+                return info
+        self._exited.pop(spec.key, None)
+        env = dict(spec.env)
+        env[LABEL_OWNER] = self.owner
+        env[LABEL_KEY] = spec.key
+        env[LABEL_RELEASE] = spec.release
+        log_path = spec.log_path or Path(os.devnull)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab", buffering=0) as log:
+            try:
+                child = subprocess.Popen(
+                    ["/bin/sh", "-c", spec.command],
+                    cwd=spec.cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise LanewayError(f"cannot start {spec.key}: {exc.strerror}") from None
+        self._children[child.pid] = (child, spec)
+        return ProcessInfo(
+            key=spec.key,
+            environment_id=spec.environment_id,
+            service=spec.service,
+            index=spec.index,
+            release=spec.release,
+            pid=child.pid,
+            alive=True,
+            started_at=time.time(),
+        )
+
+    def stop_process(self, key: str, *, timeout: float = 10.0) -> None:
+        self._exited.pop(key, None)
+        for info in scan(self.owner):
+            if info.key == key:
+                owned = self._children.pop(info.pid, None)
+                terminate_group(info.pid, timeout=timeout, child=owned[0] if owned else None)
+
+    def forget(self, key: str) -> None:
+        self._exited.pop(key, None)
+
+    def _reap(self) -> None:
+        """Collect exit codes of our own children; adopted processes are reaped by init."""
+        for pid, (child, spec) in list(self._children.items()):
+            code = child.poll()
+            if code is None:
+                continue
+            del self._children[pid]
+            self._exited[spec.key] = ProcessInfo(
+                key=spec.key,
+                environment_id=spec.environment_id,
+                service=spec.service,
+                index=spec.index,
+                release=spec.release,
+                pid=pid,
+                alive=False,
+                exit_code=code,
+            )
+
+
+def _split_key(key: str) -> tuple[str, str, int]:
+    environment_id, service, index = key.split("/")
+    return environment_id, service, int(index)
+
+
+def scan(owner: str) -> list[ProcessInfo]:
+    """Every live process group leader on this machine labelled with `owner`."""
+    marker = f"{LABEL_OWNER}={owner}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read()
+            if marker not in environ:
+                continue
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        state, pgid = fields[0], int(fields[2])
+        if pgid != pid or state in (b"Z", b"X"):
+            continue
+        labels = dict(
+            item.split(b"=", 1) for item in environ.split(b"\0") if item.startswith(b"LANEWAY_")
+        )
+        if labels.get(LABEL_OWNER.encode()) != owner.encode():
+            continue
+        key = labels.get(LABEL_KEY.encode(), b"").decode()
+        if key.count("/") != 2:
+            continue
+        environment_id, service, index = _split_key(key)
+        found.append(
+            ProcessInfo(
+                key=key,
+                environment_id=environment_id,
+                service=service,
+                index=index,
+                release=labels.get(LABEL_RELEASE.encode(), b"").decode(),
+                pid=pid,
+                alive=True,
+                started_at=_start_time(fields),
+            )
+        )
+    return found
+
+
+def _start_time(fields: list[bytes]) -> float:
+    ticks = int(fields[19])
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def terminate_group(
+    pid: int, *, timeout: float, child: subprocess.Popen[bytes] | None = None
+) -> None:
+    """SIGTERM the process group, wait up to `timeout`, then SIGKILL it."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child is not None and child.poll() is not None:
+            break
+        if child is None and not _group_alive(pid):
+            break
+        time.sleep(0.02)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if child is not None:
+        child.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pgid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return True  # the leader is gone but others in its group may live on

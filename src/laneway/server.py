@@ -1,0 +1,80 @@
+"""`laneway server`: the control plane in one process (API, controllers) plus the router process.
+
+App processes and the router outlive this process: stopping or killing it leaves them
+serving, and the next start adopts them. `halt` stops everything this LANEWAY_HOME started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import uvicorn
+
+from laneway.api import auth
+from laneway.api.app import create_app
+from laneway.controllers.context import build_context
+from laneway.controllers.routes import ROUTER_ENVIRONMENT
+from laneway.errors import Unavailable
+from laneway.runtime.local import LocalRuntime
+from laneway.settings import Settings
+from laneway.store.repository import Store
+
+log = logging.getLogger("laneway.server")
+
+
+def check_port_free(host: str, port: int, *, what: str) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise Unavailable(
+                f"{what} address {host}:{port} is not available: {exc.strerror}",
+                hint="another laneway server may be running; pick another with --api/--router",
+            ) from None
+
+
+def open_store(settings: Settings) -> Store:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return Store.open(settings.database_url)
+
+
+def api_url(settings: Settings) -> str:
+    host, port = settings.api
+    return f"http://{host}:{port}"
+
+
+async def serve(settings: Settings, *, on_ready=None) -> None:  # type: ignore[no-untyped-def]
+    host, port = settings.api
+    check_port_free(host, port, what="API")
+    store = open_store(settings)
+    token = auth.ensure_admin_token(store, settings.client_config, api_url(settings))
+    if token is not None:
+        log.info("created an admin token; the CLI reads it from %s", settings.client_config)
+    elif not settings.client_config.exists():
+        log.warning("no client config at %s; set LANEWAY_TOKEN", settings.client_config)
+    ctx = build_context(settings, store)
+    app = create_app(ctx)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
+    )
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        asyncio.get_running_loop().call_later(0, on_ready)
+    try:
+        await server.serve()
+    finally:
+        store.close()
+
+
+def halt(settings: Settings) -> list[str]:
+    """Stop every process this instance started: app replicas and the router."""
+    runtime = LocalRuntime(settings.owner)
+    stopped = []
+    processes = runtime.list_processes()
+    for process in sorted(processes, key=lambda p: p.environment_id == ROUTER_ENVIRONMENT):
+        runtime.stop_process(process.key, timeout=10)
+        stopped.append(f"{process.key} (pid {process.pid})")
+    return stopped

@@ -1,0 +1,86 @@
+"""SQLAlchemy tables of the control plane's state. Only `store/` imports this."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AppRow(Base):
+    __tablename__ = "apps"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    repo: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BuildRow(Base):
+    __tablename__ = "builds"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    app: Mapped[str] = mapped_column(ForeignKey("apps.name"))
+    commit: Mapped[str] = mapped_column(String(64))
+    ref: Mapped[str] = mapped_column(Text)
+    spec_text: Mapped[str] = mapped_column(Text)
+    spec_digest: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EnvironmentRow(Base):
+    __tablename__ = "environments"
+    __table_args__ = (Index("ix_environments_app_name", "app", "name", unique=True),)
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    app: Mapped[str] = mapped_column(ForeignKey("apps.name"))
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    branch: Mapped[str | None] = mapped_column(Text)
+    ref: Mapped[str | None] = mapped_column(Text)
+    build_id: Mapped[str | None] = mapped_column(String(80))
+    commit: Mapped[str | None] = mapped_column(String(64))
+    desired: Mapped[str] = mapped_column(String(16))
+    phase: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text, default="")
+    release: Mapped[int] = mapped_column(Integer, default=1)
+    hook_release: Mapped[int] = mapped_column(Integer, default=0)
+    failure: Mapped[str | None] = mapped_column(Text)
+    replicas_json: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PortLeaseRow(Base):
+    __tablename__ = "port_leases"
+    port: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[str] = mapped_column(String(16), index=True)
+    service: Mapped[str] = mapped_column(String(64))
+    index: Mapped[int] = mapped_column(Integer)
+
+
+class ResourceRow(Base):
+    __tablename__ = "resources"
+    environment_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    details_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class TokenRow(Base):
+    __tablename__ = "tokens"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment_id: Mapped[str] = mapped_column(String(16), index=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    type: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,368 @@
+"""The store: desired and observed state of apps, builds, environments, leases, tokens, events.
+
+Callers get frozen records from `laneway.core.types`, never ORM objects. Every write is one
+short transaction, so a crash leaves either the old or the new row, never half of a change.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from laneway.core.types import (
+    App,
+    BuildRecord,
+    Desired,
+    Environment,
+    Event,
+    Kind,
+    Phase,
+    PortLease,
+    ReplicaStatus,
+    ResourceRecord,
+)
+from laneway.errors import Conflict, NotFound, Unavailable
+from laneway.store import db
+from laneway.store.models import (
+    AppRow,
+    BuildRow,
+    EnvironmentRow,
+    EventRow,
+    PortLeaseRow,
+    ResourceRow,
+    TokenRow,
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        engine = db.create_store_engine(url)
+        db.migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except OperationalError as exc:
+            raise Unavailable(f"store: {exc.orig}") from None
+
+    # apps -------------------------------------------------------------------------------
+
+    def ensure_app(self, name: str, repo: str) -> App:
+        with self._session() as s:
+            row = s.get(AppRow, name)
+            if row is None:
+                row = AppRow(name=name, repo=repo, created_at=_now())
+                s.add(row)
+            elif row.repo != repo:
+                row.repo = repo
+            return App(row.name, row.repo, _aware(row.created_at))
+
+    def get_app(self, name: str) -> App:
+        with self._session() as s:
+            row = s.get(AppRow, name)
+            if row is None:
+                raise NotFound(f"no app named {name!r}")
+            return App(row.name, row.repo, _aware(row.created_at))
+
+    def list_apps(self) -> list[App]:
+        with self._session() as s:
+            rows = s.scalars(select(AppRow).order_by(AppRow.name))
+            return [App(r.name, r.repo, _aware(r.created_at)) for r in rows]
+
+    # builds -----------------------------------------------------------------------------
+
+    def record_build(self, build: BuildRecord) -> BuildRecord:
+        with self._session() as s:
+            if s.get(BuildRow, build.id) is None:
+                s.add(BuildRow(**asdict(build)))
+        return build
+
+    def get_build(self, build_id: str) -> BuildRecord:
+        with self._session() as s:
+            row = s.get(BuildRow, build_id)
+            if row is None:
+                raise NotFound(f"no build {build_id!r}")
+            return _build(row)
+
+    def find_builds(self, prefix: str) -> list[BuildRecord]:
+        with self._session() as s:
+            like = prefix if prefix.startswith("sha256:") else f"sha256:{prefix}"
+            rows = s.scalars(select(BuildRow).where(BuildRow.id.startswith(like)))
+            return [_build(r) for r in rows]
+
+    def list_builds(self, app: str | None = None) -> list[BuildRecord]:
+        with self._session() as s:
+            query = select(BuildRow).order_by(BuildRow.created_at.desc())
+            if app:
+                query = query.where(BuildRow.app == app)
+            return [_build(r) for r in s.scalars(query)]
+
+    # environments -----------------------------------------------------------------------
+
+    def create_environment(
+        self,
+        *,
+        app: str,
+        name: str,
+        kind: Kind,
+        branch: str | None,
+        ref: str | None,
+        build_id: str | None,
+    ) -> Environment:
+        now = _now()
+        with self._session() as s:
+            existing = s.scalar(
+                select(EnvironmentRow).where(EnvironmentRow.app == app, EnvironmentRow.name == name)
+            )
+            if existing is not None:
+                if existing.desired == Desired.DELETED:
+                    raise Conflict(
+                        f"environment {name!r} of app {app!r} is still being destroyed",
+                        hint="wait for `laneway env destroy` to finish, then create it again",
+                    )
+                raise Conflict(f"environment {name!r} of app {app!r} exists already")
+            row = EnvironmentRow(
+                id=secrets.token_hex(4),
+                app=app,
+                name=name,
+                kind=str(kind),
+                branch=branch,
+                ref=ref,
+                build_id=build_id,
+                commit=None,
+                desired=Desired.RUNNING,
+                phase=Phase.PENDING,
+                message="waiting for the controller",
+                release=1,
+                hook_release=0,
+                failure=None,
+                replicas_json="[]",
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise Conflict(f"environment {name!r} of app {app!r} exists already") from None
+            return _environment(row)
+
+    def get_environment(self, app: str, name: str) -> Environment:
+        with self._session() as s:
+            row = s.scalar(
+                select(EnvironmentRow).where(EnvironmentRow.app == app, EnvironmentRow.name == name)
+            )
+            if row is None:
+                raise NotFound(f"no environment {name!r} in app {app!r}")
+            return _environment(row)
+
+    def get_environment_by_id(self, environment_id: str) -> Environment | None:
+        with self._session() as s:
+            row = s.get(EnvironmentRow, environment_id)
+            return None if row is None else _environment(row)
+
+    def list_environments(self, app: str | None = None) -> list[Environment]:
+        with self._session() as s:
+            query = select(EnvironmentRow).order_by(EnvironmentRow.app, EnvironmentRow.name)
+            if app:
+                query = query.where(EnvironmentRow.app == app)
+            return [_environment(r) for r in s.scalars(query)]
+
+    def update_environment(self, environment_id: str, **changes: object) -> Environment:
+        """Write controller-owned fields (phase, message, build_id, commit, replicas, ...)."""
+        with self._session() as s:
+            row = s.get(EnvironmentRow, environment_id)
+            if row is None:
+                raise NotFound(f"no environment with id {environment_id!r}")
+            for key, value in changes.items():
+                if key == "replicas":
+                    row.replicas_json = json.dumps(
+                        [asdict(r) for r in value]  # type: ignore[attr-defined]
+                    )
+                elif key in ("phase", "desired", "kind"):
+                    setattr(row, key, str(value))
+                else:
+                    setattr(row, key, value)
+            row.updated_at = _now()
+            return _environment(row)
+
+    def delete_environment_record(self, environment_id: str) -> None:
+        with self._session() as s:
+            s.execute(delete(EnvironmentRow).where(EnvironmentRow.id == environment_id))
+            s.execute(delete(PortLeaseRow).where(PortLeaseRow.environment_id == environment_id))
+            s.execute(delete(ResourceRow).where(ResourceRow.environment_id == environment_id))
+
+    # port leases ------------------------------------------------------------------------
+
+    def leases(self, environment_id: str | None = None) -> list[PortLease]:
+        with self._session() as s:
+            query = select(PortLeaseRow).order_by(PortLeaseRow.port)
+            if environment_id:
+                query = query.where(PortLeaseRow.environment_id == environment_id)
+            return [
+                PortLease(r.port, r.environment_id, r.service, r.index) for r in s.scalars(query)
+            ]
+
+    def lease_port(
+        self, environment_id: str, service: str, index: int, candidates: Iterator[int]
+    ) -> PortLease:
+        """Lease the first candidate no one holds; the same (env, service, index) keeps its port."""
+        with self._session() as s:
+            mine = s.scalar(
+                select(PortLeaseRow).where(
+                    PortLeaseRow.environment_id == environment_id,
+                    PortLeaseRow.service == service,
+                    PortLeaseRow.index == index,
+                )
+            )
+            if mine is not None:
+                return PortLease(mine.port, environment_id, service, index)
+            taken = set(s.scalars(select(PortLeaseRow.port)))
+            for port in candidates:
+                if port not in taken:
+                    s.add(
+                        PortLeaseRow(
+                            port=port, environment_id=environment_id, service=service, index=index
+                        )
+                    )
+                    return PortLease(port, environment_id, service, index)
+        raise Unavailable("no free port left in LANEWAY_PORTS")
+
+    def release_ports(self, environment_id: str) -> None:
+        with self._session() as s:
+            s.execute(delete(PortLeaseRow).where(PortLeaseRow.environment_id == environment_id))
+
+    # resources --------------------------------------------------------------------------
+
+    def resources(self, environment_id: str) -> list[ResourceRecord]:
+        with self._session() as s:
+            rows = s.scalars(
+                select(ResourceRow).where(ResourceRow.environment_id == environment_id)
+            )
+            return [
+                ResourceRecord(r.environment_id, r.name, r.type, json.loads(r.details_json))
+                for r in rows
+            ]
+
+    def put_resource(self, record: ResourceRecord) -> None:
+        with self._session() as s:
+            row = s.get(ResourceRow, (record.environment_id, record.name))
+            if row is None:
+                s.add(
+                    ResourceRow(
+                        environment_id=record.environment_id,
+                        name=record.name,
+                        type=record.type,
+                        details_json=json.dumps(record.details),
+                    )
+                )
+            else:
+                row.type = record.type
+                row.details_json = json.dumps(record.details)
+
+    def remove_resource(self, environment_id: str, name: str) -> None:
+        with self._session() as s:
+            s.execute(
+                delete(ResourceRow).where(
+                    ResourceRow.environment_id == environment_id, ResourceRow.name == name
+                )
+            )
+
+    # tokens -----------------------------------------------------------------------------
+
+    def count_tokens(self) -> int:
+        with self._session() as s:
+            return int(s.scalar(select(func.count()).select_from(TokenRow)) or 0)
+
+    def add_token(self, *, name: str, token_hash: str, role: str) -> str:
+        token_id = secrets.token_hex(4)
+        with self._session() as s:
+            s.add(
+                TokenRow(
+                    id=token_id, name=name, token_hash=token_hash, role=role, created_at=_now()
+                )
+            )
+        return token_id
+
+    def token_by_hash(self, token_hash: str) -> tuple[str, str, str] | None:
+        """(id, name, role) of the token with this hash, if any."""
+        with self._session() as s:
+            row = s.scalar(select(TokenRow).where(TokenRow.token_hash == token_hash))
+            return None if row is None else (row.id, row.name, row.role)
+
+    # events -----------------------------------------------------------------------------
+
+    def add_event(self, environment_id: str, type_: str, message: str) -> None:
+        with self._session() as s:
+            s.add(EventRow(environment_id=environment_id, time=_now(), type=type_, message=message))
+
+    def events(self, environment_id: str, *, after: int = 0, limit: int = 500) -> list[Event]:
+        with self._session() as s:
+            rows = s.scalars(
+                select(EventRow)
+                .where(EventRow.environment_id == environment_id, EventRow.id > after)
+                .order_by(EventRow.id)
+                .limit(limit)
+            )
+            return [Event(r.id, r.environment_id, _aware(r.time), r.type, r.message) for r in rows]
+
+
+def _build(row: BuildRow) -> BuildRecord:
+    return BuildRecord(
+        id=row.id,
+        app=row.app,
+        commit=row.commit,
+        ref=row.ref,
+        spec_text=row.spec_text,
+        spec_digest=row.spec_digest,
+        created_at=_aware(row.created_at),
+    )
+
+
+def _environment(row: EnvironmentRow) -> Environment:
+    return Environment(
+        id=row.id,
+        app=row.app,
+        name=row.name,
+        kind=Kind(row.kind),
+        branch=row.branch,
+        ref=row.ref,
+        build_id=row.build_id,
+        commit=row.commit,
+        desired=Desired(row.desired),
+        phase=Phase(row.phase),
+        message=row.message or "",
+        release=row.release,
+        hook_release=row.hook_release,
+        failure=row.failure,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+        replicas=tuple(ReplicaStatus(**r) for r in json.loads(row.replicas_json or "[]")),
+    )
