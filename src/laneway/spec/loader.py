@@ -1,35 +1,481 @@
 """Reads laneway.yaml into a Spec, with errors that name file, line, column and field.
 
-Provisional: plain validation; line-numbered errors come next.
+Called by the CLI, the builder and the API, each with the text of one spec. Pure apart
+from `load_spec` reading the file it is given.
+
+The YAML is composed, not loaded, so every value keeps the node it came from; the nodes
+are turned into plain data here (rejecting duplicate keys, keeping mapping keys and
+`env` values as the text that was typed) and the data is validated against `Spec`. Each
+pydantic error is then mapped back to its node and rewritten in plain words:
+
+    laneway.yaml:12:5: services.web.replicas: expected an integer, got 'two'
+
+Every problem is reported at once, sorted by position. Nothing but `SpecError` leaves.
 """
 
 from __future__ import annotations
 
+import re
+import types
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from laneway.errors import SpecError
+from laneway.spec import model
 from laneway.spec.model import Spec
+
+Loc = tuple[str | int, ...]
+
+_HINT = "docs/spec.md describes every field; `laneway spec schema` prints the JSON Schema."
+_MAX_NODES = 100_000
+_MAX_DEPTH = 64
+_YAML = "tag:yaml.org,2002:"
+_PLAIN_TAGS = {f"{_YAML}{name}" for name in ("str", "int", "float", "bool", "null")}
+_ENV_MAPS = (("env",), ("services", None, "env"), ("environments", None, "env"))
+
+# What each pattern in the model means, in words.
+_PATTERNS = {
+    model.DNS_LABEL: "a lowercase DNS label like `web` (a-z, 0-9 and '-', starting with a "
+    "letter, at most 40 characters)",
+    model.ENV_KEY: "a variable name like `LOG_LEVEL` (letters, digits and '_', not starting "
+    "with a digit)",
+    model.DURATION: "a duration like `30m` or `72h` (a whole number and s, m, h or d)",
+    "^/": "a path starting with '/', like `/healthz`",
+}
+
+# Plain words for PyYAML's commonest complaints (substring of its message -> ours).
+_YAML_PROBLEMS = (
+    ("'\\t' that cannot start any token", "tab character; indent with spaces"),
+    (
+        "mapping values are not allowed here",
+        "unexpected ':'; check the indentation, or quote a value that contains ': '",
+    ),
+    ("expected <block end>", "this line's indentation does not match the lines before it"),
+    ("could not find expected ':'", "expected `key: value` on this line"),
+    ("found unexpected end of stream", "unexpected end of file; is a quote left open?"),
+    ("found undefined alias", "alias (*name) with no anchor (&name) before it"),
+    ("but found another document", "only one YAML document is allowed; remove the '---'"),
+)
+
+
+@dataclass
+class _Document:
+    """Plain data made from the YAML nodes, and where each value and key sits."""
+
+    filename: str
+    values: dict[Loc, Node] = field(default_factory=dict)
+    keys: dict[Loc, Node] = field(default_factory=dict)
+    problems: list[tuple[int, int, str]] = field(default_factory=list)
+    broken: set[Loc] = field(default_factory=set)  # reported already; pydantic's view is noise
+    open: set[int] = field(default_factory=set)  # ids of the nodes being converted
+    constructor: yaml.constructor.SafeConstructor = field(
+        default_factory=yaml.constructor.SafeConstructor
+    )
+    nodes: int = 0
+
+    def report(self, node: Node | None, loc: Loc, message: str) -> None:
+        line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (1, 1)
+        where = f"{_dotted(loc)}: " if loc else ""
+        self.problems.append((line, col, f"{self.filename}:{line}:{col}: {where}{message}"))
+
+
+class _TooBig(Exception):
+    pass
 
 
 def load_spec_text(text: str, *, filename: str = "laneway.yaml") -> Spec:
+    """Parse and validate one spec; raise SpecError listing every problem found."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError([f"{filename}: {exc}"]) from None
-    try:
-        return Spec.model_validate(data)
-    except ValidationError as exc:
+        return _load(text, filename)
+    except SpecError:
+        raise
+    except RecursionError:
+        raise SpecError([f"{filename}:1:1: nested too deeply"], hint=_HINT) from None
+    except Exception as exc:  # the boundary: no traceback reaches a user
         raise SpecError(
-            [f"{filename}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            [f"{filename}:1:1: could not read the spec ({type(exc).__name__}: {exc})"]
         ) from None
 
 
 def load_spec(path: Path) -> Spec:
+    """Read `path` (UTF-8) and load it with `load_spec_text`."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
-        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
+        raise SpecError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError([f"{path}:{line}:{col}: not UTF-8 text"]) from None
     return load_spec_text(text, filename=str(path))
+
+
+def _load(text: str, filename: str) -> Spec:
+    text = text.removeprefix("\ufeff")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise SpecError([_yaml_problem(exc, filename)], hint=_HINT) from None
+    except yaml.reader.ReaderError as exc:
+        line, col = _position(text, exc.position)
+        what = f"character {_char(exc.character)} is not allowed"
+        raise SpecError([f"{filename}:{line}:{col}: invalid YAML: {what}"]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([f"{filename}:1:1: invalid YAML: {exc}"]) from None
+
+    if root is None or (isinstance(root, ScalarNode) and root.value == ""):
+        raise SpecError(
+            [f"{filename}:1:1: the file is empty; a spec needs at least `app` and `services`"],
+            hint="`laneway init` writes a starter laneway.yaml.",
+        )
+    if not isinstance(root, MappingNode):
+        line, col = root.start_mark.line + 1, root.start_mark.column + 1
+        raise SpecError(
+            [
+                f"{filename}:{line}:{col}: expected a mapping of settings (app, services, ...) "
+                f"at the top level, got {_describe_node(root)}"
+            ],
+            hint=_HINT,
+        )
+
+    document = _Document(filename)
+    try:
+        data = _convert(document, root, (), depth=0)
+    except _TooBig:
+        raise SpecError([f"{filename}:1:1: too many values (aliases expand too far)"]) from None
+    spec: Spec | None = None
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            _report_validation(document, error)
+    if document.problems or spec is None:
+        problems = [message for _, _, message in sorted(set(document.problems))]
+        raise SpecError(problems, hint=_HINT)
+    return spec
+
+
+# --- YAML nodes -> data ------------------------------------------------------------------
+
+
+def _convert(document: _Document, node: Node, loc: Loc, *, depth: int) -> Any:
+    document.nodes += 1
+    if document.nodes > _MAX_NODES:
+        raise _TooBig
+    if id(node) in document.open:
+        document.report(node, loc, "an alias refers to a value that contains it")
+        document.broken.add(loc)
+        return None
+    if depth > _MAX_DEPTH:
+        document.report(node, loc[:3], "nested too deeply")
+        document.broken.add(loc[:3])
+        return None
+    document.values[loc] = node
+    if isinstance(node, ScalarNode):
+        return _convert_scalar(document, node, loc)
+    if node.tag not in (f"{_YAML}map", f"{_YAML}seq"):
+        document.report(node, loc, f"unsupported tag {_tag(node.tag)}")
+        document.broken.add(loc)
+        return None
+    document.open.add(id(node))
+    try:
+        if isinstance(node, MappingNode):
+            return _convert_mapping(document, node, loc, depth=depth)
+        return [
+            _convert(document, item, (*loc, index), depth=depth + 1)
+            for index, item in enumerate(node.value)
+        ]
+    finally:
+        document.open.discard(id(node))
+
+
+def _convert_scalar(document: _Document, node: Node, loc: Loc) -> Any:
+    if node.tag == f"{_YAML}timestamp":
+        return node.value  # no spec field is a date; keep what was typed
+    if _is_env_value(loc) and node.style is None and node.tag != f"{_YAML}null":
+        # `VERSION: 1.10` means "1.10", not 1.1; `DEBUG: yes` means "yes", not true.
+        return node.value
+    if node.tag not in _PLAIN_TAGS:
+        document.report(node, loc, f"unsupported tag {_tag(node.tag)}")
+        document.broken.add(loc)
+        return None
+    try:
+        return document.constructor.construct_object(node)
+    except (yaml.YAMLError, ValueError, TypeError):
+        document.report(node, loc, f"not a valid {_tag(node.tag)}: {node.value!r}")
+        document.broken.add(loc)
+        return None
+
+
+def _convert_mapping(document: _Document, node: MappingNode, loc: Loc, *, depth: int) -> Any:
+    result: dict[str, Any] = {}
+    # `<<: *defaults` merges a mapping (or a list of them, the first winning); keys written
+    # here win over merged ones. Merged first, so the winners' nodes are the ones recorded.
+    sources: list[Node] = []
+    for key_node, value_node in node.value:
+        if key_node.tag != f"{_YAML}merge":
+            continue
+        listed = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+        if not all(isinstance(source, MappingNode) for source in listed):
+            document.report(value_node, loc, "`<<` needs a mapping or a list of mappings")
+            continue
+        sources += listed
+    for source in reversed(sources):
+        if id(source) in document.open:
+            document.report(source, loc, "an alias refers to a value that contains it")
+            continue
+        document.open.add(id(source))
+        try:
+            result.update(_convert_mapping(document, source, loc, depth=depth + 1))
+        finally:
+            document.open.discard(id(source))
+
+    written: dict[str, Node] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == f"{_YAML}merge":
+            continue
+        if not isinstance(key_node, ScalarNode):
+            document.report(key_node, loc, "keys must be plain names, not lists or mappings")
+            continue
+        key = key_node.value
+        if key in written:
+            first = written[key].start_mark.line + 1
+            document.report(key_node, (*loc, key), f"duplicate key (first at line {first})")
+            continue
+        written[key] = key_node
+        if key in result:
+            _forget(document, (*loc, key))
+        document.keys[(*loc, key)] = key_node
+        result[key] = _convert(document, value_node, (*loc, key), depth=depth + 1)
+    return result
+
+
+def _forget(document: _Document, loc: Loc) -> None:
+    """Drop the recorded nodes at and under `loc` (a merged value being overridden)."""
+    for table in (document.values, document.keys):
+        for recorded in [r for r in table if r[: len(loc)] == loc]:
+            del table[recorded]
+
+
+def _is_env_value(loc: Loc) -> bool:
+    parent = loc[:-1]
+    return any(
+        len(parent) == len(pattern)
+        and all(want is None or want == got for want, got in zip(pattern, parent, strict=True))
+        for pattern in _ENV_MAPS
+    )
+
+
+# --- pydantic errors -> plain messages ----------------------------------------------------
+
+
+def _report_validation(document: _Document, error: ErrorDetails) -> None:
+    kind = error["type"]
+    loc: Loc = tuple(error["loc"])
+    if any(loc[: len(broken)] == broken for broken in document.broken):
+        return
+    ctx: dict[str, Any] = dict(error.get("ctx") or {})
+
+    if kind == model.CONFLICT:
+        for where, message in ctx["problems"]:
+            where = tuple(where)
+            node = document.keys.get(where) or _nearest_node(document, where)[1]
+            document.report(node, where, message)
+        return
+
+    if loc and loc[-1] == "[key]":
+        _report_key(document, loc[:-1], error)
+        return
+
+    if kind == "missing":
+        parent = loc[:-1]
+        node = document.keys.get(parent) or document.values.get(parent)
+        document.report(node, loc, "missing required field")
+        return
+
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        key = str(loc[-1])
+        name, colon, value = key.partition(":")
+        if colon and name in allowed:  # `{path:/x}` is one key in YAML's eyes
+            message = f"unknown key; write a space after ':' (`{name}: {value}`)"
+        else:
+            message = "unknown key" + model.did_you_mean(key, allowed)
+        if allowed:
+            message += f" (allowed: {', '.join(allowed)})"
+        document.report(document.keys.get(loc), loc, message)
+        return
+
+    shown, node = _nearest_node(document, loc)
+    document.report(node, shown, _plain(kind, error, ctx, shown))
+
+
+def _report_key(document: _Document, loc: Loc, error: ErrorDetails) -> None:
+    node = document.keys.get(loc)
+    key = str(loc[-1])
+    if error["type"] == "literal_error":  # environments: the keys are the kinds
+        allowed = list(model.KINDS)
+        message = "unknown environment kind" + model.did_you_mean(key, allowed)
+        document.report(node, loc, f"{message} (allowed: {', '.join(allowed)})")
+        return
+    ctx: dict[str, Any] = dict(error.get("ctx") or {})
+    if error["type"] == "string_pattern_mismatch":
+        meaning = _PATTERNS.get(ctx.get("pattern", ""), f"a name matching {ctx.get('pattern')}")
+        document.report(node, loc, f"invalid name {key!r}; expected {meaning}")
+        return
+    document.report(node, loc, f"invalid name {key!r}: {error['msg']}")
+
+
+def _plain(kind: str, error: ErrorDetails, ctx: dict[str, Any], loc: Loc) -> str:
+    got = _describe(error["input"])
+    if loc and loc[-1] == "health" and kind in ("model_type", "model_attributes_type"):
+        return f"expected a path like `/healthz` or a mapping with `path`, got {got}"
+    if kind == "string_type" and error["input"] is None and _is_env_value(loc):
+        return "expected a string, got null (write '' for an empty value)"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {got}"
+    if kind == "string_pattern_mismatch":
+        pattern = ctx.get("pattern", "")
+        return f"expected {_PATTERNS.get(pattern, f'text matching {pattern}')}, got {got}"
+    if kind == "literal_error":
+        message = f"expected {ctx.get('expected')}, got {got}"
+        if isinstance(error["input"], str):
+            options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+            message += model.did_you_mean(error["input"], options)
+        return message
+    if kind in ("string_too_short", "too_short"):
+        return "must not be empty"
+    if kind in _BOUNDS:
+        word, key = _BOUNDS[kind]
+        return f"expected {word} {_describe(ctx.get(key))}, got {got}"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+}
+_BOUNDS = {
+    "greater_than": ("a number greater than", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("less than", "lt"),
+    "less_than_equal": ("at most", "le"),
+}
+
+
+def _nearest_node(document: _Document, loc: Loc) -> tuple[Loc, Node | None]:
+    """The deepest node on `loc`'s path (a shorthand like `health: /x` has no `path` node)."""
+    for end in range(len(loc), -1, -1):
+        node = document.values.get(loc[:end])
+        if node is not None:
+            return loc[:end], node
+    return (), None
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    """The field names (aliases where set) of the model that validates the mapping at `loc`."""
+    annotation: Any = Spec
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = {f.alias or name: f for name, f in annotation.model_fields.items()}
+            if part not in fields:
+                return []
+            annotation = fields[part].annotation
+        elif typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+        elif typing.get_origin(annotation) is list:
+            annotation = typing.get_args(annotation)[0]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return sorted(f.alias or name for name, f in annotation.model_fields.items())
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+
+
+# --- words ---------------------------------------------------------------------------------
+
+
+def _dotted(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _describe_node(node: Node) -> str:
+    if isinstance(node, SequenceNode):
+        return "a list"
+    return repr(node.value if len(node.value) <= 40 else node.value[:37] + "...")
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, filename: str) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    raw = " ".join(part for part in (exc.context, exc.problem) if part) or "syntax error"
+    plain = next((ours for theirs, ours in _YAML_PROBLEMS if theirs in raw), exc.problem or raw)
+    return f"{filename}:{line}:{col}: invalid YAML: {plain}"
+
+
+def _char(character: object) -> str:
+    return repr(chr(character) if isinstance(character, int) else character)
+
+
+def _tag(tag: str) -> str:
+    return "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1

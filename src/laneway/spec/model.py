@@ -1,20 +1,62 @@
 """The laneway.yaml model: what an app is made of. Pure: no I/O.
 
 Field names here are the spec's public vocabulary (docs/spec.md documents each one).
+`spec/loader.py` validates parsed YAML against `Spec` and turns pydantic's errors into
+`file:line:col: field: what` messages; `spec/schema.py` publishes `Spec`'s JSON Schema.
+Checks that span fields (a replica override naming no service, a variable laneway sets
+itself) run in the validator of the last field, `environments`, so they are reported
+together with the other problems; they raise one `spec_conflict` error whose context lists
+each problem with its location, so the loader can point at every one of them.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 DNS_LABEL = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"
 ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
 KINDS = ("development", "preview", "staging", "production")
 Kind = Literal["development", "preview", "staging", "production"]
 DURATION = r"^\d+(s|m|h|d)$"
+
+# Variables laneway sets in every process (docs/spec.md, "What laneway sets"). A spec may
+# not set them, nor any other LANEWAY_ name: laneway's own values would win silently.
+INJECTED_ENV = (
+    "PORT",
+    "LANEWAY_ENV",
+    "LANEWAY_ENV_KIND",
+    "LANEWAY_APP",
+    "LANEWAY_RELEASE",
+    "LANEWAY_BUILD",
+    "LANEWAY_COMMIT",
+    "LANEWAY_BRANCH",
+)
+RESERVED_ENV_PREFIX = "LANEWAY_"
+
+# The pydantic error type the cross-field check raises; ctx["problems"] holds
+# (location, message) pairs, one per problem.
+CONFLICT = "spec_conflict"
+
+Name = Annotated[str, Field(pattern=DNS_LABEL)]
+EnvKey = Annotated[str, Field(pattern=ENV_KEY)]
+# YAML reads `DEBUG: 1` as a number; `_stringify_env` turns scalars into text, and the
+# published schema says so.
+EnvValue = Annotated[str, WithJsonSchema({"type": ["string", "number", "boolean"]})]
+EnvMap = dict[EnvKey, EnvValue]
+Replicas = Annotated[int, Field(ge=0, le=64, strict=True)]
+Duration = Annotated[str, Field(pattern=DURATION)]
 
 
 class _Strict(BaseModel):
@@ -25,25 +67,47 @@ class HealthCheck(_Strict):
     """An HTTP GET that must answer 2xx or 3xx before a replica takes traffic."""
 
     path: str = Field(pattern=r"^/", description="Path requested on the service's port.")
-    timeout: float = Field(default=2.0, gt=0, le=60, description="Seconds per attempt.")
-    interval: float = Field(default=0.5, gt=0, le=60, description="Seconds between attempts.")
+    timeout: float = Field(
+        default=2.0, gt=0, le=60, strict=True, description="Seconds per attempt."
+    )
+    interval: float = Field(
+        default=0.5, gt=0, le=60, strict=True, description="Seconds between attempts."
+    )
     grace: float = Field(
-        default=60.0, gt=0, le=3600, description="Seconds a new replica has to become healthy."
+        default=60.0,
+        gt=0,
+        le=3600,
+        strict=True,
+        description="Seconds a new replica has to become healthy.",
+    )
+
+
+def _health_shorthand_schema(schema: dict[str, Any]) -> None:
+    schema["anyOf"].insert(
+        0, {"type": "string", "pattern": "^/", "description": "Short for {path: ...}."}
     )
 
 
 class Service(_Strict):
-    command: str = Field(min_length=1, description="Shell command; $PORT is set when `port` is auto.")
+    """A process type of the app (`web`, `worker`)."""
+
+    command: str = Field(
+        min_length=1, description="Shell command; $PORT is set when the service has a port."
+    )
     port: Literal["auto", "none"] | None = Field(
         default=None,
         description="`auto`: laneway picks a free port and passes it as $PORT; `none`: no port. "
         "Default: auto when the service has a health check or is named `web`, else none.",
     )
     health: HealthCheck | None = Field(
-        default=None, description="HTTP health check; a path string is short for {path: ...}."
+        default=None,
+        description="HTTP health check; a path string is short for {path: ...}.",
+        json_schema_extra=_health_shorthand_schema,
     )
-    replicas: int = Field(default=1, ge=0, le=64)
-    env: dict[Annotated[str, Field(pattern=ENV_KEY)], str] = Field(default_factory=dict)
+    replicas: Replicas = Field(default=1, description="Processes to run (0-64).")
+    env: EnvMap = Field(
+        default_factory=dict, description="Variables for this service; they win over the rest."
+    )
 
     @field_validator("health", mode="before")
     @classmethod
@@ -56,14 +120,20 @@ class Service(_Strict):
         return _stringify_env(value)
 
     def has_port(self, name: str) -> bool:
+        """Whether the service, called `name`, listens on a port laneway assigns ($PORT)."""
         if self.port is not None:
             return self.port == "auto"
         return self.health is not None or name == "web"
 
 
 class Resource(_Strict):
-    type: Literal["postgres", "sqlite", "directory"]
-    env: Annotated[str, Field(pattern=ENV_KEY)] | None = Field(
+    """A backing service each environment gets its own instance of."""
+
+    type: Literal["postgres", "sqlite", "directory"] = Field(
+        description="postgres: a database and role; sqlite: a database file; "
+        "directory: an empty directory."
+    )
+    env: EnvKey | None = Field(
         default=None,
         description="Variable that receives its address. Default: DATABASE_URL for the first "
         "postgres resource, else <NAME>_URL (postgres, sqlite) or <NAME>_DIR (directory).",
@@ -71,29 +141,65 @@ class Resource(_Strict):
 
 
 class Build(_Strict):
-    command: str | None = Field(default=None, description="Run in the unpacked commit tree.")
+    """How a commit becomes a build."""
+
+    command: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Run in the unpacked commit tree; what it leaves there is the build.",
+    )
 
 
 class Hooks(_Strict):
+    """Commands laneway runs at points of a release's life."""
+
     release: str | None = Field(
-        default=None, description="Runs once per release, before the release takes traffic."
+        default=None,
+        min_length=1,
+        description="Runs once per release, before the release takes traffic; "
+        "a failure stops the deployment.",
     )
 
 
 class DataSource(_Strict):
-    from_: str = Field(alias="from")
-    mask: list[str] = Field(default_factory=list)
+    """Where a new environment's copy of one resource's data comes from."""
+
+    from_: str = Field(
+        alias="from",
+        pattern=DNS_LABEL,
+        description="Environment whose data is copied (a snapshot of it).",
+    )
+    mask: list[str] = Field(
+        default_factory=list,
+        description="Columns (`table.column`) replaced by masked values in the copy.",
+    )
 
 
 class EnvironmentOverrides(_Strict):
     """Settings that apply to every environment of one kind."""
 
-    env: dict[Annotated[str, Field(pattern=ENV_KEY)], str] = Field(default_factory=dict)
-    replicas: dict[str, Annotated[int, Field(ge=0, le=64)]] = Field(default_factory=dict)
-    protected: bool | None = None
-    ttl: Annotated[str, Field(pattern=DURATION)] | None = None
-    sleep_after: Annotated[str, Field(pattern=DURATION)] | None = None
-    data: dict[str, DataSource] = Field(default_factory=dict)
+    env: EnvMap = Field(
+        default_factory=dict, description="Variables; win over the top-level `env`."
+    )
+    replicas: dict[str, Replicas] = Field(
+        default_factory=dict, description="Service name -> replicas, instead of the service's."
+    )
+    protected: bool | None = Field(
+        default=None,
+        strict=True,
+        description="Changes need a role allowed to change protected environments.",
+    )
+    ttl: Duration | None = Field(
+        default=None, description="Destroy the environment this long after its last deploy."
+    )
+    sleep_after: Duration | None = Field(
+        default=None,
+        description="Stop processes after this long without a request; the next request "
+        "wakes them.",
+    )
+    data: dict[str, DataSource] = Field(
+        default_factory=dict, description="Resource name -> where its data is copied from."
+    )
 
     @field_validator("env", mode="before")
     @classmethod
@@ -102,38 +208,56 @@ class EnvironmentOverrides(_Strict):
 
 
 class Spec(_Strict):
+    """laneway.yaml: one app, its services, resources and per-kind environment settings."""
+
     app: str = Field(pattern=DNS_LABEL, description="App name; part of every hostname.")
-    build: Build = Field(default_factory=Build)
-    env: dict[Annotated[str, Field(pattern=ENV_KEY)], str] = Field(default_factory=dict)
-    services: dict[Annotated[str, Field(pattern=DNS_LABEL)], Service] = Field(min_length=1)
-    resources: dict[Annotated[str, Field(pattern=DNS_LABEL)], Resource] = Field(
-        default_factory=dict
+    build: Build = Field(default_factory=Build, description="How a commit is built.")
+    env: EnvMap = Field(default_factory=dict, description="Variables for every service.")
+    services: dict[Name, Service] = Field(
+        min_length=1, description="Service name -> service; `web` takes the HTTP traffic."
     )
-    hooks: Hooks = Field(default_factory=Hooks)
-    pipeline: list[Annotated[str, Field(pattern=DNS_LABEL)]] = Field(
+    resources: dict[Name, Resource] = Field(
+        default_factory=dict, description="Resource name -> resource."
+    )
+    hooks: Hooks = Field(default_factory=Hooks, description="Commands run around releases.")
+    pipeline: list[Name] = Field(
         default_factory=lambda: ["staging", "production"],
         description="Environment names in promotion order.",
     )
-    environments: dict[Kind, EnvironmentOverrides] = Field(default_factory=dict)
+    # Last on purpose: its validator checks what spans fields, seeing every field before it
+    # that is valid, so those problems are reported together with the rest.
+    environments: dict[Kind, EnvironmentOverrides] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="Environment kind -> settings for that kind.",
+    )
 
     @field_validator("env", mode="before")
     @classmethod
     def _env_strings(cls, value: object) -> object:
         return _stringify_env(value)
 
-    @model_validator(mode="after")
-    def _replicas_name_services(self) -> Spec:
-        for kind, overrides in self.environments.items():
-            for service in overrides.replicas:
-                if service not in self.services:
-                    raise ValueError(
-                        f"environments.{kind}.replicas.{service}: no such service "
-                        f"(services: {', '.join(sorted(self.services))})"
-                    )
-        return self
+    @field_validator("environments", mode="after")
+    @classmethod
+    def _consistent(
+        cls, environments: dict[str, EnvironmentOverrides], info: ValidationInfo
+    ) -> dict[str, EnvironmentOverrides]:
+        problems = _conflicts(info.data, environments)
+        if problems:
+            raise PydanticCustomError(
+                CONFLICT,
+                "{summary}",
+                {
+                    "problems": problems,
+                    "summary": "; ".join(
+                        f"{'.'.join(loc)}: {message}" for loc, message in problems
+                    ),
+                },
+            )
+        return environments
 
     def routed_service(self) -> str | None:
-        """The service the router sends an environment's hostname to: `web`, else the first with a port."""
+        """The service an environment's hostname routes to: `web`, else the first with a port."""
         if "web" in self.services and self.services["web"].has_port("web"):
             return "web"
         for name, service in self.services.items():
@@ -142,12 +266,14 @@ class Spec(_Strict):
         return None
 
     def replicas_for(self, service: str, kind: str) -> int:
+        """Replicas of `service` in an environment of `kind`: the kind's override, if any."""
         overrides = self.environments.get(kind)  # type: ignore[call-overload]
         if overrides is not None and service in overrides.replicas:
             return overrides.replicas[service]
         return self.services[service].replicas
 
     def env_for(self, kind: str) -> dict[str, str]:
+        """The spec's variables for `kind`: top-level `env`, then `environments.<kind>.env`."""
         merged = dict(self.env)
         overrides = self.environments.get(kind)  # type: ignore[call-overload]
         if overrides is not None:
@@ -155,22 +281,123 @@ class Spec(_Strict):
         return merged
 
     def resource_env_names(self) -> dict[str, str]:
-        names: dict[str, str] = {}
-        first_postgres = True
-        for name, resource in self.resources.items():
-            if resource.env:
-                names[name] = resource.env
-                continue
-            key = re.sub(r"[^A-Z0-9]", "_", name.upper())
-            if resource.type == "postgres" and first_postgres:
-                names[name] = "DATABASE_URL"
-            elif resource.type == "directory":
-                names[name] = f"{key}_DIR"
-            else:
-                names[name] = f"{key}_URL"
-            if resource.type == "postgres":
-                first_postgres = False
-        return names
+        """Resource name -> the variable that receives its address."""
+        return resource_env_names(self.resources)
+
+
+def resource_env_names(resources: dict[str, Resource]) -> dict[str, str]:
+    """Resource name -> variable: `env` if set, else DATABASE_URL for the first postgres
+    resource, <NAME>_URL for the other postgres and sqlite ones, <NAME>_DIR for directories."""
+    names: dict[str, str] = {}
+    first_postgres = True
+    for name, resource in resources.items():
+        if resource.env:
+            names[name] = resource.env
+            continue
+        key = re.sub(r"[^A-Z0-9]", "_", name.upper())
+        if resource.type == "postgres" and first_postgres:
+            names[name] = "DATABASE_URL"
+        elif resource.type == "directory":
+            names[name] = f"{key}_DIR"
+        else:
+            names[name] = f"{key}_URL"
+        if resource.type == "postgres":
+            first_postgres = False
+    return names
+
+
+def _conflicts(
+    fields: dict[str, Any], environments: dict[str, EnvironmentOverrides]
+) -> list[tuple[tuple[str, ...], str]]:
+    """Problems that span fields, each with the location it is reported at.
+
+    `fields` holds the fields validated before `environments` that are valid; a check whose
+    field is missing (invalid, already reported) is skipped.
+    """
+    problems: list[tuple[tuple[str, ...], str]] = []
+    services: dict[str, Service] | None = fields.get("services")
+    resources: dict[str, Resource] | None = fields.get("resources")
+
+    for kind, overrides in environments.items():
+        if services is not None:
+            listed = ", ".join(services)
+            for service in overrides.replicas:
+                if service not in services:
+                    problems.append(
+                        (
+                            ("environments", kind, "replicas", service),
+                            f"no such service{did_you_mean(service, list(services))} "
+                            f"(services: {listed})",
+                        )
+                    )
+        if resources is not None:
+            listed = ", ".join(resources) or "none declared"
+            for resource in overrides.data:
+                if resource not in resources:
+                    problems.append(
+                        (
+                            ("environments", kind, "data", resource),
+                            f"no such resource{did_you_mean(resource, list(resources))} "
+                            f"(resources: {listed})",
+                        )
+                    )
+
+    for name, service in (services or {}).items():
+        if service.health is not None and service.port == "none":
+            problems.append(
+                (("services", name, "health"), "a health check needs a port, but port is none")
+            )
+
+    owner: dict[str, str] = {}
+    for name, variable in resource_env_names(resources or {}).items():
+        if variable in owner:
+            problems.append(
+                (
+                    ("resources", name, "env"),
+                    f"{variable} is already the variable of resource {owner[variable]}",
+                )
+            )
+        else:
+            owner[variable] = name
+        reserved = _reserved(variable)
+        if reserved:
+            problems.append((("resources", name, "env"), reserved))
+
+    env_maps: list[tuple[tuple[str, ...], dict[str, str]]] = [(("env",), fields.get("env", {}))]
+    env_maps += [(("environments", kind, "env"), o.env) for kind, o in environments.items()]
+    env_maps += [(("services", name, "env"), s.env) for name, s in (services or {}).items()]
+    for loc, env in env_maps:
+        for variable in env:
+            reserved = _reserved(variable)
+            if reserved:
+                problems.append(((*loc, variable), reserved))
+            elif variable in owner:
+                problems.append(
+                    (
+                        (*loc, variable),
+                        f"laneway sets {variable} to the address of resource "
+                        f"{owner[variable]}; remove it here or give the resource another `env`",
+                    )
+                )
+    return problems
+
+
+def did_you_mean(word: str, options: list[str]) -> str:
+    """`; did you mean 'x'?` for the nearest option (a prefix counts: `prod`), or ``."""
+    lowered = {option.lower(): option for option in options}
+    word = word.lower()
+    close = difflib.get_close_matches(word, list(lowered), n=1, cutoff=0.6)
+    if not close and len(word) >= 3:
+        close = [option for option in lowered if option.startswith(word)][:1]
+    return f"; did you mean {lowered[close[0]]!r}?" if close else ""
+
+
+def _reserved(variable: str) -> str | None:
+    if variable in INJECTED_ENV:
+        return f"laneway sets {variable} itself; choose another name"
+    if variable.startswith(RESERVED_ENV_PREFIX):
+        return f"names starting with {RESERVED_ENV_PREFIX} are reserved for laneway"
+    return None
 
 
 def _stringify_env(value: object) -> object:

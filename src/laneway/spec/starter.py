@@ -1,0 +1,198 @@
+"""A commented starter laneway.yaml for a repository, for `laneway init`.
+
+Reads what the repository holds (Procfile, requirements.txt, pyproject.toml, package.json
+and its lockfile) and returns the text; it writes nothing, the CLI decides where the text
+goes. The result always loads with `spec.loader.load_spec_text` (tests check each case).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from laneway.errors import SpecError
+from laneway.spec import procfile
+
+PLACEHOLDER_COMMAND = "echo 'set services.web.command in laneway.yaml' >&2; exit 1"
+_NPM_LOCKFILES = ("package-lock.json", "npm-shrinkwrap.json")
+
+
+@dataclass
+class _Repo:
+    """What the starter needs to know about a repository."""
+
+    app: str
+    services: dict[str, str] = field(default_factory=dict)  # service name -> command
+    from_procfile: bool = False
+    release: str | None = None
+    build: list[str] = field(default_factory=list)  # commands joined with &&
+    python: bool = False
+
+
+def starter_spec(repo: Path) -> str:
+    """The starter laneway.yaml text for `repo`; SpecError if its Procfile is malformed."""
+    return _render(_inspect(repo))
+
+
+def _inspect(repo: Path) -> _Repo:
+    found = _Repo(app=dns_label(repo.resolve().name, fallback="app"))
+
+    if (repo / "requirements.txt").is_file():
+        found.build.append("pip install -r requirements.txt --target .deps")
+        found.python = True
+    elif (repo / "pyproject.toml").is_file():
+        found.build.append("pip install . --target .deps")
+        found.python = True
+
+    scripts: dict[str, object] = {}
+    if (repo / "package.json").is_file():
+        locked = any((repo / name).is_file() for name in _NPM_LOCKFILES)
+        found.build.append("npm ci" if locked else "npm install")
+        scripts = _npm_scripts(repo / "package.json")
+        if "build" in scripts:
+            found.build.append("npm run build")
+
+    path = repo / "Procfile"
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError([f"{path}: cannot read: {exc}"]) from None
+        parsed = procfile.parse_procfile(text, filename=str(path))
+        found.release = parsed.release
+        for name, command in parsed.services.items():
+            service = dns_label(name, fallback="service")
+            unique, number = service, 2
+            while unique in found.services:
+                unique, number = f"{service}-{number}", number + 1
+            found.services[unique] = command
+        found.from_procfile = bool(found.services)
+
+    if not found.services:
+        found.services["web"] = "npm start" if "start" in scripts else PLACEHOLDER_COMMAND
+    return found
+
+
+def dns_label(text: str, *, fallback: str) -> str:
+    """`My_Shop.v2` -> `my-shop-v2`: lowercase, '-' for the rest, a letter first, 40 at most."""
+    label = re.sub(r"[^a-z0-9]+", "-", text.lower())
+    label = re.sub(r"^[^a-z]+", "", label)[:40].strip("-")
+    return label or fallback
+
+
+def _npm_scripts(path: Path) -> dict[str, object]:
+    try:
+        scripts = json.loads(path.read_text(encoding="utf-8")).get("scripts", {})
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return {}
+    return scripts if isinstance(scripts, dict) else {}
+
+
+def _render(repo: _Repo) -> str:
+    out: list[str] = [
+        "# laneway.yaml: how laneway builds and runs this app, in every environment.",
+        "# Reference: docs/spec.md. Editors can check this file against the JSON Schema",
+        "# that `laneway spec schema` prints.",
+        "",
+        f"# The app's name; hostnames are <environment>.{repo.app}.localhost.",
+        f"app: {repo.app}",
+        "",
+        "# Runs once per commit in a clean copy of the repository; what it leaves there is",
+        "# the build, and every environment runs that same build, unchanged.",
+    ]
+    if repo.build:
+        out += ["build:", f"  command: {_scalar(' && '.join(repo.build))}"]
+    else:
+        out += ["# (nothing to build was detected)", "# build:", "#   command: make build"]
+    out.append("")
+
+    if repo.python:
+        out += [
+            "# Variables for every service, in every environment. Dependencies live in .deps;",
+            "# their console scripts are in .deps/bin, so prefer `python -m <tool>` commands.",
+            "env:",
+            "  PYTHONPATH: .deps",
+        ]
+    else:
+        out += [
+            "# Variables for every service, in every environment.",
+            "# env:",
+            "#   LOG_LEVEL: info",
+        ]
+    out.append("")
+
+    source = "from the Procfile" if repo.from_procfile else "a placeholder to edit"
+    out += [
+        f"# The app's processes ({source}). The one named `web` gets a port, passed",
+        "# as $PORT, and receives the environment's HTTP traffic; others get no port unless",
+        "# they set `port: auto`. Each may also set `replicas` and its own `env`.",
+        "services:",
+    ]
+    for name, command in repo.services.items():
+        out.append(f"  {name}:")
+        if command == PLACEHOLDER_COMMAND:
+            out.append("    # The command that starts your web server, listening on $PORT.")
+        elif name == "web" and not re.search(r"\$(PORT\b|\{PORT\})", command):
+            out.append("    # laneway passes the port in $PORT; this command must listen on it.")
+        out.append(f"    command: {_scalar(command)}")
+        if name == "web":
+            out += [
+                "    # A new release takes traffic only once this path answers 2xx or 3xx.",
+                "    # `/` is a guess: point it at a cheap endpoint such as /healthz.",
+                "    health: /",
+            ]
+    out.append("")
+
+    if repo.release:
+        out += [
+            "# Runs once per release, before the release takes traffic (migrations go here);",
+            "# if it fails, the deployment stops and traffic stays where it was.",
+            "hooks:",
+            f"  release: {_scalar(repo.release)}",
+            "",
+        ]
+
+    out += [
+        "# Backing services; every environment gets its own instance, and its address in a",
+        "# variable: the first postgres one in DATABASE_URL, others in <NAME>_URL (postgres,",
+        "# sqlite) or <NAME>_DIR (directory); `env:` picks another name.",
+        "# resources:",
+        "#   db: {type: postgres}",
+        "#   uploads: {type: directory}",
+        "",
+        "# Environments a build is promoted through, in order (this is the default).",
+        "# pipeline: [staging, production]",
+        "",
+        "# Settings per kind of environment: development (`laneway up`), preview (one per",
+        "# branch), staging and production. `env` here wins over the top-level `env`.",
+        "environments:",
+        "  preview:",
+        "    ttl: 72h          # destroyed 72 hours after its last deploy",
+        "    sleep_after: 30m  # stopped after 30 idle minutes; the next request wakes it",
+        "    # Seed each preview's `db` with a masked copy of staging's data:",
+        "    # data: {db: {from: staging, mask: [users.email]}}",
+        "  staging:",
+        "    # Staging mirrors production: keep what differs here small.",
+        "    protected: false  # true: changing staging needs the rights production needs",
+        "    # env: {LOG_LEVEL: debug}",
+        "  production:",
+        "    protected: true   # changes need a role allowed to change production",
+    ]
+    if "web" in repo.services:
+        out += ["    replicas:", "      web: 2          # processes of `web` in production"]
+    return "\n".join(out) + "\n"
+
+
+def _scalar(text: str) -> str:
+    """`text` as a YAML scalar: plain when it reads back unchanged, else double-quoted."""
+    try:
+        plain = yaml.safe_load(f"key: {text}\n") == {"key": text}
+    except yaml.YAMLError:
+        plain = False
+    if plain and "#" not in text and text == text.strip():
+        return text
+    return json.dumps(text, ensure_ascii=False)
