@@ -30,7 +30,15 @@ from laneway.spec.loader import load_spec
 from laneway.spec.model import Spec
 
 COLORS = ("cyan", "magenta", "green", "yellow", "blue", "red")
-IGNORED_DIRS = {".git", "__pycache__", ".deps", "node_modules", ".venv", ".laneway", ".pytest_cache"}
+IGNORED_DIRS = {
+    ".git",
+    "__pycache__",
+    ".deps",
+    "node_modules",
+    ".venv",
+    ".laneway",
+    ".pytest_cache",
+}
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "TERM")
 
 
@@ -110,7 +118,9 @@ class DevSession:
             self.say(f"{resource.type} resource {name!r} ready")
         return values
 
-    def process_env(self, spec: Spec, resources: dict[str, str], replica: Replica | None) -> dict[str, str]:
+    def process_env(
+        self, spec: Spec, resources: dict[str, str], replica: Replica | None
+    ) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if k in PASSED_THROUGH}
         base["PYTHONUNBUFFERED"] = "1"
         return plans.compose_env(
@@ -136,9 +146,13 @@ class DevSession:
         )
         assert process.stdout is not None
         async for line in process.stdout:
-            self.console.print(f"[dim]release |[/] {line.decode(errors='replace').rstrip()}", highlight=False)
+            self.console.print(
+                f"[dim]release |[/] {line.decode(errors='replace').rstrip()}", highlight=False
+            )
         if await process.wait() != 0:
-            raise LanewayError(f"release hook `{spec.hooks.release}` exited with code {process.returncode}")
+            raise LanewayError(
+                f"release hook `{spec.hooks.release}` exited with code {process.returncode}"
+            )
 
     async def start(self, spec: Spec, resources: dict[str, str], replica: Replica) -> None:
         replica.process = await asyncio.create_subprocess_shell(
@@ -153,12 +167,18 @@ class DevSession:
         replica.reader = asyncio.create_task(self._pump(spec, resources, replica, replica.process))
 
     async def _pump(
-        self, spec: Spec, resources: dict[str, str], replica: Replica, process: asyncio.subprocess.Process
+        self,
+        spec: Spec,
+        resources: dict[str, str],
+        replica: Replica,
+        process: asyncio.subprocess.Process,
     ) -> None:
         assert process.stdout is not None
         async for line in process.stdout:
             text = line.decode(errors="replace").rstrip()
-            self.console.print(f"[{replica.color}]{replica.label:>10} |[/] {text}", highlight=False, markup=True)
+            self.console.print(
+                f"[{replica.color}]{replica.label:>10} |[/] {text}", highlight=False, markup=True
+            )
         code = await process.wait()
         if self.stopping or replica.process is not process:
             return
@@ -222,15 +242,21 @@ class DevSession:
                 self.say(f"{replica.label} at http://127.0.0.1:{replica.port}/")
         self.say("watching for changes; Ctrl-C stops everything")
         try:
-            async for changes in watchfiles.awatch(self.repo, watch_filter=_watch_filter, debounce=300, step=50):
+            async for changes in watchfiles.awatch(
+                self.repo, watch_filter=_watch_filter, debounce=300, step=50
+            ):
                 names = sorted({Path(p).name for _, p in changes})
-                self.say(f"changed: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}; restarting")
+                self.say(
+                    f"changed: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}; restarting"
+                )
                 await self.stop_all()
                 if any(Path(p).name == "laneway.yaml" for _, p in changes):
                     try:
                         spec = load_spec(self.repo / "laneway.yaml")
                     except LanewayError as exc:
-                        self.say(f"[red]laneway.yaml is invalid, keeping the last good one:[/]\n{exc}")
+                        self.say(
+                            f"[red]laneway.yaml is invalid, keeping the last good one:[/]\n{exc}"
+                        )
                     self.replicas = self._replicas(spec)
                 for replica in self.replicas:
                     replica.restarts = 0

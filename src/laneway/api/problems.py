@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from laneway.errors import LanewayError
+from laneway.spec.model import DNS_LABEL
 
 log = logging.getLogger("laneway.api")
 
@@ -31,7 +33,7 @@ def install(app: FastAPI) -> None:
         lines = []
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"] if p != "body")
-            lines.append(f"{where}: {error['msg']}")
+            lines.append(f"{where}: {_plain(error)}")
         return problem(400, "invalid input", "; ".join(lines))
 
     @app.exception_handler(HTTPException)
@@ -42,3 +44,21 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal error", "the server failed; see its log")
+
+
+def _plain(error: Any) -> str:
+    got = error.get("input")
+    if (
+        error["type"] == "string_pattern_mismatch"
+        and error.get("ctx", {}).get("pattern") == DNS_LABEL
+    ):
+        return f"expected a lowercase DNS label (a-z, 0-9 and '-', starting with a letter), got {got!r}"
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "required"
+    return (
+        f"{error['msg']}, got {got!r}"
+        if got is not None and not isinstance(got, dict)
+        else str(error["msg"])
+    )

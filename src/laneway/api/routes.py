@@ -32,7 +32,8 @@ from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import routing
 from laneway.core.types import BuildRecord, Desired, Environment, Event
-from laneway.errors import InvalidInput, LanewayError, NotFound
+from laneway.errors import InvalidInput, LanewayError, NotFound, SpecError
+from laneway.spec.loader import load_spec_text
 from laneway.spec.model import DNS_LABEL
 
 router = APIRouter(prefix="/api/v1")
@@ -112,6 +113,8 @@ def create_environment(
     if len(sources) != 1:
         raise InvalidInput("give exactly one of branch, ref or build")
     build_id = None
+    if body.branch or body.ref:
+        check_spec_at(Path(ctx.store.get_app(app).repo), body.branch or body.ref or "", app=app)
     if body.build:
         matches = ctx.store.find_builds(body.build)
         matches = [b for b in matches if b.app == app]
@@ -135,6 +138,26 @@ def create_environment(
     ctx.store.add_event(environment.id, "created", f"environment {body.name} requested")
     _manager(request).wake()
     return _out(ctx, environment)
+
+
+def check_spec_at(repo: Path, ref: str, *, app: str) -> None:
+    """Refuse a ref whose laneway.yaml is missing or invalid before anything is created."""
+    commit = git.resolve(repo, ref)
+    text = git.show_file(repo, commit, "laneway.yaml")
+    if text is None:
+        raise InvalidInput(
+            f"{ref} ({commit[:12]}) has no laneway.yaml", hint="`laneway init` writes one"
+        )
+    try:
+        spec = load_spec_text(text, filename="laneway.yaml")
+    except SpecError as exc:
+        raise SpecError(
+            exc.problems, hint=f"in the laneway.yaml of {ref} at commit {commit[:12]}"
+        ) from None
+    if spec.app != app:
+        raise InvalidInput(
+            f"laneway.yaml at {ref} ({commit[:12]}) describes app {spec.app!r}, not {app!r}"
+        )
 
 
 @router.get("/apps/{app}/environments/{name}", response_model=EnvironmentOut)
@@ -173,7 +196,7 @@ async def environment_events(
         return [_event(e) for e in ctx.store.events(environment.id, after=after)]
 
     async def stream() -> AsyncIterator[bytes]:
-        cursor = after
+        cursor = ctx.store.latest_event_id(environment.id) if after < 0 else after
         while not await request.is_disconnected():
             for event in ctx.store.events(environment.id, after=cursor):
                 cursor = event.id

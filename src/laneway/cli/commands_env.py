@@ -94,13 +94,16 @@ def print_environment(e: dict[str, Any]) -> None:
         out.print(table)
 
 
-def wait_for(client: Client, app: str, name: str, *, until: str, timeout: float) -> dict[str, Any]:
+def wait_for(
+    client: Client, app: str, name: str, *, until: str, timeout: float, after: int = 0
+) -> dict[str, Any]:
     """Follow an environment's events until it is `running` (or gone, for destroy)."""
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
     path = f"/apps/{app}/environments/{name}/events"
     with err.status(f"waiting for {name}…") as status:
-        for event, data in client.events("GET", path, params={"follow": "true"}):
+        params = {"follow": "true", "after": str(after)}
+        for event, data in client.events("GET", path, params=params):
             if event == "status":
                 last = data
                 status.update(f"{name}: {data['phase']}: {data['message']}")
@@ -255,7 +258,7 @@ def register(app: typer.Typer, env_app: typer.Typer) -> None:
         client = Client()
         client.request("DELETE", f"/apps/{app_name_}/environments/{name}")
         if wait:
-            wait_for(client, app_name_, name, until="deleted", timeout=timeout)
+            wait_for(client, app_name_, name, until="deleted", timeout=timeout, after=-1)
             out.print(f"[green]✓[/] {name} destroyed")
         else:
             out.print(f"{name} is being destroyed")

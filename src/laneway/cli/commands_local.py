@@ -41,6 +41,7 @@ def register(app: typer.Typer, spec_app: typer.Typer) -> None:
 
         settings = load_settings(api=api, router=router)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         host, port = settings.api
         rhost, rport = settings.router
         err.print(
@@ -51,6 +52,21 @@ def register(app: typer.Typer, spec_app: typer.Typer) -> None:
         err.print(
             "control plane stopped; app processes and the router keep running (`laneway halt` stops them)"
         )
+
+    @app.command()
+    def demo(
+        api: str | None = typer.Option(
+            None, "--api", envvar="LANEWAY_API", help="HOST:PORT of the API."
+        ),
+        router: str | None = typer.Option(
+            None, "--router", envvar="LANEWAY_ROUTER", help="HOST:PORT of the router."
+        ),
+    ) -> None:
+        """Run the example app: a server, `staging` from main and preview `feature-x`, URLs printed."""
+        from laneway import demo as example
+
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+        example.main(load_settings(api=api, router=router), out)
 
     @app.command()
     def halt() -> None:

@@ -10,6 +10,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from laneway.cli import commands_env, commands_local
 from laneway.errors import LanewayError
@@ -58,5 +59,5 @@ def main() -> None:
         if isinstance(exc, click.exceptions.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        err.print(f"[bold red]error:[/] unexpected {exc.__class__.__name__}: {exc}")
+        err.print(f"[bold red]error:[/] unexpected {exc.__class__.__name__}: {escape(str(exc))}")
         sys.exit(1)

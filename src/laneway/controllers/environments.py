@@ -8,7 +8,6 @@ responsive. An action that fails ends the pass; the next pass plans again from w
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import shutil
 import socket
@@ -23,7 +22,7 @@ from laneway.builds import builder, git
 from laneway.controllers import health
 from laneway.controllers.context import Context
 from laneway.core import environments as plans
-from laneway.core.types import BuildRecord, Environment, ResourceRecord
+from laneway.core.types import BuildRecord, Environment, Phase, ResourceRecord
 from laneway.errors import LanewayError
 from laneway.runtime.base import ProcessInfo, ProcessSpec
 from laneway.spec.loader import load_spec_text
@@ -63,36 +62,32 @@ class EnvironmentReconciler:
         spec = self.spec_of(environment)
         observed = await self.observe(environment, spec)
         plan = plans.plan_environment(environment, spec, observed, now=self.ctx.clock())
-        failure: str | None = None
-        error: str | None = None
+        if plan.phase != environment.phase or plan.message != environment.message:
+            environment = store.update_environment(
+                environment.id, phase=plan.phase, message=plan.message
+            )
+            store.add_event(environment.id, "phase", f"{plan.phase}: {plan.message}")
         for action in plan.actions:
             try:
                 await self.apply(environment, spec, action)
             except PermanentFailure as exc:
-                failure = exc.message
+                environment = store.update_environment(
+                    environment.id, phase=Phase.FAILED, message=exc.message, failure=exc.message
+                )
+                store.add_event(environment.id, "failed", exc.message)
                 break
             except LanewayError as exc:
-                error = exc.message
+                message = f"{plan.message}; retrying: {exc.message}"
+                environment = store.update_environment(environment.id, message=message)
+                store.add_event(environment.id, "error", exc.message)
                 break
             if isinstance(action, plans.DeleteRecord):
                 store.add_event(environment.id, "deleted", "environment destroyed")
                 return None
             if isinstance(action, (plans.Build, plans.RunHook)):
                 environment = store.get_environment_by_id(environment_id) or environment
-        changes: dict[str, object] = {}
-        phase, message = plan.phase, plan.message
-        if failure is not None:
-            phase, message = plans.Phase.FAILED, failure
-            changes["failure"] = failure
-        elif error is not None:
-            message = f"{plan.message}; retrying: {error}"
-        if phase != environment.phase or message != environment.message:
-            changes.update(phase=phase, message=message)
-            store.add_event(environment.id, "phase", f"{phase}: {message}")
-        if plan.replicas != environment.replicas:
-            changes["replicas"] = plan.replicas
-        if changes:
-            environment = store.update_environment(environment.id, **changes)
+        if plan.replicas != environment.replicas and environment.phase != Phase.FAILED:
+            environment = store.update_environment(environment.id, replicas=plan.replicas)
         self._rotate_logs(environment)
         return environment
 
@@ -212,7 +207,7 @@ class EnvironmentReconciler:
                 commit=result.commit,
                 ref=ref,
                 spec_text=spec_text,
-                spec_digest=hashlib.sha256(spec_text.encode()).hexdigest(),
+                spec_digest=result.spec_digest,
                 created_at=environment.updated_at,
             )
         )

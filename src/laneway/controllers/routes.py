@@ -7,15 +7,18 @@ table (core.routing) from the environments' observed replicas and hands it to th
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
 from laneway.controllers.context import Context
 from laneway.core import routing
 from laneway.core.types import Environment, Phase
-from laneway.router.driver import BuiltinRouterDriver
+from laneway.router.driver import BuiltinRouterDriver, applied_path
 from laneway.runtime.base import ProcessSpec
 from laneway.spec.model import Spec
+
+log = logging.getLogger("laneway.router")
 
 ROUTER_ENVIRONMENT = "_router"
 ROUTER_KEY = f"{ROUTER_ENVIRONMENT}/router/0"
@@ -29,6 +32,7 @@ class RouterController:
         self.driver = BuiltinRouterDriver(self.table_file, pid=self.router_pid)
         self.table: routing.RoutingTable | None = None
         self._version = int(time.time() * 1000)
+        self._adopted: int | None = None
 
     @property
     def listen(self) -> str:
@@ -36,6 +40,10 @@ class RouterController:
         return f"{host}:{port}"
 
     def router_pid(self) -> int | None:
+        """The router's pid once it is ready for SIGHUP: a signal sent while it still starts
+        would kill it, so until it has written `.applied` it finds the table by itself."""
+        if not applied_path(self.table_file).exists():
+            return None
         for process in self.ctx.runtime.list_processes(ROUTER_ENVIRONMENT):
             if process.key == ROUTER_KEY and process.alive:
                 return process.pid
@@ -46,11 +54,22 @@ class RouterController:
         runtime = self.ctx.runtime
         for process in runtime.list_processes(ROUTER_ENVIRONMENT):
             if process.alive and process.release == self.listen:
+                if self._adopted != process.pid:
+                    log.info("router: running as pid %s on %s", process.pid, self.listen)
+                    self._adopted = process.pid
                 return process.pid
+            log.info(
+                "router: replacing pid %s (%s, alive=%s, exit %s)",
+                process.pid,
+                process.release,
+                process.alive,
+                process.exit_code,
+            )
             if process.alive:
                 runtime.stop_process(process.key, timeout=5)
             else:
                 runtime.forget(process.key)
+        applied_path(self.table_file).unlink(missing_ok=True)
         if not self.table_file.exists():
             self.driver.apply(self.table or routing.RoutingTable(version=0))
         info = runtime.start_process(
@@ -66,6 +85,7 @@ class RouterController:
                 log_path=self.ctx.settings.logs_dir / "router.log",
             )
         )
+        log.info("router: started pid %s on %s", info.pid, self.listen)
         return info.pid
 
     def refresh(self, environments: list[Environment], specs: dict[str, Spec | None]) -> bool:

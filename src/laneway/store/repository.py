@@ -323,6 +323,15 @@ class Store:
         with self._session() as s:
             s.add(EventRow(environment_id=environment_id, time=_now(), type=type_, message=message))
 
+    def latest_event_id(self, environment_id: str) -> int:
+        with self._session() as s:
+            return int(
+                s.scalar(
+                    select(func.max(EventRow.id)).where(EventRow.environment_id == environment_id)
+                )
+                or 0
+            )
+
     def events(self, environment_id: str, *, after: int = 0, limit: int = 500) -> list[Event]:
         with self._session() as s:
             rows = s.scalars(

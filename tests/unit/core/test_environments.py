@@ -50,11 +50,25 @@ def environment(**changes: object) -> Environment:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def proc(service: str, index: int, *, pid: int, alive: bool = True, release: str = "v1",
-         exit_code: int | None = None, started_at: float = NOW - 1) -> plans.ObservedProcess:
+def proc(
+    service: str,
+    index: int,
+    *,
+    pid: int,
+    alive: bool = True,
+    release: str = "v1",
+    exit_code: int | None = None,
+    started_at: float = NOW - 1,
+) -> plans.ObservedProcess:
     return plans.ObservedProcess(
-        key=f"e1/{service}/{index}", service=service, index=index, release=release, pid=pid,
-        alive=alive, exit_code=exit_code, started_at=started_at,
+        key=f"e1/{service}/{index}",
+        service=service,
+        index=index,
+        release=release,
+        pid=pid,
+        alive=alive,
+        exit_code=exit_code,
+        started_at=started_at,
     )
 
 
@@ -71,10 +85,30 @@ RUNNING = replace(
     ("env", "observed", "actions", "phase"),
     [
         (environment(build_id=None), READY, [plans.Build("feature-x")], Phase.BUILDING),
-        (environment(), replace(READY, unpacked=False), [plans.Unpack("sha256:" + "a" * 64, 1)], Phase.PROVISIONING),
-        (environment(), replace(READY, resources=frozenset()), [plans.Provision("db", "postgres")], Phase.PROVISIONING),
-        (environment(hook_release=0), READY, [plans.RunHook(1, "python -m migrate")], Phase.PROVISIONING),
-        (environment(), READY, [plans.StartReplica("web", 0), plans.StartReplica("worker", 0)], Phase.STARTING),
+        (
+            environment(),
+            replace(READY, unpacked=False),
+            [plans.Unpack("sha256:" + "a" * 64, 1)],
+            Phase.PROVISIONING,
+        ),
+        (
+            environment(),
+            replace(READY, resources=frozenset()),
+            [plans.Provision("db", "postgres")],
+            Phase.PROVISIONING,
+        ),
+        (
+            environment(hook_release=0),
+            READY,
+            [plans.RunHook(1, "python -m migrate")],
+            Phase.PROVISIONING,
+        ),
+        (
+            environment(),
+            READY,
+            [plans.StartReplica("web", 0), plans.StartReplica("worker", 0)],
+            Phase.STARTING,
+        ),
         (environment(), RUNNING, [], Phase.RUNNING),
         (environment(failure="build failed"), READY, [], Phase.FAILED),
     ],
@@ -105,8 +139,13 @@ def test_unhealthy_replica_is_starting_then_degraded_after_grace():
 
 
 def test_crash_backs_off_exponentially_then_restarts():
-    crashed = replace(RUNNING, processes=(proc("web", 0, pid=10, alive=False, exit_code=3), proc("worker", 0, pid=11)))
-    env = environment(replicas=plans.plan_environment(environment(), SPEC, RUNNING, now=NOW).replicas)
+    crashed = replace(
+        RUNNING,
+        processes=(proc("web", 0, pid=10, alive=False, exit_code=3), proc("worker", 0, pid=11)),
+    )
+    env = environment(
+        replicas=plans.plan_environment(environment(), SPEC, RUNNING, now=NOW).replicas
+    )
     plan = plans.plan_environment(env, SPEC, crashed, now=NOW)
     assert plan.actions == [plans.Forget("e1/web/0")]
     assert plan.phase == Phase.DEGRADED
@@ -115,7 +154,9 @@ def test_crash_backs_off_exponentially_then_restarts():
     assert (web.state, web.restarts, web.retry_at) == ("backoff", 1, NOW + 0.5)
 
     gone = replace(RUNNING, processes=(proc("worker", 0, pid=11),))
-    waiting = plans.plan_environment(replace(env, replicas=plan.replicas), SPEC, gone, now=NOW + 0.2)
+    waiting = plans.plan_environment(
+        replace(env, replicas=plan.replicas), SPEC, gone, now=NOW + 0.2
+    )
     assert waiting.actions == []
     due = plans.plan_environment(replace(env, replicas=plan.replicas), SPEC, gone, now=NOW + 0.6)
     assert due.actions == [plans.StartReplica("web", 0)]
@@ -144,14 +185,21 @@ def test_replicas_follow_kind_overrides_and_extra_processes_stop():
 
 
 def test_process_of_another_release_is_replaced():
-    old = replace(RUNNING, processes=(proc("web", 0, pid=10, release="v0"), proc("worker", 0, pid=11)))
+    old = replace(
+        RUNNING, processes=(proc("web", 0, pid=10, release="v0"), proc("worker", 0, pid=11))
+    )
     plan = plans.plan_environment(environment(), SPEC, old, now=NOW)
-    assert plan.actions == [plans.StopProcess("e1/web/0", "runs v0, not v1"), plans.StartReplica("web", 0)]
+    assert plan.actions == [
+        plans.StopProcess("e1/web/0", "runs v0, not v1"),
+        plans.StartReplica("web", 0),
+    ]
 
 
 def test_teardown_stops_everything_then_removes():
     dying = environment(desired=Desired.DELETED)
-    observed = replace(RUNNING, processes=(proc("web", 0, pid=10), proc("worker", 0, pid=11, alive=False)))
+    observed = replace(
+        RUNNING, processes=(proc("web", 0, pid=10), proc("worker", 0, pid=11, alive=False))
+    )
     plan = plans.plan_environment(dying, SPEC, observed, now=NOW)
     assert plan.actions == [
         plans.StopProcess("e1/web/0", "environment destroyed"),
@@ -178,8 +226,12 @@ environments:
 """
     )
     env = plans.compose_env(
-        environment(), spec, service="web", port=20005,
-        resources={"db": "postgresql://x", "cache": "sqlite:////tmp/c"}, base={"PATH": "/bin", "A": "base"},
+        environment(),
+        spec,
+        service="web",
+        port=20005,
+        resources={"db": "postgresql://x", "cache": "sqlite:////tmp/c"},
+        base={"PATH": "/bin", "A": "base"},
     )
     assert env["A"] == "preview" and env["B"] == "service" and env["PORT"] == "20005"
     assert env["DATABASE_URL"] == "postgresql://x" and env["CACHE_URL"] == "sqlite:////tmp/c"

@@ -23,7 +23,10 @@ def table() -> routing.RoutingTable:
     pool = routing.Pool("v1", 100, (routing.Backend("127.0.0.1", 20001),))
     empty = routing.Pool("v1", 100, ())
     return routing.compute_routing_table(
-        [routing.RouteInput("shop", "staging", (pool,)), routing.RouteInput("shop", "down", (empty,))],
+        [
+            routing.RouteInput("shop", "staging", (pool,)),
+            routing.RouteInput("shop", "down", (empty,)),
+        ],
         version=7,
     )
 

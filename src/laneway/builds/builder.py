@@ -1,0 +1,276 @@
+"""Builds a commit once: its tree plus whatever the spec's `build.command` makes of it.
+
+Called by the build controller (and `laneway build`) with a repository and a ref; returns a
+`BuildResult` whose `id` the runtime unpacks into each environment. The command runs in a
+fresh export of the commit (never the work tree) under `workdir`, with a clean environment;
+its output is streamed and kept as the build log. A commit already built (same build command,
+same builder format) comes from the cache without running anything. This module runs the
+command and nothing else: git goes through `builds.git`, storage through `ArtifactStore`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import laneway
+from laneway.builds import artifacts, git
+from laneway.errors import BuildFailed, InvalidInput
+from laneway.spec import loader
+from laneway.spec.model import Spec
+
+SPEC_FILE = "laneway.yaml"
+FORMAT_VERSION = 1
+"""Bumped whenever the same inputs would produce a different artifact; part of the cache key."""
+DEFAULT_TIMEOUT = 15 * 60.0
+LOG_TAIL_LINES = 20
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+_MAX_LINE = 64 * 1024  # output without a newline is passed on in pieces this long
+_EXIT_GRACE = 5.0  # seconds to drain output after the command has exited
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    id: str
+    commit: str
+    ref: str
+    cached: bool
+    spec: Spec
+    spec_digest: str
+    log_tail: str
+
+
+def build(
+    repo: Path,
+    ref: str,
+    *,
+    store: artifacts.ArtifactStore,
+    workdir: Path,
+    on_output: Callable[[str], None] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> BuildResult:
+    """Build `ref` of `repo` into `store`, or return the build already made for its commit.
+
+    Raises `InvalidInput` for an unknown ref or a commit without `laneway.yaml`, `SpecError`
+    for an invalid one, and `BuildFailed` (log tail as hint, nothing stored) when the command
+    exits non-zero, is killed, or runs past `timeout` seconds.
+    """
+    repo = Path(repo)
+    commit = git.resolve(repo, ref)
+    text = git.show_file(repo, commit, SPEC_FILE)
+    if text is None:
+        raise InvalidInput(
+            f"commit {commit[:12]} ({ref}) of {repo} has no {SPEC_FILE} at the repository root",
+            hint=f"commit a {SPEC_FILE} describing the app, then build again",
+        )
+    spec = loader.load_spec_text(text, filename=f"{SPEC_FILE}@{commit[:12]}")
+    spec_digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    command = spec.build.command
+    extra = dict(env or {})
+    key = cache_key(commit, command)
+
+    cached_id = store.cache_get(key)
+    if cached_id is not None:
+        return BuildResult(
+            id=cached_id,
+            commit=commit,
+            ref=ref,
+            cached=True,
+            spec=spec,
+            spec_digest=spec_digest,
+            log_tail=_tail(store.log(cached_id).splitlines()),
+        )
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"build-{commit[:12]}-", dir=workdir))
+    try:
+        tree, home, tmp = scratch / "tree", scratch / "home", scratch / "tmp"
+        home.mkdir()
+        tmp.mkdir()
+        git.export_tree(repo, commit, tree)
+        lines: list[str] = []
+        started = time.monotonic()
+        if command:
+            environment = {
+                "PATH": os.environ.get("PATH", _DEFAULT_PATH),
+                "HOME": str(home),
+                "LANG": os.environ.get("LANG", "C.UTF-8"),
+                "TMPDIR": str(tmp),
+                # Tools that honour it (pip, compileall, ...) then produce reproducible output.
+                "SOURCE_DATE_EPOCH": str(artifacts.EPOCH),
+                **extra,
+                "LANEWAY_BUILD_COMMIT": commit,
+                "LANEWAY_BUILD_REF": ref,
+            }
+
+            def emit(line: str) -> None:
+                lines.append(line)
+                if on_output is not None:
+                    on_output(line)
+
+            outcome = _run(command, cwd=tree, env=environment, timeout=timeout, emit=emit)
+            if outcome is not None:
+                raise BuildFailed(
+                    f"build of {commit[:12]} failed: {outcome}", hint=_tail(lines) or None
+                )
+        metadata = {
+            "commit": commit,
+            "ref": ref,
+            "app": spec.app,
+            "spec_digest": spec_digest,
+            "build_command": command,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "duration_seconds": round(time.monotonic() - started, 3),
+            "builder_version": laneway.__version__,
+            "format": FORMAT_VERSION,
+            "cache_key": key,
+        }
+        log = "".join(f"{line}\n" for line in lines)
+        artifact_id = store.put_dir(tree, metadata=metadata, log=log)
+        store.cache_put(key, artifact_id)
+        return BuildResult(
+            id=artifact_id,
+            commit=commit,
+            ref=ref,
+            cached=False,
+            spec=spec,
+            spec_digest=spec_digest,
+            log_tail=_tail(lines),
+        )
+    finally:
+        artifacts.remove_tree(scratch)
+
+
+def cache_key(commit: str, command: str | None) -> str:
+    """What identifies a build: the commit, its build command and the builder's format.
+
+    Neither the ref nor `env` is part of it: a commit is built once, whichever branch points
+    at it and whichever environment it is promoted to. `env` is for what must not change the
+    output (credentials, proxies, package indexes); settings that do belong in the commit.
+    """
+    material = json.dumps(
+        {"format": FORMAT_VERSION, "commit": commit, "command": command}, sort_keys=True
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _run(
+    command: str,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    emit: Callable[[str], None],
+) -> str | None:
+    """Run `command` with `/bin/sh -c`, passing each output line to `emit`.
+
+    Returns None on success, else what went wrong. The command gets its own process group,
+    killed when it exits (no daemons outlive a build), times out, or we are interrupted.
+    """
+    try:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return f"cannot start /bin/sh: {exc.strerror or exc}"
+    try:
+        finished = _pump(proc, deadline=time.monotonic() + timeout, emit=emit)
+    finally:
+        _kill_group(proc)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        returncode = proc.wait()
+    if not finished:
+        return f"command timed out after {timeout:g}s"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"command was killed by {name}"
+    if returncode != 0:
+        return f"command exited {returncode}"
+    return None
+
+
+def _pump(proc: subprocess.Popen[bytes], *, deadline: float, emit: Callable[[str], None]) -> bool:
+    """Stream `proc`'s output to `emit` line by line; False if `deadline` passed first."""
+    assert proc.stdout is not None
+    out = proc.stdout.fileno()
+    os.set_blocking(out, False)
+    pending = b""
+    with contextlib.ExitStack() as stack:
+        selector = stack.enter_context(selectors.DefaultSelector())
+        selector.register(out, selectors.EVENT_READ, "output")
+        # A pidfd says when the shell exits even if a background child keeps the pipe open.
+        try:
+            pidfd: int | None = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        if pidfd is not None:
+            stack.callback(os.close, pidfd)
+            selector.register(pidfd, selectors.EVENT_READ, "exit")
+        exited = False
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if pending:
+                    emit(_decode(pending))
+                return exited  # after the exit, a pipe held open by strays is not a timeout
+            for event, _ in selector.select(remaining):
+                if event.data == "exit":
+                    selector.unregister(event.fd)
+                    exited = True
+                    deadline = min(deadline, time.monotonic() + _EXIT_GRACE)
+                    _kill_group(proc)
+                    continue
+                try:
+                    chunk = os.read(out, 65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    if pending:
+                        emit(_decode(pending))
+                    return True
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for line in complete:
+                    emit(_decode(line))
+                while len(pending) >= _MAX_LINE:
+                    emit(_decode(pending[:_MAX_LINE]))
+                    pending = pending[_MAX_LINE:]
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    # Called before the shell is reaped, so its pid (the group id) cannot have been reused.
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _decode(line: bytes) -> str:
+    return line.decode("utf-8", "replace").removesuffix("\r")
+
+
+def _tail(lines: list[str]) -> str:
+    return "\n".join(lines[-LOG_TAIL_LINES:])

@@ -1,0 +1,3 @@
+from laneway.cli.main import main
+
+main()

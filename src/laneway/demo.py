@@ -1,0 +1,159 @@
+"""`laneway demo`: the embedded example app, a control plane, and two environments of it.
+
+Makes a git repository of the example (branches `main` and `feature-x`) under LANEWAY_HOME,
+runs the server in this process, creates `staging` from main and the preview `feature-x`,
+prints their URLs and serves until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from laneway import server
+from laneway.cli.client import Client
+from laneway.cli.commands_env import wait_for
+from laneway.errors import Conflict, LanewayError
+from laneway.settings import Settings
+
+ENVIRONMENTS = (("staging", "staging", "main"), ("feature-x", "preview", "feature-x"))
+
+
+def example_source() -> Path:
+    return Path(str(resources.files("laneway") / "examples" / "shop"))
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=laneway demo",
+            "-c",
+            "user.email=demo@laneway.invalid",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def make_demo_repo(target: Path) -> Path:
+    """The example as a git repo with `main` and `feature-x`; kept if it exists already."""
+    if (target / ".git").is_dir():
+        return target
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(example_source(), tmp, ignore=shutil.ignore_patterns("__pycache__", ".deps"))
+    _git(tmp, "init", "-q", "-b", "main")
+    _git(tmp, "add", "-A")
+    _git(tmp, "commit", "-q", "-m", "shop: the example app")
+    _git(tmp, "checkout", "-q", "-b", "feature-x")
+    readme = tmp / "README.md"
+    readme.write_text(
+        readme.read_text() + "\nfeature-x: a change on a branch, previewed on its own.\n"
+    )
+    _git(tmp, "commit", "-q", "-am", "feature-x: describe the branch")
+    _git(tmp, "checkout", "-q", "main")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(target)
+    return target
+
+
+def create_environments(
+    settings: Settings, repo: Path, console: Console
+) -> list[dict[str, object]]:
+    client = Client(server.api_url(settings), _token(settings))
+    client.request("PUT", "/apps/shop", json={"repo": str(repo)})
+    results = []
+    for name, kind, branch in ENVIRONMENTS:
+        console.print(f"creating [bold]{name}[/] ({kind}) from branch {branch}")
+        with contextlib.suppress(Conflict):
+            client.request(
+                "POST",
+                "/apps/shop/environments",
+                json={"name": name, "kind": kind, "branch": branch},
+            )
+        results.append(wait_for(client, "shop", name, until="running", timeout=600))
+    return results
+
+
+def _token(settings: Settings) -> str:
+    import json
+
+    return str(json.loads(settings.client_config.read_text())["token"])
+
+
+async def run_demo(settings: Settings, console: Console) -> None:
+    repo = make_demo_repo(settings.home / "demo" / "shop")
+    console.print(f"example app repository: {repo}")
+    ready = asyncio.Event()
+    serving = asyncio.create_task(server.serve(settings, on_ready=ready.set))
+    await asyncio.wait(
+        {serving, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED
+    )
+    if serving.done():
+        serving.result()
+    try:
+        await _wait_for_api(settings, serving)
+        results = await asyncio.to_thread(create_environments, settings, repo, console)
+        table = Table("environment", "kind", "branch", "commit", "url", title="laneway demo")
+        for e in results:
+            table.add_row(
+                str(e["name"]),
+                str(e["kind"]),
+                str(e["branch"]),
+                str(e["commit"])[:12],
+                str(e["url"]),
+            )
+        console.print(table)
+        host, port = settings.router
+        console.print(
+            f"try: curl -H 'Host: feature-x.shop.localhost' http://{host}:{port}/\n"
+            f"     cd {repo} && laneway env list\n"
+            "Ctrl-C stops the control plane; the environments keep running (`laneway halt` stops them)."
+        )
+        await serving
+    finally:
+        if not serving.done():
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LanewayError):
+                await serving
+
+
+async def _wait_for_api(settings: Settings, serving: asyncio.Task[None]) -> None:
+    while not settings.client_config.exists() or not await asyncio.to_thread(_api_up, settings):
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.05)
+
+
+def _api_up(settings: Settings) -> bool:
+    try:
+        Client(server.api_url(settings), _token(settings)).request("GET", "/status")
+        return True
+    except LanewayError:
+        return False
+
+
+def main(settings: Settings, console: Console) -> None:
+    async def runner() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_demo(settings, console)
+
+    asyncio.run(runner())

@@ -1,0 +1,60 @@
+"""`python -m laneway.router --listen HOST:PORT --table FILE`: run the built-in router.
+
+The routing controller starts it as a process of its own, so that it outlives a restart of
+the control plane; benchmarks and tests start it the same way. Port 0 picks a free port;
+the address listened on is logged ("listening on http://HOST:PORT"). Bad arguments or an
+address that cannot be listened on exit with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from laneway import errors
+from laneway.router import server
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`127.0.0.1:8080`, `[::1]:8080`, `localhost:0` -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise errors.InvalidInput(
+            f"--listen: expected HOST:PORT such as 127.0.0.1:8080, got {text!r}"
+        )
+    return host, int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m laneway.router", description="laneway's built-in HTTP router"
+    )
+    parser.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT to listen on")
+    parser.add_argument("--table", required=True, type=Path, help="routing table JSON file")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s laneway router: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        host, port = parse_listen(args.listen)
+        if not args.table.parent.is_dir():
+            raise errors.InvalidInput(f"--table: directory {args.table.parent} does not exist")
+        server.run(host, port, args.table)
+    except errors.LanewayError as exc:
+        print(f"laneway router: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

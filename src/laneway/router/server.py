@@ -1,0 +1,200 @@
+"""Runs the built-in router: listen, load and reload the table, tick, drain on the way out.
+
+`python -m laneway.router` calls `run`; tests await `serve` or drive a `Router` directly.
+The table comes from a JSON file (`RoutingTable.to_json`) that `router.driver` writes: it is
+loaded at start, on SIGHUP, and on a 0.5 s tick when the file's identity, mtime or size
+changed. After each load the router writes the version it serves to `<file>.applied`; a bad
+file keeps the table in service and logs one line. The data path is `router.proxy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from laneway import errors
+from laneway.core.routing import RoutingTable
+from laneway.router import driver, proxy
+from laneway.router.types import CounterKey, PoolCounters, ProxyOptions
+
+log = logging.getLogger("laneway.router")
+
+
+class Router:
+    """The listening socket, the shared proxy state and the table file behind it."""
+
+    def __init__(
+        self, table_file: Path, *, options: ProxyOptions | None = None, tick: float = 0.5
+    ) -> None:
+        self.table_file = Path(table_file)
+        self.tick = tick
+        self.state = proxy.RouterState(options=options)
+        self._stamp: tuple[int, int, int] | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def table(self) -> RoutingTable:
+        return self.state.table
+
+    @property
+    def counters(self) -> dict[CounterKey, PoolCounters]:
+        """Per (hostname, release): requests, 5xx responses, upstream errors."""
+        return self.state.counters
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._server is not None and self._server.sockets
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return host, port
+
+    def load(self) -> bool:
+        """Read the table file and serve it; on any problem keep the current table."""
+        self._stamp = self._stat()
+        try:
+            table = RoutingTable.from_json(self.table_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            problem = "the file does not exist"
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+        except KeyError as exc:
+            problem = f"missing field {exc}"
+        except (ValueError, TypeError, AttributeError) as exc:
+            problem = str(exc) or type(exc).__name__
+        else:
+            self.state.set_table(table)
+            try:
+                driver.write_atomically(driver.applied_path(self.table_file), f"{table.version}\n")
+            except OSError as exc:
+                log.warning("routing table v%d loaded but not acknowledged: %s", table.version, exc)
+            log.info("routing table v%d loaded: %d routes", table.version, len(table.routes))
+            return True
+        log.warning(
+            "routing table %s not loaded: %s; still serving v%d",
+            self.table_file,
+            problem,
+            self.state.table.version,
+        )
+        return False
+
+    def check(self) -> bool:
+        """Load the table file if it changed since the last attempt."""
+        if self._stat() != self._stamp:
+            return self.load()
+        return False
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.table_file)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    async def start(self, host: str, port: int) -> None:
+        """Load the table and listen; InvalidInput if the address cannot be listened on."""
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: proxy.ProxyProtocol(self.state), host, port, backlog=2048
+            )
+        except OSError as exc:
+            # asyncio wraps bind errors in a long sentence; errno says it shorter
+            why = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror
+            why = (why or str(exc)).lower()
+            raise errors.InvalidInput(f"cannot listen on {host}:{port}: {why}") from exc
+        self.load()  # no request is read before this returns: the loop has not run since
+        self._ticker = loop.create_task(self._tick_forever())
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick)
+            try:
+                self.state.tick()
+                self.check()
+            except Exception:  # the tick must survive a bug in one connection
+                log.exception("router tick failed")
+
+    async def close(self, *, drain_timeout: float = 10.0) -> None:
+        """Stop accepting, let requests under way finish (at most `drain_timeout`), close."""
+        loop = asyncio.get_running_loop()
+        if self._server is not None:
+            self._server.close()
+        state = self.state
+        state.draining = True
+        state.tick()  # idle connections close now, busy ones after their response
+        deadline = loop.time() + drain_timeout
+        while state.connections and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+            state.tick()
+        for connection in list(state.connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+        state.upstreams.close_all()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+
+async def serve(
+    listen_host: str,
+    listen_port: int,
+    table_file: Path,
+    *,
+    options: ProxyOptions | None = None,
+    tick: float = 0.5,
+    drain_timeout: float = 10.0,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
+    ready: Callable[[Router], Any] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop` is set), reloading the table on SIGHUP."""
+    router = Router(table_file, options=options, tick=tick)
+    await router.start(listen_host, listen_port)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    if handle_signals:
+        handlers: Iterable[tuple[int, Callable[[], Any]]] = (
+            (signal.SIGHUP, router.load),
+            (signal.SIGTERM, stop.set),
+            (signal.SIGINT, stop.set),
+        )
+        for signum, handler in handlers:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, handler)
+                installed.append(signum)
+    host, port = router.address
+    log.info("listening on http://%s:%d (table %s)", host, port, table_file)
+    try:
+        if ready is not None:
+            ready(router)
+        await stop.wait()
+        log.info("stopping: finishing requests under way (at most %g s)", drain_timeout)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+        await router.close(drain_timeout=drain_timeout)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run(listen_host: str, listen_port: int, table_file: Path, **options: Any) -> None:
+    """Run `serve` on uvloop when it is installed, else on asyncio's own loop."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(serve(listen_host, listen_port, table_file, **options))

@@ -1,0 +1,113 @@
+"""A user's path through the CLI: create staging and a preview from branches, reach them through
+the router, restart a process, destroy, and find nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from laneway.runtime.local import scan
+from laneway.testing import Server, git, owned_databases, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def env_json(server: Server, repo: Path, name: str) -> dict:
+    return json.loads(server.cli("env", "show", name, "--json", cwd=repo).stdout)
+
+
+def info(server: Server, name: str) -> dict:
+    response = server.get(f"{name}.shop.localhost", "/api/info")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_two_environments_side_by_side_then_destroyed(server: Server, example_repo: Path):
+    created = server.cli(
+        "env", "create", "staging", "--kind", "staging", "--branch", "main", cwd=example_repo
+    )
+    assert "staging is running at http://staging.shop.localhost:" in created.stdout
+    server.cli("env", "create", "feature-x", "--branch", "feature-x", cwd=example_repo)
+
+    main_commit = git(example_repo, "rev-parse", "main")
+    feature_commit = git(example_repo, "rev-parse", "feature-x")
+    staging, feature = info(server, "staging"), info(server, "feature-x")
+    assert staging["commit"] == main_commit[:7] or main_commit.startswith(staging["commit"])
+    assert feature_commit.startswith(feature["commit"])
+    assert (staging["environment"], staging["kind"]) == ("staging", "staging")
+    assert (feature["environment"], feature["kind"]) == ("feature-x", "preview")
+
+    listed = json.loads(server.cli("env", "list", "--json", cwd=example_repo).stdout)
+    assert {e["name"]: e["phase"] for e in listed} == {"staging": "running", "feature-x": "running"}
+    ports = [r["port"] for e in listed for r in e["replicas"] if r["port"]]
+    assert len(ports) == len(set(ports)) == 2
+    assert len(owned_databases(server.owner())) == 2  # a database and its role, named alike
+
+    # visits are counted in each environment's own database
+    page = server.get("feature-x.shop.localhost")
+    assert page.status_code == 200 and "feature-x" in page.text
+    before = info(server, "feature-x")["visits"]
+    server.get("feature-x.shop.localhost")
+    assert info(server, "feature-x")["visits"] == before + 1
+    assert info(server, "staging")["visits"] == 0
+
+    # the counter survives a restart of the web process
+    web = next(
+        r for r in env_json(server, example_repo, "feature-x")["replicas"] if r["service"] == "web"
+    )
+    os.kill(web["pid"], signal.SIGKILL)
+    wait_until(
+        lambda: any(
+            r["service"] == "web" and r["state"] == "healthy" and r["pid"] != web["pid"]
+            for r in env_json(server, example_repo, "feature-x")["replicas"]
+        ),
+        timeout=60,
+        what="web to be restarted",
+    )
+    server.get("feature-x.shop.localhost")
+    assert info(server, "feature-x")["visits"] == before + 2
+
+    assert server.get("nope.shop.localhost").status_code == 404
+
+    server.cli("env", "destroy", "feature-x", cwd=example_repo)
+    assert server.get("feature-x.shop.localhost").status_code == 404
+    assert server.get("staging.shop.localhost").status_code == 200
+    server.cli("env", "destroy", "staging", cwd=example_repo)
+    assert json.loads(server.cli("env", "list", "--json", cwd=example_repo).stdout) == []
+    assert [p.key for p in scan(server.owner()) if not p.key.startswith("_router")] == []
+    assert owned_databases(server.owner()) == []
+    assert list((server.home / "environments").iterdir()) == []
+
+
+def test_bad_spec_on_a_branch_is_refused_and_creates_nothing(
+    server: Server, example_repo: Path, tmp_path: Path
+):
+    repo = tmp_path / "bad"
+    git(example_repo, "worktree", "add", "-q", "-b", "typo", str(repo), "main")
+    try:
+        spec = (
+            (repo / "laneway.yaml")
+            .read_text()
+            .replace("command: python -m shop.worker", "comand: python -m shop.worker")
+        )
+        (repo / "laneway.yaml").write_text(spec)
+        git(repo, "commit", "-q", "-am", "typo")
+        # the work tree in example_repo is fine: the server checks the spec at the branch itself
+        result = server.cli(
+            "env", "create", "typo", "--branch", "typo", cwd=example_repo, check=False
+        )
+        assert result.returncode == 2, result.stderr
+        assert (
+            "laneway.yaml:" in result.stderr
+            and "comand" in result.stderr
+            and "command" in result.stderr
+        )
+        assert "Traceback" not in result.stderr
+        assert json.loads(server.cli("env", "list", "--json", cwd=example_repo).stdout) == []
+    finally:
+        git(example_repo, "worktree", "remove", "--force", str(repo))
+        git(example_repo, "branch", "-D", "typo")

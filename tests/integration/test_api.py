@@ -1,0 +1,173 @@
+"""The API's edges: every route checks the caller and its role; bad input is a 4xx
+problem+json that says what and where, and changes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from laneway.api import auth
+from laneway.api.app import create_app
+from laneway.controllers.context import build_context
+from laneway.settings import load_settings
+from laneway.store.repository import Store
+
+
+@pytest.fixture
+def api(tmp_path: Path):
+    settings = load_settings(environ={"LANEWAY_HOME": str(tmp_path / "home")})
+    store = Store.open(settings.database_url)
+    ctx = build_context(settings, store)
+    tokens = {}
+    for role in auth.ROLES:
+        tokens[role] = auth.new_token()
+        store.add_token(name=role, token_hash=auth.hash_token(tokens[role]), role=role)
+    app = create_app(ctx, run_controllers=False)
+    with TestClient(app) as client:
+        yield client, tokens, store
+    store.close()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "app"
+    repo.mkdir()
+    (repo / "laneway.yaml").write_text(
+        "app: shop\nservices:\n  web: {command: python -m http.server $PORT}\n"
+    )
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "x"]):
+        subprocess.run(
+            ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@x.invalid", *args],
+            check=True,
+        )
+    return repo
+
+
+def routes(client: TestClient) -> list[tuple[str, str]]:
+    """Every API operation, from the published OpenAPI document."""
+    paths = client.get("/openapi.json").json()["paths"]
+    names = {"{app}": "shop", "{name}": "x", "{build_id}": "b"}
+    found = []
+    for path, operations in paths.items():
+        for key, value in names.items():
+            path = path.replace(key, value)
+        found += [(method.upper(), path) for method in operations]
+    return found
+
+
+def test_every_route_needs_a_token(api):
+    client, _, _ = api
+    listed = routes(client)
+    assert len(listed) >= 10
+    for method, path in listed:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
+            response = client.request(method, path, headers=headers, json={})
+            assert response.status_code == 401, (method, path, headers, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_viewers_may_read_but_not_change(api):
+    client, tokens, _ = api
+    viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+    for method, path in routes(client):
+        response = client.request(method, path, headers=viewer, json={})
+        if method == "GET":
+            assert response.status_code != 403, (method, path)
+        else:
+            assert response.status_code == 403, (method, path, response.text)
+            assert "needs deployer" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"name": "Bad_Name", "branch": "main"}, "name: expected a lowercase DNS label"),
+        ({"name": "x"}, "give exactly one of branch, ref or build"),
+        ({"name": "x", "branch": "main", "build": "sha256:abcdef12"}, "give exactly one"),
+        ({"name": "x", "branch": "nope"}, "no such branch or commit 'nope'"),
+        ({"name": "x", "kind": "prod", "branch": "main"}, "kind"),
+        ({"name": "x", "branch": "main", "colour": "red"}, "colour: unknown field"),
+        ({"name": "x", "build": "sha256:00000000"}, "no build"),
+    ],
+)
+def test_bad_environment_requests_change_nothing(api, repo, body, detail):
+    client, tokens, store = api
+    deployer = {"Authorization": f"Bearer {tokens['deployer']}"}
+    assert (
+        client.put("/api/v1/apps/shop", json={"repo": str(repo)}, headers=deployer).status_code
+        == 200
+    )
+    response = client.post("/api/v1/apps/shop/environments", json=body, headers=deployer)
+    assert 400 <= response.status_code < 500, response.text
+    assert detail in response.json()["detail"]
+    assert "Traceback" not in response.text
+    assert store.list_environments() == []
+
+
+def test_spec_errors_at_a_branch_name_line_and_field(api, repo):
+    client, tokens, store = api
+    deployer = {"Authorization": f"Bearer {tokens['deployer']}"}
+    (repo / "laneway.yaml").write_text("app: shop\nservices:\n  web: {comand: x}\n")
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@x.invalid",
+            "commit",
+            "-qam",
+            "typo",
+        ],
+        check=True,
+    )
+    client.put("/api/v1/apps/shop", json={"repo": str(repo)}, headers=deployer)
+    response = client.post(
+        "/api/v1/apps/shop/environments", json={"name": "x", "branch": "main"}, headers=deployer
+    )
+    assert response.status_code == 400
+    problem = response.json()
+    assert (
+        "laneway.yaml:3:" in problem["detail"]
+        and "comand" in problem["detail"]
+        and "command" in problem["detail"]
+    )
+    assert "main" in problem["hint"]
+    assert store.list_environments() == []
+
+
+def test_register_app_refuses_what_is_not_a_repository(api, tmp_path):
+    client, tokens, store = api
+    deployer = {"Authorization": f"Bearer {tokens['deployer']}"}
+    for repo, detail in (
+        (str(tmp_path), "not a git repository"),
+        ("relative/path", "absolute path"),
+    ):
+        response = client.put("/api/v1/apps/shop", json={"repo": repo}, headers=deployer)
+        assert response.status_code == 400 and detail in response.json()["detail"]
+    assert client.put("/api/v1/apps/Shop!", json={"repo": "/"}, headers=deployer).status_code == 400
+    assert store.list_apps() == []
+
+
+def test_unknown_things_are_404(api):
+    client, tokens, _ = api
+    viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+    assert client.get("/api/v1/apps/shop/environments", headers=viewer).status_code == 404
+    assert client.get("/api/v1/builds/sha256:00", headers=viewer).status_code == 404
+
+
+def test_first_start_writes_an_admin_token_and_stores_only_its_hash(tmp_path):
+    store = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    config = tmp_path / "client.json"
+    token = auth.ensure_admin_token(store, config, "http://127.0.0.1:1")
+    assert token and token in config.read_text()
+    assert oct(config.stat().st_mode & 0o777) == "0o600"
+    assert auth.ensure_admin_token(store, config, "http://127.0.0.1:1") is None
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("db.sqlite*"))
+    assert token.encode() not in raw and auth.hash_token(token).encode() in raw
