@@ -130,6 +130,7 @@ class DevSession:
             port=replica.port if replica else None,
             resources=resources,
             base=base,
+            app_dir=str(self.repo),
         )
 
     async def run_hook(self, spec: Spec, resources: dict[str, str]) -> None:

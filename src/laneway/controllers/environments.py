@@ -236,6 +236,7 @@ class EnvironmentReconciler:
             port=None,
             resources=self._resource_values(environment),
             base=self._base_env(),
+            app_dir=str(ctx.release_dir(environment.id, release)),
         )
         log_path = ctx.log_dir(environment.id) / "release.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -280,6 +281,7 @@ class EnvironmentReconciler:
             port=port,
             resources=self._resource_values(environment),
             base=self._base_env(),
+            app_dir=str(ctx.release_dir(environment.id, environment.release)),
         )
         return ctx.runtime.start_process(
             ProcessSpec(

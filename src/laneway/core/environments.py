@@ -286,9 +286,16 @@ def compose_env(
     port: int | None,
     resources: dict[str, str],
     base: dict[str, str],
+    app_dir: str | None = None,
 ) -> dict[str, str]:
-    """A process's environment: base < spec env < kind overrides < service env < laneway's own."""
+    """A process's environment: base < spec env < kind overrides < service env < laneway's own.
+
+    `build.path` entries, resolved in `app_dir`, go in front of the base PATH.
+    """
     env = dict(base)
+    if app_dir is not None and spec.build.path:
+        front = [f"{app_dir.rstrip('/')}/{p.strip('/')}" for p in spec.build.path]
+        env["PATH"] = ":".join([*front, env["PATH"]] if env.get("PATH") else front)
     env.update(spec.env_for(str(environment.kind)))
     if service is not None:
         env.update(spec.services[service].env)

@@ -148,6 +148,19 @@ class Build(_Strict):
         min_length=1,
         description="Run in the unpacked commit tree; what it leaves there is the build.",
     )
+    path: list[Annotated[str, Field(min_length=1, pattern=r"^[^/:][^:]*$")]] = Field(
+        default_factory=list,
+        description="Directories of the build (relative, e.g. `.deps/bin`) put in front of PATH "
+        "for every service and hook, so tools the build installed are found by name.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_build(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if ".." in entry.split("/"):
+                raise ValueError(f"{entry!r} leaves the build; use a path inside it such as .deps/bin")
+        return value
 
 
 class Hooks(_Strict):

@@ -30,6 +30,7 @@ class _Repo:
     from_procfile: bool = False
     release: str | None = None
     build: list[str] = field(default_factory=list)  # commands joined with &&
+    path: list[str] = field(default_factory=list)
     python: bool = False
 
 
@@ -43,15 +44,18 @@ def _inspect(repo: Path) -> _Repo:
 
     if (repo / "requirements.txt").is_file():
         found.build.append("pip install -r requirements.txt --target .deps")
+        found.path.append(".deps/bin")
         found.python = True
     elif (repo / "pyproject.toml").is_file():
         found.build.append("pip install . --target .deps")
+        found.path.append(".deps/bin")
         found.python = True
 
     scripts: dict[str, object] = {}
     if (repo / "package.json").is_file():
         locked = any((repo / name).is_file() for name in _NPM_LOCKFILES)
         found.build.append("npm ci" if locked else "npm install")
+        found.path.append("node_modules/.bin")
         scripts = _npm_scripts(repo / "package.json")
         if "build" in scripts:
             found.build.append("npm run build")
@@ -106,6 +110,11 @@ def _render(repo: _Repo) -> str:
     ]
     if repo.build:
         out += ["build:", f"  command: {_scalar(' && '.join(repo.build))}"]
+        if repo.path:
+            out += [
+                "  # put in front of PATH for every service, so installed tools run by name",
+                f"  path: [{', '.join(repo.path)}]",
+            ]
     else:
         out += ["# (nothing to build was detected)", "# build:", "#   command: make build"]
     out.append("")
@@ -113,7 +122,7 @@ def _render(repo: _Repo) -> str:
     if repo.python:
         out += [
             "# Variables for every service, in every environment. Dependencies live in .deps;",
-            "# their console scripts are in .deps/bin, so prefer `python -m <tool>` commands.",
+            "# their console scripts in .deps/bin, which build.path puts on PATH.",
             "env:",
             "  PYTHONPATH: .deps",
         ]

@@ -9,6 +9,7 @@ import pytest
 
 from laneway.core import environments as plans
 from laneway.core.types import Desired, Environment, Kind, Phase, ReplicaStatus
+from laneway.errors import SpecError
 from laneway.spec.loader import load_spec_text
 
 SPEC = load_spec_text(
@@ -237,6 +238,29 @@ environments:
     assert env["DATABASE_URL"] == "postgresql://x" and env["CACHE_URL"] == "sqlite:////tmp/c"
     assert env["LANEWAY_ENV"] == "feature-x" and env["LANEWAY_RELEASE"] == "v1"
     assert env["LANEWAY_BRANCH"] == "feature-x" and env["LANEWAY_COMMIT"] == "c" * 40
+    assert env["PATH"] == "/bin"
+
+
+def test_build_path_goes_in_front_of_path():
+    spec = load_spec_text(
+        "app: a\nbuild: {command: x, path: [.deps/bin, node_modules/.bin]}\nservices: {web: {command: x}}\n"
+    )
+    env = plans.compose_env(
+        environment(),
+        spec,
+        service="web",
+        port=1,
+        resources={},
+        base={"PATH": "/usr/bin"},
+        app_dir="/app/v1",
+    )
+    assert env["PATH"] == "/app/v1/.deps/bin:/app/v1/node_modules/.bin:/usr/bin"
+
+
+@pytest.mark.parametrize("bad", ["/usr/bin", "../x", "a/../../b", "a:b"])
+def test_build_path_must_stay_inside_the_build(bad):
+    with pytest.raises(SpecError, match="build.path"):
+        load_spec_text(f"app: a\nbuild: {{path: ['{bad}']}}\nservices: {{web: {{command: x}}}}\n")
 
 
 def test_replica_status_roundtrip_defaults():
