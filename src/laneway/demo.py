@@ -16,7 +16,6 @@ from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from laneway import server
 from laneway.cli.client import Client
@@ -107,21 +106,16 @@ async def run_demo(settings: Settings, console: Console) -> None:
     try:
         await _wait_for_api(settings, serving)
         results = await asyncio.to_thread(create_environments, settings, repo, console)
-        table = Table("environment", "kind", "branch", "commit", "url", title="laneway demo")
+        console.print("\n[bold]laneway demo[/]: the example app `shop` runs in two environments")
         for e in results:
-            table.add_row(
-                str(e["name"]),
-                str(e["kind"]),
-                str(e["branch"]),
-                str(e["commit"])[:12],
-                str(e["url"]),
-            )
-        console.print(table)
+            source = f"{e['kind']}, branch {e['branch']} @ {str(e['commit'])[:12]}"
+            console.print(f"  {e['name']:<10} {source:<40} {e['url']}", soft_wrap=True)
         host, port = settings.router
         console.print(
-            f"try: curl -H 'Host: feature-x.shop.localhost' http://{host}:{port}/\n"
+            f"\ntry: curl -H 'Host: feature-x.shop.localhost' http://{host}:{port}/\n"
             f"     cd {repo} && laneway env list\n"
-            "Ctrl-C stops the control plane; the environments keep running (`laneway halt` stops them)."
+            "Ctrl-C stops the control plane; the environments keep running (`laneway halt` stops them).",
+            soft_wrap=True,
         )
         await serving
     finally:

@@ -86,6 +86,16 @@ class Upstream:
                     }
                 )
             await send({"type": "http.response.body", "body": b""})
+        elif path == "/digest":  # size and sha256 of the request body, read as it arrives
+            digest, size, more = hashlib.sha256(), 0, True
+            while more:
+                message = await receive()
+                more = message.get("more_body", False)
+                digest.update(message.get("body", b""))
+                size += len(message.get("body", b""))
+            body = json.dumps({"size": size, "sha256": digest.hexdigest()}).encode()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": body})
         elif path == "/stream":
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"first;", "more_body": True})
@@ -300,7 +310,40 @@ def test_round_robin_over_two_backends(tmp_path: Path) -> None:
         ):
             async with client(r) as c:
                 names = [(await c.get("/")).json()["server"] for _ in range(6)]
-            assert names in (["a", "b"] * 3, ["b", "a"] * 3)
+                assert names in (["a", "b"] * 3, ["b", "a"] * 3)
+                assert (await c.get("/status/500")).status_code == 500
+            counters = r.counters[(SHOP, "v1")]
+            assert (counters.requests, counters.responses_5xx, counters.upstream_errors) == (
+                7,
+                1,
+                0,
+            )
+
+    run(main())
+
+
+def test_stopping_lets_requests_under_way_finish(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with upstreams("a") as (a,):
+            table_file = tmp_path / "routes.json"
+            driver.BuiltinRouterDriver(table_file, pid=lambda: None).apply(single([a.backend]))
+            r = server.Router(table_file, tick=3600)
+            await r.start("127.0.0.1", 0)
+            _, port = r.address
+            async with client(r) as busy, client(r) as idle:
+                assert (await idle.get("/")).status_code == 200  # leaves an idle connection
+                async with busy.stream("GET", "/stream") as response:
+                    chunks = response.aiter_raw()
+                    assert await asyncio.wait_for(chunks.__anext__(), TIMEOUT) == b"first;"
+                    closing = asyncio.create_task(r.close(drain_timeout=TIMEOUT))
+                    await until(lambda: len(r.state.connections) == 1, "the idle one closed")
+                    with pytest.raises(OSError):
+                        await asyncio.open_connection("127.0.0.1", port)
+                    a.go_on.set()
+                    assert b"".join([chunk async for chunk in chunks]) == b"rest"
+                    assert response.headers.get("connection") is None  # sent before stopping
+                await asyncio.wait_for(closing, TIMEOUT)
+                assert not r.state.connections
 
     run(main())
 
@@ -428,6 +471,12 @@ def test_streams_chunked_bodies_both_ways(tmp_path: Path) -> None:
 
 def test_large_bodies_both_ways(tmp_path: Path) -> None:
     size = 20 * 1024 * 1024
+    payload = os.urandom(size)
+    expected = {"size": size, "sha256": hashlib.sha256(payload).hexdigest()}
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for offset in range(0, size, 1 << 20):
+            yield payload[offset : offset + (1 << 20)]
 
     async def main() -> None:
         async with (
@@ -435,10 +484,10 @@ def test_large_bodies_both_ways(tmp_path: Path) -> None:
             router(tmp_path, single([a.backend])) as r,
             client(r) as c,
         ):
-            payload = os.urandom(size)
-            response = await c.post("/echo", content=payload)
-            assert response.status_code == 200
-            assert hashlib.sha256(response.content).digest() == hashlib.sha256(payload).digest()
+            response = await c.post("/digest", content=payload)  # with a Content-Length
+            assert response.json() == expected
+            response = await c.post("/digest", content=pieces())  # chunked
+            assert response.json() == expected
             async with c.stream("GET", f"/big?{size}") as response:
                 assert response.headers["content-length"] == str(size)
                 total = 0

@@ -123,10 +123,6 @@ class _Stop(Exception):
     """Raised from a parser callback: the connection reads no further requests."""
 
 
-class _HeadTooLarge(Exception):
-    pass
-
-
 class _BadResponse(Exception):
     pass
 
@@ -260,7 +256,8 @@ class ProxyProtocol(asyncio.Protocol):
         # per request being read
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
-        self._head_bytes = 0
+        self._in_head = False
+        self._head_bytes = 0  # of reads that ended inside the head
 
     # -- asyncio.Protocol, client side
 
@@ -299,6 +296,11 @@ class ProxyProtocol(asyncio.Protocol):
                 self._forward_raw(rest)
         except httptools.HttpParserError as exc:
             self._bad_request(exc)
+        else:
+            if self._in_head:  # a head still incomplete after this read: bounded, like any buffer
+                self._head_bytes += len(data)
+                if self._head_bytes > self.options.max_head_bytes:
+                    self._bad_request(None, (431, "The request head is too large."))
         self.flush()
 
     def eof_received(self) -> bool | None:
@@ -336,21 +338,17 @@ class ProxyProtocol(asyncio.Protocol):
             raise _Stop
         self._url = b""
         self._headers = []
+        self._in_head = True
         self._head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._head_bytes += len(url)
-        if self._head_bytes > self.options.max_head_bytes:
-            raise _HeadTooLarge
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value)
-        if self._head_bytes > self.options.max_head_bytes:
-            raise _HeadTooLarge
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         parser = self.parser
         ex = Exchange(
             parser.get_method(),
@@ -586,8 +584,10 @@ class ProxyProtocol(asyncio.Protocol):
             self._close()
             return
         self.idle_since = self.state.now
-        assert self.gate is not None
-        self.gate.resume(flow.WAITING)
+        gate = self.gate
+        assert gate is not None
+        if gate.reasons:
+            gate.resume(flow.WAITING)
         if self.pipeline:
             self._start(self.pipeline[0])
         elif self.state.draining:
@@ -680,8 +680,10 @@ class ProxyProtocol(asyncio.Protocol):
             self._out.append(_LAST_CHUNK)
         ex.response_done = True
         ex.upstream = None
-        assert self.gate is not None
-        self.gate.resume(flow.PEER_FULL)
+        gate = self.gate
+        assert gate is not None
+        if gate.reasons:
+            gate.resume(flow.PEER_FULL)
         if keep_alive and ex.request_done and not ex.upgrade:
             conn.release()
         else:
@@ -743,12 +745,14 @@ class ProxyProtocol(asyncio.Protocol):
             self._close()
         self.flush()
 
-    def _bad_request(self, exc: httptools.HttpParserError) -> None:
-        cause = exc.__context__
+    def _bad_request(
+        self, exc: httptools.HttpParserError | None, answer: tuple[int, str] | None = None
+    ) -> None:
+        cause = exc.__context__ if exc is not None else None
         if isinstance(cause, _Stop):
             return
-        if isinstance(cause, _HeadTooLarge):
-            status, message = 431, "The request head is too large."
+        if answer is not None:
+            status, message = answer
         elif cause is not None:
             log.error("router: request handling failed", exc_info=cause)
             status, message = 500, "The router failed to handle this request."

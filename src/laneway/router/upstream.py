@@ -62,6 +62,7 @@ class UpstreamConnection(asyncio.Protocol):
     def __init__(self, pools: UpstreamPools, backend: Backend) -> None:
         self.pools = pools
         self.backend = backend
+        self.key = (backend.host, backend.port)  # hashed in C, unlike the dataclass
         self.transport: asyncio.Transport | None = None
         self.gate: flow.ReadGate | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -208,12 +209,12 @@ class UpstreamPools:
         self.idle_ttl = idle_ttl
         self.connect_timeout = connect_timeout
         self.down_for = down_for
-        self.idle: dict[Backend, list[UpstreamConnection]] = {}
+        self.idle: dict[tuple[str, int], list[UpstreamConnection]] = {}  # by (host, port)
         self.down: dict[Backend, float] = {}  # backend -> monotonic time it may be tried again
         self.now = time.monotonic()  # coarse clock, advanced by the router's tick
 
     def acquire(self, backend: Backend) -> UpstreamConnection | None:
-        idle = self.idle.get(backend)
+        idle = self.idle.get((backend.host, backend.port))
         while idle:
             conn = idle.pop()
             if not conn.closed and self.now - conn.idle_since < self.idle_ttl:
@@ -236,7 +237,9 @@ class UpstreamPools:
 
     def release(self, conn: UpstreamConnection) -> None:
         transport = conn.transport
-        idle = self.idle.setdefault(conn.backend, [])
+        idle = self.idle.get(conn.key)
+        if idle is None:
+            idle = self.idle[conn.key] = []
         if (
             conn.closed
             or transport is None
@@ -247,12 +250,16 @@ class UpstreamPools:
             conn.close()
             return
         assert conn.gate is not None
-        conn.gate.resume(flow.PEER_FULL)  # idle, it must notice the backend closing
+        if conn.gate.reasons:
+            conn.gate.resume(flow.PEER_FULL)  # idle, it must notice the backend closing
         conn.idle_since = self.now
         idle.append(conn)
 
+    def idle_connections(self, backend: Backend) -> list[UpstreamConnection]:
+        return list(self.idle.get((backend.host, backend.port), ()))
+
     def forget(self, conn: UpstreamConnection) -> None:
-        idle = self.idle.get(conn.backend)
+        idle = self.idle.get(conn.key)
         if idle and conn in idle:
             idle.remove(conn)
 
@@ -271,11 +278,11 @@ class UpstreamPools:
     def sweep(self, now: float) -> None:
         """Advance the clock; close idle connections past their time, forget old down marks."""
         self.now = now
-        for backend, idle in list(self.idle.items()):
+        for key, idle in list(self.idle.items()):
             for conn in [c for c in idle if now - c.idle_since >= self.idle_ttl]:
                 conn.close()
             if not idle:
-                del self.idle[backend]
+                del self.idle[key]
         for backend in [b for b, until in self.down.items() if until <= now]:
             del self.down[backend]
 

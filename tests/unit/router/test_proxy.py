@@ -135,7 +135,9 @@ def test_malformed_request_is_400_and_an_oversized_head_431() -> None:
     assert transport.take().startswith(b"HTTP/1.1 400 ")
     assert transport.closed
     protocol, transport = client(state)
-    protocol.data_received(get(extra="x-big: " + "y" * 300 + "\r\n"))
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nx-big: " + b"y" * 150)
+    assert transport.take() == b""
+    protocol.data_received(b"y" * 150)
     assert transport.take().startswith(b"HTTP/1.1 431 ")
     assert transport.closed
 
@@ -166,7 +168,7 @@ def test_request_head_is_rewritten_and_the_connection_reused() -> None:
         b"X-Private: 1\r\nKeep-Alive: timeout=5\r\nServer: app\r\n\r\nhi"
     )
     assert transport.take() == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: app\r\n\r\nhi"
-    assert state.upstreams.idle[A] == [conn]
+    assert state.upstreams.idle_connections(A) == [conn]
     counters = state.counters[(HOST, "v1")]
     assert counters == PoolCounters(requests=1, responses_5xx=0, upstream_errors=0)
 
@@ -195,7 +197,7 @@ def test_chunked_both_ways_and_http10_gets_the_body_until_close() -> None:
     conn.data_received(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
     assert transport.take() == b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nhi"
     assert transport.closed
-    assert state.upstreams.idle[A] == [conn]
+    assert state.upstreams.idle_connections(A) == [conn]
 
 
 def test_head_and_bodiless_statuses_end_with_their_head() -> None:
@@ -207,13 +209,13 @@ def test_head_and_bodiless_statuses_end_with_their_head() -> None:
     assert transport.take() == b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
     for status in (b"204 No Content", b"304 Not Modified"):
         protocol.data_received(get())
-        assert state.upstreams.idle.get(A) == []  # the same connection, borrowed again
+        assert state.upstreams.idle_connections(A) == []  # the same connection, borrowed again
         conn.data_received(b"HTTP/1.1 " + status + b"\r\n\r\n")
         assert transport.take() == b"HTTP/1.1 " + status + b"\r\n\r\n"
     protocol.data_received(get())
     conn.data_received(OK)
     assert transport.take().endswith(b"\r\n\r\nhi")
-    assert state.upstreams.idle[A] == [conn]
+    assert state.upstreams.idle_connections(A) == [conn]
 
 
 def test_pipelined_requests_are_answered_in_order() -> None:
@@ -247,7 +249,7 @@ def test_interim_responses_pass_to_http11_clients() -> None:
     assert upstream.take().endswith(b"\r\n\r\nok")
     conn.data_received(OK)
     assert transport.take() == OK
-    assert state.upstreams.idle[A] == [conn]
+    assert state.upstreams.idle_connections(A) == [conn]
 
 
 # -- failures
@@ -296,7 +298,7 @@ def test_client_going_away_closes_the_upstream_connection() -> None:
     protocol.data_received(get())
     protocol.connection_lost(None)
     assert upstream.closed and conn.closed
-    assert A not in state.upstreams.idle or not state.upstreams.idle[A]
+    assert state.upstreams.idle_connections(A) == []
 
 
 # -- upgrade and backpressure

@@ -1,0 +1,243 @@
+"""The commands a user types outside the environment lifecycle: init, spec, logs, up, demo,
+and what the CLI says when something is wrong."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from laneway.resources.postgres import PostgresProvider
+from laneway.runtime.local import scan
+from laneway.settings import load_settings
+from laneway.testing import PG_ADMIN, Server, free_port, git, make_server, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def laneway(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "laneway.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_init_from_a_procfile_then_check(tmp_path: Path):
+    (tmp_path / "Procfile").write_text(
+        "web: gunicorn app:app --bind 0.0.0.0:$PORT\nworker: python worker.py\nrelease: python manage.py migrate\n"
+    )
+    (tmp_path / "requirements.txt").write_text("gunicorn\n")
+    laneway("init", cwd=tmp_path, check=True)
+    spec = (tmp_path / "laneway.yaml").read_text()
+    assert "gunicorn app:app" in spec and "python worker.py" in spec
+    assert "release: python manage.py migrate" in spec
+    assert "pip install -r requirements.txt --target .deps" in spec and ".deps/bin" in spec
+    assert laneway("spec", "check", cwd=tmp_path, check=True).stdout.startswith("laneway.yaml: ok")
+
+    again = laneway("init", cwd=tmp_path)
+    assert again.returncode == 1 and "exists already" in again.stderr and "--force" in again.stderr
+
+
+def test_spec_errors_and_schema(tmp_path: Path):
+    (tmp_path / "laneway.yaml").write_text(
+        "app: shop\nservices:\n  web:\n    comand: x\n    replicas: two\n"
+    )
+    result = laneway("spec", "check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        "laneway.yaml:4:5: services.web.comand: unknown key; did you mean 'command'?"
+        in result.stderr
+    )
+    assert re.search(r"laneway.yaml:5:\d+: services.web.replicas", result.stderr)
+    assert "Traceback" not in result.stderr
+    schema = json.loads(laneway("spec", "schema", cwd=tmp_path, check=True).stdout)
+    assert (
+        schema["$schema"].startswith("https://json-schema.org/")
+        and "services" in schema["properties"]
+    )
+
+
+def test_no_server_is_a_plain_error(tmp_path: Path, example_repo: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LANEWAY_")}
+    env.update(
+        LANEWAY_HOME=str(tmp_path), LANEWAY_URL=f"http://127.0.0.1:{free_port()}", LANEWAY_TOKEN="x"
+    )
+    result = laneway("env", "list", cwd=example_repo, env=env)
+    assert result.returncode == 1
+    assert "cannot reach the laneway server" in result.stderr and "Traceback" not in result.stderr
+    result = laneway(
+        "env", "create", "x", "--kind", "prod", "--branch", "main", cwd=example_repo, env=env
+    )
+    assert result.returncode == 2 and "--kind" in result.stderr
+
+
+def test_logs_show_each_replica_and_follow(server: Server, example_repo: Path):
+    server.cli(
+        "env", "create", "staging", "--kind", "staging", "--branch", "main", cwd=example_repo
+    )
+    server.get("staging.shop.localhost", "/api/info")
+    out = server.cli("logs", "staging", "-n", "50", cwd=example_repo).stdout
+    assert "web.0 | " in out and "worker.0 | " in out and "release | " in out
+    only_web = server.cli("logs", "staging", "web", "-n", "50", cwd=example_repo).stdout
+    assert "worker.0" not in only_web and "GET /api/info" in only_web
+    missing = server.cli("logs", "staging", "nope", cwd=example_repo, check=False)
+    assert missing.returncode == 1 and "no logs for service 'nope'" in missing.stderr
+
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "laneway.cli", "logs", "staging", "web", "-f", "-n", "0"],
+        cwd=example_repo,
+        env=server.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in follow.stdout], daemon=True).start()
+    try:
+        deadline = time.monotonic() + 30
+        seen = ""
+        while "marker=followed" not in seen:
+            assert time.monotonic() < deadline, "no followed line within 30 s"
+            server.get("staging.shop.localhost", "/api/info?marker=followed")
+            with contextlib.suppress(queue.Empty):
+                seen = lines.get(timeout=0.5)
+        assert seen.startswith("web.0 | ")
+    finally:
+        follow.terminate()
+        follow.wait(timeout=10)
+
+
+def _drop_owned(home: Path) -> None:
+    settings = load_settings(environ={"LANEWAY_HOME": str(home)})
+    provider = PostgresProvider(PG_ADMIN, owner=settings.owner, secret=b"")
+    for environment_id in provider.owned_environments():
+        provider.destroy_all(environment_id)
+
+
+def test_up_runs_the_work_tree_and_restarts_on_change(tmp_path: Path, example_repo: Path):
+    repo = tmp_path / "shop"
+    shutil.copytree(example_repo, repo)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LANEWAY_")}
+    env["LANEWAY_HOME"] = str(tmp_path / "home")
+    log = tmp_path / "up.log"
+    with open(log, "w") as out:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "laneway.cli", "up"],
+            cwd=repo,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        match = wait_until(
+            lambda: re.search(r"web\.0 at http://127\.0\.0\.1:(\d+)/", log.read_text()),
+            timeout=60,
+            what="web to start",
+        )
+        url = f"http://127.0.0.1:{match.group(1)}"
+        first = wait_until(lambda: _info(url), timeout=30, what="web to answer")
+        assert first["environment"] == "dev" and first["kind"] == "development"
+        (repo / "shop" / "web.py").write_text(
+            (repo / "shop" / "web.py").read_text() + "\n# changed\n"
+        )
+        wait_until(
+            lambda: (_info(url) or {}).get("pid") not in (None, first["pid"]),
+            timeout=30,
+            what="web to restart",
+        )
+        text = log.read_text()
+        assert "changed: web.py" in text and "worker.0 |" in text and "release |" in text
+    finally:
+        up.send_signal(signal.SIGINT)
+        code = up.wait(timeout=30)
+        _drop_owned(tmp_path / "home")
+    assert code == 0
+    assert "stopping" in log.read_text()
+    assert not [p for p in _processes_in(repo)], "laneway up left processes behind"
+
+
+def _info(url: str) -> dict | None:
+    try:
+        return httpx.get(f"{url}/api/info", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def _processes_in(directory: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "cwd") == str(directory):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_demo_prints_urls_that_serve(tmp_path: Path, shared_artifacts: Path):
+    server = make_server(tmp_path / "home", artifacts=shared_artifacts)
+    log = tmp_path / "demo.log"
+    with open(log, "w") as out:
+        demo = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "laneway.cli",
+                "demo",
+                "--api",
+                server.api,
+                "--router",
+                server.router,
+            ],
+            env=server.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(
+            lambda: "laneway demo" in log.read_text() or demo.poll() is not None,
+            timeout=300,
+            what="the demo's URLs",
+        )
+        text = log.read_text()
+        assert (
+            "http://staging.shop.localhost:" in text and "http://feature-x.shop.localhost:" in text
+        ), text
+        staging = server.get("staging.shop.localhost", "/api/info").json()
+        feature = server.get("feature-x.shop.localhost", "/api/info").json()
+        repo = server.home / "demo" / "shop"
+        assert staging["commit"] == git(repo, "rev-parse", "--short=7", "main")
+        assert feature["commit"] == git(repo, "rev-parse", "--short=7", "feature-x")
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=30)
+        listed = json.loads(
+            server.cli(
+                "env", "list", "--json", cwd=server.home / "demo" / "shop", check=False
+            ).stdout
+            or "[]"
+        )
+        server.teardown()
+    assert {e["name"] for e in listed} <= {"staging", "feature-x"}
+    assert [p for p in scan(server.owner())] == []
