@@ -39,6 +39,7 @@ import py_compile
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import tarfile
@@ -264,43 +265,56 @@ def sh(command: str, *, cwd: Path, env: dict[str, str], timeout: float = 60) -> 
     )
 
 
-def web_boot(tree: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Start `python -m shop.web`; seconds to its port accepting, and to /healthz answering 200."""
-    port = free_port()
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        ["/bin/sh", "-c", "exec python -m shop.web"],
+def spawn(command: str, tree: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["/bin/sh", "-c", f"exec {command}"],
         cwd=tree,
-        env={**env, "PORT": str(port)},
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def web_boot(tree: Path, env: dict[str, str], *, with_worker: bool) -> tuple[float, float]:
+    """Start `python -m shop.web` (and the worker alongside, as a create does); seconds to
+    its port accepting a connection, and to its /healthz answering 200 (polled every 2 ms)."""
+    port = free_port()
+    started = time.perf_counter()
+    processes = [spawn("python -m shop.web", tree, {**env, "PORT": str(port)})]
+    if with_worker:
+        processes.append(spawn("python -m shop.worker", tree, env))
     listening = 0.0
     try:
         with httpx.Client(timeout=5) as client:
             deadline = time.monotonic() + RUN_TIMEOUT
             while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    raise AssertionError(f"shop.web exited {process.returncode}")
-                try:
-                    response = client.get(f"http://127.0.0.1:{port}/healthz")
-                except httpx.TransportError:
-                    time.sleep(0.002)
-                    continue
-                listening = listening or time.perf_counter() - started
-                if response.status_code == 200:
+                if processes[0].poll() is not None:
+                    raise AssertionError(f"shop.web exited {processes[0].returncode}")
+                if not listening:
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    except OSError:
+                        time.sleep(0.002)
+                        continue
+                    listening = time.perf_counter() - started
+                if client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
                     return listening, time.perf_counter() - started
                 time.sleep(0.002)
             raise AssertionError("shop.web did not answer 200 on /healthz")
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        for process in processes:
+            stop(process)
 
 
 def postgres_pieces(
@@ -353,6 +367,11 @@ def components(server: Server, build: str, rounds: int) -> dict[str, list[float]
             if shm_scratch is not None:
                 add("unpack to tmpfs", timed(store.unpack, build, shm_scratch / f"v{i}"))
             add("shared tree()", timed(store.tree, build))
+            linked = scratch / f"l{i}"
+            add(
+                "hardlink copy of tree()",
+                timed(shutil.copytree, tree, linked, copy_function=os.link),
+            )
 
         with psycopg.connect(settings.postgres_url, autocommit=True) as admin:
             for i in range(rounds):
@@ -376,9 +395,12 @@ def components(server: Server, build: str, rounds: int) -> dict[str, list[float]
                     ("release hook alone", "python -m shop.migrate"),
                 ):
                     add(key, timed(sh, command, cwd=tree, env=env))
-                listening, healthy = web_boot(tree, env)
-                add("web: port open", listening)
-                add("web: /healthz 200", healthy)
+                listening, healthy = web_boot(tree, env, with_worker=False)
+                add("web alone: port open", listening)
+                add("web alone: /healthz 200", healthy)
+                listening, healthy = web_boot(tree, env, with_worker=True)
+                add("web + worker: port open", listening)
+                add("web + worker: /healthz 200", healthy)
                 provider.destroy_all(environment)
     finally:
         for environment in probes:

@@ -11,7 +11,7 @@ the CPU time the process used, and p50 latency at one connection. Layout `split`
 DESIGN.md's B3 (proxies alone on CPU 1; wrk and, for want of a third CPU, the upstream on
 CPU 0); `shared` leaves placement to the kernel. Prints a table and the ratios per layout;
 everything it started is stopped, whatever happens. Needs `wrk`; HAProxy is optional.
-About 20 s per layout with the defaults.
+About 50 s per layout with the defaults.
 """
 
 from __future__ import annotations

@@ -111,3 +111,30 @@ def test_bad_spec_on_a_branch_is_refused_and_creates_nothing(
     finally:
         git(example_repo, "worktree", "remove", "--force", str(repo))
         git(example_repo, "branch", "-D", "typo")
+
+
+def test_crashing_service_backs_off_and_the_environment_is_degraded(
+    server: Server, example_repo: Path, tmp_path: Path
+):
+    repo = tmp_path / "crashy"
+    git(example_repo, "worktree", "add", "-q", "-b", "crashy", str(repo), "main")
+    try:
+        spec = (repo / "laneway.yaml").read_text()
+        spec = spec.replace("command: python -m shop.worker", "command: echo giving up; exit 3")
+        (repo / "laneway.yaml").write_text(spec)
+        git(repo, "commit", "-q", "-am", "a worker that crashes")
+        server.cli("env", "create", "crashy", "--branch", "crashy", "--no-wait", cwd=example_repo)
+
+        def degraded() -> dict | None:
+            e = env_json(server, example_repo, "crashy")
+            worker = next((r for r in e["replicas"] if r["service"] == "worker"), None)
+            return e if e["phase"] == "degraded" and worker and worker["restarts"] >= 3 else None
+
+        e = wait_until(degraded, timeout=60, what="three restarts")
+        assert "worker/0 exited with code 3" in e["message"]
+        # the web service is healthy and still serves
+        assert server.get("crashy.shop.localhost", "/api/info").status_code == 200
+        logs = server.cli("logs", "crashy", "worker", cwd=example_repo).stdout
+        assert logs.count("giving up") >= 3
+    finally:
+        git(example_repo, "worktree", "remove", "--force", str(repo))

@@ -361,8 +361,10 @@ class ProxyProtocol(asyncio.Protocol):
         self.current = ex
         headers, self._headers = self._headers, []  # trailers, if any, land in the new list
         host = self._rewrite_request(ex, headers, _NO_DROP)
-        if ex.method == b"CONNECT":
-            ex.error = (405, "CONNECT is not supported by the laneway router")
+        if ex.error is not None:
+            pass
+        elif ex.method == b"CONNECT":
+            ex.error = (405, "CONNECT is not supported by the laneway router.")
         else:
             target = self.state.routes.lookup(host) if host is not None else None
             if target is None:
@@ -412,6 +414,8 @@ class ProxyProtocol(asyncio.Protocol):
             lname = name.lower()
             if lname in _REQUEST_SPECIAL:
                 if lname == b"host":
+                    if host is not None:  # which one would the app believe? neither
+                        ex.error = (400, "The request has more than one Host header.")
                     host = value
                 elif lname == b"content-length":
                     ex.has_body = value.strip() != b"0"
@@ -496,7 +500,8 @@ class ProxyProtocol(asyncio.Protocol):
                 self._attach(ex, conn)
                 return
             if not self.closed and self.pipeline and self.pipeline[0] is ex:
-                self._fail(ex, 502, "No replica could be reached" + ex.describe() + ".")
+                # each refusal is counted above as an upstream error
+                self._respond(ex, 502, "No replica could be reached" + ex.describe() + ".")
         except Exception:  # a bug here must not leave the client hanging
             log.exception("router: connecting a request to a replica failed")
             if not self.closed:

@@ -33,7 +33,7 @@ class Router:
         self, table_file: Path, *, options: ProxyOptions | None = None, tick: float = 0.5
     ) -> None:
         self.table_file = Path(table_file)
-        self.tick = tick
+        self.tick_interval = tick
         self.state = proxy.RouterState(options=options)
         self._stamp: tuple[int, int, int] | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -113,7 +113,7 @@ class Router:
 
     async def _tick_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.tick)
+            await asyncio.sleep(self.tick_interval)
             try:
                 self.state.tick()
                 self.check()

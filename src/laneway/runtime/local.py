@@ -26,13 +26,20 @@ LABEL_RELEASE = "LANEWAY_PROCESS_RELEASE"
 class LocalRuntime:
     def __init__(self, owner: str) -> None:
         self.owner = owner
-        self._children: dict[int, tuple[subprocess.Popen[bytes], ProcessSpec]] = {}
+        self._children: dict[int, tuple[subprocess.Popen[bytes], ProcessSpec, float]] = {}
         self._exited: dict[str, ProcessInfo] = {}
 
     def list_processes(self, environment_id: str | None = None) -> list[ProcessInfo]:
         self._reap()
         found: dict[str, ProcessInfo] = dict(self._exited)
-        for info in scan(self.owner):
+        found.update(self._live_children())
+        for info in sorted(scan(self.owner), key=lambda p: p.started_at):
+            twin = found.get(info.key)
+            if twin is not None and twin.alive and twin.pid != info.pid:
+                # two processes for one key (a start raced a crash): keep the older one
+                owned = self._children.pop(info.pid, None)
+                terminate_group(info.pid, timeout=5, child=owned[0] if owned else None)
+                continue
             found[info.key] = info
         return [
             info
@@ -41,6 +48,10 @@ class LocalRuntime:
         ]
 
     def start_process(self, spec: ProcessSpec) -> ProcessInfo:
+        self._reap()
+        running = self._live_children()
+        if spec.key in running:
+            return running[spec.key]
         for info in scan(self.owner):
             if info.key == spec.key:
                 return info
@@ -64,31 +75,31 @@ class LocalRuntime:
                 )
             except OSError as exc:
                 raise LanewayError(f"cannot start {spec.key}: {exc.strerror}") from None
-        self._children[child.pid] = (child, spec)
-        return ProcessInfo(
-            key=spec.key,
-            environment_id=spec.environment_id,
-            service=spec.service,
-            index=spec.index,
-            release=spec.release,
-            pid=child.pid,
-            alive=True,
-            started_at=time.time(),
-        )
+        self._children[child.pid] = (child, spec, time.time())
+        return self._live_children()[spec.key]
 
     def stop_process(self, key: str, *, timeout: float = 10.0) -> None:
         self._exited.pop(key, None)
-        for info in scan(self.owner):
-            if info.key == key:
-                owned = self._children.pop(info.pid, None)
-                terminate_group(info.pid, timeout=timeout, child=owned[0] if owned else None)
+        pids = {info.pid for info in scan(self.owner) if info.key == key}
+        pids |= {pid for pid, (_, spec, _) in self._children.items() if spec.key == key}
+        for pid in pids:
+            owned = self._children.pop(pid, None)
+            terminate_group(pid, timeout=timeout, child=owned[0] if owned else None)
 
     def forget(self, key: str) -> None:
         self._exited.pop(key, None)
 
+    def _live_children(self) -> dict[str, ProcessInfo]:
+        """Our own children, which /proc shows with their labels only once they have exec'd."""
+        return {
+            spec.key: _child_info(pid, spec, started)
+            for pid, (child, spec, started) in self._children.items()
+            if child.returncode is None
+        }
+
     def _reap(self) -> None:
         """Collect exit codes of our own children; adopted processes are reaped by init."""
-        for pid, (child, spec) in list(self._children.items()):
+        for pid, (child, spec, _) in list(self._children.items()):
             code = child.poll()
             if code is None:
                 continue
@@ -103,6 +114,19 @@ class LocalRuntime:
                 alive=False,
                 exit_code=code,
             )
+
+
+def _child_info(pid: int, spec: ProcessSpec, started_at: float) -> ProcessInfo:
+    return ProcessInfo(
+        key=spec.key,
+        environment_id=spec.environment_id,
+        service=spec.service,
+        index=spec.index,
+        release=spec.release,
+        pid=pid,
+        alive=True,
+        started_at=started_at,
+    )
 
 
 def _split_key(key: str) -> tuple[str, str, int]:

@@ -142,6 +142,15 @@ def test_malformed_request_is_400_and_an_oversized_head_431() -> None:
     assert transport.closed
 
 
+def test_two_host_headers_are_400_and_connect_405() -> None:
+    protocol, transport = client(make_state(Pool("v1", 100, (A,))))
+    protocol.data_received(get(extra="Host: other.shop.localhost\r\n"))
+    assert b"more than one Host header" in transport.take()
+    protocol.data_received(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+    assert transport.take().startswith(b"HTTP/1.1 405 ")
+    assert transport.closed
+
+
 # -- rewriting
 
 
