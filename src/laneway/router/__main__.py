@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
 from laneway import errors
-from laneway.router import server
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -29,6 +29,9 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGHUP's default action kills; until `serve` handles it (reloading), it is ignored, and
+    # the table written meanwhile is found by the load at start or the next tick.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     parser = argparse.ArgumentParser(
         prog="python -m laneway.router", description="laneway's built-in HTTP router"
     )
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s laneway router: %(message)s",
         stream=sys.stderr,
     )
+    from laneway.router import server  # after the above: imports take a while
+
     try:
         host, port = parse_listen(args.listen)
         if not args.table.parent.is_dir():

@@ -159,11 +159,10 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop` is set), reloading the table on SIGHUP."""
     router = Router(table_file, options=options, tick=tick)
-    await router.start(listen_host, listen_port)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[int] = []
-    if handle_signals:
+    if handle_signals:  # before `start` writes `.applied`, which tells drivers to signal
         handlers: Iterable[tuple[int, Callable[[], Any]]] = (
             (signal.SIGHUP, router.load),
             (signal.SIGTERM, stop.set),
@@ -173,9 +172,10 @@ async def serve(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, handler)
                 installed.append(signum)
-    host, port = router.address
-    log.info("listening on http://%s:%d (table %s)", host, port, table_file)
     try:
+        await router.start(listen_host, listen_port)
+        host, port = router.address
+        log.info("listening on http://%s:%d (table %s)", host, port, table_file)
         if ready is not None:
             ready(router)
         await stop.wait()
