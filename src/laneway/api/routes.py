@@ -10,7 +10,6 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
@@ -27,7 +26,8 @@ from laneway.api.schemas import (
     EnvironmentOut,
     EventOut,
 )
-from laneway.builds import builder, git
+from laneway.builds import git
+from laneway.controllers import builds
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import routing
@@ -259,41 +259,21 @@ async def create_build(
 ) -> StreamingResponse:
     """Build a ref; the answer streams the build's output, then its result or error."""
     ctx = _ctx(request)
-    record = ctx.store.get_app(app)
-    repo = Path(record.repo)
+    ctx.store.get_app(app)
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
 
     def run() -> None:
         try:
-            workdir = ctx.settings.home / "tmp"
-            workdir.mkdir(parents=True, exist_ok=True)
-            result = builder.build(
-                repo,
+            build, cached = builds.build_and_record(
+                ctx,
+                app,
                 body.ref,
-                store=ctx.artifacts,
-                workdir=workdir,
                 on_output=lambda line: loop.call_soon_threadsafe(
                     queue.put_nowait, ("output", json.dumps({"line": line.rstrip("\n")}))
                 ),
             )
-            if result.spec.app != app:
-                raise InvalidInput(
-                    f"laneway.yaml at {result.commit[:12]} describes app {result.spec.app!r}, not {app!r}"
-                )
-            spec_text = git.show_file(repo, result.commit, "laneway.yaml") or ""
-            build = ctx.store.record_build(
-                BuildRecord(
-                    id=result.id,
-                    app=app,
-                    commit=result.commit,
-                    ref=body.ref,
-                    spec_text=spec_text,
-                    spec_digest=result.spec_digest,
-                    created_at=datetime.now(UTC),
-                )
-            )
-            payload = _build(build).model_dump(mode="json") | {"cached": result.cached}
+            payload = _build(build).model_dump(mode="json") | {"cached": cached}
             loop.call_soon_threadsafe(queue.put_nowait, ("result", json.dumps(payload)))
         except LanewayError as exc:
             problem = {

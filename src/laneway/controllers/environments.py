@@ -14,15 +14,13 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from functools import lru_cache
-from pathlib import Path
 
 import httpx
 
-from laneway.builds import builder, git
-from laneway.controllers import health
+from laneway.controllers import builds, health
 from laneway.controllers.context import Context
 from laneway.core import environments as plans
-from laneway.core.types import BuildRecord, Environment, Phase, ResourceRecord
+from laneway.core.types import Environment, Phase, ResourceRecord
 from laneway.errors import LanewayError
 from laneway.runtime.base import ProcessInfo, ProcessSpec
 from laneway.spec.loader import load_spec_text
@@ -94,19 +92,7 @@ class EnvironmentReconciler:
     async def observe(self, environment: Environment, spec: Spec | None) -> plans.Observed:
         ctx = self.ctx
         processes = await asyncio.to_thread(ctx.runtime.list_processes, environment.id)
-        observed = tuple(
-            plans.ObservedProcess(
-                key=p.key,
-                service=p.service,
-                index=p.index,
-                release=p.release,
-                pid=p.pid,
-                alive=p.alive,
-                exit_code=p.exit_code,
-                started_at=p.started_at,
-            )
-            for p in processes
-        )
+        observed = tuple(processes)
         ports = {
             (lease.service, lease.index): lease.port for lease in ctx.store.leases(environment.id)
         }
@@ -172,49 +158,23 @@ class EnvironmentReconciler:
                 store.delete_environment_record(environment.id)
 
     async def _build(self, environment: Environment, ref: str) -> None:
-        ctx = self.ctx
-        app = ctx.store.get_app(environment.app)
-        repo = Path(app.repo)
-        store = ctx.store
-        store.add_event(environment.id, "build", f"building {ref} of {repo}")
+        store = self.ctx.store
+        store.add_event(environment.id, "build", f"building {ref}")
 
         def on_output(line: str) -> None:
             store.add_event(environment.id, "build.output", line.rstrip("\n"))
 
-        def run() -> tuple[builder.BuildResult, str]:
-            workdir = ctx.settings.home / "tmp"
-            workdir.mkdir(parents=True, exist_ok=True)
-            result = builder.build(
-                repo, ref, store=ctx.artifacts, workdir=workdir, on_output=on_output
-            )
-            text = git.show_file(repo, result.commit, "laneway.yaml") or ""
-            return result, text
-
         try:
-            result, spec_text = await asyncio.to_thread(run)
+            build, cached = await asyncio.to_thread(
+                builds.build_and_record, self.ctx, environment.app, ref, on_output=on_output
+            )
         except LanewayError as exc:
             detail = f"\n{exc.hint}" if exc.hint else ""
             raise PermanentFailure(f"build of {ref} failed: {exc.message}{detail}") from None
-        if result.spec.app != environment.app:
-            raise PermanentFailure(
-                f"laneway.yaml at {result.commit[:12]} describes app {result.spec.app!r}, "
-                f"not {environment.app!r}"
-            )
-        store.record_build(
-            BuildRecord(
-                id=result.id,
-                app=environment.app,
-                commit=result.commit,
-                ref=ref,
-                spec_text=spec_text,
-                spec_digest=result.spec_digest,
-                created_at=environment.updated_at,
-            )
-        )
-        store.update_environment(environment.id, build_id=result.id, commit=result.commit)
-        cached = " (cached)" if result.cached else ""
+        store.update_environment(environment.id, build_id=build.id, commit=build.commit)
+        note = " (cached)" if cached else ""
         store.add_event(
-            environment.id, "built", f"build {result.id[7:19]} of {result.commit[:12]}{cached}"
+            environment.id, "built", f"build {build.id[7:19]} of {build.commit[:12]}{note}"
         )
 
     def _resource_values(self, environment: Environment) -> dict[str, str]:
@@ -222,22 +182,30 @@ class EnvironmentReconciler:
             r.name: r.details.get("value", "") for r in self.ctx.store.resources(environment.id)
         }
 
-    def _base_env(self) -> dict[str, str]:
-        return {k: v for k, v in os.environ.items() if k in PASSED_THROUGH}
+    def _process_env(
+        self,
+        environment: Environment,
+        spec: Spec,
+        *,
+        release: int,
+        service: str | None = None,
+        port: int | None = None,
+    ) -> dict[str, str]:
+        return plans.compose_env(
+            environment,
+            spec,
+            service=service,
+            port=port,
+            resources=self._resource_values(environment),
+            base={k: v for k, v in os.environ.items() if k in PASSED_THROUGH},
+            app_dir=str(self.ctx.release_dir(environment.id, release)),
+        )
 
     async def _run_hook(
         self, environment: Environment, spec: Spec, release: int, command: str
     ) -> None:
         ctx = self.ctx
-        env = plans.compose_env(
-            environment,
-            spec,
-            service=None,
-            port=None,
-            resources=self._resource_values(environment),
-            base=self._base_env(),
-            app_dir=str(ctx.release_dir(environment.id, release)),
-        )
+        env = self._process_env(environment, spec, release=release)
         log_path = ctx.log_dir(environment.id) / "release.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         ctx.store.add_event(environment.id, "hook", f"release hook: {command}")
@@ -274,14 +242,8 @@ class EnvironmentReconciler:
         if spec.services[service].has_port(service):
             lo, hi = ctx.settings.port_range
             port = ctx.store.lease_port(environment.id, service, index, free_ports(lo, hi)).port
-        env = plans.compose_env(
-            environment,
-            spec,
-            service=service,
-            port=port,
-            resources=self._resource_values(environment),
-            base=self._base_env(),
-            app_dir=str(ctx.release_dir(environment.id, environment.release)),
+        env = self._process_env(
+            environment, spec, release=environment.release, service=service, port=port
         )
         return ctx.runtime.start_process(
             ProcessSpec(

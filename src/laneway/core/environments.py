@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from laneway.core.types import Desired, Environment, Phase, ReplicaStatus
+from laneway.core.types import Desired, Environment, Phase, ProcessInfo, ReplicaStatus
 from laneway.spec.model import Spec
 
 RESTART_BACKOFF_MAX = 30.0
@@ -89,22 +89,10 @@ Action = (
 
 
 @dataclass(frozen=True)
-class ObservedProcess:
-    key: str
-    service: str
-    index: int
-    release: str
-    pid: int
-    alive: bool
-    exit_code: int | None = None
-    started_at: float = 0.0
-
-
-@dataclass(frozen=True)
 class Observed:
     unpacked: bool
     resources: frozenset[str]
-    processes: tuple[ObservedProcess, ...] = ()
+    processes: tuple[ProcessInfo, ...] = ()
     health: dict[int, tuple[bool, str]] = field(default_factory=dict)
     """Latest probe per pid: (healthy, detail)."""
     ports: dict[tuple[str, int], int] = field(default_factory=dict)

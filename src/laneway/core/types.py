@@ -111,3 +111,18 @@ class Event:
     time: datetime
     type: str
     message: str
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """One process of an environment as the runtime sees it (alive, or dead and not collected)."""
+
+    key: str
+    environment_id: str
+    service: str
+    index: int
+    release: str
+    pid: int
+    alive: bool
+    exit_code: int | None = None
+    started_at: float = 0.0

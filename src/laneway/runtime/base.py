@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from laneway.core.types import ProcessInfo
+
+__all__ = ["ProcessInfo", "ProcessSpec", "Runtime", "process_key"]
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
@@ -26,19 +30,6 @@ class ProcessSpec:
     @property
     def key(self) -> str:
         return process_key(self.environment_id, self.service, self.index)
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    key: str
-    environment_id: str
-    service: str
-    index: int
-    release: str
-    pid: int
-    alive: bool
-    exit_code: int | None = None
-    started_at: float = 0.0
 
 
 def process_key(environment_id: str, service: str, index: int) -> str:

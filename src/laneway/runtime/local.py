@@ -99,24 +99,17 @@ class LocalRuntime:
 
     def _reap(self) -> None:
         """Collect exit codes of our own children; adopted processes are reaped by init."""
-        for pid, (child, spec, _) in list(self._children.items()):
+        for pid, (child, spec, started) in list(self._children.items()):
             code = child.poll()
             if code is None:
                 continue
             del self._children[pid]
-            self._exited[spec.key] = ProcessInfo(
-                key=spec.key,
-                environment_id=spec.environment_id,
-                service=spec.service,
-                index=spec.index,
-                release=spec.release,
-                pid=pid,
-                alive=False,
-                exit_code=code,
-            )
+            self._exited[spec.key] = _child_info(pid, spec, started, exit_code=code)
 
 
-def _child_info(pid: int, spec: ProcessSpec, started_at: float) -> ProcessInfo:
+def _child_info(
+    pid: int, spec: ProcessSpec, started_at: float, *, exit_code: int | None = None
+) -> ProcessInfo:
     return ProcessInfo(
         key=spec.key,
         environment_id=spec.environment_id,
@@ -124,7 +117,8 @@ def _child_info(pid: int, spec: ProcessSpec, started_at: float) -> ProcessInfo:
         index=spec.index,
         release=spec.release,
         pid=pid,
-        alive=True,
+        alive=exit_code is None,
+        exit_code=exit_code,
         started_at=started_at,
     )
 

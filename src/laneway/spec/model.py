@@ -159,7 +159,9 @@ class Build(_Strict):
     def _inside_the_build(cls, value: list[str]) -> list[str]:
         for entry in value:
             if ".." in entry.split("/"):
-                raise ValueError(f"{entry!r} leaves the build; use a path inside it such as .deps/bin")
+                raise ValueError(
+                    f"{entry!r} leaves the build; use a path inside it such as .deps/bin"
+                )
         return value
 
 

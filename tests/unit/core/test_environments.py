@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from laneway.core import environments as plans
-from laneway.core.types import Desired, Environment, Kind, Phase, ReplicaStatus
+from laneway.core.types import Desired, Environment, Kind, Phase, ProcessInfo, ReplicaStatus
 from laneway.errors import SpecError
 from laneway.spec.loader import load_spec_text
 
@@ -60,9 +60,10 @@ def proc(
     release: str = "v1",
     exit_code: int | None = None,
     started_at: float = NOW - 1,
-) -> plans.ObservedProcess:
-    return plans.ObservedProcess(
+) -> ProcessInfo:
+    return ProcessInfo(
         key=f"e1/{service}/{index}",
+        environment_id="e1",
         service=service,
         index=index,
         release=release,
