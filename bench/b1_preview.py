@@ -390,6 +390,14 @@ def components(server: Server, build: str, rounds: int) -> dict[str, list[float]
                 add("provision ensure()", time.perf_counter() - started)
                 for key, seconds in postgres_pieces(admin, settings.postgres_url, provider, i):
                     add(key, seconds)
+                # As in a create: the database right after 13 MB were unpacked on the same disk.
+                for where, directory in (("disk", scratch), ("tmpfs", shm_scratch)):
+                    if directory is None:
+                        continue
+                    store.unpack(build, directory / f"u{where}{i}")
+                    probes.append(f"b1probe{i}{where}")
+                    seconds = timed(provider.ensure, f"b1probe{i}{where}", "db")
+                    add(f"  ensure() after unpack to {where}", seconds)
                 env = {
                     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                     "HOME": os.environ.get("HOME", "/"),

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import shutil
+from datetime import UTC, datetime
 
 from laneway.controllers.context import Context
 from laneway.controllers.routes import ROUTER_ENVIRONMENT
 from laneway.errors import LanewayError
 
 log = logging.getLogger("laneway.gc")
+
+EVENTS_KEPT_AFTER_DELETE = 3600.0
 
 
 def collect_garbage(ctx: Context) -> list[str]:
@@ -54,6 +57,10 @@ def collect_garbage(ctx: Context) -> list[str]:
         if lease.environment_id not in known:
             ctx.store.release_ports(lease.environment_id)
             removed.append(f"port {lease.port}")
+    cutoff = datetime.fromtimestamp(ctx.clock() - EVENTS_KEPT_AFTER_DELETE, UTC)
+    pruned = ctx.store.prune_events(known, before=cutoff)
+    if pruned:
+        removed.append(f"{pruned} events of destroyed environments")
     for line in removed:
         log.info("gc: removed orphan %s", line)
     return removed

@@ -323,6 +323,14 @@ class Store:
         with self._session() as s:
             s.add(EventRow(environment_id=environment_id, time=_now(), type=type_, message=message))
 
+    def prune_events(self, keep: set[str], *, before: datetime) -> int:
+        """Delete events of environments not in `keep` that are older than `before`."""
+        with self._session() as s:
+            result = s.execute(
+                delete(EventRow).where(EventRow.environment_id.not_in(keep), EventRow.time < before)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     def latest_event_id(self, environment_id: str) -> int:
         with self._session() as s:
             return int(

@@ -1,0 +1,111 @@
+"""The store on both backends: SQLite (the default) and PostgreSQL (a database made per test)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from laneway.core.types import Desired, Kind, Phase, ReplicaStatus, ResourceRecord
+from laneway.errors import Conflict, NotFound
+from laneway.store.repository import Store
+from laneway.testing import PG_ADMIN
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "sqlite":
+        s = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+        yield s
+        s.close()
+        return
+    name = f"lw_test_store_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    s = Store.open(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    try:
+        yield s
+    finally:
+        s.close()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_environments(store: Store):
+    store.ensure_app("shop", "/repo")
+    created = store.create_environment(
+        app="shop", name="x", kind=Kind.PREVIEW, branch="x", ref="x", build_id=None
+    )
+    assert (created.phase, created.desired, created.release) == (Phase.PENDING, Desired.RUNNING, 1)
+    with pytest.raises(Conflict, match="exists already"):
+        store.create_environment(
+            app="shop", name="x", kind=Kind.PREVIEW, branch="x", ref="x", build_id=None
+        )
+    replicas = (ReplicaStatus("web", 0, pid=1, port=20000, state="healthy"),)
+    updated = store.update_environment(created.id, phase=Phase.RUNNING, replicas=replicas)
+    assert store.get_environment("shop", "x") == updated
+    assert updated.replicas == replicas
+    store.update_environment(created.id, desired=Desired.DELETED)
+    with pytest.raises(Conflict, match="still being destroyed"):
+        store.create_environment(
+            app="shop", name="x", kind=Kind.PREVIEW, branch="x", ref="x", build_id=None
+        )
+    store.delete_environment_record(created.id)
+    with pytest.raises(NotFound):
+        store.get_environment("shop", "x")
+
+
+def test_port_leases_are_stable_and_unique(store: Store):
+    first = store.lease_port("e1", "web", 0, iter(range(20000, 20010)))
+    assert store.lease_port("e1", "web", 0, iter(range(20000, 20010))) == first
+    second = store.lease_port("e2", "web", 0, iter(range(20000, 20010)))
+    assert second.port != first.port
+    store.release_ports("e1")
+    assert [lease.environment_id for lease in store.leases()] == ["e2"]
+
+
+def test_resources_tokens_events(store: Store):
+    store.put_resource(ResourceRecord("e1", "db", "postgres", {"value": "postgresql://a"}))
+    store.put_resource(ResourceRecord("e1", "db", "postgres", {"value": "postgresql://b"}))
+    assert store.resources("e1") == [
+        ResourceRecord("e1", "db", "postgres", {"value": "postgresql://b"})
+    ]
+    store.add_token(name="ci", token_hash="h" * 64, role="viewer")
+    assert store.token_by_hash("h" * 64)[1:] == ("ci", "viewer")
+    assert store.token_by_hash("x" * 64) is None
+    store.add_event("e1", "phase", "one")
+    store.add_event("e2", "phase", "two")
+    assert store.latest_event_id("e2") > store.latest_event_id("e1") > 0
+    assert store.prune_events({"e1"}, before=datetime.now(UTC) + timedelta(seconds=5)) == 1
+    assert [e.message for e in store.events("e1")] == ["one"] and store.events("e2") == []
+
+
+def test_migrations_run_again_without_change(store: Store):
+    again = Store(store.engine)
+    from laneway.store import db
+
+    db.migrate(again.engine)
+    assert again.list_apps() == store.list_apps()
+
+
+def test_builds(store: Store):
+    from laneway.core.types import BuildRecord
+
+    store.ensure_app("shop", "/repo")
+    build = BuildRecord(
+        "sha256:" + "ab" * 32,
+        "shop",
+        "c" * 40,
+        "main",
+        "app: shop",
+        "sha256:" + "0" * 64,
+        datetime.now(UTC),
+    )
+    store.record_build(build)
+    store.record_build(replace(build, ref="again"))
+    assert store.get_build(build.id).ref == "main"
+    assert store.find_builds("abab") == [store.get_build(build.id)]
