@@ -390,14 +390,6 @@ def components(server: Server, build: str, rounds: int) -> dict[str, list[float]
                 add("provision ensure()", time.perf_counter() - started)
                 for key, seconds in postgres_pieces(admin, settings.postgres_url, provider, i):
                     add(key, seconds)
-                # As in a create: the database right after 13 MB were unpacked on the same disk.
-                for where, directory in (("disk", scratch), ("tmpfs", shm_scratch)):
-                    if directory is None:
-                        continue
-                    store.unpack(build, directory / f"u{where}{i}")
-                    probes.append(f"b1probe{i}{where}")
-                    seconds = timed(provider.ensure, f"b1probe{i}{where}", "db")
-                    add(f"  ensure() after unpack to {where}", seconds)
                 env = {
                     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                     "HOME": os.environ.get("HOME", "/"),
@@ -502,7 +494,12 @@ def main() -> None:
     print("(each run's steps add up to its total; so do the means, not the medians)")
     if pieces:
         print()
-        print(table(f"the pieces alone, ms ({args.components} rounds)", pieces))
+        print(
+            table(
+                f"the pieces alone, ms ({args.components} round{'s' * (args.components != 1)})",
+                pieces,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
-import signal
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -77,52 +77,55 @@ def create_environments(
     results = []
     for name, kind, branch in ENVIRONMENTS:
         console.print(f"creating [bold]{name}[/] ({kind}) from branch {branch}")
-        with contextlib.suppress(Conflict):
+        after = 0
+        try:
             client.request(
                 "POST",
                 "/apps/shop/environments",
                 json={"name": name, "kind": kind, "branch": branch},
             )
-        results.append(wait_for(client, "shop", name, until="running", timeout=600))
+        except Conflict:
+            after = -1  # from an earlier demo: follow it from now on, not from its start
+        results.append(wait_for(client, "shop", name, until="running", timeout=600, after=after))
     return results
 
 
 def _token(settings: Settings) -> str:
-    import json
-
     return str(json.loads(settings.client_config.read_text())["token"])
 
 
+def print_urls(
+    settings: Settings, repo: Path, results: list[dict[str, object]], console: Console
+) -> None:
+    console.print("\n[bold]laneway demo[/]: the example app `shop` runs in two environments")
+    for e in results:
+        source = f"{e['kind']}, branch {e['branch']} @ {str(e['commit'])[:12]}"
+        console.print(f"  {e['name']:<10} {source:<40} {e['url']}")
+    host, port = settings.router
+    console.print(
+        f"\ntry: curl -H 'Host: feature-x.shop.localhost' http://{host}:{port}/\n"
+        f"     cd {repo} && laneway env list\n"
+        "Ctrl-C stops the control plane; the environments keep running (`laneway halt` stops them)."
+    )
+
+
 async def run_demo(settings: Settings, console: Console) -> None:
+    """Serve until the server stops (uvicorn turns Ctrl-C and SIGTERM into a clean stop)."""
     repo = make_demo_repo(settings.home / "demo" / "shop")
     console.print(f"example app repository: {repo}")
-    ready = asyncio.Event()
-    serving = asyncio.create_task(server.serve(settings, on_ready=ready.set))
-    await asyncio.wait(
-        {serving, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED
-    )
-    if serving.done():
-        serving.result()
-    try:
-        await _wait_for_api(settings, serving)
-        results = await asyncio.to_thread(create_environments, settings, repo, console)
-        console.print("\n[bold]laneway demo[/]: the example app `shop` runs in two environments")
-        for e in results:
-            source = f"{e['kind']}, branch {e['branch']} @ {str(e['commit'])[:12]}"
-            console.print(f"  {e['name']:<10} {source:<40} {e['url']}", soft_wrap=True)
-        host, port = settings.router
-        console.print(
-            f"\ntry: curl -H 'Host: feature-x.shop.localhost' http://{host}:{port}/\n"
-            f"     cd {repo} && laneway env list\n"
-            "Ctrl-C stops the control plane; the environments keep running (`laneway halt` stops them).",
-            soft_wrap=True,
-        )
-        await serving
-    finally:
-        if not serving.done():
-            serving.cancel()
-            with contextlib.suppress(asyncio.CancelledError, LanewayError):
-                await serving
+    serving = asyncio.create_task(server.serve(settings))
+    await _wait_for_api(settings, serving)
+    creating = asyncio.create_task(asyncio.to_thread(create_environments, settings, repo, console))
+    done, _ = await asyncio.wait({serving, creating}, return_when=asyncio.FIRST_COMPLETED)
+    if creating in done:
+        try:
+            print_urls(settings, repo, creating.result(), console)
+        except LanewayError as exc:
+            console.print(f"[red]the demo's environments did not come up:[/] {exc.message}")
+            console.print("the server keeps running so that you can look (`laneway env show`)")
+    await serving
+    with contextlib.suppress(LanewayError):
+        await creating  # a create still waiting ends as soon as the server is gone
 
 
 async def _wait_for_api(settings: Settings, serving: asyncio.Task[None]) -> None:
@@ -141,13 +144,8 @@ def _api_up(settings: Settings) -> bool:
 
 
 def main(settings: Settings, console: Console) -> None:
-    async def runner() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await run_demo(settings, console)
-
-    asyncio.run(runner())
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_demo(settings, console))
+    console.print(
+        "control plane stopped; the environments keep running (`laneway halt` stops them)"
+    )

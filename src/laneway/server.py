@@ -6,7 +6,6 @@ serving, and the next start adopts them. `halt` stops everything this LANEWAY_HO
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 
@@ -46,7 +45,7 @@ def api_url(settings: Settings) -> str:
     return f"http://{host}:{port}"
 
 
-async def serve(settings: Settings, *, on_ready=None) -> None:  # type: ignore[no-untyped-def]
+async def serve(settings: Settings) -> None:
     host, port = settings.api
     check_port_free(host, port, what="API")
     store = open_store(settings)
@@ -61,8 +60,6 @@ async def serve(settings: Settings, *, on_ready=None) -> None:  # type: ignore[n
         app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
     )
     server = uvicorn.Server(config)
-    if on_ready is not None:
-        asyncio.get_running_loop().call_later(0, on_ready)
     try:
         await server.serve()
     finally:

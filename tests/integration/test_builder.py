@@ -356,3 +356,21 @@ def test_unpacked_build_runs(
     )
     assert probe.stdout.strip() == "42"
     assert artifacts.MARKER in os.listdir(out)
+
+
+def test_spec_env_and_build_path_apply_to_the_build(
+    repo: Path, store: ArtifactStore, workdir: Path
+) -> None:
+    spec = (
+        "app: shop\n"
+        "build:\n"
+        "  command: mkdir -p tools && printf '#!/bin/sh\\necho tool ran\\n' > tools/mytool"
+        " && chmod +x tools/mytool && mytool && echo $GREETING\n"
+        "  path: [tools]\n"
+        "env: {GREETING: hello}\n"
+        "services:\n  web: {command: x}\n"
+    )
+    commit_files(repo, {"laneway.yaml": spec})
+    seen: list[str] = []
+    builder.build(repo, "main", store=store, workdir=workdir, on_output=seen.append)
+    assert seen == ["tool ran", "hello"]

@@ -165,3 +165,24 @@ def test_file_resources(tmp_path: Path):
     (path / "f").write_text("x")
     directory.destroy_all("e1")
     assert not path.exists()
+
+
+def test_simple_commands_are_execd_so_the_app_leads_its_group(
+    tmp_path: Path, runtime: LocalRuntime
+):
+    info = runtime.start_process(spec(tmp_path, "sleep 30"))
+    wait_until(lambda: Path(f"/proc/{info.pid}/comm").read_text().strip() == "sleep", what="exec")
+
+
+def test_members_of_a_group_whose_leader_died_are_stopped(
+    tmp_path: Path, runtime: LocalRuntime, owner: str
+):
+    info = runtime.start_process(spec(tmp_path, "sleep 30 & sleep 31; wait"))
+    wait_until(lambda: len(_live_members(info.pid)) == 3, what="the shell and its two children")
+    os.kill(info.pid, signal.SIGKILL)
+    other = LocalRuntime(owner)
+    wait_until(
+        lambda: not other.list_processes() and not _live_members(info.pid),
+        timeout=10,
+        what="the orphans to be stopped",
+    )

@@ -1,8 +1,10 @@
 """The content-addressed artifact store: a build's tree kept once, unpacked safely anywhere.
 
 `builds.builder` stores what it builds (`put_dir`, `cache_put`); the runtime unpacks a build
-into each environment's directory (`unpack`); `builds.git` extracts commit trees with
-`extract_tar`. Everything lives in files under one root, no database:
+into each environment's directory (`unpack`). Writing the deterministic tar is here; reading
+one back safely is `builds.unpacking`, whose `extract_tar`, `remove_tree` and `EPOCH` are
+still reached as `artifacts.*` by `builds.git` and `builds.builder`. Everything lives in
+files under one root, no database:
 
     <root>/sha256/<hex>.tar    the artifact: a deterministic, uncompressed tar; <hex> is its sha256
     <root>/sha256/<hex>.json   provenance (commit, ref, app, spec digest, command, created, size...)
@@ -14,42 +16,33 @@ into each environment's directory (`unpack`); `builds.git` extracts commit trees
 An artifact is immutable: the `.tar` appears (by rename) last, so a visible artifact is whole,
 and storing the same tree again changes nothing. Unpacking never writes outside its target:
 absolute or `..` paths, devices and fifos, links that resolve outside the tree, and members
-written through a symlink are refused with `UnsafeArtifact`.
+written through a symlink are refused with `UnsafeArtifact` (`unpacking.extract_tar`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import io
 import json
 import os
 import re
-import shutil
 import stat
-import sys
 import tarfile
 import tempfile
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
+from laneway.builds.unpacking import EPOCH, PERMISSIONS, extract_tar, inside, remove_tree
 from laneway.errors import Conflict, InvalidInput, NotFound, Unavailable, UnsafeArtifact
 
-EPOCH = 946684800
-"""The mtime of every member (2000-01-01 UTC): a fixed time keeps ids reproducible, and one
-after 1980 keeps zip-based tools working on unpacked trees."""
 MARKER = ".laneway-build"
 """File in an unpacked tree's root holding the artifact id; what makes `unpack` idempotent."""
-PERMISSIONS = 0o777
-"""Mode bits kept; setuid, setgid and sticky bits are dropped on the way in and out."""
 
 _ID = re.compile(r"sha256:([0-9a-f]{64})")
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_CHUNK = 1 << 20
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class ArtifactStore:
@@ -270,155 +263,6 @@ class ArtifactStore:
                 os.unlink(name)
 
 
-def extract_tar(
-    tar: tarfile.TarFile,
-    root: Path,
-    *,
-    source: str,
-    reserved: Collection[str] = (),
-    source_fd: int | None = None,
-) -> None:
-    """Extract every member of `tar` under `root`, an empty directory only this process writes.
-
-    Works on streamed tars too (`mode="r|"`). Refuses, with `UnsafeArtifact` naming the member
-    and `source`: absolute paths, `..` components, names in `reserved`, devices, fifos and
-    other special members, duplicates, members that would be written through a symlink,
-    hardlinks to anything but a regular file extracted before, and symlinks that are absolute
-    or resolve outside `root`. On refusal `root` holds a partial tree: the caller removes it.
-    Modes keep their permission bits only; ownership is never set. `source_fd`, an open
-    descriptor of the (uncompressed, seekable) tar file itself, lets file contents be copied
-    inside the kernel instead of through Python.
-    """
-    kinds: dict[str, str] = {"": "dir"}  # what each path under root is: dir, file or symlink
-    dir_modes: dict[str, tuple[int, int]] = {}
-    symlinks: list[str] = []
-
-    def refuse(name: str, why: str) -> UnsafeArtifact:
-        return UnsafeArtifact(f"{source}: member {name!r} {why}; nothing was unpacked")
-
-    def ensure_parents(rel: str, name: str) -> None:
-        parent = ""
-        for part in rel.split("/")[:-1]:
-            parent = f"{parent}/{part}" if parent else part
-            kind = kinds.get(parent)
-            if kind is None:
-                os.mkdir(os.path.join(root, parent), 0o700)
-                kinds[parent] = "dir"
-                dir_modes[parent] = (0o755, EPOCH)
-            elif kind == "symlink":
-                raise refuse(name, f"would be written through the symlink {parent!r}")
-            elif kind != "dir":
-                raise refuse(name, f"would be written inside the file {parent!r}")
-
-    for member in tar:
-        name = member.name
-        rel = _relative(name)
-        if rel is None:
-            raise refuse(name, "has an absolute path or a '..' component")
-        if rel == "":
-            if member.isdir():
-                continue
-            raise refuse(name, "names the root of the tree but is not a directory")
-        if rel in reserved:
-            raise refuse(name, "uses a name laneway reserves")
-        ensure_parents(rel, name)
-        if rel in kinds:
-            if member.isdir() and kinds[rel] == "dir":
-                dir_modes[rel] = (member.mode & PERMISSIONS, int(member.mtime))
-                continue
-            raise refuse(name, "appears twice")
-        dest = os.path.join(root, rel)
-        mode = member.mode & PERMISSIONS
-        if member.isreg():
-            # O_EXCL and O_NOFOLLOW: never open an existing path (a symlink above all)
-            fd = os.open(dest, _CREATE, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                if source_fd is not None and member.sparse is None:
-                    _copy_range(source_fd, out.fileno(), member.offset_data, member.size)
-                else:
-                    data = tar.extractfile(member)
-                    assert data is not None
-                    with data:
-                        shutil.copyfileobj(data, out, _CHUNK)
-                os.fchmod(out.fileno(), mode)
-                os.utime(out.fileno(), (member.mtime, member.mtime))
-            kinds[rel] = "file"
-        elif member.isdir():
-            os.mkdir(dest, 0o700)
-            kinds[rel] = "dir"
-            dir_modes[rel] = (mode, int(member.mtime))
-        elif member.issym():
-            if not member.linkname or member.linkname.startswith("/"):
-                raise refuse(name, f"is a symlink to {member.linkname!r}, outside the tree")
-            os.symlink(member.linkname, dest)
-            kinds[rel] = "symlink"
-            symlinks.append(rel)
-        elif member.islnk():
-            linked = _relative(member.linkname)
-            if not linked or kinds.get(linked) != "file":
-                raise refuse(
-                    name, f"is a hardlink to {member.linkname!r}, not a file earlier in the tree"
-                )
-            os.link(os.path.join(root, linked), dest, follow_symlinks=False)
-            kinds[rel] = "file"
-        elif member.ischr() or member.isblk():
-            raise refuse(name, "is a device")
-        elif member.isfifo():
-            raise refuse(name, "is a fifo")
-        else:
-            raise refuse(name, f"has an unsupported type {member.type!r}")
-
-    # Resolved once the whole tree exists, so chains through other symlinks are followed.
-    real_root = os.path.realpath(root)
-    for rel in symlinks:
-        if not _inside(os.path.realpath(os.path.join(root, rel)), real_root):
-            link = os.readlink(os.path.join(root, rel))
-            raise refuse(rel, f"is a symlink to {link!r}, which resolves outside the tree")
-    # Deepest first, so a read-only directory is made read-only after its contents exist.
-    for rel in sorted(dir_modes, key=lambda r: r.count("/"), reverse=True):
-        path = os.path.join(root, rel)
-        os.chmod(path, dir_modes[rel][0])
-        os.utime(path, (dir_modes[rel][1], dir_modes[rel][1]))
-
-
-def _copy_range(source: int, target: int, offset: int, size: int) -> None:
-    """Copy `size` bytes at `offset` of `source` to `target`, in the kernel where it can."""
-    done = 0
-    try:
-        while done < size:
-            copied = os.copy_file_range(source, target, size - done, offset + done)
-            if copied == 0:
-                break
-            done += copied
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-            raise
-    while done < size:
-        chunk = os.pread(source, min(_CHUNK, size - done), offset + done)
-        if not chunk:
-            raise tarfile.ReadError(f"unexpected end of data at byte {offset + done}")
-        done += os.write(target, chunk)
-
-
-def remove_tree(path: Path) -> None:
-    """Remove `path` and everything below it, read-only directories included."""
-
-    def make_writable(function: Any, failed: str, _exc: Any) -> None:
-        parent = os.path.dirname(failed)
-        with contextlib.suppress(OSError):
-            os.chmod(parent, 0o700)
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                os.chmod(failed, 0o700)
-            function(failed)
-
-    if not os.path.lexists(path):
-        return
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=make_writable)
-    else:
-        shutil.rmtree(path, onerror=make_writable)
-
-
 def _walk(source: Path) -> Iterator[tuple[str, str, os.stat_result]]:
     """(relative posix path, path, lstat) of everything under `source`, parents first, by name."""
 
@@ -465,7 +309,7 @@ def _add_member(
     elif stat.S_ISLNK(info.st_mode):
         link = os.readlink(path)
         real_source = os.path.realpath(source)
-        if link.startswith("/") or not _inside(os.path.realpath(path), real_source):
+        if link.startswith("/") or not inside(os.path.realpath(path), real_source):
             raise UnsafeArtifact(
                 f"cannot store {source}: {rel!r} is a symlink to {link!r}, outside the tree "
                 "(an artifact's symlinks must be relative and stay inside it)"
@@ -479,20 +323,6 @@ def _add_member(
             f"cannot store {source}: {rel!r} is a {_kind(info.st_mode)}; an artifact holds "
             "only files, directories and symlinks"
         )
-
-
-def _relative(name: str) -> str | None:
-    """A member name as a clean relative posix path; None if absolute or with `..`."""
-    if name.startswith("/") or "\x00" in name:
-        return None
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        return None
-    return "/".join(parts)
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root + os.sep)
 
 
 def _holds(target: Path, artifact_id: str) -> bool:

@@ -104,8 +104,13 @@ def build(
         lines: list[str] = []
         started = time.monotonic()
         if command:
+            front = [str(tree / p) for p in spec.build.path]
             environment = {
-                "PATH": os.environ.get("PATH", _DEFAULT_PATH),
+                # package-index settings of the server's environment (mirrors, proxies)
+                **{k: v for k, v in os.environ.items() if k.upper().startswith(_PASSED_PREFIXES)},
+                # the spec's own variables, as every service of the build will see them
+                **spec.env,
+                "PATH": ":".join([*front, os.environ.get("PATH", _DEFAULT_PATH)]),
                 "HOME": str(home),
                 "LANG": os.environ.get("LANG", "C.UTF-8"),
                 "TMPDIR": str(tmp),
@@ -152,6 +157,9 @@ def build(
         )
     finally:
         artifacts.remove_tree(scratch)
+
+
+_PASSED_PREFIXES = ("PIP_", "NPM_CONFIG_", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "UV_")
 
 
 def cache_key(commit: str, command: str | None) -> str:

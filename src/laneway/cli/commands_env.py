@@ -16,8 +16,8 @@ from laneway.cli.client import Client
 from laneway.errors import InvalidInput, LanewayError
 from laneway.spec.loader import load_spec
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 PHASE_STYLE = {
     "running": "green",
@@ -110,7 +110,16 @@ def wait_for(
                 if until == "running" and data["phase"] == "running":
                     return data
                 if until == "running" and data["phase"] == "failed":
-                    raise LanewayError(f"environment {name} failed: {data['message']}")
+                    raise LanewayError(
+                        f"environment {name} failed: {data['message'].splitlines()[0]}",
+                        hint=f"`laneway env show {name}` has the whole message",
+                    )
+                if until == "running" and data["phase"] == "degraded":
+                    raise LanewayError(
+                        f"environment {name} is degraded: {data['message']}",
+                        hint=f"it keeps trying; see `laneway logs {name}` and "
+                        f"`laneway env show {name}`",
+                    )
             elif event == "end":
                 return last
             elif event == "build.output":

@@ -16,8 +16,8 @@ from laneway.settings import load_settings
 from laneway.spec import schema, starter
 from laneway.spec.loader import load_spec
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer, spec_app: typer.Typer) -> None:

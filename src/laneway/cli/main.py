@@ -32,7 +32,7 @@ app.add_typer(spec_app, name="spec")
 commands_env.register(app, env_app)
 commands_local.register(app, spec_app)
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import socket
-import subprocess
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -23,6 +22,7 @@ from laneway.core import environments as plans
 from laneway.core.types import Environment, Phase, ResourceRecord
 from laneway.errors import LanewayError
 from laneway.runtime.base import ProcessInfo, ProcessSpec
+from laneway.runtime.local import terminate_group
 from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
 
@@ -51,12 +51,13 @@ class EnvironmentReconciler:
             return None
         return _parse_spec(self.ctx.store.get_build(environment.build_id).spec_text)
 
-    async def reconcile(self, environment_id: str) -> Environment | None:
-        """One pass; returns the environment as recorded after it, None once it is deleted."""
+    async def reconcile(self, environment_id: str) -> tuple[Environment | None, bool]:
+        """One pass. Returns the environment as recorded after it (None once it is deleted)
+        and whether the pass made progress, in which case the next one should follow at once."""
         store = self.ctx.store
         environment = store.get_environment_by_id(environment_id)
         if environment is None:
-            return None
+            return None, False
         spec = self.spec_of(environment)
         observed = await self.observe(environment, spec)
         plan = plans.plan_environment(environment, spec, observed, now=self.ctx.clock())
@@ -65,29 +66,42 @@ class EnvironmentReconciler:
                 environment.id, phase=plan.phase, message=plan.message
             )
             store.add_event(environment.id, "phase", f"{plan.phase}: {plan.message}")
-        for action in plan.actions:
-            try:
-                await self.apply(environment, spec, action)
-            except PermanentFailure as exc:
-                environment = store.update_environment(
-                    environment.id, phase=Phase.FAILED, message=exc.message, failure=exc.message
-                )
-                store.add_event(environment.id, "failed", exc.message)
+        progressed = bool(plan.actions)
+        for batch in _batches(plan.actions):
+            results = await asyncio.gather(
+                *(self.apply(environment, spec, action) for action in batch),
+                return_exceptions=True,
+            )
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                environment = self._record_failure(environment, plan, failures[0])
+                progressed = False
                 break
-            except LanewayError as exc:
-                message = f"{plan.message}; retrying: {exc.message}"
-                environment = store.update_environment(environment.id, message=message)
-                store.add_event(environment.id, "error", exc.message)
-                break
-            if isinstance(action, plans.DeleteRecord):
+            if isinstance(batch[-1], plans.DeleteRecord):
                 store.add_event(environment.id, "deleted", "environment destroyed")
-                return None
-            if isinstance(action, (plans.Build, plans.RunHook)):
+                return None, False
+            if isinstance(batch[-1], (plans.Build, plans.RunHook)):
                 environment = store.get_environment_by_id(environment_id) or environment
         if plan.replicas != environment.replicas and environment.phase != Phase.FAILED:
             environment = store.update_environment(environment.id, replicas=plan.replicas)
         self._rotate_logs(environment)
-        return environment
+        return environment, progressed
+
+    def _record_failure(
+        self, environment: Environment, plan: plans.Plan, error: BaseException
+    ) -> Environment:
+        store = self.ctx.store
+        if isinstance(error, PermanentFailure):
+            store.add_event(environment.id, "failed", error.message)
+            return store.update_environment(
+                environment.id, phase=Phase.FAILED, message=error.message, failure=error.message
+            )
+        if not isinstance(error, LanewayError):
+            raise error
+        store.add_event(environment.id, "error", error.message)
+        return store.update_environment(
+            environment.id, message=f"{plan.message}; retrying: {error.message}"
+        )
 
     async def observe(self, environment: Environment, spec: Spec | None) -> plans.Observed:
         ctx = self.ctx
@@ -210,25 +224,28 @@ class EnvironmentReconciler:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         ctx.store.add_event(environment.id, "hook", f"release hook: {command}")
 
-        def run() -> int:
-            with open(log_path, "ab") as log:
-                log.write(f"--- release v{release}: {command}\n".encode())
-                log.flush()
-                try:
-                    return subprocess.run(
-                        ["/bin/sh", "-c", command],
-                        cwd=ctx.release_dir(environment.id, release),
-                        env=env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        timeout=HOOK_TIMEOUT,
-                        start_new_session=True,
-                    ).returncode
-                except subprocess.TimeoutExpired:
-                    return -1
-
-        code = await asyncio.to_thread(run)
+        with open(log_path, "ab") as log:
+            log.write(f"--- release v{release}: {command}\n".encode())
+            log.flush()
+            process = await asyncio.create_subprocess_exec(
+                "/bin/sh",
+                "-c",
+                command,
+                cwd=ctx.release_dir(environment.id, release),
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            code = await asyncio.wait_for(process.wait(), HOOK_TIMEOUT)
+        except TimeoutError:
+            await asyncio.to_thread(terminate_group, process.pid, timeout=STOP_TIMEOUT)
+            code = -1
+        finally:
+            if process.returncode is None:  # cancelled: never leave the hook running
+                terminate_group(process.pid, timeout=STOP_TIMEOUT)
         if code != 0:
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-10:])
             what = "timed out" if code == -1 else f"exited with code {code}"
@@ -269,6 +286,21 @@ class EnvironmentReconciler:
                     os.truncate(path, 0)
             except OSError:
                 continue
+
+
+def _batches(actions: list[plans.Action]) -> list[list[plans.Action]]:
+    """Consecutive concurrent actions (unpack, provision) form one batch; others run alone."""
+    batches: list[list[plans.Action]] = []
+    for action in actions:
+        if (
+            batches
+            and isinstance(action, plans.CONCURRENT)
+            and isinstance(batches[-1][-1], plans.CONCURRENT)
+        ):
+            batches[-1].append(action)
+        else:
+            batches.append([action])
+    return batches
 
 
 def free_ports(low: int, high: int) -> Iterator[int]:

@@ -14,6 +14,8 @@ async def probe(
         response = await client.get(f"http://127.0.0.1:{port}{path}", timeout=timeout)
     except httpx.TimeoutException:
         return False, f"GET {path} timed out after {timeout:g}s"
+    except httpx.ConnectError:
+        return False, f"waiting for GET {path}: not listening yet"
     except httpx.HTTPError as exc:
         return False, f"GET {path} failed: {exc.__class__.__name__}"
     if response.status_code < 400:

@@ -86,8 +86,9 @@ class Manager:
         wakeup = self._wakeups[environment_id]
         while True:
             wakeup.clear()
+            progressed = False
             try:
-                environment = await self.reconciler.reconcile(environment_id)
+                environment, progressed = await self.reconciler.reconcile(environment_id)
             except Exception:
                 log.exception("reconciling environment %s failed; retrying", environment_id)
                 environment = self.ctx.store.get_environment_by_id(environment_id)
@@ -96,6 +97,9 @@ class Manager:
             if environment is None:
                 self._wakeups.pop(environment_id, None)
                 return
+            if progressed:
+                await asyncio.sleep(0)
+                continue
             interval = STEADY_INTERVAL if environment.phase in STEADY else BUSY_INTERVAL
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), interval)

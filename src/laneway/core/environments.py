@@ -4,7 +4,9 @@ The controller observes the store and the runtime, asks this module for a plan, 
 actions in order, and writes the returned replica statuses and phase. A converged environment
 plans no action, so a second pass (or a pass after a crash at any point) does nothing twice.
 
-Create:  Build -> Unpack -> Provision (each resource) -> RunHook -> StartReplica (each) -> healthy
+Create:  Build -> Unpack with Provision (each resource) -> RunHook -> StartReplica (each) -> healthy
+
+Actions of one plan that `CONCURRENT` names may run at the same time; the rest run in order.
 Destroy: StopProcess (each) -> DestroyResources -> RemoveFiles -> DeleteRecord
 """
 
@@ -74,6 +76,8 @@ class DeleteRecord:
     pass
 
 
+CONCURRENT = (Unpack, Provision)
+
 Action = (
     Build
     | Unpack
@@ -133,24 +137,24 @@ def plan_environment(
             Phase.BUILDING,
             f"building {environment.ref or environment.branch}",
         )
-    if not observed.unpacked:
-        return Plan(
-            [Unpack(environment.build_id, environment.release)],
-            environment.replicas,
-            Phase.PROVISIONING,
-            "unpacking the build",
-        )
-    missing = [
+    missing: list[Action] = [
         Provision(name, resource.type)
         for name, resource in spec.resources.items()
         if name not in observed.resources
     ]
-    if missing:
+    if not observed.unpacked:
         return Plan(
-            list(missing),
+            [Unpack(environment.build_id, environment.release), *missing],
             environment.replicas,
             Phase.PROVISIONING,
-            "provisioning " + ", ".join(a.name for a in missing),
+            "unpacking the build" + ("" if not missing else " and provisioning resources"),
+        )
+    if missing:
+        return Plan(
+            missing,
+            environment.replicas,
+            Phase.PROVISIONING,
+            "provisioning " + ", ".join(a.name for a in missing if isinstance(a, Provision)),
         )
     if spec.hooks.release and environment.hook_release < environment.release:
         return Plan(

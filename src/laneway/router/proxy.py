@@ -3,120 +3,39 @@
 `router.server` makes a `ProxyProtocol` for each accepted connection, all sharing one
 `RouterState`. httptools parses requests and calls back; the Host is looked up once per
 request, in `on_headers_complete`, in the current `RouteMap` (swapped whole on reload, so no
-lock). The request head is rewritten (hop-by-hop headers dropped, X-Forwarded-* set) and sent
-over a pooled keep-alive backend connection (`router.upstream`); bodies stream both ways a
-chunk at a time under `router.flow` backpressure, never held whole. Requests on a connection
-are answered in order (a pipelined one waits its turn). After a 101 the bytes are spliced
-both ways. Failures become short pages: 404 no such host, 503 no healthy replica, 502 no
-replica reachable or a broken response, 504 the replica took too long; never a hang.
+lock). The request head is rewritten (`router.headers`: hop-by-hop headers dropped,
+X-Forwarded-* set) and sent over a pooled keep-alive backend connection (`router.upstream`);
+bodies stream both ways a chunk at a time under `router.flow` backpressure, never held whole.
+Requests on a connection are answered in order (a pipelined one waits its turn), each an
+`Exchange` (`router.exchange`). After a 101 the bytes are spliced both ways. Failures become
+short pages (`router.pages`): 404 no such host, 503 no healthy replica, 502 no replica
+reachable or a broken response, 504 the replica took too long; never a hang.
 Must not block: no file or DNS I/O here, and nothing per request that a table swap can do.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import time
 from collections import deque
-from http import HTTPStatus
 from typing import cast
 
 import httptools
 
 from laneway.core.routing import RoutingTable
 from laneway.router import flow
-from laneway.router.types import (
-    CounterKey,
-    PoolCounters,
-    PoolTarget,
-    ProxyOptions,
-    RouteMap,
-    Target,
-)
+from laneway.router.exchange import Exchange
+from laneway.router.headers import rewrite_request, rewrite_response
+from laneway.router.pages import error_page
+from laneway.router.types import CounterKey, PoolCounters, ProxyOptions, RouteMap
 from laneway.router.upstream import UpstreamConnection, UpstreamPools
 
 log = logging.getLogger("laneway.router")
 
-# Request headers the proxy reads or replaces rather than copies as they are.
-_REQUEST_SPECIAL = frozenset(
-    {
-        b"host",
-        b"content-length",
-        b"transfer-encoding",
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"x-forwarded-for",
-        b"x-forwarded-proto",
-        b"x-forwarded-host",
-    }
-)
-_RESPONSE_SPECIAL = frozenset(
-    {
-        b"content-length",
-        b"transfer-encoding",
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"upgrade",
-    }
-)
-_CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})
-_NO_DROP: frozenset[bytes] = frozenset()
 # Sent again on a fresh connection when a pooled one turns out to have been closed meanwhile.
 _RETRYABLE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 _LAST_CHUNK = b"0\r\n\r\n"
-
-_status_lines: dict[tuple[int, bytes], bytes] = {}
-
-
-def _status_line(status: int, reason: bytes) -> bytes:
-    key = (status, reason)
-    line = _status_lines.get(key)
-    if line is None:
-        line = b"HTTP/1.1 %d %s\r\n" % (status, reason)
-        if len(_status_lines) < 512:
-            _status_lines[key] = line
-    return line
-
-
-def error_page(
-    status: int, message: str, *, keep_alive: bool, http10: bool = False, head_only: bool = False
-) -> bytes:
-    """A complete response: a short HTML page saying what went wrong, in the router's words."""
-    phrase = HTTPStatus(status).phrase
-    body = (
-        f"<!doctype html>\n<title>{status} {phrase}</title>\n<h1>{status} {phrase}</h1>\n"
-        f"<p>{html.escape(message, quote=False)}</p>\n<p><small>laneway router</small></p>\n"
-    ).encode()
-    lines = [
-        f"HTTP/1.1 {status} {phrase}",
-        "content-type: text/html; charset=utf-8",
-        f"content-length: {len(body)}",
-        "cache-control: no-store",
-    ]
-    if not keep_alive:
-        lines.append("connection: close")
-    elif http10:
-        lines.append("connection: keep-alive")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    return head if head_only else head + body
-
-
-def _nominated(value: bytes, found: set[bytes] | None) -> set[bytes] | None:
-    """Header names a Connection header lists beyond its usual options: hop-by-hop too."""
-    for token in value.split(b","):
-        token = token.strip().lower()
-        if token and token not in _CONNECTION_OPTIONS:
-            found = found or set()
-            found.add(token)
-    return found
 
 
 class _Stop(Exception):
@@ -169,67 +88,6 @@ class RouterState:
         self.upstreams.sweep(now)
         for connection in list(self.connections):
             connection.tick(now)
-
-
-class Exchange:
-    """One request on a client connection and the response to it."""
-
-    __slots__ = (
-        "method",
-        "keep_alive",
-        "http10",
-        "upgrade",
-        "target",
-        "pool",
-        "error",
-        "head",
-        "chunked",
-        "has_body",
-        "retryable",
-        "retried",
-        "start",
-        "upstream",
-        "body",
-        "buffered",
-        "request_done",
-        "response_started",
-        "response_done",
-        "rechunk",
-        "until_eof",
-        "status",
-        "task",
-    )
-
-    def __init__(self, method: bytes, keep_alive: bool, http10: bool, upgrade: bool) -> None:
-        self.method = method
-        self.keep_alive = keep_alive
-        self.http10 = http10
-        self.upgrade = upgrade
-        self.target: Target | None = None
-        self.pool: PoolTarget | None = None
-        self.error: tuple[int, str] | None = None  # answered by the router itself
-        self.head = b""  # the request head as the backend gets it
-        self.chunked = False
-        self.has_body = False
-        self.retryable = False
-        self.retried = False
-        self.start = 0  # index of the first backend tried in the pool
-        self.upstream: UpstreamConnection | None = None
-        self.body: list[bytes] = []  # request bytes waiting for a backend connection
-        self.buffered = 0
-        self.request_done = False
-        self.response_started = False
-        self.response_done = False
-        self.rechunk = False  # the client gets the body chunked
-        self.until_eof = False  # the backend ends the body by closing
-        self.status = 0
-        self.task: asyncio.Task[None] | None = None
-
-    def describe(self) -> str:
-        if self.target is None:
-            return ""
-        route = self.target.route
-        return f' (environment "{route.environment}" of app "{route.app}")'
 
 
 class ProxyProtocol(asyncio.Protocol):
@@ -360,7 +218,7 @@ class ProxyProtocol(asyncio.Protocol):
             ex.keep_alive = False  # whatever the answer, the client's bytes are raw from here
         self.current = ex
         headers, self._headers = self._headers, []  # trailers, if any, land in the new list
-        host = self._rewrite_request(ex, headers, _NO_DROP)
+        host = rewrite_request(ex, self._url, self.client_ip, headers)
         if ex.error is not None:
             pass
         elif ex.method == b"CONNECT":
@@ -402,56 +260,6 @@ class ProxyProtocol(asyncio.Protocol):
             self.reading_done = True
         if ex.response_done:
             self._finish(ex)
-
-    def _rewrite_request(
-        self, ex: Exchange, headers: list[tuple[bytes, bytes]], drop: frozenset[bytes]
-    ) -> bytes | None:
-        """Build the head the backend gets; returns the Host header."""
-        out = [ex.method, b" ", self._url, b" HTTP/1.1\r\n"]
-        host = forwarded_for = upgrade = None
-        nominated = None
-        for name, value in headers:
-            lname = name.lower()
-            if lname in _REQUEST_SPECIAL:
-                if lname == b"host":
-                    if host is not None:  # which one would the app believe? neither
-                        ex.error = (400, "The request has more than one Host header.")
-                    host = value
-                elif lname == b"content-length":
-                    ex.has_body = value.strip() != b"0"
-                elif lname == b"transfer-encoding":
-                    ex.chunked = ex.has_body = True  # llhttp accepts only a chunked request body
-                elif lname == b"x-forwarded-for":
-                    forwarded_for = (
-                        value if forwarded_for is None else forwarded_for + b", " + value
-                    )
-                    continue
-                elif lname == b"connection":
-                    nominated = _nominated(value, nominated)
-                    continue
-                elif lname == b"upgrade":
-                    upgrade = value
-                    continue
-                else:
-                    continue
-            elif drop and lname in drop:
-                continue
-            out += (name, b": ", value, b"\r\n")
-        if nominated and not drop:
-            return self._rewrite_request(ex, headers, frozenset(nominated))
-        if ex.upgrade and upgrade is not None:
-            out += (b"connection: upgrade\r\nupgrade: ", upgrade, b"\r\n")
-        ip = self.client_ip
-        out += (
-            b"x-forwarded-for: ",
-            forwarded_for + b", " + ip if forwarded_for else ip,
-            b"\r\nx-forwarded-proto: http\r\n",
-        )
-        if host is not None:
-            out += (b"x-forwarded-host: ", host, b"\r\n")
-        out.append(b"\r\n")
-        ex.head = b"".join(out)
-        return host
 
     # -- the exchange
 
@@ -612,36 +420,7 @@ class ProxyProtocol(asyncio.Protocol):
             raise _BadResponse("101 Switching Protocols to a request without Upgrade")
         if status < 200 and status != 101 and ex.http10:
             return  # HTTP/1.0 clients do not expect interim responses
-        out = [_status_line(status, reason)]
-        length = chunked = False
-        upgrade = None
-        nominated = None
-        for name, value in headers:
-            lname = name.lower()
-            if lname in _RESPONSE_SPECIAL:
-                if lname == b"content-length":
-                    length = True
-                elif lname == b"transfer-encoding":
-                    chunked = True
-                    continue
-                elif lname == b"connection":
-                    nominated = _nominated(value, nominated)
-                    continue
-                elif lname == b"upgrade":
-                    upgrade = value
-                    continue
-                else:
-                    continue
-            out += (name, b": ", value, b"\r\n")
-        if nominated:
-            drop = frozenset(nominated)
-            out = [out[0]] + [
-                part
-                for name, value in headers
-                if (lname := name.lower()) not in drop
-                and (lname not in _RESPONSE_SPECIAL or lname == b"content-length")
-                for part in (name, b": ", value, b"\r\n")
-            ]
+        out, length, chunked, upgrade = rewrite_response(status, reason, headers)
         if status < 200:
             if status == 101:
                 ex.response_started = True

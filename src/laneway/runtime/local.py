@@ -9,6 +9,7 @@ laneway process sits in the data path of an app's logs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,7 +34,10 @@ class LocalRuntime:
         self._reap()
         found: dict[str, ProcessInfo] = dict(self._exited)
         found.update(self._live_children())
-        for info in sorted(scan(self.owner), key=lambda p: p.started_at):
+        leaders, orphaned_groups = scan_groups(self.owner)
+        for pgid in orphaned_groups:
+            kill_group(pgid)
+        for info in sorted(leaders, key=lambda p: p.started_at):
             twin = found.get(info.key)
             if twin is not None and twin.alive and twin.pid != info.pid:
                 # two processes for one key (a start raced a crash): keep the older one
@@ -65,7 +69,7 @@ class LocalRuntime:
         with open(log_path, "ab", buffering=0) as log:
             try:
                 child = subprocess.Popen(
-                    ["/bin/sh", "-c", spec.command],
+                    shell_command(spec.command),
                     cwd=spec.cwd,
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -130,8 +134,15 @@ def _split_key(key: str) -> tuple[str, str, int]:
 
 def scan(owner: str) -> list[ProcessInfo]:
     """Every live process group leader on this machine labelled with `owner`."""
+    return scan_groups(owner)[0]
+
+
+def scan_groups(owner: str) -> tuple[list[ProcessInfo], set[int]]:
+    """Live labelled group leaders, and the groups whose leader is gone but members live on
+    (a replica whose `sh -c` wrapper was killed): those are broken and must be stopped."""
     marker = f"{LABEL_OWNER}={owner}".encode()
-    found = []
+    leaders = []
+    members: set[int] = set()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -147,7 +158,7 @@ def scan(owner: str) -> list[ProcessInfo]:
             continue
         fields = stat[stat.rfind(b")") + 2 :].split()
         state, pgid = fields[0], int(fields[2])
-        if pgid != pid or state in (b"Z", b"X"):
+        if state in (b"Z", b"X"):
             continue
         labels = dict(
             item.split(b"=", 1) for item in environ.split(b"\0") if item.startswith(b"LANEWAY_")
@@ -157,8 +168,11 @@ def scan(owner: str) -> list[ProcessInfo]:
         key = labels.get(LABEL_KEY.encode(), b"").decode()
         if key.count("/") != 2:
             continue
+        if pgid != pid:
+            members.add(pgid)
+            continue
         environment_id, service, index = _split_key(key)
-        found.append(
+        leaders.append(
             ProcessInfo(
                 key=key,
                 environment_id=environment_id,
@@ -170,7 +184,21 @@ def scan(owner: str) -> list[ProcessInfo]:
                 started_at=_start_time(fields),
             )
         )
-    return found
+    return leaders, members - {p.pid for p in leaders}
+
+
+def shell_command(command: str) -> list[str]:
+    """`sh -c` for the command; a simple command is exec'd so that it leads its own group and
+    no wrapper shell sits between laneway and the app."""
+    first = command.split(None, 1)[0] if command.strip() else ""
+    simple = not any(c in command for c in SHELL_SYNTAX) and "=" not in first
+    if simple and first not in SHELL_WORDS:
+        return ["/bin/sh", "-c", f"exec {command}"]
+    return ["/bin/sh", "-c", command]
+
+
+SHELL_SYNTAX = (";", "&", "|", "<", ">", "(", ")", "`", "\n", "$(", "{", "}")
+SHELL_WORDS = {"if", "for", "while", "until", "case", "cd", "export", "exec", ".", "source", "set"}
 
 
 def _start_time(fields: list[bytes]) -> float:
@@ -178,6 +206,11 @@ def _start_time(fields: list[bytes]) -> float:
     with open("/proc/uptime") as f:
         uptime = float(f.read().split()[0])
     return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def terminate_group(

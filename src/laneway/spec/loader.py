@@ -6,7 +6,7 @@ from `load_spec` reading the file it is given.
 The YAML is composed, not loaded, so every value keeps the node it came from; the nodes
 are turned into plain data here (rejecting duplicate keys, keeping mapping keys and
 `env` values as the text that was typed) and the data is validated against `Spec`. Each
-pydantic error is then mapped back to its node and rewritten in plain words:
+pydantic error is then mapped back to its node and rewritten in plain words (`spec.messages`):
 
     laneway.yaml:12:5: services.web.replicas: expected an integer, got 'two'
 
@@ -15,40 +15,25 @@ Every problem is reported at once, sorted by position. Nothing but `SpecError` l
 
 from __future__ import annotations
 
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from laneway.errors import SpecError
-from laneway.spec import model
+from laneway.spec import messages
+from laneway.spec.messages import Loc
 from laneway.spec.model import Spec
-
-Loc = tuple[str | int, ...]
 
 _HINT = "docs/spec.md describes every field; `laneway spec schema` prints the JSON Schema."
 _MAX_NODES = 100_000
 _MAX_DEPTH = 64
 _YAML = "tag:yaml.org,2002:"
 _PLAIN_TAGS = {f"{_YAML}{name}" for name in ("str", "int", "float", "bool", "null")}
-_ENV_MAPS = (("env",), ("services", None, "env"), ("environments", None, "env"))
-
-# What each pattern in the model means, in words.
-_PATTERNS = {
-    model.DNS_LABEL: "a lowercase DNS label like `web` (a-z, 0-9 and '-', starting with a "
-    "letter, at most 40 characters)",
-    model.ENV_KEY: "a variable name like `LOG_LEVEL` (letters, digits and '_', not starting "
-    "with a digit)",
-    model.DURATION: "a duration like `30m` or `72h` (a whole number and s, m, h or d)",
-    "^/": "a path starting with '/', like `/healthz`",
-}
 
 # Plain words for PyYAML's commonest complaints (substring of its message -> ours).
 _YAML_PROBLEMS = (
@@ -201,7 +186,7 @@ def _convert(document: _Document, node: Node, loc: Loc, *, depth: int) -> Any:
 def _convert_scalar(document: _Document, node: Node, loc: Loc) -> Any:
     if node.tag == f"{_YAML}timestamp":
         return node.value  # no spec field is a date; keep what was typed
-    if _is_env_value(loc) and node.style is None and node.tag != f"{_YAML}null":
+    if messages.is_env_value(loc) and node.style is None and node.tag != f"{_YAML}null":
         # `VERSION: 1.10` means "1.10", not 1.1; `DEBUG: yes` means "yes", not true.
         return node.value
     if node.tag not in _PLAIN_TAGS:
@@ -266,166 +251,15 @@ def _forget(document: _Document, loc: Loc) -> None:
             del table[recorded]
 
 
-def _is_env_value(loc: Loc) -> bool:
-    parent = loc[:-1]
-    return any(
-        len(parent) == len(pattern)
-        and all(want is None or want == got for want, got in zip(pattern, parent, strict=True))
-        for pattern in _ENV_MAPS
-    )
-
-
-# --- pydantic errors -> plain messages ----------------------------------------------------
+# --- pydantic errors -> problems reported ------------------------------------------------
 
 
 def _report_validation(document: _Document, error: ErrorDetails) -> None:
-    kind = error["type"]
     loc: Loc = tuple(error["loc"])
     if any(loc[: len(broken)] == broken for broken in document.broken):
-        return
-    ctx: dict[str, Any] = dict(error.get("ctx") or {})
-
-    if kind == model.CONFLICT:
-        for where, message in ctx["problems"]:
-            where = tuple(where)
-            node = document.keys.get(where) or _nearest_node(document, where)[1]
-            document.report(node, where, message)
-        return
-
-    if loc and loc[-1] == "[key]":
-        _report_key(document, loc[:-1], error)
-        return
-
-    if kind == "missing":
-        parent = loc[:-1]
-        node = document.keys.get(parent) or document.values.get(parent)
-        document.report(node, loc, "missing required field")
-        return
-
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
-        key = str(loc[-1])
-        name, colon, value = key.partition(":")
-        if colon and name in allowed:  # `{path:/x}` is one key in YAML's eyes
-            message = f"unknown key; write a space after ':' (`{name}: {value}`)"
-        else:
-            message = "unknown key" + model.did_you_mean(key, allowed)
-        if allowed:
-            message += f" (allowed: {', '.join(allowed)})"
-        document.report(document.keys.get(loc), loc, message)
-        return
-
-    shown, node = _nearest_node(document, loc)
-    document.report(node, shown, _plain(kind, error, ctx, shown))
-
-
-def _report_key(document: _Document, loc: Loc, error: ErrorDetails) -> None:
-    node = document.keys.get(loc)
-    key = str(loc[-1])
-    if error["type"] == "literal_error":  # environments: the keys are the kinds
-        allowed = list(model.KINDS)
-        message = "unknown environment kind" + model.did_you_mean(key, allowed)
-        document.report(node, loc, f"{message} (allowed: {', '.join(allowed)})")
-        return
-    ctx: dict[str, Any] = dict(error.get("ctx") or {})
-    if error["type"] == "string_pattern_mismatch":
-        meaning = _PATTERNS.get(ctx.get("pattern", ""), f"a name matching {ctx.get('pattern')}")
-        document.report(node, loc, f"invalid name {key!r}; expected {meaning}")
-        return
-    document.report(node, loc, f"invalid name {key!r}: {error['msg']}")
-
-
-def _plain(kind: str, error: ErrorDetails, ctx: dict[str, Any], loc: Loc) -> str:
-    got = _describe(error["input"])
-    if loc and loc[-1] == "health" and kind in ("model_type", "model_attributes_type"):
-        return f"expected a path like `/healthz` or a mapping with `path`, got {got}"
-    if kind == "string_type" and error["input"] is None and _is_env_value(loc):
-        return "expected a string, got null (write '' for an empty value)"
-    if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {got}"
-    if kind == "string_pattern_mismatch":
-        pattern = ctx.get("pattern", "")
-        return f"expected {_PATTERNS.get(pattern, f'text matching {pattern}')}, got {got}"
-    if kind == "literal_error":
-        message = f"expected {ctx.get('expected')}, got {got}"
-        if isinstance(error["input"], str):
-            options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-            message += model.did_you_mean(error["input"], options)
-        return message
-    if kind in ("string_too_short", "too_short"):
-        return "must not be empty"
-    if kind in _BOUNDS:
-        word, key = _BOUNDS[kind]
-        return f"expected {word} {_describe(ctx.get(key))}, got {got}"
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-
-
-_EXPECTED = {
-    "string_type": "a string",
-    "int_type": "an integer",
-    "int_parsing": "an integer",
-    "int_from_float": "an integer",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "list_type": "a list",
-}
-_BOUNDS = {
-    "greater_than": ("a number greater than", "gt"),
-    "greater_than_equal": ("at least", "ge"),
-    "less_than": ("less than", "lt"),
-    "less_than_equal": ("at most", "le"),
-}
-
-
-def _nearest_node(document: _Document, loc: Loc) -> tuple[Loc, Node | None]:
-    """The deepest node on `loc`'s path (a shorthand like `health: /x` has no `path` node)."""
-    for end in range(len(loc), -1, -1):
-        node = document.values.get(loc[:end])
-        if node is not None:
-            return loc[:end], node
-    return (), None
-
-
-def _allowed_keys(loc: Loc) -> list[str]:
-    """The field names (aliases where set) of the model that validates the mapping at `loc`."""
-    annotation: Any = Spec
-    for part in loc:
-        annotation = _unwrap(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            fields = {f.alias or name: f for name, f in annotation.model_fields.items()}
-            if part not in fields:
-                return []
-            annotation = fields[part].annotation
-        elif typing.get_origin(annotation) is dict:
-            annotation = typing.get_args(annotation)[1]
-        elif typing.get_origin(annotation) is list:
-            annotation = typing.get_args(annotation)[0]
-        else:
-            return []
-    annotation = _unwrap(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return sorted(f.alias or name for name, f in annotation.model_fields.items())
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            members = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(members) != 1:
-                return annotation
-            annotation = members[0]
-        else:
-            return annotation
+        return  # reported already, in YAML's terms
+    for node, where, message in messages.explain(error, document.values, document.keys):
+        document.report(node, where, message)
 
 
 # --- words ---------------------------------------------------------------------------------
@@ -436,22 +270,6 @@ def _dotted(loc: Loc) -> str:
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
     return text
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return repr(value if len(value) <= 40 else value[:37] + "...")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _describe_node(node: Node) -> str:

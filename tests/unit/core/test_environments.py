@@ -122,6 +122,13 @@ def test_create_steps(env, observed, actions, phase):
     assert plan.phase == phase
 
 
+def test_unpack_and_provision_are_planned_together():
+    fresh = plans.Observed(unpacked=False, resources=frozenset())
+    plan = plans.plan_environment(environment(), SPEC, fresh, now=NOW)
+    assert plan.actions == [plans.Unpack("sha256:" + "a" * 64, 1), plans.Provision("db", "postgres")]
+    assert all(isinstance(a, plans.CONCURRENT) for a in plan.actions)
+
+
 def test_converged_plan_is_empty_and_stable():
     first = plans.plan_environment(environment(), SPEC, RUNNING, now=NOW)
     again = plans.plan_environment(environment(replicas=first.replicas), SPEC, RUNNING, now=NOW)
