@@ -180,16 +180,16 @@ def _render(repo: _Repo) -> str:
         "# branch), staging and production. `env` here wins over the top-level `env`.",
         "environments:",
         "  preview:",
-        "    ttl: 72h          # destroyed 72 hours after its last deploy",
-        "    sleep_after: 30m  # stopped after 30 idle minutes; the next request wakes it",
+        "    # ttl: 72h          # (planned) destroyed 72 hours after its last deploy",
+        "    # sleep_after: 30m  # (planned) stopped after 30 idle minutes; a request wakes it",
         "    # Seed each preview's `db` with a masked copy of staging's data:",
         "    # data: {db: {from: staging, mask: [users.email]}}",
         "  staging:",
         "    # Staging mirrors production: keep what differs here small.",
-        "    protected: false  # true: changing staging needs the rights production needs",
+        "    # protected: false  # (planned) true: staging needs the rights production needs",
         "    # env: {LOG_LEVEL: debug}",
         "  production:",
-        "    protected: true   # changes need a role allowed to change production",
+        "    # protected: true   # (planned) changes need a role allowed to change production",
     ]
     if "web" in repo.services:
         out += ["    replicas:", "      web: 2          # processes of `web` in production"]
