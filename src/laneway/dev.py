@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import os
 import signal
@@ -111,7 +112,9 @@ class DevSession:
         self.console.print(f"[bold]laneway |[/] {text}", highlight=False)
 
     def provision(self, spec: Spec) -> dict[str, str]:
-        available = providers(self.settings, secret=self.secret)
+        # under a home of its own: the server's garbage collector must not see these as orphans
+        dev_settings = dataclasses.replace(self.settings, home=self.settings.home / "dev")
+        available = providers(dev_settings, secret=self.secret)
         values = {}
         for name, resource in spec.resources.items():
             values[name] = available[resource.type].ensure(self.environment_id, name)
@@ -235,14 +238,14 @@ class DevSession:
     async def run(self) -> None:
         spec = load_spec(self.repo / "laneway.yaml")
         resources = await asyncio.to_thread(self.provision, spec)
-        await self.run_hook(spec, resources)
-        self.replicas = self._replicas(spec)
-        for replica in self.replicas:
-            await self.start(spec, resources, replica)
-            if replica.port:
-                self.say(f"{replica.label} at http://127.0.0.1:{replica.port}/")
-        self.say("watching for changes; Ctrl-C stops everything")
         try:
+            await self.run_hook(spec, resources)
+            self.replicas = self._replicas(spec)
+            for replica in self.replicas:
+                await self.start(spec, resources, replica)
+                if replica.port:
+                    self.say(f"{replica.label} at http://127.0.0.1:{replica.port}/")
+            self.say("watching for changes; Ctrl-C stops everything")
             async for changes in watchfiles.awatch(
                 self.repo, watch_filter=_watch_filter, debounce=300, step=50
             ):

@@ -7,6 +7,7 @@ serving, and the next start adopts them. `halt` stops everything this LANEWAY_HO
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
 
 import uvicorn
@@ -36,13 +37,18 @@ def check_port_free(host: str, port: int, *, what: str) -> None:
 
 
 def open_store(settings: Settings) -> Store:
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.make_dirs()
+    except OSError as exc:
+        raise Unavailable(f"cannot use LANEWAY_HOME {settings.home}: {exc.strerror}") from None
+    # scratch space of builds a previous run was doing when it stopped
+    shutil.rmtree(settings.home / "tmp", ignore_errors=True)
     return Store.open(settings.database_url)
 
 
 def api_url(settings: Settings) -> str:
     host, port = settings.api
-    return f"http://{host}:{port}"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 async def serve(settings: Settings) -> None:

@@ -58,13 +58,24 @@ class Settings:
 
     @property
     def owner(self) -> str:
-        """A short id of this instance, stamped on every process and database it creates."""
-        return hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:10]
+        """A short id of this instance, stamped on every process and database it creates.
+
+        It covers the store too: a new, empty store never mistakes another store's
+        environments for orphans of its own."""
+        identity = f"{self.home.resolve()}\n{self.database_url}"
+        return hashlib.sha256(identity.encode()).hexdigest()[:10]
 
     @property
     def router_url(self) -> str:
         host, port = self.router
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def make_dirs(self) -> None:
+        """The state directories, readable by this user only: they hold database passwords,
+        the instance secret and every environment's logs."""
+        for path in (self.home, self.state_dir, self.environments_dir, self.logs_dir):
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o700)
 
 
 def load_settings(

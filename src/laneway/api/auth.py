@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fastapi import Request
 
-from laneway.errors import Forbidden, Unauthorized
+from laneway.errors import Forbidden, Unauthorized, Unavailable
 from laneway.store.repository import Store
 
 ROLES = ("viewer", "deployer", "admin")
@@ -44,8 +44,13 @@ def ensure_admin_token(store: Store, client_config: Path, api_url: str) -> str |
     if store.count_tokens() > 0:
         return None
     token = new_token()
+    # the file first: a crash between the two leaves no stored token, so the next start
+    # simply makes a new one, never a token that nobody holds
+    try:
+        write_client_config(client_config, url=api_url, token=token)
+    except OSError as exc:
+        raise Unavailable(f"cannot write the client config {client_config}: {exc.strerror}") from None
     store.add_token(name="admin", token_hash=hash_token(token), role="admin")
-    write_client_config(client_config, url=api_url, token=token)
     return token
 
 

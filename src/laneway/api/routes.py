@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from laneway.api import logs as logfiles
@@ -113,8 +113,10 @@ def create_environment(
     if len(sources) != 1:
         raise InvalidInput("give exactly one of branch, ref or build")
     build_id = None
-    if body.branch or body.ref:
-        check_spec_at(Path(ctx.store.get_app(app).repo), body.branch or body.ref or "", app=app)
+    ref = body.branch or body.ref
+    if ref:
+        # pinned: the commit whose spec was checked is the one that will be built
+        ref = check_spec_at(Path(ctx.store.get_app(app).repo), ref, app=app)
     if body.build:
         matches = ctx.store.find_builds(body.build)
         matches = [b for b in matches if b.app == app]
@@ -128,7 +130,7 @@ def create_environment(
         name=body.name,
         kind=body.kind,
         branch=body.branch,
-        ref=body.branch or body.ref,
+        ref=ref,
         build_id=build_id,
     )
     if build_id is not None:
@@ -140,8 +142,8 @@ def create_environment(
     return _out(ctx, environment)
 
 
-def check_spec_at(repo: Path, ref: str, *, app: str) -> None:
-    """Refuse a ref whose laneway.yaml is missing or invalid before anything is created."""
+def check_spec_at(repo: Path, ref: str, *, app: str) -> str:
+    """The commit `ref` names; refused if its laneway.yaml is missing or invalid."""
     commit = git.resolve(repo, ref)
     text = git.show_file(repo, commit, "laneway.yaml")
     if text is None:
@@ -158,6 +160,7 @@ def check_spec_at(repo: Path, ref: str, *, app: str) -> None:
         raise InvalidInput(
             f"laneway.yaml at {ref} ({commit[:12]}) describes app {spec.app!r}, not {app!r}"
         )
+    return commit
 
 
 @router.get("/apps/{app}/environments/{name}", response_model=EnvironmentOut)
@@ -186,7 +189,7 @@ async def environment_events(
     app: str,
     name: str,
     request: Request,
-    after: int = 0,
+    after: int = Query(0, ge=-1, le=2**62, description="-1: only what happens from now on"),
     follow: bool = False,
     _: Principal = viewer,
 ) -> StreamingResponse | list[EventOut]:

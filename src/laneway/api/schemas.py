@@ -29,7 +29,11 @@ class EnvironmentIn(_Body):
     kind: Kind = Kind.PREVIEW
     branch: str | None = Field(default=None, min_length=1, max_length=255)
     ref: str | None = Field(default=None, min_length=1, max_length=255)
-    build: str | None = Field(default=None, min_length=8, max_length=80)
+    build: str | None = Field(
+        default=None,
+        pattern=r"^(sha256:)?[0-9a-f]{8,64}$",
+        description="A build id, or an unambiguous prefix of at least 8 hex digits.",
+    )
 
 
 class ReplicaOut(BaseModel):

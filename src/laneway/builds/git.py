@@ -22,7 +22,10 @@ _SYMLINK_MODE = "120000"
 
 def is_repo(repo: Path) -> bool:
     """Whether `repo` is inside a git repository (a work tree or a bare one)."""
-    if not Path(repo).is_dir():
+    try:
+        if not Path(repo).is_dir():
+            return False
+    except OSError:  # a name too long, a loop of links: not a repository either way
         return False
     return _run(repo, "rev-parse", "--git-dir").returncode == 0
 

@@ -43,7 +43,11 @@ def find_server() -> tuple[str, str]:
         try:
             config = json.loads(config_path.read_text())
         except (OSError, ValueError):
-            raise InvalidInput(f"{config_path}: not a readable client config") from None
+            config = None
+        if not isinstance(config, dict):
+            raise InvalidInput(
+                f"{config_path}: not a client config (expected a JSON object with url and token)"
+            )
         url = url or config.get("url")
         token = token or config.get("token")
     if not url:

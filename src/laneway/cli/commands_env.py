@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from laneway.cli.client import Client
-from laneway.errors import InvalidInput, LanewayError
+from laneway.errors import InvalidInput, LanewayError, NotFound
 from laneway.spec.loader import load_spec
 
 out = Console(highlight=False, soft_wrap=True)
@@ -267,7 +268,8 @@ def register(app: typer.Typer, env_app: typer.Typer) -> None:
         client = Client()
         client.request("DELETE", f"/apps/{app_name_}/environments/{name}")
         if wait:
-            wait_for(client, app_name_, name, until="deleted", timeout=timeout, after=-1)
+            with contextlib.suppress(NotFound):  # gone before we started to follow it
+                wait_for(client, app_name_, name, until="deleted", timeout=timeout, after=-1)
             out.print(f"[green]✓[/] {name} destroyed")
         else:
             out.print(f"{name} is being destroyed")

@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 from collections.abc import Iterator
+from enum import Enum
 from functools import lru_cache
 
 import httpx
@@ -20,7 +21,7 @@ from laneway.controllers import builds, health
 from laneway.controllers.context import Context
 from laneway.core import environments as plans
 from laneway.core.types import Environment, Phase, ResourceRecord
-from laneway.errors import LanewayError
+from laneway.errors import BuildFailed, InvalidInput, LanewayError, NotFound, UnsafeArtifact
 from laneway.runtime.base import ProcessInfo, ProcessSpec
 from laneway.runtime.local import terminate_group
 from laneway.spec.loader import load_spec_text
@@ -28,8 +29,17 @@ from laneway.spec.model import Spec
 
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
 HOOK_TIMEOUT = 600.0
+RETRYING = "; retrying: "
 STOP_TIMEOUT = 10.0
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
+
+
+class Outcome(Enum):
+    """How a pass went: the manager passes again at once, on its tick, or after a backoff."""
+
+    PROGRESSED = "progressed"
+    IDLE = "idle"
+    RETRY = "retry"
 
 
 class PermanentFailure(LanewayError):
@@ -45,28 +55,38 @@ class EnvironmentReconciler:
     def __init__(self, ctx: Context, *, http: httpx.AsyncClient) -> None:
         self.ctx = ctx
         self.http = http
+        self._last_error: dict[str, str] = {}
 
     def spec_of(self, environment: Environment) -> Spec | None:
         if environment.build_id is None:
             return None
         return _parse_spec(self.ctx.store.get_build(environment.build_id).spec_text)
 
-    async def reconcile(self, environment_id: str) -> tuple[Environment | None, bool]:
+    async def reconcile(self, environment_id: str) -> tuple[Environment | None, Outcome]:
         """One pass. Returns the environment as recorded after it (None once it is deleted)
-        and whether the pass made progress, in which case the next one should follow at once."""
+        and how the pass went."""
         store = self.ctx.store
         environment = store.get_environment_by_id(environment_id)
         if environment is None:
-            return None, False
-        spec = self.spec_of(environment)
+            return None, Outcome.IDLE
+        try:
+            spec = self.spec_of(environment)
+        except LanewayError as exc:
+            failure = f"the stored spec of build {environment.build_id} is unreadable: {exc}"
+            store.update_environment(
+                environment.id, phase=Phase.FAILED, message=failure, failure=failure
+            )
+            spec = None
+            environment = store.get_environment_by_id(environment_id) or environment
         observed = await self.observe(environment, spec)
         plan = plans.plan_environment(environment, spec, observed, now=self.ctx.clock())
-        if plan.phase != environment.phase or plan.message != environment.message:
+        shown = environment.message.split(RETRYING, 1)[0]
+        if plan.phase != environment.phase or plan.message != shown:
             environment = store.update_environment(
                 environment.id, phase=plan.phase, message=plan.message
             )
             store.add_event(environment.id, "phase", f"{plan.phase}: {plan.message}")
-        progressed = bool(plan.actions)
+        outcome = Outcome.PROGRESSED if plan.actions else Outcome.IDLE
         for batch in _batches(plan.actions):
             results = await asyncio.gather(
                 *(self.apply(environment, spec, action) for action in batch),
@@ -75,17 +95,18 @@ class EnvironmentReconciler:
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 environment = self._record_failure(environment, plan, failures[0])
-                progressed = False
+                outcome = Outcome.RETRY
                 break
+            self._last_error.pop(environment.id, None)
             if isinstance(batch[-1], plans.DeleteRecord):
                 store.add_event(environment.id, "deleted", "environment destroyed")
-                return None, False
+                return None, Outcome.IDLE
             if isinstance(batch[-1], (plans.Build, plans.RunHook)):
                 environment = store.get_environment_by_id(environment_id) or environment
         if plan.replicas != environment.replicas and environment.phase != Phase.FAILED:
             environment = store.update_environment(environment.id, replicas=plan.replicas)
         self._rotate_logs(environment)
-        return environment, progressed
+        return environment, outcome
 
     def _record_failure(
         self, environment: Environment, plan: plans.Plan, error: BaseException
@@ -98,9 +119,12 @@ class EnvironmentReconciler:
             )
         if not isinstance(error, LanewayError):
             raise error
+        if self._last_error.get(environment.id) == error.message:
+            return environment  # the same error again: one event, not one per retry
+        self._last_error[environment.id] = error.message
         store.add_event(environment.id, "error", error.message)
         return store.update_environment(
-            environment.id, message=f"{plan.message}; retrying: {error.message}"
+            environment.id, message=f"{plan.message}{RETRYING}{error.message}"
         )
 
     async def observe(self, environment: Environment, spec: Spec | None) -> plans.Observed:
@@ -136,7 +160,10 @@ class EnvironmentReconciler:
                 await self._build(environment, ref)
             case plans.Unpack(build_id=build_id, release=release):
                 target = ctx.release_dir(environment.id, release)
-                await asyncio.to_thread(ctx.artifacts.unpack, build_id, target)
+                try:
+                    await asyncio.to_thread(ctx.artifacts.unpack, build_id, target)
+                except (NotFound, UnsafeArtifact) as exc:
+                    raise PermanentFailure(f"cannot unpack build {build_id}: {exc}") from None
                 store.add_event(
                     environment.id, "unpacked", f"build {build_id[7:19]} unpacked as v{release}"
                 )
@@ -161,8 +188,12 @@ class EnvironmentReconciler:
             case plans.Forget(key=key):
                 ctx.runtime.forget(key)
             case plans.DestroyResources():
-                for provider in ctx.providers.values():
-                    await asyncio.to_thread(provider.destroy_all, environment.id)
+                # only the kinds this environment has: an unreachable server of a kind it
+                # never used must not block its destroy
+                types = {r.type for r in store.resources(environment.id)}
+                types |= {r.type for r in spec.resources.values()} if spec else set()
+                for type_ in sorted(types & ctx.providers.keys()):
+                    await asyncio.to_thread(ctx.providers[type_].destroy_all, environment.id)
                 for record in store.resources(environment.id):
                     store.remove_resource(environment.id, record.name)
             case plans.RemoveFiles():
@@ -182,7 +213,7 @@ class EnvironmentReconciler:
             build, cached = await asyncio.to_thread(
                 builds.build_and_record, self.ctx, environment.app, ref, on_output=on_output
             )
-        except LanewayError as exc:
+        except (BuildFailed, InvalidInput, NotFound, UnsafeArtifact) as exc:
             detail = f"\n{exc.hint}" if exc.hint else ""
             raise PermanentFailure(f"build of {ref} failed: {exc.message}{detail}") from None
         store.update_environment(environment.id, build_id=build.id, commit=build.commit)
@@ -259,6 +290,10 @@ class EnvironmentReconciler:
         if spec.services[service].has_port(service):
             lo, hi = ctx.settings.port_range
             port = ctx.store.lease_port(environment.id, service, index, free_ports(lo, hi)).port
+            if not _is_free(port):
+                # something outside laneway took the leased port: lease another
+                ctx.store.release_port(port)
+                port = ctx.store.lease_port(environment.id, service, index, free_ports(lo, hi)).port
         env = self._process_env(
             environment, spec, release=environment.release, service=service, port=port
         )
@@ -303,15 +338,18 @@ def _batches(actions: list[plans.Action]) -> list[list[plans.Action]]:
     return batches
 
 
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_ports(low: int, high: int) -> Iterator[int]:
     """Candidate ports in the range that nothing on this machine is listening on."""
-    for port in range(low, high + 1):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        yield port
+    yield from (port for port in range(low, high + 1) if _is_free(port))
 
 
 def remove_environment_files(ctx: Context, environment_id: str) -> None:

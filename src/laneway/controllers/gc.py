@@ -36,6 +36,7 @@ def collect_garbage(ctx: Context) -> list[str]:
         for path in root.iterdir()
         if path.is_dir()
     ]
+    leases = ctx.store.leases()
     known = {environment.id for environment in ctx.store.list_environments()}
     removed = []
     for process in processes:
@@ -53,7 +54,7 @@ def collect_garbage(ctx: Context) -> list[str]:
         if path.name not in known:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(f"directory {path}")
-    for lease in ctx.store.leases():
+    for lease in leases:
         if lease.environment_id not in known:
             ctx.store.release_ports(lease.environment_id)
             removed.append(f"port {lease.port}")

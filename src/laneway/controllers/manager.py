@@ -14,8 +14,9 @@ import httpx
 
 from laneway.controllers import gc
 from laneway.controllers.context import Context
-from laneway.controllers.environments import EnvironmentReconciler
+from laneway.controllers.environments import EnvironmentReconciler, Outcome
 from laneway.controllers.routes import RouterController
+from laneway.core.environments import backoff
 from laneway.core.types import Phase
 from laneway.errors import LanewayError
 
@@ -25,6 +26,7 @@ STEADY = (Phase.RUNNING, Phase.FAILED, Phase.DEGRADED)
 BUSY_INTERVAL = 0.05
 STEADY_INTERVAL = 1.0
 GC_INTERVAL = 30.0
+MAX_STREAK = 20  # passes in a row without a pause, so a plan that never settles cannot spin
 
 
 class Manager:
@@ -36,18 +38,29 @@ class Manager:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._wake_manager = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self, environment_id: str | None = None) -> None:
+        """Make the environment's worker pass now; safe to call from any thread."""
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._wake, environment_id)
+
+    def _wake(self, environment_id: str | None) -> None:
         if environment_id is not None and environment_id in self._wakeups:
             self._wakeups[environment_id].set()
         self._wake_manager.set()
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._collect_garbage)
         last_gc = self.ctx.clock()
         try:
             while True:
-                await self._tick()
+                try:
+                    await self._tick()
+                except Exception:
+                    log.exception("controller tick failed; trying again")
                 if self.ctx.clock() - last_gc > GC_INTERVAL:
                     await asyncio.to_thread(self._collect_garbage)
                     last_gc = self.ctx.clock()
@@ -84,23 +97,33 @@ class Manager:
 
     async def _work(self, environment_id: str) -> None:
         wakeup = self._wakeups[environment_id]
+        retries = streak = 0
         while True:
             wakeup.clear()
-            progressed = False
+            outcome = Outcome.RETRY
             try:
-                environment, progressed = await self.reconciler.reconcile(environment_id)
+                environment, outcome = await self.reconciler.reconcile(environment_id)
             except Exception:
                 log.exception("reconciling environment %s failed; retrying", environment_id)
                 environment = self.ctx.store.get_environment_by_id(environment_id)
-                await asyncio.sleep(STEADY_INTERVAL)
-            self.refresh_routes()
+            try:
+                self.refresh_routes()
+            except Exception:
+                log.exception("refreshing routes failed; trying again")
             if environment is None:
                 self._wakeups.pop(environment_id, None)
                 return
-            if progressed:
+            if outcome is Outcome.PROGRESSED and streak < MAX_STREAK:
+                retries, streak = 0, streak + 1
                 await asyncio.sleep(0)
                 continue
-            interval = STEADY_INTERVAL if environment.phase in STEADY else BUSY_INTERVAL
+            streak = 0
+            if outcome is Outcome.RETRY:
+                retries += 1
+                interval = backoff(retries)
+            else:
+                retries = 0
+                interval = STEADY_INTERVAL if environment.phase in STEADY else BUSY_INTERVAL
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), interval)
 
@@ -109,3 +132,5 @@ class Manager:
             gc.collect_garbage(self.ctx)
         except LanewayError as exc:
             log.warning("gc: %s", exc)
+        except Exception:
+            log.exception("gc failed; trying again later")

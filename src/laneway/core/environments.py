@@ -135,7 +135,7 @@ def plan_environment(
             [Build(environment.ref or environment.branch or "HEAD")],
             environment.replicas,
             Phase.BUILDING,
-            f"building {environment.ref or environment.branch}",
+            f"building {_source(environment)}",
         )
     missing: list[Action] = [
         Provision(name, resource.type)
@@ -164,6 +164,13 @@ def plan_environment(
             "running the release hook",
         )
     return _plan_replicas(environment, spec, observed, now=now)
+
+
+def _source(environment: Environment) -> str:
+    ref = environment.ref or ""
+    if environment.branch and ref != environment.branch:
+        return f"{environment.branch} at {ref[:12]}"
+    return environment.branch or ref or "HEAD"
 
 
 def _plan_teardown(environment: Environment, observed: Observed) -> Plan:

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -29,8 +30,14 @@ class LocalRuntime:
         self.owner = owner
         self._children: dict[int, tuple[subprocess.Popen[bytes], ProcessSpec, float]] = {}
         self._exited: dict[str, ProcessInfo] = {}
+        # controllers call from several threads (observe, gc, routes): one at a time here
+        self._lock = threading.RLock()
 
     def list_processes(self, environment_id: str | None = None) -> list[ProcessInfo]:
+        with self._lock:
+            return self._list_processes(environment_id)
+
+    def _list_processes(self, environment_id: str | None = None) -> list[ProcessInfo]:
         self._reap()
         found: dict[str, ProcessInfo] = dict(self._exited)
         found.update(self._live_children())
@@ -41,8 +48,8 @@ class LocalRuntime:
             twin = found.get(info.key)
             if twin is not None and twin.alive and twin.pid != info.pid:
                 # two processes for one key (a start raced a crash): keep the older one
-                owned = self._children.pop(info.pid, None)
-                terminate_group(info.pid, timeout=5, child=owned[0] if owned else None)
+                self._children.pop(info.pid, None)
+                kill_group(info.pid)
                 continue
             found[info.key] = info
         return [
@@ -52,6 +59,10 @@ class LocalRuntime:
         ]
 
     def start_process(self, spec: ProcessSpec) -> ProcessInfo:
+        with self._lock:
+            return self._start_process(spec)
+
+    def _start_process(self, spec: ProcessSpec) -> ProcessInfo:
         self._reap()
         running = self._live_children()
         if spec.key in running:
@@ -83,14 +94,19 @@ class LocalRuntime:
         return self._live_children()[spec.key]
 
     def stop_process(self, key: str, *, timeout: float = 10.0) -> None:
-        self._exited.pop(key, None)
-        pids = {info.pid for info in scan(self.owner) if info.key == key}
-        pids |= {pid for pid, (_, spec, _) in self._children.items() if spec.key == key}
-        for pid in pids:
-            owned = self._children.pop(pid, None)
-            terminate_group(pid, timeout=timeout, child=owned[0] if owned else None)
+        with self._lock:  # find them under the lock; wait for them outside it
+            self._exited.pop(key, None)
+            pids = {info.pid for info in scan(self.owner) if info.key == key}
+            pids |= {pid for pid, (_, spec, _) in self._children.items() if spec.key == key}
+            owned = {pid: self._children.pop(pid, None) for pid in pids}
+        for pid, child in owned.items():
+            terminate_group(pid, timeout=timeout, child=child[0] if child else None)
 
     def forget(self, key: str) -> None:
+        with self._lock:
+            return self._forget(key)
+
+    def _forget(self, key: str) -> None:
         self._exited.pop(key, None)
 
     def _live_children(self) -> dict[str, ProcessInfo]:

@@ -180,6 +180,7 @@ def _render(repo: _Repo) -> str:
         "# branch), staging and production. `env` here wins over the top-level `env`.",
         "environments:",
         "  preview:",
+        "    env: {LOG_LEVEL: debug}",
         "    # ttl: 72h          # (planned) destroyed 72 hours after its last deploy",
         "    # sleep_after: 30m  # (planned) stopped after 30 idle minutes; a request wakes it",
         "    # Seed each preview's `db` with a masked copy of staging's data:",
@@ -187,12 +188,14 @@ def _render(repo: _Repo) -> str:
         "  staging:",
         "    # Staging mirrors production: keep what differs here small.",
         "    # protected: false  # (planned) true: staging needs the rights production needs",
-        "    # env: {LOG_LEVEL: debug}",
+        "    env: {LOG_LEVEL: info}",
         "  production:",
         "    # protected: true   # (planned) changes need a role allowed to change production",
     ]
     if "web" in repo.services:
         out += ["    replicas:", "      web: 2          # processes of `web` in production"]
+    else:
+        out += ["    env: {LOG_LEVEL: warning}"]
     return "\n".join(out) + "\n"
 
 

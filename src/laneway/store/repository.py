@@ -6,12 +6,14 @@ short transaction, so a crash leaves either the old or the new row, never half o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -40,6 +42,8 @@ from laneway.store.models import (
     ResourceRow,
     TokenRow,
 )
+
+T = TypeVar("T")
 
 
 def _now() -> datetime:
@@ -71,10 +75,24 @@ class Store:
                 yield session
         except OperationalError as exc:
             raise Unavailable(f"store: {exc.orig}") from None
+        except IntegrityError as exc:
+            raise Conflict(f"store: a concurrent change won: {exc.orig}") from None
+
+    def _retrying(self, attempt: Callable[[], T], *, times: int = 5) -> T:
+        """Run a check-then-insert again when a concurrent insert of the same key won."""
+        for _ in range(times - 1):
+            try:
+                return attempt()
+            except Conflict:
+                continue
+        return attempt()
 
     # apps -------------------------------------------------------------------------------
 
     def ensure_app(self, name: str, repo: str) -> App:
+        return self._retrying(lambda: self._ensure_app(name, repo))
+
+    def _ensure_app(self, name: str, repo: str) -> App:
         with self._session() as s:
             row = s.get(AppRow, name)
             if row is None:
@@ -99,7 +117,8 @@ class Store:
     # builds -----------------------------------------------------------------------------
 
     def record_build(self, build: BuildRecord) -> BuildRecord:
-        with self._session() as s:
+        # recorded meanwhile by another caller: the same build, nothing to do
+        with contextlib.suppress(Conflict), self._session() as s:
             if s.get(BuildRow, build.id) is None:
                 s.add(BuildRow(**asdict(build)))
         return build
@@ -234,6 +253,12 @@ class Store:
         self, environment_id: str, service: str, index: int, candidates: Iterator[int]
     ) -> PortLease:
         """Lease the first candidate no one holds; the same (env, service, index) keeps its port."""
+        # a retry goes on with the same candidates: the one it lost was taken by the winner
+        return self._retrying(lambda: self._lease_port(environment_id, service, index, candidates))
+
+    def _lease_port(
+        self, environment_id: str, service: str, index: int, candidates: Iterator[int]
+    ) -> PortLease:
         with self._session() as s:
             mine = s.scalar(
                 select(PortLeaseRow).where(
@@ -254,6 +279,10 @@ class Store:
                     )
                     return PortLease(port, environment_id, service, index)
         raise Unavailable("no free port left in LANEWAY_PORTS")
+
+    def release_port(self, port: int) -> None:
+        with self._session() as s:
+            s.execute(delete(PortLeaseRow).where(PortLeaseRow.port == port))
 
     def release_ports(self, environment_id: str) -> None:
         with self._session() as s:

@@ -151,8 +151,9 @@ def test_starter_loads_and_reflects_the_repo(
     assert spec.build.command == build
     assert spec.env == env
     assert {name: s.command for name, s in spec.services.items()} == services
-    assert spec.environments["production"].protected is True
-    assert spec.environments["preview"].ttl == "72h"
+    # protection, ttl and sleep are planned: shown commented out, not switched on
+    assert spec.environments["production"].protected is None
+    assert spec.environments["preview"].ttl is None
     assert set(spec.environments) == {"preview", "staging", "production"}
     if "web" in services:
         health = spec.services["web"].health
@@ -208,7 +209,7 @@ def test_comments_explain_and_show_commented_examples(tmp_path: Path) -> None:
     text, _ = load(make_repo(tmp_path, {}))
     assert "# resources:\n#   db: {type: postgres}\n" in text
     assert "# pipeline: [staging, production]" in text
-    assert "    protected: true   # changes need a role" in text
+    assert "    # protected: true   # (planned) changes need a role" in text
     assert "`/` is a guess" in text
     assert "# build:\n#   command: make build" in text
     top_level = [line.split(":")[0] for line in text.split("\n") if line[:1].isalpha()]
