@@ -51,6 +51,9 @@ def test_kill_during_create_converges(server: Server, example_repo: Path, kill_a
     )
     assert sorted(app_processes(server)) == ["web/0", "worker/0"]
     assert server.get("feature-x.shop.localhost", "/api/info").json()["environment"] == "feature-x"
+    environment_id = show(server, "feature-x")["id"]
+    hook_log = (server.home / "logs" / environment_id / "release.log").read_text()
+    assert hook_log.count("--- release v1") == 1, "the release hook ran twice"
     assert len(owned_databases(server.owner())) == 1
 
 

@@ -138,3 +138,28 @@ def test_crashing_service_backs_off_and_the_environment_is_degraded(
         assert logs.count("giving up") >= 3
     finally:
         git(example_repo, "worktree", "remove", "--force", str(repo))
+
+
+def test_failing_release_hook_fails_the_environment_and_no_traffic_moves(
+    server: Server, example_repo: Path, tmp_path: Path
+):
+    repo = tmp_path / "badhook"
+    git(example_repo, "worktree", "add", "-q", "-b", "badhook", str(repo), "main")
+    try:
+        spec = (repo / "laneway.yaml").read_text()
+        spec = spec.replace(
+            "release: python -m shop.migrate", "release: echo migration broke; exit 4"
+        )
+        (repo / "laneway.yaml").write_text(spec)
+        git(repo, "commit", "-q", "-am", "a release hook that fails")
+        result = server.cli(
+            "env", "create", "badhook", "--branch", "badhook", cwd=example_repo, check=False
+        )
+        assert result.returncode == 1
+        assert "release hook `echo migration broke; exit 4` exited with code 4" in result.stderr
+        e = env_json(server, example_repo, "badhook")
+        assert e["phase"] == "failed" and "migration broke" in e["message"]
+        assert [r for r in e["replicas"] if r["pid"]] == []
+        assert server.get("badhook.shop.localhost").status_code == 503
+    finally:
+        git(example_repo, "worktree", "remove", "--force", str(repo))

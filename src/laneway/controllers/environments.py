@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import shutil
 import socket
 from collections.abc import Iterator
 from enum import Enum
 from functools import lru_cache
+from pathlib import Path
 
 import httpx
 
@@ -23,12 +25,10 @@ from laneway.core import environments as plans
 from laneway.core.types import Environment, Phase, ResourceRecord
 from laneway.errors import BuildFailed, InvalidInput, LanewayError, NotFound, UnsafeArtifact
 from laneway.runtime.base import ProcessInfo, ProcessSpec
-from laneway.runtime.local import terminate_group
 from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
 
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
-HOOK_TIMEOUT = 600.0
 RETRYING = "; retrying: "
 STOP_TIMEOUT = 10.0
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
@@ -101,7 +101,7 @@ class EnvironmentReconciler:
             if isinstance(batch[-1], plans.DeleteRecord):
                 store.add_event(environment.id, "deleted", "environment destroyed")
                 return None, Outcome.IDLE
-            if isinstance(batch[-1], (plans.Build, plans.RunHook)):
+            if isinstance(batch[-1], (plans.Build, plans.HookDone)):
                 environment = store.get_environment_by_id(environment_id) or environment
         if plan.replicas != environment.replicas and environment.phase != Phase.FAILED:
             environment = store.update_environment(environment.id, replicas=plan.replicas)
@@ -148,7 +148,15 @@ class EnvironmentReconciler:
             processes=observed,
             health=results,
             ports=ports,
+            hook_exit=self._read_hook_exit(environment),
         )
+
+    def _read_hook_exit(self, environment: Environment) -> int | None:
+        try:
+            text = self._hook_exit_file(environment, environment.release).read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.lstrip("-").isdigit() else None
 
     async def apply(
         self, environment: Environment, spec: Spec | None, action: plans.Action
@@ -173,7 +181,11 @@ class EnvironmentReconciler:
                 store.add_event(environment.id, "provisioned", f"{type_} resource {name!r} ready")
             case plans.RunHook(release=release, command=command):
                 assert spec is not None
-                await self._run_hook(environment, spec, release, command)
+                store.add_event(environment.id, "hook", f"release hook: {command}")
+                await asyncio.to_thread(self._start_hook, environment, spec, release, command)
+            case plans.HookDone():
+                assert spec is not None and spec.hooks.release is not None
+                self._finish_hook(environment, action, spec.hooks.release)
             case plans.StartReplica(service=service, index=index):
                 assert spec is not None
                 info = await asyncio.to_thread(self._start, environment, spec, service, index)
@@ -246,43 +258,49 @@ class EnvironmentReconciler:
             app_dir=str(self.ctx.release_dir(environment.id, release)),
         )
 
-    async def _run_hook(
-        self, environment: Environment, spec: Spec, release: int, command: str
-    ) -> None:
-        ctx = self.ctx
-        env = self._process_env(environment, spec, release=release)
-        log_path = ctx.log_dir(environment.id) / "release.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        ctx.store.add_event(environment.id, "hook", f"release hook: {command}")
+    def _hook_exit_file(self, environment: Environment, release: int) -> Path:
+        return self.ctx.settings.environments_dir / environment.id / "hooks" / f"v{release}.exit"
 
-        with open(log_path, "ab") as log:
-            log.write(f"--- release v{release}: {command}\n".encode())
-            log.flush()
-            process = await asyncio.create_subprocess_exec(
-                "/bin/sh",
-                "-c",
-                command,
-                cwd=ctx.release_dir(environment.id, release),
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
+    def _start_hook(self, environment: Environment, spec: Spec, release: int, command: str) -> None:
+        """Start the release hook as a labelled process; it writes its exit status to a file,
+        so a control plane that restarts meanwhile still learns how it ended."""
+        exit_file = self._hook_exit_file(environment, release)
+        exit_file.parent.mkdir(parents=True, exist_ok=True)
+        exit_file.unlink(missing_ok=True)
+        target = shlex.quote(str(exit_file))
+        wrapped = (
+            f"echo '--- release v{release}'; ( {command}\n); code=$?; "
+            f"echo $code > {target}.tmp && mv {target}.tmp {target}; exit $code"
+        )
+        self.ctx.runtime.start_process(
+            ProcessSpec(
+                environment_id=environment.id,
+                service=plans.HOOK_SERVICE,
+                index=release,
+                release=f"v{release}",
+                command=wrapped,
+                cwd=self.ctx.release_dir(environment.id, release),
+                env=self._process_env(environment, spec, release=release),
+                log_path=self.ctx.log_dir(environment.id) / "release.log",
             )
-        try:
-            code = await asyncio.wait_for(process.wait(), HOOK_TIMEOUT)
-        except TimeoutError:
-            await asyncio.to_thread(terminate_group, process.pid, timeout=STOP_TIMEOUT)
-            code = -1
-        finally:
-            if process.returncode is None:  # cancelled: never leave the hook running
-                terminate_group(process.pid, timeout=STOP_TIMEOUT)
-        if code != 0:
-            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-10:])
-            what = "timed out" if code == -1 else f"exited with code {code}"
-            raise PermanentFailure(f"release hook `{command}` {what}:\n{tail}")
-        ctx.store.update_environment(environment.id, hook_release=release)
-        ctx.store.add_event(environment.id, "hook", "release hook succeeded")
+        )
+
+    def _finish_hook(self, environment: Environment, action: plans.HookDone, command: str) -> None:
+        store = self.ctx.store
+        self.ctx.runtime.forget(action.key)
+        if action.exit_code == 0:
+            store.update_environment(environment.id, hook_release=action.release)
+            store.add_event(environment.id, "hook", "release hook succeeded")
+            return
+        log_path = self.ctx.log_dir(environment.id) / "release.log"
+        lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+        tail = "\n".join(lines[-10:])
+        what = (
+            f"did not finish within {plans.HOOK_TIMEOUT:g}s"
+            if action.exit_code is None
+            else f"exited with code {action.exit_code}"
+        )
+        raise PermanentFailure(f"release hook `{command}` {what}:\n{tail}")
 
     def _start(self, environment: Environment, spec: Spec, service: str, index: int) -> ProcessInfo:
         ctx = self.ctx

@@ -18,6 +18,8 @@ from laneway.core.types import Desired, Environment, Phase, ProcessInfo, Replica
 from laneway.spec.model import Spec
 
 RESTART_BACKOFF_MAX = 30.0
+HOOK_SERVICE = "_hook"  # not a DNS label, so no service of a spec can be named so
+HOOK_TIMEOUT = 600.0
 HEALTHY_RESETS_BACKOFF_AFTER = 60.0
 
 
@@ -42,6 +44,16 @@ class Provision:
 class RunHook:
     release: int
     command: str
+
+
+@dataclass(frozen=True)
+class HookDone:
+    """The hook of `release` ended: record success, or fail the environment."""
+
+    release: int
+    key: str
+    exit_code: int | None
+    """None: it did not finish in time (it has been stopped)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,7 @@ Action = (
     | Unpack
     | Provision
     | RunHook
+    | HookDone
     | StartReplica
     | StopProcess
     | Forget
@@ -101,6 +114,8 @@ class Observed:
     """Latest probe per pid: (healthy, detail)."""
     ports: dict[tuple[str, int], int] = field(default_factory=dict)
     """Leased port per (service, index)."""
+    hook_exit: int | None = None
+    """Exit status the current release's hook left in its exit file, if it has ended."""
 
 
 @dataclass(frozen=True)
@@ -157,13 +172,37 @@ def plan_environment(
             "provisioning " + ", ".join(a.name for a in missing if isinstance(a, Provision)),
         )
     if spec.hooks.release and environment.hook_release < environment.release:
-        return Plan(
-            [RunHook(environment.release, spec.hooks.release)],
-            environment.replicas,
-            Phase.PROVISIONING,
-            "running the release hook",
-        )
+        return _plan_hook(environment, spec.hooks.release, observed, now=now)
     return _plan_replicas(environment, spec, observed, now=now)
+
+
+def hook_key(environment_id: str, release: int) -> str:
+    return f"{environment_id}/{HOOK_SERVICE}/{release}"
+
+
+def _plan_hook(environment: Environment, command: str, observed: Observed, *, now: float) -> Plan:
+    """The hook runs as a process of its own (a job): started once, waited for across
+    control-plane restarts, its exit status read from the file it leaves behind."""
+    release = environment.release
+    key = hook_key(environment.id, release)
+    process = next((p for p in observed.processes if p.key == key), None)
+    waiting = Plan([], environment.replicas, Phase.PROVISIONING, "running the release hook")
+    if process is not None and process.alive:
+        if now - process.started_at > HOOK_TIMEOUT:
+            return replace(
+                waiting,
+                actions=[StopProcess(key, "release hook timed out"), HookDone(release, key, None)],
+            )
+        return waiting
+    code = (
+        observed.hook_exit
+        if observed.hook_exit is not None
+        else (process.exit_code if process is not None else None)
+    )
+    if code is not None:
+        return replace(waiting, actions=[HookDone(release, key, code)])
+    # never started, or it vanished with no word of how it ended: run it (hooks are idempotent)
+    return replace(waiting, actions=[RunHook(release, command)])
 
 
 def _source(environment: Environment) -> str:
@@ -185,7 +224,7 @@ def _plan_teardown(environment: Environment, observed: Observed) -> Plan:
 def _plan_replicas(environment: Environment, spec: Spec, observed: Observed, *, now: float) -> Plan:
     release = environment.release_name
     previous = {(r.service, r.index): r for r in environment.replicas}
-    by_slot = {(p.service, p.index): p for p in observed.processes}
+    by_slot = {(p.service, p.index): p for p in observed.processes if p.service != HOOK_SERVICE}
     wanted = desired_replicas(spec, str(environment.kind))
     actions: list[Action] = []
     statuses: list[ReplicaStatus] = []
@@ -251,6 +290,10 @@ def _plan_replicas(environment: Environment, spec: Spec, observed: Observed, *, 
 
     wanted_slots = set(wanted)
     for process in observed.processes:
+        if process.service == HOOK_SERVICE:
+            if not process.alive:
+                actions.append(Forget(process.key))
+            continue
         if (process.service, process.index) not in wanted_slots:
             if process.alive:
                 actions.append(StopProcess(process.key, "no longer in the spec"))

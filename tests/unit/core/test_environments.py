@@ -125,7 +125,10 @@ def test_create_steps(env, observed, actions, phase):
 def test_unpack_and_provision_are_planned_together():
     fresh = plans.Observed(unpacked=False, resources=frozenset())
     plan = plans.plan_environment(environment(), SPEC, fresh, now=NOW)
-    assert plan.actions == [plans.Unpack("sha256:" + "a" * 64, 1), plans.Provision("db", "postgres")]
+    assert plan.actions == [
+        plans.Unpack("sha256:" + "a" * 64, 1),
+        plans.Provision("db", "postgres"),
+    ]
     assert all(isinstance(a, plans.CONCURRENT) for a in plan.actions)
 
 
@@ -273,3 +276,42 @@ def test_build_path_must_stay_inside_the_build(bad):
 
 def test_replica_status_roundtrip_defaults():
     assert ReplicaStatus("web", 0).state == "pending"
+
+
+HOOK = "e1/_hook/1"
+
+
+@pytest.mark.parametrize(
+    ("observed", "actions"),
+    [
+        (READY, [plans.RunHook(1, "python -m migrate")]),
+        (replace(READY, processes=(proc("_hook", 1, pid=20),)), []),
+        (
+            replace(READY, processes=(proc("_hook", 1, pid=20, alive=False, exit_code=0),)),
+            [plans.HookDone(1, HOOK, 0)],
+        ),
+        (
+            replace(READY, processes=(proc("_hook", 1, pid=20, alive=False, exit_code=2),)),
+            [plans.HookDone(1, HOOK, 2)],
+        ),
+        (replace(READY, hook_exit=0), [plans.HookDone(1, HOOK, 0)]),
+        (
+            replace(READY, processes=(proc("_hook", 1, pid=20, started_at=NOW - 601),)),
+            [plans.StopProcess(HOOK, "release hook timed out"), plans.HookDone(1, HOOK, None)],
+        ),
+    ],
+    ids=["start", "running", "succeeded", "failed", "ended-while-away", "timed-out"],
+)
+def test_release_hook_runs_as_a_job(observed, actions):
+    plan = plans.plan_environment(environment(hook_release=0), SPEC, observed, now=NOW)
+    assert plan.actions == actions
+    assert plan.phase == Phase.PROVISIONING
+
+
+def test_hook_processes_are_not_replicas():
+    done = replace(
+        RUNNING, processes=(*RUNNING.processes, proc("_hook", 1, pid=20, alive=False, exit_code=0))
+    )
+    plan = plans.plan_environment(environment(), SPEC, done, now=NOW)
+    assert plan.actions == [plans.Forget(HOOK)]
+    assert {(r.service, r.index) for r in plan.replicas} == {("web", 0), ("worker", 0)}
