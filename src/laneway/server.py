@@ -54,6 +54,8 @@ def api_url(settings: Settings) -> str:
 async def serve(settings: Settings) -> None:
     host, port = settings.api
     check_port_free(host, port, what="API")
+    if not [p for p in LocalRuntime(settings.owner).list_processes(ROUTER_ENVIRONMENT) if p.alive]:
+        check_port_free(*settings.router, what="router")  # unless our own router holds it
     store = open_store(settings)
     token = auth.ensure_admin_token(store, settings.client_config, api_url(settings))
     if token is not None:

@@ -13,6 +13,7 @@ import time
 
 from laneway.controllers.context import Context
 from laneway.core import routing
+from laneway.core.environments import backoff
 from laneway.core.types import Environment, Phase
 from laneway.router.driver import BuiltinRouterDriver, applied_path
 from laneway.runtime.base import ProcessSpec
@@ -33,6 +34,8 @@ class RouterController:
         self.table: routing.RoutingTable | None = None
         self._version = int(time.time() * 1000)
         self._adopted: int | None = None
+        self._failures = 0
+        self._next_start = 0.0
 
     @property
     def listen(self) -> str:
@@ -49,26 +52,33 @@ class RouterController:
                 return process.pid
         return None
 
-    def ensure_router(self) -> int:
-        """Start the router if it is not running with this instance's address; adopt it if it is."""
+    def ensure_router(self) -> int | None:
+        """Start the router if it is not running with this instance's address; adopt it if it
+        is. A router that keeps exiting (its port taken, say) is restarted with backoff."""
         runtime = self.ctx.runtime
         for process in runtime.list_processes(ROUTER_ENVIRONMENT):
             if process.alive and process.release == self.listen:
                 if self._adopted != process.pid:
                     log.info("router: running as pid %s on %s", process.pid, self.listen)
                     self._adopted = process.pid
+                if applied_path(self.table_file).exists():
+                    self._failures = 0
                 return process.pid
-            log.info(
-                "router: replacing pid %s (%s, alive=%s, exit %s)",
-                process.pid,
-                process.release,
-                process.alive,
-                process.exit_code,
-            )
             if process.alive:
+                log.info("router: replacing pid %s listening on %s", process.pid, process.release)
                 runtime.stop_process(process.key, timeout=5)
             else:
+                self._failures += 1
+                self._next_start = self.ctx.clock() + backoff(self._failures)
+                log.warning(
+                    "router: exited with code %s: %s; starting again in %gs",
+                    process.exit_code,
+                    self._last_log_line(),
+                    backoff(self._failures),
+                )
                 runtime.forget(process.key)
+        if self.ctx.clock() < self._next_start:
+            return None
         applied_path(self.table_file).unlink(missing_ok=True)
         if not self.table_file.exists():
             self.driver.apply(self.table or routing.RoutingTable(version=0))
@@ -87,6 +97,14 @@ class RouterController:
         )
         log.info("router: started pid %s on %s", info.pid, self.listen)
         return info.pid
+
+    def _last_log_line(self) -> str:
+        path = self.ctx.settings.logs_dir / "router.log"
+        try:
+            lines = path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no log"
+        return lines[-1] if lines else "no output"
 
     def refresh(self, environments: list[Environment], specs: dict[str, Spec | None]) -> bool:
         """Apply the table if it changed; True when a new table was written."""
