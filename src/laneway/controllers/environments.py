@@ -14,7 +14,6 @@ import shutil
 import socket
 from collections.abc import Iterator
 from enum import Enum
-from functools import lru_cache
 from pathlib import Path
 
 import httpx
@@ -46,21 +45,24 @@ class PermanentFailure(LanewayError):
     """Retrying will not help until the user changes something (a failed build or hook)."""
 
 
-@lru_cache(maxsize=256)
-def _parse_spec(text: str) -> Spec:
-    return load_spec_text(text, filename="laneway.yaml")
-
-
 class EnvironmentReconciler:
     def __init__(self, ctx: Context, *, http: httpx.AsyncClient) -> None:
         self.ctx = ctx
         self.http = http
         self._last_error: dict[str, str] = {}
+        self._specs: dict[str, Spec] = {}
 
     def spec_of(self, environment: Environment) -> Spec | None:
+        """The spec of the environment's build; builds never change, so each is read once."""
         if environment.build_id is None:
             return None
-        return _parse_spec(self.ctx.store.get_build(environment.build_id).spec_text)
+        spec = self._specs.get(environment.build_id)
+        if spec is None:
+            spec = load_spec_text(
+                self.ctx.store.get_build(environment.build_id).spec_text, filename="laneway.yaml"
+            )
+            self._specs[environment.build_id] = spec
+        return spec
 
     async def reconcile(self, environment_id: str) -> tuple[Environment | None, Outcome]:
         """One pass. Returns the environment as recorded after it (None once it is deleted)
