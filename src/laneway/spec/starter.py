@@ -51,6 +51,10 @@ def _inspect(repo: Path) -> _Repo:
         found.path.append(".deps/bin")
         found.python = True
 
+    if found.python and (repo / "manage.py").is_file():
+        # Django, as Heroku's Python buildpack treats it: static files collected in the build
+        found.build.append("python manage.py collectstatic --noinput")
+
     scripts: dict[str, object] = {}
     if (repo / "package.json").is_file():
         locked = any((repo / name).is_file() for name in _NPM_LOCKFILES)
@@ -75,6 +79,8 @@ def _inspect(repo: Path) -> _Repo:
                 unique, number = f"{service}-{number}", number + 1
             found.services[unique] = command
         found.from_procfile = bool(found.services)
+    if found.release is None and found.python and (repo / "manage.py").is_file():
+        found.release = "python manage.py migrate --noinput"
 
     if not found.services:
         found.services["web"] = "npm start" if "start" in scripts else PLACEHOLDER_COMMAND

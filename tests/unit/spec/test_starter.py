@@ -261,3 +261,20 @@ def test_app_name_comes_from_the_directory(tmp_path: Path) -> None:
 def test_dns_label(name: str, label: str) -> None:
     assert dns_label(name, fallback="app") == label
     assert load_spec_text(f"app: {label}\nservices: {{web: {{command: run}}}}\n").app == label
+
+
+def test_django_collects_static_files_in_the_build_and_migrates_on_release(tmp_path: Path) -> None:
+    text, spec = load(
+        make_repo(
+            tmp_path,
+            {
+                "requirements.txt": "django\ngunicorn\n",
+                "manage.py": "",
+                "Procfile": "web: gunicorn site.wsgi\n",
+            },
+        )
+    )
+    assert spec.build.command is not None
+    assert spec.build.command.endswith("&& python manage.py collectstatic --noinput")
+    assert spec.hooks.release == "python manage.py migrate --noinput"
+    assert spec.build.path == [".deps/bin"] and spec.env["PYTHONPATH"] == ".deps"
