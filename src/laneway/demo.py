@@ -136,11 +136,14 @@ async def _wait_for_api(settings: Settings, serving: asyncio.Task[None]) -> None
 
 
 def _api_up(settings: Settings) -> bool:
+    client = Client(server.api_url(settings), _token(settings))
     try:
-        Client(server.api_url(settings), _token(settings)).request("GET", "/status")
+        client.request("GET", "/status")
         return True
     except LanewayError:
         return False
+    finally:
+        client.close()
 
 
 def main(settings: Settings, console: Console) -> None:

@@ -3,6 +3,7 @@ turns problem+json answers into laneway errors and connection failures into a pl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -81,34 +82,38 @@ class Client:
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """httpx's errors as laneway's: the server is down, or the connection broke."""
         try:
-            response = self.http.request(method, f"/api/v1{path}", **kwargs)
+            yield
         except httpx.ConnectError:
             raise Unavailable(
                 f"cannot reach the laneway server at {self.url}",
                 hint="is `laneway server` running? (LANEWAY_URL / LANEWAY_HOME say which)",
             ) from None
         except httpx.HTTPError as exc:
-            raise Unavailable(f"request to {self.url} failed: {exc.__class__.__name__}") from None
+            raise Unavailable(f"talking to {self.url} failed: {exc.__class__.__name__}") from None
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        with self._translated():
+            response = self.http.request(method, f"/api/v1{path}", **kwargs)
         raise_problem(response)
         return response.json()
 
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[str]:
         """Lines of a streamed answer (server-sent events or plain text)."""
-        try:
-            with self.http.stream(method, f"/api/v1{path}", timeout=None, **kwargs) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise_problem(response)
-                yield from response.iter_lines()
-        except httpx.ConnectError:
-            raise Unavailable(
-                f"cannot reach the laneway server at {self.url}",
-                hint="is `laneway server` running?",
-            ) from None
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"stream from {self.url} broke: {exc.__class__.__name__}") from None
+        with (
+            self._translated(),
+            self.http.stream(method, f"/api/v1{path}", timeout=None, **kwargs) as response,
+        ):
+            if response.status_code >= 400:
+                response.read()
+                raise_problem(response)
+            yield from response.iter_lines()
+
+    def close(self) -> None:
+        self.http.close()
 
     def events(self, method: str, path: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
         """(event, data) pairs of a server-sent event stream."""
