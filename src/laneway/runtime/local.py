@@ -23,6 +23,7 @@ from laneway.runtime.base import ProcessInfo, ProcessSpec
 LABEL_OWNER = "LANEWAY_OWNER"
 LABEL_KEY = "LANEWAY_PROCESS_KEY"
 LABEL_RELEASE = "LANEWAY_PROCESS_RELEASE"
+SCAN_TTL = 0.1
 
 
 class LocalRuntime:
@@ -32,6 +33,15 @@ class LocalRuntime:
         self._exited: dict[str, ProcessInfo] = {}
         # controllers call from several threads (observe, gc, routes): one at a time here
         self._lock = threading.RLock()
+        self._scanned: tuple[float, tuple[list[ProcessInfo], set[int]]] | None = None
+
+    def _scan(self) -> tuple[list[ProcessInfo], set[int]]:
+        """/proc read at most every SCAN_TTL seconds: every environment's worker lists its
+        processes each pass, and our own just-started children are known without it."""
+        now = time.monotonic()
+        if self._scanned is None or now - self._scanned[0] > SCAN_TTL:
+            self._scanned = (now, scan_groups(self.owner))
+        return self._scanned[1]
 
     def list_processes(self, environment_id: str | None = None) -> list[ProcessInfo]:
         with self._lock:
@@ -41,7 +51,7 @@ class LocalRuntime:
         self._reap()
         found: dict[str, ProcessInfo] = dict(self._exited)
         found.update(self._live_children())
-        leaders, orphaned_groups = scan_groups(self.owner)
+        leaders, orphaned_groups = self._scan()
         for pgid in orphaned_groups:
             kill_group(pgid)
         for info in sorted(leaders, key=lambda p: p.started_at):
@@ -96,6 +106,7 @@ class LocalRuntime:
     def stop_process(self, key: str, *, timeout: float = 10.0) -> None:
         with self._lock:  # find them under the lock; wait for them outside it
             self._exited.pop(key, None)
+            self._scanned = None
             pids = {info.pid for info in scan(self.owner) if info.key == key}
             pids |= {pid for pid, (_, spec, _) in self._children.items() if spec.key == key}
             owned = {pid: self._children.pop(pid, None) for pid in pids}
