@@ -16,7 +16,7 @@ from laneway.api import auth
 from laneway.api.app import create_app
 from laneway.controllers.context import build_context
 from laneway.controllers.routes import ROUTER_ENVIRONMENT
-from laneway.errors import Unavailable
+from laneway.errors import LanewayError, Unavailable
 from laneway.runtime.local import LocalRuntime
 from laneway.settings import Settings
 from laneway.store.repository import Store
@@ -75,11 +75,27 @@ async def serve(settings: Settings) -> None:
 
 
 def halt(settings: Settings) -> list[str]:
-    """Stop every process this instance started: app replicas and the router."""
+    """Stop every process this instance started: app replicas, hooks and the router."""
+    names = _environment_names(settings)
     runtime = LocalRuntime(settings.owner)
     stopped = []
     processes = runtime.list_processes()
     for process in sorted(processes, key=lambda p: p.environment_id == ROUTER_ENVIRONMENT):
         runtime.stop_process(process.key, timeout=10)
-        stopped.append(f"{process.key} (pid {process.pid})")
+        where = names.get(process.environment_id, process.environment_id)
+        stopped.append(f"{where} {process.service}/{process.index} (pid {process.pid})")
     return stopped
+
+
+def _environment_names(settings: Settings) -> dict[str, str]:
+    """Environment id -> `app/name`, when the store can be read (halt works without it)."""
+    if not (settings.state_dir / "laneway.db").exists() and "LANEWAY_STORE_URL" not in settings.env:
+        return {}
+    try:
+        store = Store.open(settings.database_url)
+    except LanewayError:
+        return {}
+    try:
+        return {e.id: f"{e.app}/{e.name}" for e in store.list_environments()}
+    finally:
+        store.close()

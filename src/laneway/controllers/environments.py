@@ -21,6 +21,7 @@ import httpx
 from laneway.controllers import builds, health
 from laneway.controllers.context import Context
 from laneway.core import environments as plans
+from laneway.core import redaction
 from laneway.core.types import Environment, Phase, ResourceRecord
 from laneway.errors import BuildFailed, InvalidInput, LanewayError, NotFound, UnsafeArtifact
 from laneway.runtime.base import ProcessInfo, ProcessSpec
@@ -296,7 +297,7 @@ class EnvironmentReconciler:
             return
         log_path = self.ctx.log_dir(environment.id) / "release.log"
         lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
-        tail = "\n".join(lines[-10:])
+        tail = redaction.redact("\n".join(lines[-10:]), self._resource_values(environment).values())
         what = (
             f"did not finish within {plans.HOOK_TIMEOUT:g}s"
             if action.exit_code is None

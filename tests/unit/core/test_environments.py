@@ -315,3 +315,13 @@ def test_hook_processes_are_not_replicas():
     plan = plans.plan_environment(environment(), SPEC, done, now=NOW)
     assert plan.actions == [plans.Forget(HOOK)]
     assert {(r.service, r.index) for r in plan.replicas} == {("web", 0), ("worker", 0)}
+
+
+def test_redact_hides_resource_addresses_and_their_passwords():
+    from laneway.core.redaction import redact
+
+    url = "postgresql://lw_x_e1_db:s3cretpassw0rd@127.0.0.1:5432/lw_x_e1_db"
+    text = f"connecting to {url}\nauth failed for password s3cretpassw0rd"
+    out = redact(text, [url, "sqlite:////tmp/x.db"])
+    assert "s3cretpassw0rd" not in out and url not in out
+    assert out.count("***") == 2
