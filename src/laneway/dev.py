@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -45,7 +46,13 @@ PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOG
 
 def _watch_filter(_change: watchfiles.Change, path: str) -> bool:
     parts = Path(path).parts
-    return not any(p in IGNORED_DIRS for p in parts) and not path.endswith((".pyc", ".log", "~"))
+    name = parts[-1] if parts else ""
+    editor_scratch = (
+        name.startswith((".", "#"))
+        or name.endswith((".pyc", ".log", "~", ".swp", ".swx", ".tmp"))
+        or re.fullmatch(r"sed[A-Za-z0-9]{6}", name) is not None  # sed -i's temporary file
+    )
+    return not any(p in IGNORED_DIRS for p in parts) and not editor_scratch
 
 
 def _free_port() -> int:

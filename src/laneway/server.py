@@ -6,9 +6,12 @@ serving, and the next start adopts them. `halt` stops everything this LANEWAY_HO
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import shutil
 import socket
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -74,9 +77,22 @@ async def serve(settings: Settings) -> None:
         store.close()
 
 
+def running_api(settings: Settings) -> str | None:
+    """The URL of this instance's API if something answers there (the address the client
+    config names, which the server wrote, else the one in the settings)."""
+    url = api_url(settings)
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        url = str(json.loads(settings.client_config.read_text())["url"])
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.settimeout(1)
+        return url if s.connect_ex((host, port)) == 0 else None
+
+
 def halt(settings: Settings) -> list[str]:
     """Stop every process this instance started: app replicas, hooks and the router."""
-    names = _environment_names(settings)
+    names = {ROUTER_ENVIRONMENT: "laneway", **_environment_names(settings)}
     runtime = LocalRuntime(settings.owner)
     stopped = []
     processes = runtime.list_processes()

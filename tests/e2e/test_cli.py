@@ -241,3 +241,11 @@ def test_demo_prints_urls_that_serve(tmp_path: Path, shared_artifacts: Path):
         server.teardown()
     assert {e["name"] for e in listed} <= {"staging", "feature-x"}
     assert [p for p in scan(server.owner())] == []
+
+
+def test_halt_refuses_while_the_server_runs(server: Server, example_repo: Path):
+    result = server.cli("halt", check=False)
+    assert result.returncode == 1 and "laneway server is running" in result.stderr
+    server.kill()
+    assert "stopped laneway router/0" in server.cli("halt").stdout
+    assert "nothing was running" in server.cli("halt").stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from laneway.cli.client import Client
 from laneway.errors import InvalidInput, LanewayError, NotFound
 from laneway.spec.loader import load_spec
 
-out = Console(highlight=False, soft_wrap=True)
+# wide when piped, so that tables keep whole URLs and ids
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 PHASE_STYLE = {

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 from pathlib import Path
 
 import typer
@@ -16,7 +17,8 @@ from laneway.settings import load_settings
 from laneway.spec import schema, starter
 from laneway.spec.loader import load_spec
 
-out = Console(highlight=False, soft_wrap=True)
+# wide when piped, so that tables keep whole URLs and ids
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -69,11 +71,22 @@ def register(app: typer.Typer, spec_app: typer.Typer) -> None:
         example.main(load_settings(api=api, router=router), out)
 
     @app.command()
-    def halt() -> None:
+    def halt(
+        force: bool = typer.Option(False, "--force", help="Even while the server runs."),
+    ) -> None:
         """Stop every app process and the router that this LANEWAY_HOME started."""
         from laneway import server as control_plane
 
-        stopped = control_plane.halt(load_settings())
+        settings = load_settings()
+        running = None if force else control_plane.running_api(settings)
+        if running:
+            raise Conflict(
+                f"laneway server is running on {running}: its "
+                "controllers would start everything again at once",
+                hint="stop the server first (Ctrl-C), or destroy environments with "
+                "`laneway env destroy`; --force halts anyway",
+            )
+        stopped = control_plane.halt(settings)
         for line in stopped:
             out.print(f"stopped {line}")
         if not stopped:
