@@ -1,0 +1,344 @@
+"""flagd flag-definition documents in and out: `parse_flag_set(document) -> FlagSet`, `export_flag_set`.
+
+Called by whatever takes flag definitions from users (API, CLI import, the store) and by
+`evaluation`. A document is taken or refused whole: `FlagDefinitionError.problems` lists each
+problem as `flags.<key>.<field>: what`, so nothing half-valid is ever stored.
+
+The reference parser (openfeature-flagd-core's `FlagStore`, the one flagd's Python in-process
+provider runs on what laneway serves it) has the last word: each flag goes through it, with
+`$evaluators` expanded by it, and whatever it refuses is refused. laneway's own checks run
+first, for messages that name the field, and cover what that parser leaves to flagd's JSON
+schema or to evaluation time: a default variant that is not a variant, variants of mixed or
+unservable types, targeting that is not a rule, unknown operations and unresolved `$ref`s.
+Disabled flags are checked like enabled ones. Export returns the document as it was given.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any
+
+from openfeature.contrib.tools.flagd.core.model.flag_store import FlagStore
+from openfeature.contrib.tools.flagd.core.targeting.targeting import OPERATORS
+from openfeature.exception import OpenFeatureError
+
+from laneway import errors
+from laneway.flags import evaluation
+from laneway.flags.types import (
+    FlagDefinition,
+    FlagSet,
+    JsonValue,
+    MetadataValue,
+    State,
+    VariantType,
+)
+
+FLAG_FIELDS = ("state", "variants", "defaultVariant", "targeting", "metadata")
+SYNC_FIELDS = ("source", "selector")
+"""Added by flagd's sync to each flag; the reference parser drops them, laneway keeps them."""
+
+# Operations json_logic's `apply` handles itself rather than through the operations table.
+SPECIAL_FORMS = frozenset({"if", "?:", "and", "or", "filter", "reduce", "map", "all", "some", "none"})
+SEM_VER_OPERATORS = frozenset({"=", "!=", "<", "<=", ">", ">=", "^", "~"})
+FLAGD_PROPERTIES = frozenset({"$flagd.flagKey", "$flagd.timestamp"})
+_UNPASTABLE = re.compile(r'\\[^"]')
+
+
+class FlagDefinitionError(errors.InvalidInput):
+    """A flag-definition document was refused; `problems` holds each as `path: what`."""
+
+    title = "invalid flag definitions"
+
+    def __init__(self, problems: list[str], *, hint: str | None = None) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems), hint=hint)
+
+
+def parse_flag_set(document: object) -> FlagSet:
+    """Validate a flagd flag-definition document (a JSON object, as `json.loads` returns it)."""
+    if not isinstance(document, Mapping):
+        raise FlagDefinitionError([f"document: expected a JSON object, got {_kind(document)}"])
+    try:
+        doc: dict[str, Any] = json.loads(canonical_json(document, sort=False))
+    except (TypeError, ValueError) as exc:
+        raise FlagDefinitionError([f"document: not JSON: {exc}"]) from None
+
+    problems: list[str] = []
+    if "metadata" in doc and doc["metadata"] is None:
+        problems.append("metadata: expected an object of string, number or boolean values, got null")
+    set_metadata = _check_metadata(doc.get("metadata"), "metadata", problems)
+    evaluators = doc.get("$evaluators", {})
+    if not isinstance(evaluators, dict):
+        problems.append(f"$evaluators: expected an object of named rules, got {_kind(evaluators)}")
+        evaluators = {}
+    for name, rule in evaluators.items():
+        if not name:
+            problems.append("$evaluators: a rule name must not be empty")
+        if not isinstance(rule, dict):
+            problems.append(f"$evaluators.{name}: expected a JsonLogic rule (an object), got {_kind(rule)}")
+        elif _UNPASTABLE.search(json.dumps(rule)):
+            # The reference parser pastes shared rules in with re.sub, whose replacement
+            # text takes backslashes as escapes: "a\\b" silently becomes "a<backspace>", and
+            # "café" (JSON "caf\u00e9") or a tab make it fail, and the provider with it.
+            problems.append(
+                f"$evaluators.{name}: flagd's Python parser cannot paste in a shared rule with a "
+                "backslash, a control or a non-ASCII character; write it into the flags' targeting"
+            )
+    if problems:  # the flags' rules are read with these, so they are not checked yet
+        raise FlagDefinitionError(problems)
+
+    raw_flags = doc.get("flags")
+    if raw_flags is None:
+        problems.append("flags: required (an object of flag key to flag)")
+        raw_flags = {}
+    elif not isinstance(raw_flags, dict):
+        problems.append(f"flags: expected an object of flag key to flag, got {_kind(raw_flags)}")
+        raw_flags = {}
+
+    flags: dict[str, FlagDefinition] = {}
+    uses_timestamp = False
+    for key, raw in raw_flags.items():
+        path = f"flags.{key}" if key else 'flags.""'
+        if not key:
+            problems.append(f"{path}: a flag key must not be empty")
+            continue
+        before = len(problems)
+        _check_flag(path, raw, problems)
+        if len(problems) > before:
+            continue
+        reference = _reference_flag(path, key, raw, evaluators, problems)
+        if reference is None:
+            continue
+        targeting = reference.targeting or None
+        rule_uses_timestamp = _check_rule(f"{path}.targeting", targeting, problems)
+        if len(problems) > before:
+            continue
+        uses_timestamp = uses_timestamp or rule_uses_timestamp
+        definition = FlagDefinition(
+            key=key,
+            state=State(reference.state),
+            variants=MappingProxyType(copy.deepcopy(raw["variants"])),
+            default_variant=reference.default_variant,
+            targeting=targeting,
+            variant_type=_variant_type(next(iter(raw["variants"].values()))),
+            metadata=MappingProxyType({**set_metadata, **(raw.get("metadata") or {})}),
+            reference=reference,
+        )
+        flags[key] = replace(definition, static=evaluation.resolve_static(definition))
+    if not problems:
+        _check_whole(doc, problems)
+    if problems:
+        raise FlagDefinitionError(problems)
+    return FlagSet(
+        document=doc,
+        flags=MappingProxyType(flags),
+        metadata=MappingProxyType(set_metadata),
+        digest=hashlib.sha256(canonical_json(doc)).hexdigest(),
+        uses_timestamp=uses_timestamp,
+    )
+
+
+def export_flag_set(flag_set: FlagSet) -> dict[str, JsonValue]:
+    """The document as it was given, for flagd (files, sync, `laneway flags export`)."""
+    return copy.deepcopy(flag_set.document)
+
+
+def canonical_json(document: Mapping[str, JsonValue], *, sort: bool = True) -> bytes:
+    """Compact UTF-8 JSON; with `sort`, keys sorted, so equal documents give equal bytes."""
+    return json.dumps(
+        document, sort_keys=sort, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def _check_flag(path: str, raw: JsonValue, problems: list[str]) -> None:
+    if not isinstance(raw, dict):
+        problems.append(f"{path}: expected a flag (an object with state, variants, ...), got {_kind(raw)}")
+        return
+    for name in raw:
+        if name not in FLAG_FIELDS and name not in SYNC_FIELDS:
+            problems.append(f"{path}.{name}: unknown field; a flag has {', '.join(FLAG_FIELDS)}")
+
+    state = raw.get("state")
+    if state is None:
+        problems.append(f"{path}.state: required (ENABLED or DISABLED)")
+    elif state not in (State.ENABLED, State.DISABLED):
+        problems.append(f"{path}.state: {state!r} is not ENABLED or DISABLED")
+
+    variants = raw.get("variants")
+    if variants is None:
+        problems.append(f"{path}.variants: required (an object of variant name to value)")
+        variants = {}
+    elif not isinstance(variants, dict):
+        problems.append(f"{path}.variants: expected an object of variant name to value, got {_kind(variants)}")
+        variants = {}
+    elif not variants:
+        problems.append(f"{path}.variants: a flag needs at least one variant")
+    types: dict[str, VariantType] = {}
+    for name, value in variants.items():
+        if not name:
+            problems.append(f"{path}.variants: a variant name must not be empty")
+        elif value is None:
+            problems.append(f"{path}.variants.{name}: null is not a variant value")
+        elif isinstance(value, list):
+            problems.append(f"{path}.variants.{name}: an array is not a variant value (object flags have objects)")
+        else:
+            types[name] = _variant_type(value)
+    if len(set(types.values())) > 1:
+        listed = ", ".join(f"{name}: {kind}" for name, kind in types.items())
+        problems.append(f"{path}.variants: mixed variant types ({listed}); all variants of a flag have one type")
+
+    if "defaultVariant" in raw:
+        default = raw["defaultVariant"]
+        if default is not None and not isinstance(default, str):
+            problems.append(f"{path}.defaultVariant: expected a variant name or null, got {_json(default)}")
+        elif default and variants and default not in variants:
+            problems.append(
+                f"{path}.defaultVariant: {default!r} is not one of the variants ({', '.join(variants)})"
+            )
+
+    targeting = raw.get("targeting")
+    if targeting is not None and not isinstance(targeting, dict):
+        problems.append(f"{path}.targeting: expected a JsonLogic rule (an object), got {_kind(targeting)}")
+    if "metadata" in raw:
+        _check_metadata(raw["metadata"], f"{path}.metadata", problems)
+
+
+def _check_metadata(metadata: JsonValue, path: str, problems: list[str]) -> dict[str, MetadataValue]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        problems.append(f"{path}: expected an object of string, number or boolean values, got {_kind(metadata)}")
+        return {}
+    for name, value in metadata.items():
+        if not name:
+            problems.append(f"{path}: a metadata key must not be empty")
+        elif not isinstance(value, str | int | float | bool):
+            problems.append(f"{path}.{name}: expected a string, number or boolean, got {_kind(value)}")
+    return dict(metadata)
+
+
+def _reference_flag(
+    path: str, key: str, raw: dict[str, Any], evaluators: dict[str, Any], problems: list[str]
+) -> Any:
+    """The reference parser's `Flag`, `$evaluators` expanded its way; None if it refuses."""
+    store = FlagStore()
+    # The parser rewrites what it is given (it pops defaultVariant), so it gets copies.
+    single = {"flags": {key: copy.deepcopy(raw)}, "$evaluators": copy.deepcopy(evaluators)}
+    try:
+        store.update(single)
+    except OpenFeatureError as exc:
+        cause = exc.__cause__
+        detail = exc.error_message or (str(cause) if cause else type(exc).__name__)
+        problems.append(f"{path}: refused by the flagd parser: {detail}")
+        return None
+    except (ValueError, TypeError, re.error) as exc:
+        # Its $evaluators expansion is a regex substitution on JSON text: a rule whose JSON
+        # has a backslash (an escaped quote or backslash in a string) breaks it.
+        problems.append(f"{path}.targeting: the flagd parser could not expand $evaluators: {exc}")
+        return None
+    return store.flags[key]
+
+
+def _check_whole(doc: dict[str, Any], problems: list[str]) -> None:
+    """The reference parser takes the whole document as a provider would get it, or says why not."""
+    try:
+        FlagStore().update(copy.deepcopy(doc))
+    except (OpenFeatureError, ValueError, TypeError, re.error) as exc:
+        detail = getattr(exc, "error_message", None) or str(exc.__cause__ or exc)
+        problems.append(f"document: refused by the flagd parser: {detail}")
+
+
+def _check_rule(path: str, node: JsonValue, problems: list[str]) -> bool:
+    """Check a JsonLogic rule the way json_logic will run it; True if it reads $flagd.timestamp."""
+    if isinstance(node, list):
+        found = False
+        for item in node:
+            found = _check_rule(path, item, problems) or found
+        return found
+    if not isinstance(node, dict) or len(node) != 1:
+        return False  # JsonLogic data, not an operation
+    op, args = next(iter(node.items()))
+    if op == "$ref":
+        problems.append(f"{path}: $ref {args!r} names no rule in $evaluators")
+        return False
+    if op not in OPERATORS and op not in SPECIAL_FORMS:
+        problems.append(f"{path}: unknown operation {op!r}")
+        return False
+    arguments = args if isinstance(args, list) else [args]
+    found = False
+    if op == "var" and arguments and isinstance(arguments[0], str):
+        name = arguments[0]
+        if name.startswith("$flagd.") and name not in FLAGD_PROPERTIES:
+            problems.append(f"{path}: {name!r} is not a flagd property ($flagd.flagKey, $flagd.timestamp)")
+        found = name == "$flagd.timestamp"
+    elif op == "fractional":
+        _check_fractional(path, arguments, problems)
+    elif op == "sem_ver":
+        if len(arguments) != 3:
+            problems.append(f"{path}: sem_ver takes 3 arguments (version, operator, version), got {len(arguments)}")
+        elif isinstance(arguments[1], str) and arguments[1] not in SEM_VER_OPERATORS:
+            problems.append(
+                f"{path}: sem_ver operator {arguments[1]!r} is not one of {' '.join(sorted(SEM_VER_OPERATORS))}"
+            )
+    elif op in ("starts_with", "ends_with") and len(arguments) != 2:
+        problems.append(f"{path}: {op} takes 2 arguments, got {len(arguments)}")
+    for argument in arguments:
+        found = _check_rule(path, argument, problems) or found
+    return found
+
+
+def _check_fractional(path: str, arguments: list[JsonValue], problems: list[str]) -> None:
+    buckets = arguments if arguments and isinstance(arguments[0], list) else arguments[1:]
+    if not buckets:
+        problems.append(f"{path}: fractional needs at least one [variant, weight] bucket")
+    for bucket in buckets:
+        if isinstance(bucket, dict):
+            continue  # computed at evaluation time
+        if not isinstance(bucket, list) or not 1 <= len(bucket) <= 2:
+            problems.append(f"{path}: a fractional bucket is [variant] or [variant, weight], got {_json(bucket)}")
+        elif len(bucket) == 2 and not isinstance(bucket[1], dict):
+            weight = bucket[1]
+            if isinstance(weight, bool) or not isinstance(weight, int):
+                problems.append(f"{path}: fractional weight of {_json(bucket[0])} must be an integer, got {_json(weight)}")
+
+
+def _variant_type(value: JsonValue) -> VariantType:
+    if isinstance(value, bool):
+        return VariantType.BOOLEAN
+    if isinstance(value, str):
+        return VariantType.STRING
+    if isinstance(value, int | float) and math.isfinite(value):
+        return VariantType.NUMBER
+    return VariantType.OBJECT
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _json(value: JsonValue) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
