@@ -20,7 +20,7 @@ from rich.console import Console
 from laneway import server
 from laneway.cli.client import Client
 from laneway.cli.commands_env import wait_for
-from laneway.errors import Conflict, LanewayError
+from laneway.errors import LanewayError
 from laneway.settings import Settings
 
 ENVIRONMENTS = (("staging", "staging", "main"), ("feature-x", "preview", "feature-x"))
@@ -77,15 +77,12 @@ def create_environments(
     results = []
     for name, kind, branch in ENVIRONMENTS:
         console.print(f"creating [bold]{name}[/] ({kind}) from branch {branch}")
-        after = 0
-        try:
-            client.request(
-                "POST",
-                "/apps/shop/environments",
-                json={"name": name, "kind": kind, "branch": branch},
-            )
-        except Conflict:
-            after = -1  # from an earlier demo: follow it from now on, not from its start
+        created = client.request(
+            "POST",
+            "/apps/shop/environments",
+            json={"name": name, "kind": kind, "branch": branch},
+        )
+        after = 0 if created["phase"] == "pending" else -1  # an earlier demo's: from now on
         results.append(wait_for(client, "shop", name, until="running", timeout=600, after=after))
     return results
 

@@ -32,6 +32,13 @@ def test_two_environments_side_by_side_then_destroyed(server: Server, example_re
     )
     assert "staging is running at http://staging.shop.localhost:" in created.stdout
     server.cli("env", "create", "feature-x", "--branch", "feature-x", cwd=example_repo)
+    # the same request again is a retry: it answers with what exists, a different one is refused
+    again = server.cli("env", "create", "feature-x", "--branch", "feature-x", cwd=example_repo)
+    assert "feature-x is running" in again.stdout
+    other = server.cli(
+        "env", "create", "feature-x", "--branch", "main", cwd=example_repo, check=False
+    )
+    assert other.returncode == 1 and "exists already" in other.stderr
 
     main_commit = git(example_repo, "rev-parse", "main")
     feature_commit = git(example_repo, "rev-parse", "feature-x")

@@ -32,7 +32,7 @@ from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import routing
 from laneway.core.types import BuildRecord, Desired, Environment, Event
-from laneway.errors import InvalidInput, LanewayError, NotFound, SpecError
+from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound, SpecError
 from laneway.spec.loader import load_spec_text
 from laneway.spec.model import DNS_LABEL
 
@@ -125,14 +125,26 @@ def create_environment(
         if len(matches) > 1:
             raise InvalidInput(f"build {body.build!r} is ambiguous: {len(matches)} builds match")
         build_id = matches[0].id
-    environment = ctx.store.create_environment(
-        app=app,
-        name=body.name,
-        kind=body.kind,
-        branch=body.branch,
-        ref=ref,
-        build_id=build_id,
-    )
+    try:
+        environment = ctx.store.create_environment(
+            app=app,
+            name=body.name,
+            kind=body.kind,
+            branch=body.branch,
+            ref=ref,
+            build_id=build_id,
+        )
+    except Conflict:
+        existing = ctx.store.get_environment(app, body.name)
+        same = (
+            existing.desired == Desired.RUNNING
+            and existing.kind == body.kind
+            and existing.branch == body.branch
+            and (existing.ref == ref if ref else existing.build_id == build_id)
+        )
+        if not same:
+            raise
+        return _out(ctx, existing)  # the same request again (a retry): nothing to do
     if build_id is not None:
         environment = ctx.store.update_environment(
             environment.id, commit=ctx.store.get_build(build_id).commit

@@ -210,8 +210,11 @@ def register(app: typer.Typer, env_app: typer.Typer) -> None:
             f"/apps/{app_name_}/environments",
             json={k: v for k, v in body.items() if v is not None},
         )
+        after = 0 if created["phase"] == "pending" else -1  # a retry: follow from now on
         result = (
-            wait_for(client, app_name_, name, until="running", timeout=timeout) if wait else created
+            wait_for(client, app_name_, name, until="running", timeout=timeout, after=after)
+            if wait
+            else created
         )
         if as_json:
             out.print_json(json.dumps(result))
