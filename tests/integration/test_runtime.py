@@ -186,3 +186,15 @@ def test_members_of_a_group_whose_leader_died_are_stopped(
         timeout=10,
         what="the orphans to be stopped",
     )
+
+
+def test_logs_rotate_while_the_process_keeps_writing(tmp_path: Path, runtime: LocalRuntime):
+    from laneway.runtime import logfiles
+
+    runtime.start_process(spec(tmp_path, "while true; do echo 0123456789; sleep 0.01; done"))
+    log = tmp_path / "logs" / "web.0.log"
+    wait_until(lambda: log.exists() and log.stat().st_size > 200, what="output")
+    assert logfiles.rotate(log.parent, max_bytes=100) == [log]
+    assert (log.parent / "web.0.log.1").stat().st_size > 200
+    wait_until(lambda: 0 < log.stat().st_size < 5000, what="new output at the start of the file")
+    assert log.read_text().splitlines()[0].strip("\0") == "0123456789"

@@ -24,6 +24,7 @@ from laneway.core import environments as plans
 from laneway.core import redaction
 from laneway.core.types import Environment, Phase, ResourceRecord
 from laneway.errors import BuildFailed, InvalidInput, LanewayError, NotFound, UnsafeArtifact
+from laneway.runtime import logfiles
 from laneway.runtime.base import ProcessInfo, ProcessSpec
 from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
@@ -332,16 +333,7 @@ class EnvironmentReconciler:
         )
 
     def _rotate_logs(self, environment: Environment) -> None:
-        directory = self.ctx.log_dir(environment.id)
-        if not directory.is_dir():
-            return
-        for path in directory.glob("*.log"):
-            try:
-                if path.stat().st_size > LOG_ROTATE_BYTES:
-                    shutil.copyfile(path, path.with_suffix(".log.1"))
-                    os.truncate(path, 0)
-            except OSError:
-                continue
+        logfiles.rotate(self.ctx.log_dir(environment.id), max_bytes=LOG_ROTATE_BYTES)
 
 
 def _batches(actions: list[plans.Action]) -> list[list[plans.Action]]:
