@@ -11,8 +11,8 @@ import json
 import logging
 import shutil
 import socket
-from urllib.parse import urlsplit
 
+import httpx
 import uvicorn
 
 from laneway.api import auth
@@ -57,8 +57,14 @@ def api_url(settings: Settings) -> str:
 async def serve(settings: Settings) -> None:
     host, port = settings.api
     check_port_free(host, port, what="API")
-    if not [p for p in LocalRuntime(settings.owner).list_processes(ROUTER_ENVIRONMENT) if p.alive]:
-        check_port_free(*settings.router, what="router")  # unless our own router holds it
+    rhost, rport = settings.router
+    ours = [
+        p
+        for p in LocalRuntime(settings.owner).list_processes(ROUTER_ENVIRONMENT)
+        if p.alive and p.release == f"{rhost}:{rport}"
+    ]
+    if not ours:  # our own router, adopted, may hold it; anything else may not
+        check_port_free(rhost, rport, what="router")
     store = open_store(settings)
     token = auth.ensure_admin_token(store, settings.client_config, api_url(settings))
     if token is not None:
@@ -78,16 +84,19 @@ async def serve(settings: Settings) -> None:
 
 
 def running_api(settings: Settings) -> str | None:
-    """The URL of this instance's API if something answers there (the address the client
-    config names, which the server wrote, else the one in the settings)."""
-    url = api_url(settings)
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        url = str(json.loads(settings.client_config.read_text())["url"])
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.settimeout(1)
-        return url if s.connect_ex((host, port)) == 0 else None
+    """The URL of this instance's API if a laneway server answers there: at the address in
+    the settings, or the one the client config names (where the first start wrote it)."""
+    urls = [api_url(settings)]
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        urls.append(str(json.loads(settings.client_config.read_text())["url"]))
+    for url in dict.fromkeys(urls):
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            response = httpx.get(f"{url}/api/v1/status", timeout=1)
+            if response.status_code in (200, 401) and response.headers.get(
+                "content-type", ""
+            ).startswith(("application/json", "application/problem+json")):
+                return url
+    return None
 
 
 def halt(settings: Settings) -> list[str]:

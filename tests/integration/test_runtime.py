@@ -167,11 +167,16 @@ def test_file_resources(tmp_path: Path):
     assert not path.exists()
 
 
-def test_simple_commands_are_execd_so_the_app_leads_its_group(
-    tmp_path: Path, runtime: LocalRuntime
+def test_an_app_that_rewrites_its_environment_stays_visible(
+    tmp_path: Path, runtime: LocalRuntime, owner: str
 ):
-    info = runtime.start_process(spec(tmp_path, "sleep 30"))
-    wait_until(lambda: Path(f"/proc/{info.pid}/comm").read_text().strip() == "sleep", what="exec")
+    # like setproctitle: the app's own environ loses the labels; the leading sh keeps them
+    command = "env -i PATH=/usr/bin:/bin sh -c 'sleep 30 & wait'"
+    info = runtime.start_process(spec(tmp_path, command))
+    wait_until(lambda: len(_live_members(info.pid)) == 3, what="sh, env's sh and sleep")
+    other = LocalRuntime(owner)  # as after a restart
+    assert [p.pid for p in other.list_processes()] == [info.pid]
+    assert len(_live_members(info.pid)) == 3, "a healthy group was taken for an orphan"
 
 
 def test_members_of_a_group_whose_leader_died_are_stopped(
@@ -198,3 +203,18 @@ def test_logs_rotate_while_the_process_keeps_writing(tmp_path: Path, runtime: Lo
     assert (log.parent / "web.0.log.1").stat().st_size > 200
     wait_until(lambda: 0 < log.stat().st_size < 5000, what="new output at the start of the file")
     assert log.read_text().splitlines()[0].strip("\0") == "0123456789"
+
+
+def test_unlabelled_members_of_a_broken_group_are_stopped(tmp_path: Path, runtime: LocalRuntime):
+    info = runtime.start_process(
+        spec(tmp_path, "env -i PATH=/usr/bin:/bin sh -c 'sleep 30 & wait'")
+    )
+    wait_until(lambda: len(_live_members(info.pid)) == 3, what="the group")
+    runtime.list_processes()  # the runtime has seen the group
+    os.kill(info.pid, signal.SIGKILL)
+    wait_until(
+        lambda: not [p for p in runtime.list_processes() if p.alive]
+        and not _live_members(info.pid),
+        timeout=10,
+        what="the orphans to go",
+    )

@@ -23,7 +23,14 @@ from laneway.controllers.context import Context
 from laneway.core import environments as plans
 from laneway.core import redaction
 from laneway.core.types import Environment, Phase, ResourceRecord
-from laneway.errors import BuildFailed, InvalidInput, LanewayError, NotFound, UnsafeArtifact
+from laneway.errors import (
+    BuildFailed,
+    InvalidInput,
+    LanewayError,
+    NotFound,
+    SpecError,
+    UnsafeArtifact,
+)
 from laneway.runtime import logfiles
 from laneway.runtime.base import ProcessInfo, ProcessSpec
 from laneway.spec.loader import load_spec_text
@@ -75,7 +82,7 @@ class EnvironmentReconciler:
             return None, Outcome.IDLE
         try:
             spec = self.spec_of(environment)
-        except LanewayError as exc:
+        except (NotFound, SpecError) as exc:
             failure = f"the stored spec of build {environment.build_id} is unreadable: {exc}"
             store.update_environment(
                 environment.id, phase=Phase.FAILED, message=failure, failure=failure
@@ -109,7 +116,10 @@ class EnvironmentReconciler:
                 environment = store.get_environment_by_id(environment_id) or environment
         if plan.replicas != environment.replicas and environment.phase != Phase.FAILED:
             environment = store.update_environment(environment.id, replicas=plan.replicas)
-        self._rotate_logs(environment)
+        await asyncio.to_thread(self._rotate_logs, environment)
+        if outcome is not Outcome.RETRY and RETRYING in environment.message:
+            # the error is gone: drop its "retrying" note
+            environment = store.update_environment(environment.id, message=plan.message)
         return environment, outcome
 
     def _record_failure(
@@ -274,7 +284,7 @@ class EnvironmentReconciler:
         target = shlex.quote(str(exit_file))
         wrapped = (
             f"echo '--- release v{release}'; ( {command}\n); code=$?; "
-            f"echo $code > {target}.tmp && mv {target}.tmp {target}; exit $code"
+            f"echo $code > {target}.tmp && /bin/mv {target}.tmp {target}; exit $code"
         )
         self.ctx.runtime.start_process(
             ProcessSpec(
@@ -352,7 +362,9 @@ def _batches(actions: list[plans.Action]) -> list[list[plans.Action]]:
 
 
 def _is_free(port: int) -> bool:
+    """Whether a server could listen on the port now (TIME_WAIT leftovers do not count)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -34,6 +34,8 @@ class LocalRuntime:
         # controllers call from several threads (observe, gc, routes): one at a time here
         self._lock = threading.RLock()
         self._scanned: tuple[float, tuple[list[ProcessInfo], set[int]]] | None = None
+        self._stopping: set[int] = set()  # groups draining after SIGTERM: not orphans
+        self._groups: dict[int, str] = {}  # group id -> key, of every leader seen
 
     def _scan(self) -> tuple[list[ProcessInfo], set[int]]:
         """/proc read at most every SCAN_TTL seconds: every environment's worker lists its
@@ -52,7 +54,15 @@ class LocalRuntime:
         found: dict[str, ProcessInfo] = dict(self._exited)
         found.update(self._live_children())
         leaders, orphaned_groups = self._scan()
-        for pgid in orphaned_groups:
+        # groups seen led by one of ours whose leader is gone: members whose own labels are
+        # unreadable (setproctitle) are found by their group id alone
+        live = {p.pid for p in leaders} | {pid for pid in self._children}
+        for pgid in list(self._groups):
+            if pgid not in live:
+                del self._groups[pgid]
+                orphaned_groups = orphaned_groups | ({pgid} if _group_exists(pgid) else set())
+        self._groups.update((p.pid, p.key) for p in leaders)
+        for pgid in orphaned_groups - self._stopping:
             kill_group(pgid)
         for info in sorted(leaders, key=lambda p: p.started_at):
             twin = found.get(info.key)
@@ -90,7 +100,7 @@ class LocalRuntime:
         with open(log_path, "ab", buffering=0) as log:
             try:
                 child = subprocess.Popen(
-                    shell_command(spec.command),
+                    ["/bin/sh", "-c", spec.command],
                     cwd=spec.cwd,
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -110,8 +120,13 @@ class LocalRuntime:
             pids = {info.pid for info in scan(self.owner) if info.key == key}
             pids |= {pid for pid, (_, spec, _) in self._children.items() if spec.key == key}
             owned = {pid: self._children.pop(pid, None) for pid in pids}
-        for pid, child in owned.items():
-            terminate_group(pid, timeout=timeout, child=child[0] if child else None)
+            self._stopping |= pids
+        try:
+            for pid, child in owned.items():
+                terminate_group(pid, timeout=timeout, child=child[0] if child else None)
+        finally:
+            with self._lock:
+                self._stopping -= pids
 
     def forget(self, key: str) -> None:
         with self._lock:
@@ -166,7 +181,10 @@ def scan(owner: str) -> list[ProcessInfo]:
 
 def scan_groups(owner: str) -> tuple[list[ProcessInfo], set[int]]:
     """Live labelled group leaders, and the groups whose leader is gone but members live on
-    (a replica whose `sh -c` wrapper was killed): those are broken and must be stopped."""
+    (a replica whose `sh -c` wrapper was killed): those are broken and must be stopped.
+
+    The leader is always the `sh` laneway started, which keeps its environment, so its
+    labels stay readable even when the app rewrites its own (setproctitle does)."""
     marker = f"{LABEL_OWNER}={owner}".encode()
     leaders = []
     members: set[int] = set()
@@ -211,21 +229,17 @@ def scan_groups(owner: str) -> tuple[list[ProcessInfo], set[int]]:
                 started_at=_start_time(fields),
             )
         )
-    return leaders, members - {p.pid for p in leaders}
+    live = {p.pid for p in leaders}
+    return leaders, {pgid for pgid in members - live if not _alive(pgid)}
 
 
-def shell_command(command: str) -> list[str]:
-    """`sh -c` for the command; a simple command is exec'd so that it leads its own group and
-    no wrapper shell sits between laneway and the app."""
-    first = command.split(None, 1)[0] if command.strip() else ""
-    simple = not any(c in command for c in SHELL_SYNTAX) and "=" not in first
-    if simple and first not in SHELL_WORDS:
-        return ["/bin/sh", "-c", f"exec {command}"]
-    return ["/bin/sh", "-c", command]
-
-
-SHELL_SYNTAX = (";", "&", "|", "<", ">", "(", ")", "`", "\n", "$(", "{", "}")
-SHELL_WORDS = {"if", "for", "while", "until", "case", "cd", "export", "exec", ".", "source", "set"}
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
 
 
 def _start_time(fields: list[bytes]) -> float:
@@ -261,6 +275,16 @@ def terminate_group(
         pass
     if child is not None:
         child.wait()
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _group_alive(pgid: int) -> bool:
