@@ -112,6 +112,11 @@ def build(
                 **spec.env,
                 "PATH": ":".join([*front, os.environ.get("PATH", _DEFAULT_PATH)]),
                 "HOME": str(home),
+                # package caches of the server's user: downloads are reused across builds
+                # (what a build outputs does not depend on them)
+                "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR")
+                or str(Path.home() / ".cache" / "pip"),
+                "NPM_CONFIG_CACHE": os.environ.get("NPM_CONFIG_CACHE") or str(Path.home() / ".npm"),
                 "LANG": os.environ.get("LANG", "C.UTF-8"),
                 "TMPDIR": str(tmp),
                 # Tools that honour it (pip, compileall, ...) then produce reproducible output.
