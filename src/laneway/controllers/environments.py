@@ -12,7 +12,7 @@ import os
 import shlex
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from enum import Enum
 from pathlib import Path
 
@@ -55,9 +55,16 @@ class PermanentFailure(LanewayError):
 
 
 class EnvironmentReconciler:
-    def __init__(self, ctx: Context, *, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        http: httpx.AsyncClient,
+        routes_applied: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.http = http
+        self.routes_applied = routes_applied or _nothing
         self._last_error: dict[str, str] = {}
         self._specs: dict[str, Spec] = {}
 
@@ -92,6 +99,10 @@ class EnvironmentReconciler:
         observed = await self.observe(environment, spec)
         plan = plans.plan_environment(environment, spec, observed, now=self.ctx.clock())
         shown = environment.message.split(RETRYING, 1)[0]
+        if plan.phase == Phase.RUNNING and environment.phase != Phase.RUNNING:
+            # "running" means reachable: the router serves the new replicas before it is said
+            environment = store.update_environment(environment.id, replicas=plan.replicas)
+            await self.routes_applied()
         if plan.phase != environment.phase or plan.message != shown:
             environment = store.update_environment(
                 environment.id, phase=plan.phase, message=plan.message
@@ -344,6 +355,10 @@ class EnvironmentReconciler:
 
     def _rotate_logs(self, environment: Environment) -> None:
         logfiles.rotate(self.ctx.log_dir(environment.id), max_bytes=LOG_ROTATE_BYTES)
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _batches(actions: list[plans.Action]) -> list[list[plans.Action]]:

@@ -33,7 +33,9 @@ class Manager:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.http = httpx.AsyncClient()
-        self.reconciler = EnvironmentReconciler(ctx, http=self.http)
+        self.reconciler = EnvironmentReconciler(
+            ctx, http=self.http, routes_applied=self.routes_applied
+        )
         self.router = RouterController(ctx)
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
@@ -84,6 +86,17 @@ class Manager:
                 self._wakeups[environment.id] = asyncio.Event()
                 self._workers[environment.id] = asyncio.create_task(self._work(environment.id))
         self.refresh_routes()
+
+    async def routes_applied(self, *, timeout: float = 2.0) -> None:
+        """Refresh the routing table and wait (bounded) until the router says it serves it."""
+        self.refresh_routes()
+        table = self.router.table
+        deadline = self.ctx.clock() + timeout
+        while table is not None and self.router.driver.verify(table) is not True:
+            if self.ctx.clock() > deadline:
+                log.warning("router: table v%s not confirmed within %gs", table.version, timeout)
+                return
+            await asyncio.sleep(0.005)
 
     def refresh_routes(self) -> None:
         environments = self.ctx.store.list_environments()
