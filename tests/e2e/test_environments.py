@@ -48,6 +48,10 @@ def test_two_environments_side_by_side_then_destroyed(server: Server, example_re
     assert (staging["environment"], staging["kind"]) == ("staging", "staging")
     assert (feature["environment"], feature["kind"]) == ("feature-x", "preview")
 
+    releases = json.loads(server.cli("releases", "staging", "--json", cwd=example_repo).stdout)
+    assert [(r["name"], r["state"], r["created_by"]) for r in releases] == [("v1", "live", "admin")]
+    assert releases[0]["commit"] == main_commit and releases[0]["build"].startswith("sha256:")
+
     listed = json.loads(server.cli("env", "list", "--json", cwd=example_repo).stdout)
     assert {e["name"]: e["phase"] for e in listed} == {"staging": "running", "feature-x": "running"}
     ports = [r["port"] for e in listed for r in e["replicas"] if r["port"]]
@@ -166,6 +170,9 @@ def test_failing_release_hook_fails_the_environment_and_no_traffic_moves(
         assert "release hook `echo migration broke; exit 4` exited with code 4" in result.stderr
         e = env_json(server, example_repo, "badhook")
         assert e["phase"] == "failed" and "migration broke" in e["message"]
+        releases = json.loads(server.cli("releases", "badhook", "--json", cwd=example_repo).stdout)
+        assert [(r["name"], r["state"]) for r in releases] == [("v1", "failed")]
+        assert "exited with code 4" in releases[0]["message"]
         assert [r for r in e["replicas"] if r["pid"]] == []
         assert server.get("badhook.shop.localhost").status_code == 503
     finally:

@@ -109,3 +109,23 @@ def test_builds(store: Store):
     store.record_build(replace(build, ref="again"))
     assert store.get_build(build.id).ref == "main"
     assert store.find_builds("abab") == [store.get_build(build.id)]
+
+
+def test_an_environment_starts_with_release_v1(store: Store):
+    from laneway.core.types import ReleaseState
+
+    store.ensure_app("shop", "/repo")
+    e = store.create_environment(
+        app="shop", name="x", kind=Kind.PREVIEW, branch="x", ref="x", build_id=None, created_by="ci"
+    )
+    (v1,) = store.releases(e.id)
+    assert (v1.name, v1.state, v1.created_by, v1.build_id) == (
+        "v1",
+        ReleaseState.PENDING,
+        "ci",
+        None,
+    )
+    store.update_release(e.id, 1, state=ReleaseState.LIVE, build_id="sha256:" + "a" * 64)
+    assert store.releases(e.id)[0].state == ReleaseState.LIVE
+    store.delete_environment_record(e.id)
+    assert store.releases(e.id) == []

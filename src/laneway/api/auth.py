@@ -49,7 +49,9 @@ def ensure_admin_token(store: Store, client_config: Path, api_url: str) -> str |
     try:
         write_client_config(client_config, url=api_url, token=token)
     except OSError as exc:
-        raise Unavailable(f"cannot write the client config {client_config}: {exc.strerror}") from None
+        raise Unavailable(
+            f"cannot write the client config {client_config}: {exc.strerror}"
+        ) from None
     store.add_token(name="admin", token_hash=hash_token(token), role="admin")
     return token
 

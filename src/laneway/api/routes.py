@@ -25,6 +25,7 @@ from laneway.api.schemas import (
     EnvironmentIn,
     EnvironmentOut,
     EventOut,
+    ReleaseOut,
 )
 from laneway.builds import git
 from laneway.controllers import builds
@@ -105,7 +106,7 @@ def list_environments(app: str, request: Request, _: Principal = viewer) -> list
 
 @router.post("/apps/{app}/environments", response_model=EnvironmentOut, status_code=202)
 def create_environment(
-    app: str, body: EnvironmentIn, request: Request, _: Principal = deployer
+    app: str, body: EnvironmentIn, request: Request, principal: Principal = deployer
 ) -> EnvironmentOut:
     ctx = _ctx(request)
     ctx.store.get_app(app)
@@ -133,6 +134,8 @@ def create_environment(
             branch=body.branch,
             ref=ref,
             build_id=build_id,
+            commit=ctx.store.get_build(build_id).commit if build_id else None,
+            created_by=principal.name,
         )
     except Conflict:
         existing = ctx.store.get_environment(app, body.name)
@@ -145,10 +148,6 @@ def create_environment(
         if not same:
             raise
         return _out(ctx, existing)  # the same request again (a retry): nothing to do
-    if build_id is not None:
-        environment = ctx.store.update_environment(
-            environment.id, commit=ctx.store.get_build(build_id).commit
-        )
     ctx.store.add_event(environment.id, "created", f"environment {body.name} requested")
     _manager(request).wake()
     return _out(ctx, environment)
@@ -181,6 +180,13 @@ def show_environment(
 ) -> EnvironmentOut:
     ctx = _ctx(request)
     return _out(ctx, ctx.store.get_environment(app, name))
+
+
+@router.get("/apps/{app}/environments/{name}/releases", response_model=list[ReleaseOut])
+def list_releases(app: str, name: str, request: Request, _: Principal = viewer) -> list[ReleaseOut]:
+    ctx = _ctx(request)
+    environment = ctx.store.get_environment(app, name)
+    return [ReleaseOut.of(r) for r in ctx.store.releases(environment.id)]
 
 
 @router.delete("/apps/{app}/environments/{name}", response_model=EnvironmentOut, status_code=202)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from laneway.core.types import Environment, Kind
+from laneway.core.types import Environment, Kind, Release
 from laneway.spec.model import DNS_LABEL
 
 
@@ -94,6 +94,32 @@ class EnvironmentOut(BaseModel):
             ],
             created_at=environment.created_at,
             updated_at=environment.updated_at,
+        )
+
+
+class ReleaseOut(BaseModel):
+    number: int
+    name: str
+    build: str | None
+    commit: str | None
+    config_version: int
+    state: str
+    message: str
+    created_by: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, release: Release) -> ReleaseOut:
+        return cls(
+            number=release.number,
+            name=release.name,
+            build=release.build_id,
+            commit=release.commit,
+            config_version=release.config_version,
+            state=str(release.state),
+            message=release.message,
+            created_by=release.created_by,
+            created_at=release.created_at,
         )
 
 

@@ -280,6 +280,32 @@ def register(app: typer.Typer, env_app: typer.Typer) -> None:
             out.print(f"{name} is being destroyed")
 
     @app.command()
+    def releases(
+        environment: str = typer.Argument(..., help="Environment name."),
+        app_name: str | None = AppOpt,
+        repo: Path | None = RepoOpt,
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """List an environment's releases, newest first: build, commit, state, who and when."""
+        name, _ = app_of(repo, app_name)
+        items = Client().request("GET", f"/apps/{name}/environments/{environment}/releases")
+        if as_json:
+            out.print_json(json.dumps(items))
+            return
+        table = Table("release", "state", "build", "commit", "by", "created", "message")
+        for r in items:
+            table.add_row(
+                r["name"],
+                _phase(r["state"]) if r["state"] != "live" else "[green]live[/]",
+                (r["build"] or "-")[:19],
+                (r["commit"] or "-")[:12],
+                r["created_by"],
+                r["created_at"][:19],
+                r["message"],
+            )
+        out.print(table)
+
+    @app.command()
     def logs(
         environment: str = typer.Argument(..., help="Environment name."),
         service: str | None = typer.Argument(None, help="Only this service (or `release`)."),

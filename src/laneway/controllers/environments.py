@@ -22,7 +22,7 @@ from laneway.controllers import builds, health
 from laneway.controllers.context import Context
 from laneway.core import environments as plans
 from laneway.core import redaction
-from laneway.core.types import Environment, Phase, ResourceRecord
+from laneway.core.types import Environment, Phase, ReleaseState, ResourceRecord
 from laneway.errors import (
     BuildFailed,
     InvalidInput,
@@ -103,6 +103,7 @@ class EnvironmentReconciler:
             # "running" means reachable: the router serves the new replicas before it is said
             environment = store.update_environment(environment.id, replicas=plan.replicas)
             await self.routes_applied()
+            store.update_release(environment.id, environment.release, state=ReleaseState.LIVE)
         if plan.phase != environment.phase or plan.message != shown:
             environment = store.update_environment(
                 environment.id, phase=plan.phase, message=plan.message
@@ -139,6 +140,12 @@ class EnvironmentReconciler:
         store = self.ctx.store
         if isinstance(error, PermanentFailure):
             store.add_event(environment.id, "failed", error.message)
+            store.update_release(
+                environment.id,
+                environment.release,
+                state=ReleaseState.FAILED,
+                message=error.message.splitlines()[0],
+            )
             return store.update_environment(
                 environment.id, phase=Phase.FAILED, message=error.message, failure=error.message
             )
@@ -254,6 +261,9 @@ class EnvironmentReconciler:
             detail = f"\n{exc.hint}" if exc.hint else ""
             raise PermanentFailure(f"build of {ref} failed: {exc.message}{detail}") from None
         store.update_environment(environment.id, build_id=build.id, commit=build.commit)
+        store.update_release(
+            environment.id, environment.release, build_id=build.id, commit=build.commit
+        )
         note = " (cached)" if cached else ""
         store.add_event(
             environment.id, "built", f"build {build.id[7:19]} of {build.commit[:12]}{note}"

@@ -30,6 +30,33 @@ class Phase(StrEnum):
     DELETING = "deleting"
 
 
+class ReleaseState(StrEnum):
+    PENDING = "pending"
+    LIVE = "live"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class Release:
+    """A numbered pairing, per environment, of a build with the config in force."""
+
+    environment_id: str
+    number: int
+    build_id: str | None
+    commit: str | None
+    config_version: int
+    state: ReleaseState
+    message: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def name(self) -> str:
+        return f"v{self.number}"
+
+
 @dataclass(frozen=True)
 class App:
     name: str

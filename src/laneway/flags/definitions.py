@@ -47,7 +47,9 @@ SYNC_FIELDS = ("source", "selector")
 """Added by flagd's sync to each flag; the reference parser drops them, laneway keeps them."""
 
 # Operations json_logic's `apply` handles itself rather than through the operations table.
-SPECIAL_FORMS = frozenset({"if", "?:", "and", "or", "filter", "reduce", "map", "all", "some", "none"})
+SPECIAL_FORMS = frozenset(
+    {"if", "?:", "and", "or", "filter", "reduce", "map", "all", "some", "none"}
+)
 SEM_VER_OPERATORS = frozenset({"=", "!=", "<", "<=", ">", ">=", "^", "~"})
 FLAGD_PROPERTIES = frozenset({"$flagd.flagKey", "$flagd.timestamp"})
 _UNPASTABLE = re.compile(r'\\[^"]')
@@ -74,7 +76,9 @@ def parse_flag_set(document: object) -> FlagSet:
 
     problems: list[str] = []
     if "metadata" in doc and doc["metadata"] is None:
-        problems.append("metadata: expected an object of string, number or boolean values, got null")
+        problems.append(
+            "metadata: expected an object of string, number or boolean values, got null"
+        )
     set_metadata = _check_metadata(doc.get("metadata"), "metadata", problems)
     evaluators = doc.get("$evaluators", {})
     if not isinstance(evaluators, dict):
@@ -84,7 +88,9 @@ def parse_flag_set(document: object) -> FlagSet:
         if not name:
             problems.append("$evaluators: a rule name must not be empty")
         if not isinstance(rule, dict):
-            problems.append(f"$evaluators.{name}: expected a JsonLogic rule (an object), got {_kind(rule)}")
+            problems.append(
+                f"$evaluators.{name}: expected a JsonLogic rule (an object), got {_kind(rule)}"
+            )
         elif _UNPASTABLE.search(json.dumps(rule)):
             # The reference parser pastes shared rules in with re.sub, whose replacement
             # text takes backslashes as escapes: "a\\b" silently becomes "a<backspace>", and
@@ -161,7 +167,9 @@ def canonical_json(document: Mapping[str, JsonValue], *, sort: bool = True) -> b
 
 def _check_flag(path: str, raw: JsonValue, problems: list[str]) -> None:
     if not isinstance(raw, dict):
-        problems.append(f"{path}: expected a flag (an object with state, variants, ...), got {_kind(raw)}")
+        problems.append(
+            f"{path}: expected a flag (an object with state, variants, ...), got {_kind(raw)}"
+        )
         return
     for name in raw:
         if name not in FLAG_FIELDS and name not in SYNC_FIELDS:
@@ -178,7 +186,9 @@ def _check_flag(path: str, raw: JsonValue, problems: list[str]) -> None:
         problems.append(f"{path}.variants: required (an object of variant name to value)")
         variants = {}
     elif not isinstance(variants, dict):
-        problems.append(f"{path}.variants: expected an object of variant name to value, got {_kind(variants)}")
+        problems.append(
+            f"{path}.variants: expected an object of variant name to value, got {_kind(variants)}"
+        )
         variants = {}
     elif not variants:
         problems.append(f"{path}.variants: a flag needs at least one variant")
@@ -189,17 +199,23 @@ def _check_flag(path: str, raw: JsonValue, problems: list[str]) -> None:
         elif value is None:
             problems.append(f"{path}.variants.{name}: null is not a variant value")
         elif isinstance(value, list):
-            problems.append(f"{path}.variants.{name}: an array is not a variant value (object flags have objects)")
+            problems.append(
+                f"{path}.variants.{name}: an array is not a variant value (object flags have objects)"
+            )
         else:
             types[name] = _variant_type(value)
     if len(set(types.values())) > 1:
         listed = ", ".join(f"{name}: {kind}" for name, kind in types.items())
-        problems.append(f"{path}.variants: mixed variant types ({listed}); all variants of a flag have one type")
+        problems.append(
+            f"{path}.variants: mixed variant types ({listed}); all variants of a flag have one type"
+        )
 
     if "defaultVariant" in raw:
         default = raw["defaultVariant"]
         if default is not None and not isinstance(default, str):
-            problems.append(f"{path}.defaultVariant: expected a variant name or null, got {_json(default)}")
+            problems.append(
+                f"{path}.defaultVariant: expected a variant name or null, got {_json(default)}"
+            )
         elif default and variants and default not in variants:
             problems.append(
                 f"{path}.defaultVariant: {default!r} is not one of the variants ({', '.join(variants)})"
@@ -207,22 +223,30 @@ def _check_flag(path: str, raw: JsonValue, problems: list[str]) -> None:
 
     targeting = raw.get("targeting")
     if targeting is not None and not isinstance(targeting, dict):
-        problems.append(f"{path}.targeting: expected a JsonLogic rule (an object), got {_kind(targeting)}")
+        problems.append(
+            f"{path}.targeting: expected a JsonLogic rule (an object), got {_kind(targeting)}"
+        )
     if "metadata" in raw:
         _check_metadata(raw["metadata"], f"{path}.metadata", problems)
 
 
-def _check_metadata(metadata: JsonValue, path: str, problems: list[str]) -> dict[str, MetadataValue]:
+def _check_metadata(
+    metadata: JsonValue, path: str, problems: list[str]
+) -> dict[str, MetadataValue]:
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
-        problems.append(f"{path}: expected an object of string, number or boolean values, got {_kind(metadata)}")
+        problems.append(
+            f"{path}: expected an object of string, number or boolean values, got {_kind(metadata)}"
+        )
         return {}
     for name, value in metadata.items():
         if not name:
             problems.append(f"{path}: a metadata key must not be empty")
         elif not isinstance(value, str | int | float | bool):
-            problems.append(f"{path}.{name}: expected a string, number or boolean, got {_kind(value)}")
+            problems.append(
+                f"{path}.{name}: expected a string, number or boolean, got {_kind(value)}"
+            )
     return dict(metadata)
 
 
@@ -278,13 +302,17 @@ def _check_rule(path: str, node: JsonValue, problems: list[str]) -> bool:
     if op == "var" and arguments and isinstance(arguments[0], str):
         name = arguments[0]
         if name.startswith("$flagd.") and name not in FLAGD_PROPERTIES:
-            problems.append(f"{path}: {name!r} is not a flagd property ($flagd.flagKey, $flagd.timestamp)")
+            problems.append(
+                f"{path}: {name!r} is not a flagd property ($flagd.flagKey, $flagd.timestamp)"
+            )
         found = name == "$flagd.timestamp"
     elif op == "fractional":
         _check_fractional(path, arguments, problems)
     elif op == "sem_ver":
         if len(arguments) != 3:
-            problems.append(f"{path}: sem_ver takes 3 arguments (version, operator, version), got {len(arguments)}")
+            problems.append(
+                f"{path}: sem_ver takes 3 arguments (version, operator, version), got {len(arguments)}"
+            )
         elif isinstance(arguments[1], str) and arguments[1] not in SEM_VER_OPERATORS:
             problems.append(
                 f"{path}: sem_ver operator {arguments[1]!r} is not one of {' '.join(sorted(SEM_VER_OPERATORS))}"
@@ -304,11 +332,15 @@ def _check_fractional(path: str, arguments: list[JsonValue], problems: list[str]
         if isinstance(bucket, dict):
             continue  # computed at evaluation time
         if not isinstance(bucket, list) or not 1 <= len(bucket) <= 2:
-            problems.append(f"{path}: a fractional bucket is [variant] or [variant, weight], got {_json(bucket)}")
+            problems.append(
+                f"{path}: a fractional bucket is [variant] or [variant, weight], got {_json(bucket)}"
+            )
         elif len(bucket) == 2 and not isinstance(bucket[1], dict):
             weight = bucket[1]
             if isinstance(weight, bool) or not isinstance(weight, int):
-                problems.append(f"{path}: fractional weight of {_json(bucket[0])} must be an integer, got {_json(weight)}")
+                problems.append(
+                    f"{path}: fractional weight of {_json(bucket[0])} must be an integer, got {_json(weight)}"
+                )
 
 
 def _variant_type(value: JsonValue) -> VariantType:

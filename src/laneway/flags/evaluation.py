@@ -63,8 +63,12 @@ def evaluate(
     flag = flags.flags.get(key)
     if flag is None:
         return Resolution(
-            None, None, Reason.ERROR, ErrorCode.FLAG_NOT_FOUND,
-            f"flag {key!r} is not defined", flags.metadata or EMPTY_METADATA,
+            None,
+            None,
+            Reason.ERROR,
+            ErrorCode.FLAG_NOT_FOUND,
+            f"flag {key!r} is not defined",
+            flags.metadata or EMPTY_METADATA,
         )
     resolution = flag.static
     if resolution is None:
@@ -118,11 +122,14 @@ def _targeted(flag: FlagDefinition, context: Mapping[str, JsonValue], timestamp:
     variant = str(result).lower() if isinstance(result, bool) else str(result)
     if variant not in flag.variants:
         return _error(
-            flag, ErrorCode.GENERAL,
+            flag,
+            ErrorCode.GENERAL,
             f"flag {flag.key!r}: targeting returned {variant!r}, which is not one of the "
             f"variants ({', '.join(flag.variants)})",
         )
-    return Resolution(flag.variants[variant], variant, Reason.TARGETING_MATCH, metadata=flag.metadata)
+    return Resolution(
+        flag.variants[variant], variant, Reason.TARGETING_MATCH, metadata=flag.metadata
+    )
 
 
 def _error(flag: FlagDefinition, code: ErrorCode, message: str) -> Resolution:
@@ -144,6 +151,10 @@ def _check_type(key: str, resolution: Resolution, expected: FlagType) -> Resolut
     if ok:
         return resolution
     return Resolution(
-        None, None, Reason.ERROR, ErrorCode.TYPE_MISMATCH,
-        f"flag {key!r}: expected {expected}, got {type(value).__name__}", resolution.metadata,
+        None,
+        None,
+        Reason.ERROR,
+        ErrorCode.TYPE_MISMATCH,
+        f"flag {key!r}: expected {expected}, got {type(value).__name__}",
+        resolution.metadata,
     )

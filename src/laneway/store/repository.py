@@ -28,6 +28,8 @@ from laneway.core.types import (
     Kind,
     Phase,
     PortLease,
+    Release,
+    ReleaseState,
     ReplicaStatus,
     ResourceRecord,
 )
@@ -39,6 +41,7 @@ from laneway.store.models import (
     EnvironmentRow,
     EventRow,
     PortLeaseRow,
+    ReleaseRow,
     ResourceRow,
     TokenRow,
 )
@@ -154,7 +157,10 @@ class Store:
         branch: str | None,
         ref: str | None,
         build_id: str | None,
+        commit: str | None = None,
+        created_by: str = "",
     ) -> Environment:
+        """The environment and its release v1, in one transaction."""
         now = _now()
         with self._session() as s:
             existing = s.scalar(
@@ -186,12 +192,45 @@ class Store:
                 created_at=now,
                 updated_at=now,
             )
+            row.commit = commit
             s.add(row)
             try:
                 s.flush()
             except IntegrityError:
                 raise Conflict(f"environment {name!r} of app {app!r} exists already") from None
+            s.add(
+                ReleaseRow(
+                    environment_id=row.id,
+                    number=1,
+                    build_id=build_id,
+                    commit=commit,
+                    config_version=0,
+                    state=ReleaseState.PENDING,
+                    message="",
+                    created_by=created_by,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             return _environment(row)
+
+    def releases(self, environment_id: str) -> list[Release]:
+        with self._session() as s:
+            rows = s.scalars(
+                select(ReleaseRow)
+                .where(ReleaseRow.environment_id == environment_id)
+                .order_by(ReleaseRow.number.desc())
+            )
+            return [_release(r) for r in rows]
+
+    def update_release(self, environment_id: str, number: int, **changes: object) -> None:
+        with self._session() as s:
+            row = s.get(ReleaseRow, (environment_id, number))
+            if row is None:
+                return
+            for key, value in changes.items():
+                setattr(row, key, str(value) if key == "state" else value)
+            row.updated_at = _now()
 
     def get_environment(self, app: str, name: str) -> Environment:
         with self._session() as s:
@@ -237,6 +276,7 @@ class Store:
             s.execute(delete(EnvironmentRow).where(EnvironmentRow.id == environment_id))
             s.execute(delete(PortLeaseRow).where(PortLeaseRow.environment_id == environment_id))
             s.execute(delete(ResourceRow).where(ResourceRow.environment_id == environment_id))
+            s.execute(delete(ReleaseRow).where(ReleaseRow.environment_id == environment_id))
 
     # port leases ------------------------------------------------------------------------
 
@@ -389,6 +429,21 @@ def _build(row: BuildRow) -> BuildRecord:
         spec_text=row.spec_text,
         spec_digest=row.spec_digest,
         created_at=_aware(row.created_at),
+    )
+
+
+def _release(row: ReleaseRow) -> Release:
+    return Release(
+        environment_id=row.environment_id,
+        number=row.number,
+        build_id=row.build_id,
+        commit=row.commit,
+        config_version=row.config_version,
+        state=ReleaseState(row.state),
+        message=row.message or "",
+        created_by=row.created_by,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
     )
 
 
