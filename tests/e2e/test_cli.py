@@ -22,7 +22,15 @@ import pytest
 from laneway.resources.postgres import PostgresProvider
 from laneway.runtime.local import scan
 from laneway.settings import load_settings
-from laneway.testing import PG_ADMIN, Server, free_port, git, make_server, wait_until
+from laneway.testing import (
+    PG_ADMIN,
+    Server,
+    free_port,
+    git,
+    make_server,
+    owned_databases,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -128,10 +136,12 @@ def test_logs_show_each_replica_and_follow(server: Server, example_repo: Path):
 
 
 def _drop_owned(home: Path) -> None:
-    settings = load_settings(environ={"LANEWAY_HOME": str(home)})
-    provider = PostgresProvider(PG_ADMIN, owner=settings.owner, secret=b"")
-    for environment_id in provider.owned_environments():
-        provider.destroy_all(environment_id)
+    # `laneway up` keeps its resources under a home of its own: <home>/dev
+    for owner_home in (home, home / "dev"):
+        settings = load_settings(environ={"LANEWAY_HOME": str(owner_home)})
+        provider = PostgresProvider(PG_ADMIN, owner=settings.owner, secret=b"")
+        for environment_id in provider.owned_environments():
+            provider.destroy_all(environment_id)
 
 
 def test_up_runs_the_work_tree_and_restarts_on_change(tmp_path: Path, example_repo: Path):
@@ -174,6 +184,8 @@ def test_up_runs_the_work_tree_and_restarts_on_change(tmp_path: Path, example_re
     assert code == 0
     assert "stopping" in log.read_text()
     assert not [p for p in _processes_in(repo)], "laneway up left processes behind"
+    dev = load_settings(environ={"LANEWAY_HOME": str(tmp_path / "home" / "dev")})
+    assert owned_databases(dev.owner) == [], "the test left the development database behind"
 
 
 def _info(url: str) -> dict | None:
