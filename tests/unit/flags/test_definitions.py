@@ -45,19 +45,33 @@ FULL = {
             "targeting": {
                 "fractional": [
                     {"cat": [{"var": "$flagd.flagKey"}, {"var": "email"}]},
-                    ["red", 25], ["blue", 25], ["green", 50],
+                    ["red", 25],
+                    ["blue", 25],
+                    ["green", 50],
                 ]
             },
         },
-        "max-items": {"state": "ENABLED", "variants": {"few": 3, "many": 12.5}, "defaultVariant": "few"},
+        "max-items": {
+            "state": "ENABLED",
+            "variants": {"few": 3, "many": 12.5},
+            "defaultVariant": "few",
+        },
         "theme": {
             "state": "ENABLED",
             "variants": {"light": {"bg": "#fff", "fonts": ["a", "b"]}, "dark": {"bg": "#000"}},
             "defaultVariant": "light",
             "targeting": {"if": [{"$ref": "modern"}, "dark", None]},
         },
-        "kill-switch": {"state": "DISABLED", "variants": {"on": True, "off": False}, "defaultVariant": "on"},
-        "code-default": {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": None},
+        "kill-switch": {
+            "state": "DISABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "on",
+        },
+        "code-default": {
+            "state": "ENABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": None,
+        },
         "no-default": {"state": "ENABLED", "variants": {"on": True, "off": False}},
         "empty-default": {"state": "ENABLED", "variants": {"a": "x"}, "defaultVariant": ""},
         "empty-rule": {**BOOLEAN, "targeting": {}},
@@ -104,7 +118,11 @@ def test_full_document_parses_into_laneways_form():
         flags_doc(),
         flags_doc(a=BOOLEAN),
         {"flags": {"x": {**BOOLEAN, "targeting": None, "metadata": None}}, "metadata": {}},
-        {"flags": {"ünïcode-ключ": {"state": "ENABLED", "variants": {"é": "ü"}, "defaultVariant": "é"}}},
+        {
+            "flags": {
+                "ünïcode-ключ": {"state": "ENABLED", "variants": {"é": "ü"}, "defaultVariant": "é"}
+            }
+        },
     ],
 )
 def test_round_trip_is_unchanged(document):
@@ -129,7 +147,9 @@ def test_digest_is_the_canonical_json_of_the_document():
 
 
 def test_timestamp_rules_are_noticed():
-    doc = flags_doc(x={**BOOLEAN, "targeting": {"if": [{">": [{"var": "$flagd.timestamp"}, 100]}, "on", "off"]}})
+    doc = flags_doc(
+        x={**BOOLEAN, "targeting": {"if": [{">": [{"var": "$flagd.timestamp"}, 100]}, "on", "off"]}}
+    )
     assert parse_flag_set(doc).uses_timestamp
 
 
@@ -145,39 +165,72 @@ def test_accepted_documents_are_accepted_by_the_reference_parser():
             ["flags.new-checkout.defaultVariant: 'blue' is not one of the variants (on, off)"],
         ),
         (
-            flags_doc(x={"state": "ENABLED", "variants": {"on": True, "off": "false"}, "defaultVariant": "on"}),
-            ["flags.x.variants: mixed variant types (on: boolean, off: string); all variants of a flag have one type"],
+            flags_doc(
+                x={
+                    "state": "ENABLED",
+                    "variants": {"on": True, "off": "false"},
+                    "defaultVariant": "on",
+                }
+            ),
+            [
+                "flags.x.variants: mixed variant types (on: boolean, off: string); all variants of a flag have one type"
+            ],
         ),
         (
-            flags_doc(x={"state": "DISABLED", "variants": {"a": 1, "b": "2"}, "defaultVariant": "c"}),
+            flags_doc(
+                x={"state": "DISABLED", "variants": {"a": 1, "b": "2"}, "defaultVariant": "c"}
+            ),
             [
                 "flags.x.variants: mixed variant types (a: number, b: string); all variants of a flag have one type",
                 "flags.x.defaultVariant: 'c' is not one of the variants (a, b)",
             ],
         ),
-        (flags_doc(x={"variants": {"on": True}}), ["flags.x.state: required (ENABLED or DISABLED)"]),
-        (flags_doc(x={**BOOLEAN, "state": "ON"}), ["flags.x.state: 'ON' is not ENABLED or DISABLED"]),
-        (flags_doc(x={"state": "ENABLED"}), ["flags.x.variants: required (an object of variant name to value)"]),
-        (flags_doc(x={"state": "ENABLED", "variants": {}}), ["flags.x.variants: a flag needs at least one variant"]),
+        (
+            flags_doc(x={"variants": {"on": True}}),
+            ["flags.x.state: required (ENABLED or DISABLED)"],
+        ),
+        (
+            flags_doc(x={**BOOLEAN, "state": "ON"}),
+            ["flags.x.state: 'ON' is not ENABLED or DISABLED"],
+        ),
+        (
+            flags_doc(x={"state": "ENABLED"}),
+            ["flags.x.variants: required (an object of variant name to value)"],
+        ),
+        (
+            flags_doc(x={"state": "ENABLED", "variants": {}}),
+            ["flags.x.variants: a flag needs at least one variant"],
+        ),
         (
             flags_doc(x={"state": "ENABLED", "variants": ["on", "off"]}),
             ["flags.x.variants: expected an object of variant name to value, got an array"],
         ),
-        (flags_doc(x={"state": "ENABLED", "variants": {"a": None}}), ["flags.x.variants.a: null is not a variant value"]),
+        (
+            flags_doc(x={"state": "ENABLED", "variants": {"a": None}}),
+            ["flags.x.variants.a: null is not a variant value"],
+        ),
         (
             flags_doc(x={"state": "ENABLED", "variants": {"a": [1, 2]}}),
             ["flags.x.variants.a: an array is not a variant value (object flags have objects)"],
         ),
-        (flags_doc(x={"state": "ENABLED", "variants": {"": 1}}), ["flags.x.variants: a variant name must not be empty"]),
+        (
+            flags_doc(x={"state": "ENABLED", "variants": {"": 1}}),
+            ["flags.x.variants: a variant name must not be empty"],
+        ),
         (
             flags_doc(x={**BOOLEAN, "defaultVariant": True}),
             ["flags.x.defaultVariant: expected a variant name or null, got true"],
         ),
         (
             flags_doc(x={**BOOLEAN, "description": "hi"}),
-            ["flags.x.description: unknown field; a flag has state, variants, defaultVariant, targeting, metadata"],
+            [
+                "flags.x.description: unknown field; a flag has state, variants, defaultVariant, targeting, metadata"
+            ],
         ),
-        (flags_doc(x="on"), ["flags.x: expected a flag (an object with state, variants, ...), got a string"]),
+        (
+            flags_doc(x="on"),
+            ["flags.x: expected a flag (an object with state, variants, ...), got a string"],
+        ),
         (flags_doc(**{"": BOOLEAN}), ['flags."": a flag key must not be empty']),
         (
             flags_doc(x={**BOOLEAN, "targeting": ["on"]}),
@@ -192,7 +245,9 @@ def test_accepted_documents_are_accepted_by_the_reference_parser():
         ),
         (
             flags_doc(x={**BOOLEAN, "metadata": "team"}),
-            ["flags.x.metadata: expected an object of string, number or boolean values, got a string"],
+            [
+                "flags.x.metadata: expected an object of string, number or boolean values, got a string"
+            ],
         ),
         (
             flags_doc(x={**BOOLEAN, "targeting": {"if": [{"$ref": "staff"}, "on", None]}}),
@@ -203,8 +258,15 @@ def test_accepted_documents_are_accepted_by_the_reference_parser():
             ["flags.x.targeting: unknown operation 'iff'"],
         ),
         (
-            flags_doc(x={**BOOLEAN, "targeting": {"if": [{"==": [{"var": "$flagd.key"}, "x"]}, "on", None]}}),
-            ["flags.x.targeting: '$flagd.key' is not a flagd property ($flagd.flagKey, $flagd.timestamp)"],
+            flags_doc(
+                x={
+                    **BOOLEAN,
+                    "targeting": {"if": [{"==": [{"var": "$flagd.key"}, "x"]}, "on", None]},
+                }
+            ),
+            [
+                "flags.x.targeting: '$flagd.key' is not a flagd property ($flagd.flagKey, $flagd.timestamp)"
+            ],
         ),
         (
             flags_doc(x={**BOOLEAN, "targeting": {"fractional": [["on", 50.5], ["off", 49.5]]}}),
@@ -219,26 +281,58 @@ def test_accepted_documents_are_accepted_by_the_reference_parser():
         ),
         (
             flags_doc(x={**BOOLEAN, "targeting": {"fractional": [["on", 1, 2]]}}),
-            ['flags.x.targeting: a fractional bucket is [variant] or [variant, weight], got ["on", 1, 2]'],
+            [
+                'flags.x.targeting: a fractional bucket is [variant] or [variant, weight], got ["on", 1, 2]'
+            ],
         ),
         (
-            flags_doc(x={**BOOLEAN, "targeting": {"if": [{"sem_ver": [{"var": "v"}, "=>", "1.0.0"]}, "on", None]}}),
+            flags_doc(
+                x={
+                    **BOOLEAN,
+                    "targeting": {"if": [{"sem_ver": [{"var": "v"}, "=>", "1.0.0"]}, "on", None]},
+                }
+            ),
             ["flags.x.targeting: sem_ver operator '=>' is not one of != < <= = > >= ^ ~"],
         ),
         (
-            flags_doc(x={**BOOLEAN, "targeting": {"if": [{"sem_ver": [{"var": "v"}, "1.0.0"]}, "on", None]}}),
+            flags_doc(
+                x={
+                    **BOOLEAN,
+                    "targeting": {"if": [{"sem_ver": [{"var": "v"}, "1.0.0"]}, "on", None]},
+                }
+            ),
             ["flags.x.targeting: sem_ver takes 3 arguments (version, operator, version), got 2"],
         ),
         (
-            flags_doc(x={**BOOLEAN, "targeting": {"if": [{"starts_with": [{"var": "email"}]}, "on", None]}}),
+            flags_doc(
+                x={
+                    **BOOLEAN,
+                    "targeting": {"if": [{"starts_with": [{"var": "email"}]}, "on", None]},
+                }
+            ),
             ["flags.x.targeting: starts_with takes 2 arguments, got 1"],
         ),
-        ({"flags": [{"key": "x", **BOOLEAN}]}, ["flags: expected an object of flag key to flag, got an array"]),
+        (
+            {"flags": [{"key": "x", **BOOLEAN}]},
+            ["flags: expected an object of flag key to flag, got an array"],
+        ),
         ({}, ["flags: required (an object of flag key to flag)"]),
-        ({"flags": {}, "metadata": {"version": None}}, ["metadata.version: expected a string, number or boolean, got null"]),
-        ({"flags": {}, "metadata": None}, ["metadata: expected an object of string, number or boolean values, got null"]),
-        ({"flags": {}, "$evaluators": []}, ["$evaluators: expected an object of named rules, got an array"]),
-        ({"flags": {}, "$evaluators": {"r": "x"}}, ["$evaluators.r: expected a JsonLogic rule (an object), got a string"]),
+        (
+            {"flags": {}, "metadata": {"version": None}},
+            ["metadata.version: expected a string, number or boolean, got null"],
+        ),
+        (
+            {"flags": {}, "metadata": None},
+            ["metadata: expected an object of string, number or boolean values, got null"],
+        ),
+        (
+            {"flags": {}, "$evaluators": []},
+            ["$evaluators: expected an object of named rules, got an array"],
+        ),
+        (
+            {"flags": {}, "$evaluators": {"r": "x"}},
+            ["$evaluators.r: expected a JsonLogic rule (an object), got a string"],
+        ),
         (
             {"flags": {}, "$evaluators": {"r": {"==": [{"var": "city"}, "Zürich"]}}},
             [
@@ -247,7 +341,10 @@ def test_accepted_documents_are_accepted_by_the_reference_parser():
             ],
         ),
         ([BOOLEAN], ["document: expected a JSON object, got an array"]),
-        ({"flags": {"x": {**BOOLEAN, "metadata": {"n": float("nan")}}}}, ["document: not JSON: Out of range float values are not JSON compliant"]),
+        (
+            {"flags": {"x": {**BOOLEAN, "metadata": {"n": float("nan")}}}},
+            ["document: not JSON: Out of range float values are not JSON compliant"],
+        ),
     ],
 )
 def test_invalid_definitions_name_the_flag_and_the_field(document, problems):
@@ -269,7 +366,10 @@ def test_every_bad_flag_is_reported_at_once():
     )
     with pytest.raises(FlagDefinitionError) as caught:
         parse_flag_set(doc)
-    assert [p.split(":")[0] for p in caught.value.problems] == ["flags.a.defaultVariant", "flags.b.state"]
+    assert [p.split(":")[0] for p in caught.value.problems] == [
+        "flags.a.defaultVariant",
+        "flags.b.state",
+    ]
 
 
 def test_the_reference_parser_has_the_last_word(monkeypatch):

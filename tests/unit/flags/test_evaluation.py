@@ -36,53 +36,94 @@ DOC = {
     "metadata": {"flagSetId": "shop/staging"},
     "$evaluators": {"staff": {"ends_with": [{"var": "email"}, "@example.com"]}},
     "flags": {
-        "static": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": "on", "metadata": {"owner": "web"}},
+        "static": {
+            "state": "ENABLED",
+            "variants": ON_OFF,
+            "defaultVariant": "on",
+            "metadata": {"owner": "web"},
+        },
         "disabled": {"state": "DISABLED", "variants": ON_OFF, "defaultVariant": "on"},
         "disabled-targeted": {
-            "state": "DISABLED", "variants": ON_OFF, "defaultVariant": "on",
+            "state": "DISABLED",
+            "variants": ON_OFF,
+            "defaultVariant": "on",
             "targeting": {"if": [True, "off", None]},
         },
         "no-default": {"state": "ENABLED", "variants": ON_OFF},
         "null-default": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": None},
         "staff-only": {
-            "state": "ENABLED", "variants": {"staff": "internal", "public": "external"},
-            "defaultVariant": "public", "targeting": {"if": [{"$ref": "staff"}, "staff", None]},
+            "state": "ENABLED",
+            "variants": {"staff": "internal", "public": "external"},
+            "defaultVariant": "public",
+            "targeting": {"if": [{"$ref": "staff"}, "staff", None]},
         },
         "staff-or-code-default": {
-            "state": "ENABLED", "variants": ON_OFF, "defaultVariant": None,
+            "state": "ENABLED",
+            "variants": ON_OFF,
+            "defaultVariant": None,
             "targeting": {"if": [{"$ref": "staff"}, "on", None]},
         },
-        "from-context": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off", "targeting": {"var": "pick"}},
+        "from-context": {
+            "state": "ENABLED",
+            "variants": ON_OFF,
+            "defaultVariant": "off",
+            "targeting": {"var": "pick"},
+        },
         "boolean-result": {
-            "state": "ENABLED", "variants": {"true": 1, "false": 0}, "defaultVariant": "false",
+            "state": "ENABLED",
+            "variants": {"true": 1, "false": 0},
+            "defaultVariant": "false",
             "targeting": {"==": [{"var": "tier"}, "gold"]},
         },
         "rollout": {
-            "state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off",
+            "state": "ENABLED",
+            "variants": ON_OFF,
+            "defaultVariant": "off",
             "targeting": {"fractional": [["on", 50], ["off", 50]]},
         },
         "divide": {
-            "state": "ENABLED", "variants": {"1": 1}, "defaultVariant": "1",
+            "state": "ENABLED",
+            "variants": {"1": 1},
+            "defaultVariant": "1",
             "targeting": {"if": [{"/": [1, {"var": "zero"}]}, "1", None]},
         },
         "versions": {
-            "state": "ENABLED", "variants": {"new": "v2", "old": "v1"}, "defaultVariant": "old",
+            "state": "ENABLED",
+            "variants": {"new": "v2", "old": "v1"},
+            "defaultVariant": "old",
             "targeting": {"if": [{"sem_ver": [{"var": "appVersion"}, "^", "2.0.0"]}, "new", None]},
         },
         "prefix": {
-            "state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off",
+            "state": "ENABLED",
+            "variants": ON_OFF,
+            "defaultVariant": "off",
             "targeting": {"if": [{"starts_with": [{"var": "path"}, "/beta/"]}, "on", None]},
         },
         "own-key": {
-            "state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off",
+            "state": "ENABLED",
+            "variants": ON_OFF,
+            "defaultVariant": "off",
             "targeting": {"if": [{"==": [{"var": "$flagd.flagKey"}, "own-key"]}, "on", None]},
         },
         "after-launch": {
-            "state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off",
-            "targeting": {"if": [{">=": [{"var": "$flagd.timestamp"}, 1_750_000_000]}, "on", "off"]},
+            "state": "ENABLED",
+            "variants": ON_OFF,
+            "defaultVariant": "off",
+            "targeting": {
+                "if": [{">=": [{"var": "$flagd.timestamp"}, 1_750_000_000]}, "on", "off"]
+            },
         },
-        "logged": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off", "targeting": {"log": "on"}},
-        "number": {"state": "ENABLED", "variants": {"one": 1, "half": 0.5}, "defaultVariant": "one"},
+        "logged": {
+            "state": "ENABLED",
+            "variants": ON_OFF,
+            "defaultVariant": "off",
+            "targeting": {"log": "on"},
+        },
+        "number": {
+            "state": "ENABLED",
+            "variants": {"one": 1, "half": 0.5},
+            "defaultVariant": "one",
+        },
         "object": {"state": "ENABLED", "variants": {"a": {"k": [1, 2]}}, "defaultVariant": "a"},
     },
 }
@@ -98,10 +139,24 @@ SET_METADATA = {"flagSetId": "shop/staging"}
         ("disabled-targeted", {"targetingKey": "u"}, None, None, Reason.DISABLED, None),
         ("no-default", {}, None, None, Reason.DEFAULT, None),
         ("null-default", {}, None, None, Reason.DEFAULT, None),
-        ("staff-only", {"email": "ann@example.com"}, "internal", "staff", Reason.TARGETING_MATCH, None),
+        (
+            "staff-only",
+            {"email": "ann@example.com"},
+            "internal",
+            "staff",
+            Reason.TARGETING_MATCH,
+            None,
+        ),
         ("staff-only", {"email": "bob@elsewhere.org"}, "external", "public", Reason.DEFAULT, None),
         ("staff-only", None, "external", "public", Reason.DEFAULT, None),
-        ("staff-or-code-default", {"email": "ann@example.com"}, True, "on", Reason.TARGETING_MATCH, None),
+        (
+            "staff-or-code-default",
+            {"email": "ann@example.com"},
+            True,
+            "on",
+            Reason.TARGETING_MATCH,
+            None,
+        ),
         ("staff-or-code-default", {"email": "bob@elsewhere.org"}, None, None, Reason.DEFAULT, None),
         ("from-context", {"pick": "on"}, True, "on", Reason.TARGETING_MATCH, None),
         ("from-context", {"pick": "blue"}, None, None, Reason.ERROR, ErrorCode.GENERAL),
@@ -131,7 +186,10 @@ def test_reasons_and_error_codes(key, context, value, variant, reason, error_cod
     given = copy.deepcopy(context)
     resolution = evaluate(FLAGS, key, context, now=NOW)
     assert (resolution.value, resolution.variant, resolution.reason, resolution.error_code) == (
-        value, variant, reason, error_code,
+        value,
+        variant,
+        reason,
+        error_code,
     )
     assert resolution.is_error == (error_code is not None)
     assert (resolution.error_message is not None) == (error_code is not None)
@@ -141,15 +199,28 @@ def test_reasons_and_error_codes(key, context, value, variant, reason, error_cod
 
 def test_error_messages_name_the_flag():
     unknown = evaluate(FLAGS, "from-context", {"pick": "blue"}, now=NOW)
-    assert unknown.error_message == "flag 'from-context': targeting returned 'blue', which is not one of the variants (on, off)"
+    assert (
+        unknown.error_message
+        == "flag 'from-context': targeting returned 'blue', which is not one of the variants (on, off)"
+    )
     assert evaluate(FLAGS, "missing", {}, now=NOW).error_message == "flag 'missing' is not defined"
     assert "ZeroDivisionError" in evaluate(FLAGS, "divide", {"zero": 0}, now=NOW).error_message
 
 
 def test_an_unknown_operation_is_a_parse_error():
     # laneway refuses such definitions; a set built around that check still answers PARSE_ERROR
-    flag_set = parse_flag_set({"flags": {"x": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off",
-                                               "targeting": {"if": [True, "on", None]}}}})
+    flag_set = parse_flag_set(
+        {
+            "flags": {
+                "x": {
+                    "state": "ENABLED",
+                    "variants": ON_OFF,
+                    "defaultVariant": "off",
+                    "targeting": {"if": [True, "on", None]},
+                }
+            }
+        }
+    )
     broken = dataclasses.replace(flag_set.flags["x"], targeting={"nope": [1]})
     flag_set = dataclasses.replace(flag_set, flags={"x": broken})
     resolution = evaluate(flag_set, "x", {}, now=NOW)
@@ -198,7 +269,11 @@ def test_type_mismatch(key, expected, ok):
     if ok:
         assert typed == plain
     else:
-        assert (typed.value, typed.reason, typed.error_code) == (None, Reason.ERROR, ErrorCode.TYPE_MISMATCH)
+        assert (typed.value, typed.reason, typed.error_code) == (
+            None,
+            Reason.ERROR,
+            ErrorCode.TYPE_MISMATCH,
+        )
         assert typed.error_message.startswith(f"flag {key!r}: expected {expected}, got ")
 
 
@@ -224,21 +299,41 @@ USERS = [f"user-{i}" for i in range(10_000)]
 
 def rollout(*buckets: list, bucket_by: dict | None = None) -> object:
     rule = [bucket_by, *buckets] if bucket_by else list(buckets)
-    return parse_flag_set({"flags": {"rollout": {
-        "state": "ENABLED", "variants": {"on": True, "off": False, "third": False}, "defaultVariant": "off",
-        "targeting": {"fractional": rule},
-    }}})
+    return parse_flag_set(
+        {
+            "flags": {
+                "rollout": {
+                    "state": "ENABLED",
+                    "variants": {"on": True, "off": False, "third": False},
+                    "defaultVariant": "off",
+                    "targeting": {"fractional": rule},
+                }
+            }
+        }
+    )
 
 
 def variants_of(flag_set, users=USERS) -> list[str]:
-    return [evaluate(flag_set, "rollout", {"targetingKey": user}, now=NOW).variant for user in users]
+    return [
+        evaluate(flag_set, "rollout", {"targetingKey": user}, now=NOW).variant for user in users
+    ]
 
 
 def test_golden_buckets_stay_put():
     """Pinned answers: a change of openfeature-flagd-core that re-buckets users fails here."""
     assert dict(zip(USERS[:12], variants_of(FLAGS, USERS[:12]), strict=True)) == {
-        "user-0": "off", "user-1": "off", "user-2": "on", "user-3": "on", "user-4": "off", "user-5": "on",
-        "user-6": "on", "user-7": "on", "user-8": "off", "user-9": "off", "user-10": "off", "user-11": "off",
+        "user-0": "off",
+        "user-1": "off",
+        "user-2": "on",
+        "user-3": "on",
+        "user-4": "off",
+        "user-5": "on",
+        "user-6": "on",
+        "user-7": "on",
+        "user-8": "off",
+        "user-9": "off",
+        "user-10": "off",
+        "user-11": "off",
     }
 
 
@@ -273,7 +368,9 @@ def test_buckets_are_sticky_and_grow_monotonically():
     ten = rollout(["on", 10], ["off", 90])
     first = variants_of(ten)
     assert variants_of(ten) == first
-    assert variants_of(rollout(["on", 10], ["off", 90])) == first  # a fresh parse, as after a restart
+    assert (
+        variants_of(rollout(["on", 10], ["off", 90])) == first
+    )  # a fresh parse, as after a restart
     # raising the share only moves users from off to on
     twenty = variants_of(rollout(["on", 20], ["off", 80]))
     assert all(b == "on" for a, b in zip(first, twenty, strict=True) if a == "on")
@@ -286,7 +383,9 @@ def test_bucketing_by_an_attribute_including_numbers():
     assert one == two
     by_id = rollout(["on", 50], ["off", 50], bucket_by={"var": "id"})
     # 2.x encodes numbers as numbers: 7 and 7.0 are one bucket, "7" another hash
-    assert evaluate(by_id, "rollout", {"id": 7}, now=NOW) == evaluate(by_id, "rollout", {"id": 7.0}, now=NOW)
+    assert evaluate(by_id, "rollout", {"id": 7}, now=NOW) == evaluate(
+        by_id, "rollout", {"id": 7.0}, now=NOW
+    )
     ids = Counter(evaluate(by_id, "rollout", {"id": i}, now=NOW).variant for i in range(10_000))
     assert abs(ids["on"] - 5_000) <= 200
 
@@ -305,24 +404,57 @@ def generated_rule(rng: random.Random, names: list[str], key: str) -> dict | Non
     pick = rng.choice(names)
     other = rng.choice([*names, None])
     buckets = [[name, rng.randint(0, 5)] for name in names]
-    return rng.choice([
-        None,
-        {},
-        {"if": [{"ends_with": [{"var": "email"}, "@example.com"]}, pick, other]},
-        {"if": [{"starts_with": [{"var": "email"}, "a"]}, pick, other]},
-        {"if": [{"in": [{"var": "tier"}, ["gold", "silver"]]}, pick, other]},
-        {"if": [{"==": [{"var": "tier"}, "gold"]}, pick, {"==": [{"var": "tier"}, "tin"]}, other, None]},
-        {"if": [{"sem_ver": [{"var": "version"}, rng.choice(["<", ">=", "~", "^", "="]), "1.4.0"]}, pick, other]},
-        {"if": [{">": [{"var": "$flagd.timestamp"}, rng.choice([1_700_000_000, 1_800_000_000])]}, pick, other]},
-        {"if": [{"==": [{"var": "$flagd.flagKey"}, rng.choice([key, "other"])]}, pick, other]},
-        {"fractional": buckets},
-        {"fractional": [{"var": "email"}, *buckets]},
-        {"fractional": [{"cat": [{"var": "$flagd.flagKey"}, {"var": "tier"}]}, *buckets]},
-        {"fractional": [{"var": "age"}, *buckets]},
-        {"var": "variant"},
-        {"/": [{"var": "age"}, {"var": "zero"}]},
-        {"if": [{"<": [{"var": "age"}, 30]}, True, False]},
-    ])
+    return rng.choice(
+        [
+            None,
+            {},
+            {"if": [{"ends_with": [{"var": "email"}, "@example.com"]}, pick, other]},
+            {"if": [{"starts_with": [{"var": "email"}, "a"]}, pick, other]},
+            {"if": [{"in": [{"var": "tier"}, ["gold", "silver"]]}, pick, other]},
+            {
+                "if": [
+                    {"==": [{"var": "tier"}, "gold"]},
+                    pick,
+                    {"==": [{"var": "tier"}, "tin"]},
+                    other,
+                    None,
+                ]
+            },
+            {
+                "if": [
+                    {
+                        "sem_ver": [
+                            {"var": "version"},
+                            rng.choice(["<", ">=", "~", "^", "="]),
+                            "1.4.0",
+                        ]
+                    },
+                    pick,
+                    other,
+                ]
+            },
+            {
+                "if": [
+                    {
+                        ">": [
+                            {"var": "$flagd.timestamp"},
+                            rng.choice([1_700_000_000, 1_800_000_000]),
+                        ]
+                    },
+                    pick,
+                    other,
+                ]
+            },
+            {"if": [{"==": [{"var": "$flagd.flagKey"}, rng.choice([key, "other"])]}, pick, other]},
+            {"fractional": buckets},
+            {"fractional": [{"var": "email"}, *buckets]},
+            {"fractional": [{"cat": [{"var": "$flagd.flagKey"}, {"var": "tier"}]}, *buckets]},
+            {"fractional": [{"var": "age"}, *buckets]},
+            {"var": "variant"},
+            {"/": [{"var": "age"}, {"var": "zero"}]},
+            {"if": [{"<": [{"var": "age"}, 30]}, True, False]},
+        ]
+    )
 
 
 def generated_flags(rng: random.Random, count: int) -> dict:
@@ -413,20 +545,32 @@ def test_answers_equal_the_reference_evaluators(seed, frozen_reference_clock):
             example = next(iter(flag["variants"].values()))
             ours = evaluate(flag_set, key, context, now=NOW)
             theirs = reference_answer(core, key, example, context)
-            assert (ours.value, ours.variant, str(ours.reason), ours.error_code) == theirs, (key, flag, context)
+            assert (ours.value, ours.variant, str(ours.reason), ours.error_code) == theirs, (
+                key,
+                flag,
+                context,
+            )
             compared[str(ours.reason)] += 1
     assert {"STATIC", "DEFAULT", "DISABLED", "TARGETING_MATCH", "ERROR"} <= set(compared)
 
 
 def test_ten_thousand_users_land_where_the_in_process_provider_puts_them(frozen_reference_clock):
     """What openfeature-provider-flagd (in-process) runs is FlagdCore: same bucket for each user."""
-    document = {"flags": {"rollout": {
-        "state": "ENABLED", "variants": {"a": "A", "b": "B", "c": "C"}, "defaultVariant": "a",
-        "targeting": {"fractional": [["a", 10], ["b", 30], ["c", 60]]},
-    }}}
+    document = {
+        "flags": {
+            "rollout": {
+                "state": "ENABLED",
+                "variants": {"a": "A", "b": "B", "c": "C"},
+                "defaultVariant": "a",
+                "targeting": {"fractional": [["a", 10], ["b", 30], ["c", 60]]},
+            }
+        }
+    }
     core = FlagdCore()
     core.set_flags(copy.deepcopy(document))
     flag_set = parse_flag_set(document)
     for user in USERS:
         theirs = core.resolve_string_value("rollout", "", EvaluationContext(user))
-        assert evaluate(flag_set, "rollout", {"targetingKey": user}, now=NOW).variant == theirs.variant
+        assert (
+            evaluate(flag_set, "rollout", {"targetingKey": user}, now=NOW).variant == theirs.variant
+        )

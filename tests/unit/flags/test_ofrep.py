@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -17,21 +18,7 @@ from laneway.flags import (
 
 NOW = 1_750_000_000.0
 ON_OFF = {"on": True, "off": False}
-DOC = {
-    "metadata": {"flagSetId": "shop/production", "version": "3"},
-    "flags": {
-        "static": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": "on", "metadata": {"owner": "web"}},
-        "disabled": {"state": "DISABLED", "variants": ON_OFF, "defaultVariant": "on"},
-        "code-default": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": None},
-        "color": {
-            "state": "ENABLED", "variants": {"red": "#f00", "blue": "#00f"}, "defaultVariant": "red",
-            "targeting": {"if": [{"==": [{"var": "tier"}, "gold"]}, "blue", None]},
-        },
-        "from-context": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off", "targeting": {"var": "pick"}},
-        "limits": {"state": "ENABLED", "variants": {"low": 10, "high": 2.5}, "defaultVariant": "high"},
-        "theme": {"state": "ENABLED", "variants": {"dark": {"bg": "#000"}}, "defaultVariant": "dark"},
-    },
-}
+DOC = json.loads((Path(__file__).parent / "flag_set.json").read_text())
 FLAGS = parse_flag_set(DOC)
 SET_METADATA = DOC["metadata"]
 
@@ -43,27 +30,101 @@ def answer(key: str, context: dict | None = None) -> tuple[int, dict]:
 @pytest.mark.parametrize(
     ("key", "context", "status", "body"),
     [
-        ("static", {}, 200, {"key": "static", "value": True, "reason": "STATIC", "variant": "on",
-                             "metadata": {**SET_METADATA, "owner": "web"}}),
-        ("color", {"tier": "gold"}, 200, {"key": "color", "value": "#00f", "reason": "TARGETING_MATCH",
-                                          "variant": "blue", "metadata": SET_METADATA}),
-        ("color", {}, 200, {"key": "color", "value": "#f00", "reason": "DEFAULT", "variant": "red",
-                            "metadata": SET_METADATA}),
-        ("limits", {}, 200, {"key": "limits", "value": 2.5, "reason": "STATIC", "variant": "high",
-                             "metadata": SET_METADATA}),
-        ("theme", {}, 200, {"key": "theme", "value": {"bg": "#000"}, "reason": "STATIC", "variant": "dark",
-                            "metadata": SET_METADATA}),
+        (
+            "static",
+            {},
+            200,
+            {
+                "key": "static",
+                "value": True,
+                "reason": "STATIC",
+                "variant": "on",
+                "metadata": {**SET_METADATA, "owner": "web"},
+            },
+        ),
+        (
+            "color",
+            {"tier": "gold"},
+            200,
+            {
+                "key": "color",
+                "value": "#00f",
+                "reason": "TARGETING_MATCH",
+                "variant": "blue",
+                "metadata": SET_METADATA,
+            },
+        ),
+        (
+            "color",
+            {},
+            200,
+            {
+                "key": "color",
+                "value": "#f00",
+                "reason": "DEFAULT",
+                "variant": "red",
+                "metadata": SET_METADATA,
+            },
+        ),
+        (
+            "limits",
+            {},
+            200,
+            {
+                "key": "limits",
+                "value": 2.5,
+                "reason": "STATIC",
+                "variant": "high",
+                "metadata": SET_METADATA,
+            },
+        ),
+        (
+            "theme",
+            {},
+            200,
+            {
+                "key": "theme",
+                "value": {"bg": "#000"},
+                "reason": "STATIC",
+                "variant": "dark",
+                "metadata": SET_METADATA,
+            },
+        ),
         # no value: the provider uses the code default
-        ("disabled", {}, 200, {"key": "disabled", "reason": "DISABLED", "variant": None, "metadata": SET_METADATA}),
-        ("code-default", {}, 200, {"key": "code-default", "reason": "DEFAULT", "variant": None,
-                                   "metadata": SET_METADATA}),
-        ("missing", {}, 404, {"key": "missing", "errorCode": "FLAG_NOT_FOUND",
-                              "errorDetails": "flag 'missing' is not defined", "metadata": SET_METADATA}),
-        ("from-context", {"pick": "maybe"}, 400, {
-            "key": "from-context", "errorCode": "GENERAL",
-            "errorDetails": "flag 'from-context': targeting returned 'maybe', which is not one of the variants (on, off)",
-            "metadata": SET_METADATA,
-        }),
+        (
+            "disabled",
+            {},
+            200,
+            {"key": "disabled", "reason": "DISABLED", "variant": None, "metadata": SET_METADATA},
+        ),
+        (
+            "code-default",
+            {},
+            200,
+            {"key": "code-default", "reason": "DEFAULT", "variant": None, "metadata": SET_METADATA},
+        ),
+        (
+            "missing",
+            {},
+            404,
+            {
+                "key": "missing",
+                "errorCode": "FLAG_NOT_FOUND",
+                "errorDetails": "flag 'missing' is not defined",
+                "metadata": SET_METADATA,
+            },
+        ),
+        (
+            "from-context",
+            {"pick": "maybe"},
+            400,
+            {
+                "key": "from-context",
+                "errorCode": "GENERAL",
+                "errorDetails": "flag 'from-context': targeting returned 'maybe', which is not one of the variants (on, off)",
+                "metadata": SET_METADATA,
+            },
+        ),
     ],
 )
 def test_single_evaluation_bodies(key, context, status, body):
@@ -87,7 +148,8 @@ def test_single_evaluation_bodies(key, context, status, body):
 def test_every_error_code_has_its_status(code, status):
     resolution = Resolution(None, None, Reason.ERROR, code, "why")
     assert ofrep.evaluation("k", resolution) == (
-        status, {"key": "k", "errorCode": code.value, "errorDetails": "why", "metadata": {}},
+        status,
+        {"key": "k", "errorCode": code.value, "errorDetails": "why", "metadata": {}},
     )
 
 
@@ -97,8 +159,15 @@ def test_bulk_body_lists_every_flag_with_failures_inline():
     assert [item["key"] for item in body["flags"]] == list(DOC["flags"])
     by_key = {item["key"]: item for item in body["flags"]}
     assert by_key["static"] == answer("static")[1]
-    assert by_key["from-context"]["errorCode"] == "GENERAL" and "value" not in by_key["from-context"]
-    assert by_key["disabled"] == {"key": "disabled", "reason": "DISABLED", "variant": None, "metadata": SET_METADATA}
+    assert (
+        by_key["from-context"]["errorCode"] == "GENERAL" and "value" not in by_key["from-context"]
+    )
+    assert by_key["disabled"] == {
+        "key": "disabled",
+        "reason": "DISABLED",
+        "variant": None,
+        "metadata": SET_METADATA,
+    }
     json.dumps(body, allow_nan=False)
 
 
@@ -106,7 +175,14 @@ def test_etag_is_stable_and_changes_with_flags_and_context():
     context = {"targetingKey": "u1", "tier": "gold"}
     tag = ofrep.etag(FLAGS, context, now=NOW)
     assert tag.startswith('"') and tag.endswith('"') and len(tag) == 34
-    assert ofrep.etag(parse_flag_set(json.loads(json.dumps(DOC))), dict(reversed(context.items())), now=NOW + 60) == tag
+    assert (
+        ofrep.etag(
+            parse_flag_set(json.loads(json.dumps(DOC))),
+            dict(reversed(context.items())),
+            now=NOW + 60,
+        )
+        == tag
+    )
     assert ofrep.etag(FLAGS, {**context, "tier": "tin"}, now=NOW) != tag
     assert ofrep.etag(FLAGS, None, now=NOW) == ofrep.etag(FLAGS, {}, now=NOW) != tag
     changed = json.loads(json.dumps(DOC))
@@ -115,10 +191,18 @@ def test_etag_is_stable_and_changes_with_flags_and_context():
 
 
 def test_etag_of_a_set_reading_the_clock_changes_every_second():
-    timed = parse_flag_set({"flags": {"x": {
-        "state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off",
-        "targeting": {"if": [{">": [{"var": "$flagd.timestamp"}, NOW]}, "on", None]},
-    }}})
+    timed = parse_flag_set(
+        {
+            "flags": {
+                "x": {
+                    "state": "ENABLED",
+                    "variants": ON_OFF,
+                    "defaultVariant": "off",
+                    "targeting": {"if": [{">": [{"var": "$flagd.timestamp"}, NOW]}, "on", None]},
+                }
+            }
+        }
+    )
     assert ofrep.etag(timed, {}, now=NOW) == ofrep.etag(timed, {}, now=NOW + 0.5)
     assert ofrep.etag(timed, {}, now=NOW) != ofrep.etag(timed, {}, now=NOW + 1)
 
@@ -160,7 +244,10 @@ def test_read_context(body, context):
         ([], "request body: expected a JSON object with a context object"),
         ({"context": "u1"}, "context: expected a JSON object"),
         ({"context": {"targetingKey": 7}}, "context.targetingKey: expected a string"),
-        ({"context": {"n": float("nan")}}, "context: not JSON: Out of range float values are not JSON compliant"),
+        (
+            {"context": {"n": float("nan")}},
+            "context: not JSON: Out of range float values are not JSON compliant",
+        ),
     ],
 )
 def test_bad_requests_are_invalid_context(body, message):
@@ -168,6 +255,10 @@ def test_bad_requests_are_invalid_context(body, message):
         ofrep.read_context(body)
     assert str(caught.value) == message and isinstance(caught.value, errors.InvalidInput)
     assert ofrep.invalid_context(message, "k") == (
-        400, {"key": "k", "errorCode": "INVALID_CONTEXT", "errorDetails": message},
+        400,
+        {"key": "k", "errorCode": "INVALID_CONTEXT", "errorDetails": message},
     )
-    assert ofrep.invalid_context(message) == (400, {"errorCode": "INVALID_CONTEXT", "errorDetails": message})
+    assert ofrep.invalid_context(message) == (
+        400,
+        {"errorCode": "INVALID_CONTEXT", "errorDetails": message},
+    )

@@ -4,6 +4,7 @@ its HTTP replaced by a transport adapter that answers from `ofrep.evaluation`.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -14,25 +15,21 @@ ofrep_provider = pytest.importorskip("openfeature.contrib.provider.ofrep")
 
 NOW = 1_750_000_000.0
 ON_OFF = {"on": True, "off": False}
-FLAGS = parse_flag_set({
-    "metadata": {"flagSetId": "shop/production"},
-    "flags": {
-        "static": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": "on", "metadata": {"owner": "web"}},
-        "disabled": {"state": "DISABLED", "variants": ON_OFF, "defaultVariant": "on"},
-        "code-default": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": None},
-        "color": {
-            "state": "ENABLED", "variants": {"red": "#f00", "blue": "#00f"}, "defaultVariant": "red",
-            "targeting": {"if": [{"==": [{"var": "tier"}, "gold"]}, "blue", None]},
-        },
-        "from-context": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off", "targeting": {"var": "pick"}},
-        "limits": {"state": "ENABLED", "variants": {"low": 10, "high": 2.5}, "defaultVariant": "high"},
-        "theme": {"state": "ENABLED", "variants": {"dark": {"bg": "#000"}}, "defaultVariant": "dark"},
-        "rollout": {
-            "state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off",
-            "targeting": {"fractional": [["on", 50], ["off", 50]]},
-        },
-    },
-})
+DOC = json.loads((Path(__file__).parent / "flag_set.json").read_text())
+FLAGS = parse_flag_set(
+    DOC
+    | {
+        "flags": DOC["flags"]
+        | {
+            "rollout": {
+                "state": "ENABLED",
+                "variants": ON_OFF,
+                "defaultVariant": "off",
+                "targeting": {"fractional": [["on", 50], ["off", 50]]},
+            }
+        }
+    }
+)
 
 
 class LanewayAdapter(requests.adapters.BaseAdapter):
@@ -84,6 +81,8 @@ def test_the_published_ofrep_provider_reads_these_bodies(
     client, kind, key, attributes, default, value, variant, reason, error_code
 ):
     openfeature_client, EvaluationContext = client
-    details = getattr(openfeature_client, f"get_{kind}_details")(key, default, EvaluationContext("user-2", attributes))
+    details = getattr(openfeature_client, f"get_{kind}_details")(
+        key, default, EvaluationContext("user-2", attributes)
+    )
     assert (details.value, details.variant, str(details.reason)) == (value, variant, reason)
     assert (details.error_code and str(details.error_code)) == error_code

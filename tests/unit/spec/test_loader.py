@@ -13,25 +13,7 @@ from laneway.errors import SpecError
 from laneway.spec.loader import load_spec, load_spec_text
 from laneway.spec.model import Spec
 
-SKETCH = """\
-app: shop
-build:
-  command: pip install -r requirements.txt --target .deps
-services:
-  web:
-    command: python -m shop.web --port $PORT
-    health: /healthz
-  worker:
-    command: python -m shop.worker
-resources:
-  db: {type: postgres}
-hooks:
-  release: python -m shop.migrate        # runs before traffic moves to a new release
-environments:
-  preview: {ttl: 72h, sleep_after: 30m, data: {db: {from: staging, mask: [users.email]}}}
-  staging: {env: {LOG_LEVEL: debug}}
-  production: {protected: true, replicas: {web: 2}}
-"""
+SKETCH = (Path(__file__).parent / "design_sketch.yaml").read_text()  # DESIGN.md's sketch
 
 FULL = """\
 app: shop-api

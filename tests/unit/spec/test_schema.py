@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,25 +14,7 @@ from pydantic import ValidationError
 from laneway.spec.model import Spec
 from laneway.spec.schema import DIALECT, json_schema
 
-SKETCH = """\
-app: shop
-build:
-  command: pip install -r requirements.txt --target .deps
-services:
-  web:
-    command: python -m shop.web --port $PORT
-    health: /healthz
-  worker:
-    command: python -m shop.worker
-resources:
-  db: {type: postgres}
-hooks:
-  release: python -m shop.migrate        # runs before traffic moves to a new release
-environments:
-  preview: {ttl: 72h, sleep_after: 30m, data: {db: {from: staging, mask: [users.email]}}}
-  staging: {env: {LOG_LEVEL: debug}}
-  production: {protected: true, replicas: {web: 2}}
-"""
+SKETCH = (Path(__file__).parent / "design_sketch.yaml").read_text()  # DESIGN.md's sketch
 
 MINIMAL: dict[str, Any] = {"app": "shop", "services": {"web": {"command": "run"}}}
 
