@@ -16,6 +16,7 @@ from laneway.runtime.base import Runtime
 from laneway.runtime.local import LocalRuntime
 from laneway.settings import Settings
 from laneway.store.repository import Store
+from laneway.store.vault import Vault
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Context:
     runtime: Runtime
     providers: dict[str, ResourceProvider]
     artifacts: ArtifactStore
+    vault: Vault
     clock: Callable[[], float] = field(default=time.time)
 
     def release_dir(self, environment_id: str, release: int) -> Path:
@@ -50,10 +52,12 @@ def instance_secret(settings: Settings) -> bytes:
 def build_context(settings: Settings, store: Store) -> Context:
     for path in (settings.environments_dir, settings.logs_dir, settings.artifacts):
         path.mkdir(parents=True, exist_ok=True)
+    secret = instance_secret(settings)
     return Context(
         settings=settings,
         store=store,
         runtime=LocalRuntime(settings.owner),
-        providers=providers(settings, secret=instance_secret(settings)),
+        providers=providers(settings, secret=secret),
         artifacts=ArtifactStore(settings.artifacts),
+        vault=Vault(secret),
     )

@@ -20,6 +20,7 @@ import httpx
 
 from laneway.controllers import builds, health
 from laneway.controllers.context import Context
+from laneway.core import config as configs
 from laneway.core import environments as plans
 from laneway.core import redaction
 from laneway.core.types import Environment, Phase, ReleaseState, ResourceRecord
@@ -67,18 +68,47 @@ class EnvironmentReconciler:
         self.routes_applied = routes_applied or _nothing
         self._last_error: dict[str, str] = {}
         self._specs: dict[str, Spec] = {}
+        self._generation_builds: dict[tuple[str, int], str] = {}
+        """A release's build never changes once it is set."""
 
     def spec_of(self, environment: Environment) -> Spec | None:
-        """The spec of the environment's build; builds never change, so each is read once."""
-        if environment.build_id is None:
-            return None
-        spec = self._specs.get(environment.build_id)
+        """The spec of the environment's build (its newest release's)."""
+        return None if environment.build_id is None else self.spec_of_build(environment.build_id)
+
+    def spec_of_build(self, build_id: str) -> Spec:
+        """Builds never change, so each one's spec is read once."""
+        spec = self._specs.get(build_id)
         if spec is None:
             spec = load_spec_text(
-                self.ctx.store.get_build(environment.build_id).spec_text, filename="laneway.yaml"
+                self.ctx.store.get_build(build_id).spec_text, filename="laneway.yaml"
             )
-            self._specs[environment.build_id] = spec
+            self._specs[build_id] = spec
         return spec
+
+    def generations(self, environment: Environment) -> dict[int, plans.Generation]:
+        """The target, live and warm generations that have a build, with their specs."""
+        found = {}
+        for number in {environment.target_generation, environment.live, environment.warm} - {0}:
+            if number == environment.target_generation and environment.build_id:
+                build_id: str | None = environment.build_id
+            else:
+                build_id = self._generation_builds.get((environment.id, number))
+                if build_id is None:
+                    try:
+                        build_id = self.ctx.store.get_release(environment.id, number).build_id
+                    except NotFound:
+                        build_id = None
+                    if build_id:
+                        self._generation_builds[(environment.id, number)] = build_id
+            if build_id:
+                found[number] = plans.Generation(number, build_id, self.spec_of_build(build_id))
+        return found
+
+    def generation_specs(self, environment: Environment) -> dict[int, Spec]:
+        try:
+            return {n: g.spec for n, g in self.generations(environment).items()}
+        except (NotFound, SpecError):
+            return {}
 
     async def reconcile(self, environment_id: str) -> tuple[Environment | None, Outcome]:
         """One pass. Returns the environment as recorded after it (None once it is deleted)
@@ -88,22 +118,23 @@ class EnvironmentReconciler:
         if environment is None:
             return None, Outcome.IDLE
         try:
-            spec = self.spec_of(environment)
+            generations = self.generations(environment)
         except (NotFound, SpecError) as exc:
             failure = f"the stored spec of build {environment.build_id} is unreadable: {exc}"
             store.update_environment(
                 environment.id, phase=Phase.FAILED, message=failure, failure=failure
             )
-            spec = None
+            generations = {}
             environment = store.get_environment_by_id(environment_id) or environment
-        observed = await self.observe(environment, spec)
-        plan = plans.plan_environment(environment, spec, observed, now=self.ctx.clock())
+        target = generations.get(environment.target_generation)
+        spec = target.spec if target is not None else None
+        observed = await self.observe(environment, generations)
+        plan = plans.plan_environment(environment, generations, observed, now=self.ctx.clock())
         shown = environment.message.split(RETRYING, 1)[0]
         if plan.phase == Phase.RUNNING and environment.phase != Phase.RUNNING:
-            # "running" means reachable: the router serves the new replicas before it is said
+            # "running" means reachable: the router serves the replicas before it is said
             environment = store.update_environment(environment.id, replicas=plan.replicas)
             await self.routes_applied()
-            store.update_release(environment.id, environment.release, state=ReleaseState.LIVE)
         if plan.phase != environment.phase or plan.message != shown:
             environment = store.update_environment(
                 environment.id, phase=plan.phase, message=plan.message
@@ -112,7 +143,7 @@ class EnvironmentReconciler:
         outcome = Outcome.PROGRESSED if plan.actions else Outcome.IDLE
         for batch in _batches(plan.actions):
             results = await asyncio.gather(
-                *(self.apply(environment, spec, action) for action in batch),
+                *(self.apply(environment, spec, action, plan) for action in batch),
                 return_exceptions=True,
             )
             failures = [r for r in results if isinstance(r, BaseException)]
@@ -124,9 +155,19 @@ class EnvironmentReconciler:
             if isinstance(batch[-1], plans.DeleteRecord):
                 store.add_event(environment.id, "deleted", "environment destroyed")
                 return None, Outcome.IDLE
-            if isinstance(batch[-1], (plans.Build, plans.HookDone)):
+            if isinstance(
+                batch[-1],
+                (plans.Build, plans.HookDone, plans.Switch, plans.AbortDeploy, plans.Retire),
+            ):
                 environment = store.get_environment_by_id(environment_id) or environment
-        if plan.replicas != environment.replicas and environment.phase != Phase.FAILED:
+            if isinstance(batch[-1], plans.AbortDeploy):
+                break
+        aborted = any(isinstance(a, plans.AbortDeploy) for a in plan.actions)
+        if (
+            plan.replicas != environment.replicas
+            and environment.phase != Phase.FAILED
+            and not aborted
+        ):
             environment = store.update_environment(environment.id, replicas=plan.replicas)
         await asyncio.to_thread(self._rotate_logs, environment)
         if outcome is not Outcome.RETRY and RETRYING in environment.message:
@@ -138,6 +179,9 @@ class EnvironmentReconciler:
         self, environment: Environment, plan: plans.Plan, error: BaseException
     ) -> Environment:
         store = self.ctx.store
+        if isinstance(error, PermanentFailure) and environment.deploying:
+            self._abort(environment, error.message)
+            return store.get_environment_by_id(environment.id) or environment
         if isinstance(error, PermanentFailure):
             store.add_event(environment.id, "failed", error.message)
             store.update_release(
@@ -159,28 +203,41 @@ class EnvironmentReconciler:
             environment.id, message=f"{plan.message}{RETRYING}{error.message}"
         )
 
-    async def observe(self, environment: Environment, spec: Spec | None) -> plans.Observed:
+    async def observe(
+        self, environment: Environment, generations: dict[int, plans.Generation]
+    ) -> plans.Observed:
         ctx = self.ctx
         processes = await asyncio.to_thread(ctx.runtime.list_processes, environment.id)
         observed = tuple(processes)
-        ports = {
-            (lease.service, lease.index): lease.port for lease in ctx.store.leases(environment.id)
-        }
+        leases = ctx.store.leases(environment.id)
+        ports = {(lease.generation, lease.service, lease.index): lease.port for lease in leases}
         targets: dict[int, tuple[int, str, float]] = {}
-        if spec is not None:
-            for p in observed:
-                service = spec.services.get(p.service)
-                port = ports.get((p.service, p.index))
-                if p.alive and service is not None and service.health is not None and port:
-                    targets[p.pid] = (port, service.health.path, service.health.timeout)
+        for p in observed:
+            number = plans.generation_of(p.release)
+            generation = generations.get(number)
+            if generation is None or not p.alive:
+                continue
+            service = generation.spec.services.get(p.service)
+            port = ports.get((number, p.service, p.index))
+            if service is not None and service.health is not None and port:
+                targets[p.pid] = (port, service.health.path, service.health.timeout)
         results = await health.probe_all(self.http, targets) if targets else {}
+        releases_dir = ctx.release_dir(environment.id, 0).parent
+        unpacked = (
+            frozenset(
+                plans.generation_of(path.name) for path in releases_dir.iterdir() if path.is_dir()
+            )
+            if releases_dir.is_dir()
+            else frozenset()
+        )
         return plans.Observed(
-            unpacked=ctx.release_dir(environment.id, environment.release).is_dir(),
+            unpacked=unpacked - {0},
             resources=frozenset(r.name for r in ctx.store.resources(environment.id)),
             processes=observed,
             health=results,
             ports=ports,
             hook_exit=self._read_hook_exit(environment),
+            leased=frozenset(lease.generation for lease in leases),
         )
 
     def _read_hook_exit(self, environment: Environment) -> int | None:
@@ -191,7 +248,11 @@ class EnvironmentReconciler:
         return int(text) if text.lstrip("-").isdigit() else None
 
     async def apply(
-        self, environment: Environment, spec: Spec | None, action: plans.Action
+        self,
+        environment: Environment,
+        spec: Spec | None,
+        action: plans.Action,
+        plan: plans.Plan | None = None,
     ) -> None:
         ctx = self.ctx
         store = ctx.store
@@ -218,17 +279,27 @@ class EnvironmentReconciler:
             case plans.HookDone():
                 assert spec is not None and spec.hooks.release is not None
                 self._finish_hook(environment, action, spec.hooks.release)
-            case plans.StartReplica(service=service, index=index):
-                assert spec is not None
-                info = await asyncio.to_thread(self._start, environment, spec, service, index)
+            case plans.StartReplica(service=service, index=index, generation=number):
+                generation = self.generations(environment)[number]
+                info = await asyncio.to_thread(self._start, environment, generation, service, index)
                 store.add_event(
-                    environment.id, "started", f"{service}/{index} started (pid {info.pid})"
+                    environment.id,
+                    "started",
+                    f"{service}/{index} of v{number} started (pid {info.pid})",
                 )
-            case plans.StopProcess(key=key, reason=reason):
-                await asyncio.to_thread(ctx.runtime.stop_process, key, timeout=STOP_TIMEOUT)
-                store.add_event(
-                    environment.id, "stopped", f"{key.split('/', 1)[1]} stopped: {reason}"
+            case plans.StopProcess(key=key, reason=reason, timeout=timeout):
+                await asyncio.to_thread(ctx.runtime.stop_process, key, timeout=timeout)
+                name = "/".join(key.split("/")[1:3])
+                store.add_event(environment.id, "stopped", f"{name} stopped: {reason}")
+            case plans.Switch(generation=generation, warm_until=warm_until):
+                await self._switch(environment, generation, warm_until, plan)
+            case plans.AbortDeploy(reason=reason, service=service, index=index):
+                self._abort(environment, reason, service=service, index=index)
+            case plans.Retire(generation=generation):
+                await asyncio.to_thread(
+                    shutil.rmtree, ctx.release_dir(environment.id, generation), True
                 )
+                store.retire_generation(environment.id, generation)
             case plans.Forget(key=key):
                 ctx.runtime.forget(key)
             case plans.DestroyResources():
@@ -274,6 +345,16 @@ class EnvironmentReconciler:
             r.name: r.details.get("value", "") for r in self.ctx.store.resources(environment.id)
         }
 
+    def config_of(self, environment: Environment, release: int) -> dict[str, configs.ConfigEntry]:
+        return self.ctx.vault.open(self.ctx.store.sealed_config(environment.id, release))
+
+    def _hidden_values(self, environment: Environment) -> list[str]:
+        """What must never reach a log or a message: resource addresses, secret config."""
+        hidden = list(self._resource_values(environment).values())
+        for number in {environment.release, environment.live} - {0}:
+            hidden += configs.secret_values(self.config_of(environment, number))
+        return hidden
+
     def _process_env(
         self,
         environment: Environment,
@@ -282,7 +363,12 @@ class EnvironmentReconciler:
         release: int,
         service: str | None = None,
         port: int | None = None,
+        build: plans.Generation | None = None,
     ) -> dict[str, str]:
+        build_id = build.build_id if build is not None else environment.build_id
+        commit = environment.commit
+        if build is not None and build.build_id != environment.build_id:
+            commit = self.ctx.store.get_build(build.build_id).commit
         return plans.compose_env(
             environment,
             spec,
@@ -291,6 +377,9 @@ class EnvironmentReconciler:
             resources=self._resource_values(environment),
             base={k: v for k, v in os.environ.items() if k in PASSED_THROUGH},
             app_dir=str(self.ctx.release_dir(environment.id, release)),
+            config=configs.plain(self.config_of(environment, release)),
+            release=release,
+            build=(build_id or "", commit or ""),
         )
 
     def _hook_exit_file(self, environment: Environment, release: int) -> Path:
@@ -317,19 +406,19 @@ class EnvironmentReconciler:
                 cwd=self.ctx.release_dir(environment.id, release),
                 env=self._process_env(environment, spec, release=release),
                 log_path=self.ctx.log_dir(environment.id) / "release.log",
+                # hook output may contain anything; it is redacted when kept with the release
             )
         )
 
     def _finish_hook(self, environment: Environment, action: plans.HookDone, command: str) -> None:
         store = self.ctx.store
         self.ctx.runtime.forget(action.key)
+        output = self._keep_hook_output(environment, action.release)
         if action.exit_code == 0:
             store.update_environment(environment.id, hook_release=action.release)
             store.add_event(environment.id, "hook", "release hook succeeded")
             return
-        log_path = self.ctx.log_dir(environment.id) / "release.log"
-        lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
-        tail = redaction.redact("\n".join(lines[-10:]), self._resource_values(environment).values())
+        tail = "\n".join(output.splitlines()[-10:])
         what = (
             f"did not finish within {plans.HOOK_TIMEOUT:g}s"
             if action.exit_code is None
@@ -337,31 +426,111 @@ class EnvironmentReconciler:
         )
         raise PermanentFailure(f"release hook `{command}` {what}:\n{tail}")
 
-    def _start(self, environment: Environment, spec: Spec, service: str, index: int) -> ProcessInfo:
+    def hook_output_file(self, environment_id: str, release: int) -> Path:
+        return self.ctx.settings.environments_dir / environment_id / "hooks" / f"v{release}.log"
+
+    def _keep_hook_output(self, environment: Environment, release: int) -> str:
+        """Copy this release's part of release.log beside the release (redacted); return it."""
+        log_path = self.ctx.log_dir(environment.id) / "release.log"
+        try:
+            lines = log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        marker = f"--- release v{release}"
+        starts = [i for i, line in enumerate(lines) if line.strip() == marker]
+        section = lines[starts[-1] + 1 :] if starts else lines[-200:]
+        text = redaction.redact("\n".join(section[-2000:]), self._hidden_values(environment))
+        target = self.hook_output_file(environment.id, release)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text + "\n" if text else "")
+        return text
+
+    def _start(
+        self, environment: Environment, generation: plans.Generation, service: str, index: int
+    ) -> ProcessInfo:
         ctx = self.ctx
+        spec = generation.spec
+        number = generation.number
         port = None
         if spec.services[service].has_port(service):
             lo, hi = ctx.settings.port_range
-            port = ctx.store.lease_port(environment.id, service, index, free_ports(lo, hi)).port
+
+            def lease() -> int:
+                return ctx.store.lease_port(
+                    environment.id, service, index, free_ports(lo, hi), generation=number
+                ).port
+
+            port = lease()
             if not _is_free(port):
                 # something outside laneway took the leased port: lease another
                 ctx.store.release_port(port)
-                port = ctx.store.lease_port(environment.id, service, index, free_ports(lo, hi)).port
+                port = lease()
         env = self._process_env(
-            environment, spec, release=environment.release, service=service, port=port
+            environment, spec, release=number, service=service, port=port, build=generation
         )
         return ctx.runtime.start_process(
             ProcessSpec(
                 environment_id=environment.id,
                 service=service,
                 index=index,
-                release=environment.release_name,
+                release=f"v{number}",
                 command=spec.services[service].command,
-                cwd=ctx.release_dir(environment.id, environment.release),
+                cwd=ctx.release_dir(environment.id, number),
                 env=env,
                 log_path=ctx.log_dir(environment.id) / f"{service}.{index}.log",
+                per_release=True,
             )
         )
+
+    async def _switch(
+        self,
+        environment: Environment,
+        generation: int,
+        warm_until: float,
+        plan: plans.Plan | None,
+    ) -> None:
+        """Point the router at `generation`, and say so only once the router serves it."""
+        store = self.ctx.store
+        started = self.ctx.clock()
+        if plan is not None:
+            store.update_environment(environment.id, replicas=plan.replicas)
+        store.switch_release(environment.id, generation, warm_until)
+        await self.routes_applied()
+        took = (self.ctx.clock() - started) * 1000
+        previous = f"; v{environment.live} kept warm" if environment.live else ""
+        store.add_event(
+            environment.id,
+            "switched",
+            f"v{environment.release} is live (traffic on v{generation} in {took:.0f} ms){previous}",
+        )
+
+    def _abort(
+        self, environment: Environment, reason: str, *, service: str | None = None, index: int = 0
+    ) -> None:
+        """The deploy failed before traffic moved: record why (with the log tail) and go back
+        to the live release; the target's processes are stopped by the next pass."""
+        store = self.ctx.store
+        detail = reason
+        if service is not None:
+            tail = self._log_tail(environment, f"{service}.{index}.log")
+            if tail:
+                detail = f"{reason}\n{tail}"
+        live = store.abort_deploy(environment.id, detail)
+        serving = f"; v{live.number} keeps serving" if live is not None else ""
+        store.add_event(
+            environment.id,
+            "deploy.failed",
+            f"deploy of v{environment.release} failed{serving}: {detail}",
+        )
+        self._last_error.pop(environment.id, None)
+
+    def _log_tail(self, environment: Environment, name: str, lines: int = 10) -> str:
+        path = self.ctx.log_dir(environment.id) / name
+        try:
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        return redaction.redact("\n".join(text), self._hidden_values(environment))
 
     def _rotate_logs(self, environment: Environment) -> None:
         logfiles.rotate(self.ctx.log_dir(environment.id), max_bytes=LOG_ROTATE_BYTES)

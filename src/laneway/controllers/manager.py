@@ -102,10 +102,9 @@ class Manager:
         environments = self.ctx.store.list_environments()
         specs = {}
         for environment in environments:
-            try:
-                specs[environment.id] = self.reconciler.spec_of(environment)
-            except LanewayError:
-                specs[environment.id] = None
+            specs[environment.id] = self.reconciler.generation_specs(environment).get(
+                environment.live
+            )
         self.router.refresh(environments, specs)
 
     async def _work(self, environment_id: str) -> None:

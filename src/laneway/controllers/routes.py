@@ -107,23 +107,30 @@ class RouterController:
         return lines[-1] if lines else "no output"
 
     def refresh(self, environments: list[Environment], specs: dict[str, Spec | None]) -> bool:
-        """Apply the table if it changed; True when a new table was written."""
+        """Apply the table if it changed; True when a new table was written.
+
+        `specs` holds each environment's live generation's spec: only that generation's
+        healthy replicas of the routed service take traffic."""
         inputs = []
         for environment in environments:
             if environment.phase == Phase.DELETING:
                 continue
             spec = specs.get(environment.id)
             service = spec.routed_service() if spec is not None else "web"
+            live = f"v{environment.live}"
             backends = tuple(
                 routing.Backend("127.0.0.1", replica.port)
                 for replica in environment.replicas
-                if replica.service == service and replica.state in ROUTED_STATES and replica.port
+                if replica.service == service
+                and replica.release == live
+                and replica.state in ROUTED_STATES
+                and replica.port
             )
             inputs.append(
                 routing.RouteInput(
                     app=environment.app,
                     environment=environment.name,
-                    pools=(routing.Pool(environment.release_name, 100, backends),),
+                    pools=(routing.Pool(live, 100, backends),),
                 )
             )
         candidate = routing.compute_routing_table(

@@ -1,12 +1,22 @@
-"""What to do next for one environment: `plan_environment(desired, observed, now)`. Pure: no I/O.
+"""What to do next for one environment: `plan_environment(environment, generations, observed)`.
 
-The controller observes the store and the runtime, asks this module for a plan, applies its
-actions in order, and writes the returned replica statuses and phase. A converged environment
-plans no action, so a second pass (or a pass after a crash at any point) does nothing twice.
+Pure: no I/O. The controller observes the store and the runtime, asks this module for a plan,
+applies its actions in order, and writes the returned replica statuses and phase. A converged
+environment plans no action, so a second pass (or a pass after a crash at any point) does
+nothing twice.
 
-Create:  Build -> Unpack with Provision (each resource) -> RunHook -> StartReplica (each) -> healthy
+Processes belong to a **generation**: the number of the release that started them (`v3`).
+A deploy (new build or new config) starts a new generation beside the live one:
 
-Actions of one plan that `CONCURRENT` names may run at the same time; the rest run in order.
+    Build -> Unpack with Provision (each resource) -> RunHook -> StartReplica (each, new
+    generation) -> all healthy -> Switch (router to the new generation) -> the old one is
+    kept warm for the spec's `keep_warm`, then StopProcess (each) -> Retire
+
+If the build, the hook or the new replicas fail while another generation is live, the plan is
+AbortDeploy: traffic never moved, the live generation keeps serving. A rollback inside the
+warm window targets the warm generation, whose replicas are healthy already, so its plan is
+Switch alone.
+
 Destroy: StopProcess (each) -> DestroyResources -> RemoveFiles -> DeleteRecord
 """
 
@@ -14,108 +24,86 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from laneway.core.actions import (
+    CONCURRENT,
+    AbortDeploy,
+    Action,
+    Build,
+    DeleteRecord,
+    DestroyResources,
+    Forget,
+    HookDone,
+    Provision,
+    RemoveFiles,
+    Retire,
+    RunHook,
+    StartReplica,
+    StopProcess,
+    Switch,
+    Unpack,
+)
+from laneway.core.process_env import compose_env
 from laneway.core.types import Desired, Environment, Phase, ProcessInfo, ReplicaStatus
 from laneway.spec.model import Spec
+
+__all__ = [
+    "CONCURRENT",
+    "AbortDeploy",
+    "Action",
+    "Build",
+    "DeleteRecord",
+    "DestroyResources",
+    "Forget",
+    "Generation",
+    "HookDone",
+    "Observed",
+    "Plan",
+    "Provision",
+    "RemoveFiles",
+    "Retire",
+    "RunHook",
+    "StartReplica",
+    "StopProcess",
+    "Switch",
+    "Unpack",
+    "compose_env",
+    "plan_environment",
+]
 
 RESTART_BACKOFF_MAX = 30.0
 HOOK_SERVICE = "_hook"  # not a DNS label, so no service of a spec can be named so
 HOOK_TIMEOUT = 600.0
 HEALTHY_RESETS_BACKOFF_AFTER = 60.0
+DEPLOY_CRASH_LIMIT = 3
+"""Restarts of one new replica after which a deploy gives up (traffic stays where it is)."""
+SETTLE = 2.0
+"""Seconds the previous generation keeps running after a switch even with `keep_warm: 0s`,
+so requests the router sent it just before the switch are served."""
 
 
 @dataclass(frozen=True)
-class Build:
-    ref: str
+class Generation:
+    """What the processes of one generation run: the build, its spec, and the drain time."""
 
-
-@dataclass(frozen=True)
-class Unpack:
+    number: int
     build_id: str
-    release: int
-
-
-@dataclass(frozen=True)
-class Provision:
-    name: str
-    type: str
-
-
-@dataclass(frozen=True)
-class RunHook:
-    release: int
-    command: str
-
-
-@dataclass(frozen=True)
-class HookDone:
-    """The hook of `release` ended: record success, or fail the environment."""
-
-    release: int
-    key: str
-    exit_code: int | None
-    """None: it did not finish in time (it has been stopped)."""
-
-
-@dataclass(frozen=True)
-class StartReplica:
-    service: str
-    index: int
-
-
-@dataclass(frozen=True)
-class StopProcess:
-    key: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Forget:
-    key: str
-
-
-@dataclass(frozen=True)
-class DestroyResources:
-    pass
-
-
-@dataclass(frozen=True)
-class RemoveFiles:
-    pass
-
-
-@dataclass(frozen=True)
-class DeleteRecord:
-    pass
-
-
-CONCURRENT = (Unpack, Provision)
-
-Action = (
-    Build
-    | Unpack
-    | Provision
-    | RunHook
-    | HookDone
-    | StartReplica
-    | StopProcess
-    | Forget
-    | DestroyResources
-    | RemoveFiles
-    | DeleteRecord
-)
+    spec: Spec
 
 
 @dataclass(frozen=True)
 class Observed:
-    unpacked: bool
+    unpacked: frozenset[int]
+    """Generations whose directory holds their unpacked build."""
     resources: frozenset[str]
     processes: tuple[ProcessInfo, ...] = ()
     health: dict[int, tuple[bool, str]] = field(default_factory=dict)
     """Latest probe per pid: (healthy, detail)."""
-    ports: dict[tuple[str, int], int] = field(default_factory=dict)
-    """Leased port per (service, index)."""
+    ports: dict[tuple[int, str, int], int] = field(default_factory=dict)
+    """Leased port per (generation, service, index)."""
     hook_exit: int | None = None
     """Exit status the current release's hook left in its exit file, if it has ended."""
+    leased: frozenset[int] = frozenset()
+    """Generations holding port leases."""
 
 
 @dataclass(frozen=True)
@@ -138,42 +126,137 @@ def desired_replicas(spec: Spec, kind: str) -> list[tuple[str, int]]:
     ]
 
 
+def generation_of(release_label: str) -> int:
+    """`v3` -> 3; anything else -> 0 (no generation)."""
+    digits = release_label[1:]
+    return int(digits) if release_label.startswith("v") and digits.isdigit() else 0
+
+
 def plan_environment(
-    environment: Environment, spec: Spec | None, observed: Observed, *, now: float
+    environment: Environment,
+    generations: dict[int, Generation],
+    observed: Observed,
+    *,
+    now: float,
 ) -> Plan:
+    """`generations` holds the target's, the live one's and the warm one's (when they have a
+    build); a target without one is built first."""
     if environment.desired == Desired.DELETED:
         return _plan_teardown(environment, observed)
     if environment.failure:
         return Plan([], environment.replicas, Phase.FAILED, environment.failure)
-    if environment.build_id is None or spec is None:
+    target_no = environment.target_generation
+    live_no = environment.live
+    previous = {(r.release, r.service, r.index): r for r in environment.replicas}
+
+    actions: list[Action] = []
+    statuses: list[ReplicaStatus] = []
+    live = generations.get(live_no) if live_no != target_no else None
+    if live is not None:
+        # the live generation keeps being supervised while the next one is prepared
+        live_actions, live_statuses = _plan_generation(
+            environment, live, observed, previous, now=now
+        )
+        actions += live_actions
+        statuses += live_statuses
+
+    step = _plan_target(environment, generations.get(target_no), observed, previous, now=now)
+    actions += step.actions
+    statuses += step.replicas
+    newest = generations.get(target_no) or live
+    drain = newest.spec.drain_for(str(environment.kind)) if newest else 10.0
+    actions += _plan_leftovers(
+        environment, observed, keep={target_no, live_no}, now=now, drain=drain
+    )
+    return Plan(actions, tuple(statuses), step.phase, step.message)
+
+
+def _plan_target(
+    environment: Environment,
+    target: Generation | None,
+    observed: Observed,
+    previous: dict[tuple[str, str, int], ReplicaStatus],
+    *,
+    now: float,
+) -> Plan:
+    """The steps that bring the target generation up, then switch traffic to it."""
+    serving = environment.live != 0 and environment.live != environment.target_generation
+    busy = Phase.DEPLOYING if serving else Phase.PROVISIONING
+    after = f"; v{environment.live} serves meanwhile" if serving else ""
+    if target is None:
         return Plan(
             [Build(environment.ref or environment.branch or "HEAD")],
-            environment.replicas,
-            Phase.BUILDING,
-            f"building {_source(environment)}",
+            (),
+            Phase.DEPLOYING if serving else Phase.BUILDING,
+            f"building {_source(environment)}{after}",
         )
+    spec = target.spec
     missing: list[Action] = [
         Provision(name, resource.type)
         for name, resource in spec.resources.items()
         if name not in observed.resources
     ]
-    if not observed.unpacked:
+    if target.number not in observed.unpacked:
         return Plan(
-            [Unpack(environment.build_id, environment.release), *missing],
-            environment.replicas,
-            Phase.PROVISIONING,
-            "unpacking the build" + ("" if not missing else " and provisioning resources"),
+            [Unpack(target.build_id, target.number), *missing],
+            (),
+            busy,
+            "unpacking the build" + ("" if not missing else " and provisioning resources") + after,
         )
     if missing:
-        return Plan(
-            missing,
-            environment.replicas,
-            Phase.PROVISIONING,
-            "provisioning " + ", ".join(a.name for a in missing if isinstance(a, Provision)),
+        names = ", ".join(a.name for a in missing if isinstance(a, Provision))
+        return Plan(missing, (), busy, f"provisioning {names}{after}")
+    if (
+        spec.hooks.release
+        and environment.hook_release < environment.release
+        and target.number == environment.release
+    ):
+        hook = _plan_hook(environment, spec.hooks.release, observed, now=now)
+        return replace(hook, phase=busy, message=hook.message + after)
+
+    actions, statuses = _plan_generation(environment, target, observed, previous, now=now)
+    if target.number == environment.live:
+        phase, message = replicas_phase(statuses)
+        return Plan(actions, tuple(statuses), phase, message)
+    if _ready(statuses, spec, first=not serving):
+        kind = str(environment.kind)
+        warm_until = now + max(spec.keep_warm_for(kind), SETTLE)
+        actions.append(Switch(target.number, warm_until))
+        return Plan(actions, tuple(statuses), busy, f"switching traffic to v{target.number}")
+    failing = _failing(statuses)
+    if serving and failing is not None:
+        reason = (
+            f"v{target.number} did not become healthy: {failing.service}/{failing.index} "
+            f"{failing.message}"
         )
-    if spec.hooks.release and environment.hook_release < environment.release:
-        return _plan_hook(environment, spec.hooks.release, observed, now=now)
-    return _plan_replicas(environment, spec, observed, now=now)
+        return Plan(
+            [AbortDeploy(reason, failing.service, failing.index)], tuple(statuses), busy, reason
+        )
+    phase, message = replicas_phase(statuses)
+    if serving:
+        return Plan(actions, tuple(statuses), busy, f"v{target.number}: {message}{after}")
+    return Plan(actions, tuple(statuses), phase, message)
+
+
+def _ready(statuses: list[ReplicaStatus], spec: Spec, *, first: bool) -> bool:
+    """Whether traffic may move to these replicas. Replacing a live release needs every new
+    replica up; a first release goes live once the routed service is, so that a crashing
+    worker leaves the web reachable (the environment then says it is degraded)."""
+    up = ("healthy", "running")
+    routed = spec.routed_service()
+    if first and routed is not None:
+        web = [s for s in statuses if s.service == routed]
+        return bool(web) and all(s.state in up for s in web)
+    return all(s.state in up for s in statuses)
+
+
+def _failing(statuses: list[ReplicaStatus]) -> ReplicaStatus | None:
+    for status in statuses:
+        if status.state == "unhealthy":
+            return status
+        if status.state == "backoff" and status.restarts >= DEPLOY_CRASH_LIMIT:
+            return status
+    return None
 
 
 def hook_key(environment_id: str, release: int) -> str:
@@ -186,7 +269,7 @@ def _plan_hook(environment: Environment, command: str, observed: Observed, *, no
     release = environment.release
     key = hook_key(environment.id, release)
     process = next((p for p in observed.processes if p.key == key), None)
-    waiting = Plan([], environment.replicas, Phase.PROVISIONING, "running the release hook")
+    waiting = Plan([], (), Phase.PROVISIONING, "running the release hook")
     if process is not None and process.alive:
         if now - process.started_at > HOOK_TIMEOUT:
             return replace(
@@ -209,7 +292,7 @@ def _source(environment: Environment) -> str:
     ref = environment.ref or ""
     if environment.branch and ref != environment.branch:
         return f"{environment.branch} at {ref[:12]}"
-    return environment.branch or ref or "HEAD"
+    return environment.branch or ref[:12] or "HEAD"
 
 
 def _plan_teardown(environment: Environment, observed: Observed) -> Plan:
@@ -221,20 +304,81 @@ def _plan_teardown(environment: Environment, observed: Observed) -> Plan:
     return Plan(actions, (), Phase.DELETING, "destroying")
 
 
-def _plan_replicas(environment: Environment, spec: Spec, observed: Observed, *, now: float) -> Plan:
-    release = environment.release_name
-    previous = {(r.service, r.index): r for r in environment.replicas}
-    by_slot = {(p.service, p.index): p for p in observed.processes if p.service != HOOK_SERVICE}
+def _plan_leftovers(
+    environment: Environment, observed: Observed, *, keep: set[int], now: float, drain: float
+) -> list[Action]:
+    """Processes of generations neither targeted nor live: the warm one is left running until
+    its time is up, the rest are stopped; a generation with no process left is retired."""
+    warm_open = environment.warm not in keep and now < environment.warm_until
+    actions: list[Action] = []
+    alive: set[int] = set()
+    for process in observed.processes:
+        if process.service == HOOK_SERVICE:
+            pending = environment.hook_release < environment.release
+            if not process.alive and not (pending and process.index == environment.release):
+                actions.append(Forget(process.key))
+            continue
+        generation = generation_of(process.release)
+        if generation in keep:
+            continue
+        if not process.alive:
+            actions.append(Forget(process.key))
+            continue
+        if warm_open and generation == environment.warm:
+            alive.add(generation)
+            continue
+        reason = (
+            f"v{generation} retired after its warm time"
+            if generation and generation == environment.warm
+            else f"v{generation} is no longer live"
+        )
+        actions.append(StopProcess(process.key, reason, timeout=drain))
+    keep_files = keep | ({environment.warm} if warm_open else set()) | alive | {0}
+    stale = (observed.unpacked | observed.leased) - keep_files
+    actions += [Retire(g) for g in sorted(stale) if not _has_alive(observed, g)]
+    warm = environment.warm
+    if warm and warm not in keep_files | stale and not _has_alive(observed, warm):
+        actions.append(Retire(warm))  # its files are gone already; this forgets it
+    return actions
+
+
+def _has_alive(observed: Observed, generation: int) -> bool:
+    return any(
+        p.alive and generation_of(p.release) == generation and p.service != HOOK_SERVICE
+        for p in observed.processes
+    )
+
+
+def _plan_generation(
+    environment: Environment,
+    generation: Generation,
+    observed: Observed,
+    previous: dict[tuple[str, str, int], ReplicaStatus],
+    *,
+    now: float,
+) -> tuple[list[Action], list[ReplicaStatus]]:
+    """Supervise the replicas of one generation: start the missing, restart the crashed (with
+    backoff), stop those its spec no longer has; and say how each one is."""
+    spec = generation.spec
+    label = f"v{generation.number}"
+    mine = [
+        p
+        for p in observed.processes
+        if p.service != HOOK_SERVICE and generation_of(p.release) == generation.number
+    ]
+    by_slot = {(p.service, p.index): p for p in mine}
     wanted = desired_replicas(spec, str(environment.kind))
     actions: list[Action] = []
     statuses: list[ReplicaStatus] = []
 
     for slot in wanted:
         service, index = slot
-        status = previous.get(slot, ReplicaStatus(service=service, index=index))
+        status = previous.get(
+            (label, service, index), ReplicaStatus(service=service, index=index, release=label)
+        )
         process = by_slot.get(slot)
         checked = spec.services[service].health is not None
-        if process is not None and process.alive and process.release == release:
+        if process is not None and process.alive:
             healthy, detail = observed.health.get(process.pid, (not checked, "not probed yet"))
             restarts = status.restarts
             if healthy and now - process.started_at > HEALTHY_RESETS_BACKOFF_AFTER:
@@ -250,18 +394,13 @@ def _plan_replicas(environment: Environment, spec: Spec, observed: Observed, *, 
                 replace(
                     status,
                     pid=process.pid,
-                    port=observed.ports.get(slot),
+                    port=observed.ports.get((generation.number, service, index)),
                     state=state,
                     restarts=restarts,
                     retry_at=None,
                     message=message,
                 )
             )
-            continue
-        if process is not None and process.alive:
-            actions.append(StopProcess(process.key, f"runs {process.release}, not {release}"))
-            actions.append(StartReplica(service, index))
-            statuses.append(replace(status, pid=None, state="starting", retry_at=None))
             continue
         crashed = process is not None or status.pid is not None
         if process is not None:
@@ -285,23 +424,18 @@ def _plan_replicas(environment: Environment, spec: Spec, observed: Observed, *, 
         if status.retry_at is not None and status.retry_at > now:
             statuses.append(status)
             continue
-        actions.append(StartReplica(service, index))
+        actions.append(StartReplica(service, index, generation.number))
         statuses.append(replace(status, state="starting", retry_at=None, message="starting"))
 
     wanted_slots = set(wanted)
-    for process in observed.processes:
-        if process.service == HOOK_SERVICE:
-            if not process.alive:
-                actions.append(Forget(process.key))
+    for process in mine:
+        if (process.service, process.index) in wanted_slots:
             continue
-        if (process.service, process.index) not in wanted_slots:
-            if process.alive:
-                actions.append(StopProcess(process.key, "no longer in the spec"))
-            else:
-                actions.append(Forget(process.key))
-
-    phase, message = replicas_phase(statuses)
-    return Plan(actions, tuple(statuses), phase, message)
+        if process.alive:
+            actions.append(StopProcess(process.key, "no longer in the spec"))
+        else:
+            actions.append(Forget(process.key))
+    return actions, statuses
 
 
 def replicas_phase(statuses: list[ReplicaStatus]) -> tuple[Phase, str]:
@@ -318,44 +452,3 @@ def replicas_phase(statuses: list[ReplicaStatus]) -> tuple[Phase, str]:
             f"{s.service}/{s.index} {s.message or 'starting'}" for s in starting
         )
     return Phase.RUNNING, f"{len(statuses)} replicas running"
-
-
-def compose_env(
-    environment: Environment,
-    spec: Spec,
-    *,
-    service: str | None,
-    port: int | None,
-    resources: dict[str, str],
-    base: dict[str, str],
-    app_dir: str | None = None,
-) -> dict[str, str]:
-    """A process's environment: base < spec env < kind overrides < service env < laneway's own.
-
-    `build.path` entries, resolved in `app_dir`, go in front of the base PATH.
-    """
-    env = dict(base)
-    if app_dir is not None and spec.build.path:
-        front = [f"{app_dir.rstrip('/')}/{p.strip('/')}" for p in spec.build.path]
-        env["PATH"] = ":".join([*front, env["PATH"]] if env.get("PATH") else front)
-    env.update(spec.env_for(str(environment.kind)))
-    if service is not None:
-        env.update(spec.services[service].env)
-    names = spec.resource_env_names()
-    for name, value in resources.items():
-        if name in names:
-            env[names[name]] = value
-    env.update(
-        {
-            "LANEWAY_APP": environment.app,
-            "LANEWAY_ENV": environment.name,
-            "LANEWAY_ENV_KIND": str(environment.kind),
-            "LANEWAY_RELEASE": environment.release_name,
-            "LANEWAY_BUILD": environment.build_id or "",
-            "LANEWAY_COMMIT": environment.commit or "",
-            "LANEWAY_BRANCH": environment.branch or "",
-        }
-    )
-    if port is not None:
-        env["PORT"] = str(port)
-    return env

@@ -26,15 +26,25 @@ class Phase(StrEnum):
     STARTING = "starting"
     RUNNING = "running"
     DEGRADED = "degraded"
+    DEPLOYING = "deploying"
     FAILED = "failed"
     DELETING = "deleting"
 
 
 class ReleaseState(StrEnum):
+    """pending -> live -> superseded, or pending -> failed (traffic never moved to it).
+
+    `superseded` means it was live once; a protected environment takes only builds that
+    were live (or superseded) in the environment before it in the pipeline."""
+
     PENDING = "pending"
     LIVE = "live"
     FAILED = "failed"
     SUPERSEDED = "superseded"
+
+    @property
+    def ran_healthy(self) -> bool:
+        return self in (ReleaseState.LIVE, ReleaseState.SUPERSEDED)
 
 
 @dataclass(frozen=True)
@@ -51,10 +61,27 @@ class Release:
     created_by: str
     created_at: datetime
     updated_at: datetime
+    description: str = ""
+    """What made it: `deploy main (3f2a…)`, `promote from staging v4`, `config set A`, ..."""
+    generation: int = 0
+    """The release whose processes serve it: itself, or an earlier identical one still warm."""
+    hotfix_reason: str | None = None
+    config: tuple[ConfigVar, ...] = ()
 
     @property
     def name(self) -> str:
         return f"v{self.number}"
+
+
+@dataclass(frozen=True)
+class ConfigVar:
+    """One config variable of a release. `value` is None when it is not to be shown (a secret
+    read by a client); `fingerprint` identifies the value without revealing it."""
+
+    key: str
+    value: str | None
+    secret: bool
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -94,10 +121,25 @@ class Environment:
     created_at: datetime
     updated_at: datetime
     replicas: tuple[ReplicaStatus, ...] = ()
+    target: int = 0
+    """The generation (release number of its processes) that should serve `release`."""
+    live: int = 0
+    """The generation the router sends traffic to; 0 before the first switch."""
+    warm: int = 0
+    """The generation that served before the last switch, kept running for instant rollback."""
+    warm_until: float = 0.0
 
     @property
     def release_name(self) -> str:
         return f"v{self.release}"
+
+    @property
+    def target_generation(self) -> int:
+        return self.target or self.release
+
+    @property
+    def deploying(self) -> bool:
+        return self.live != 0 and self.target_generation != self.live
 
 
 @dataclass(frozen=True)
@@ -106,6 +148,8 @@ class ReplicaStatus:
 
     service: str
     index: int
+    release: str = ""
+    """The generation the replica belongs to (`v3`)."""
     pid: int | None = None
     port: int | None = None
     state: str = "pending"  # pending | starting | healthy | running | crashed | backoff
@@ -129,6 +173,7 @@ class PortLease:
     environment_id: str
     service: str
     index: int
+    generation: int = 0
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,20 @@ class ProcessSpec:
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
+    per_release: bool = False
+    """Whether `release` is part of the key, so two releases' replicas run side by side."""
 
     @property
     def key(self) -> str:
-        return process_key(self.environment_id, self.service, self.index)
+        return process_key(
+            self.environment_id, self.service, self.index, self.release if self.per_release else ""
+        )
 
 
-def process_key(environment_id: str, service: str, index: int) -> str:
-    return f"{environment_id}/{service}/{index}"
+def process_key(environment_id: str, service: str, index: int, release: str = "") -> str:
+    """`<environment>/<service>/<index>`, then `/<release>` for a replica of one release."""
+    key = f"{environment_id}/{service}/{index}"
+    return f"{key}/{release}" if release else key
 
 
 class Runtime(Protocol):

@@ -170,7 +170,7 @@ def _child_info(
 
 
 def _split_key(key: str) -> tuple[str, str, int]:
-    environment_id, service, index = key.split("/")
+    environment_id, service, index = key.split("/")[:3]
     return environment_id, service, int(index)
 
 
@@ -211,7 +211,7 @@ def scan_groups(owner: str) -> tuple[list[ProcessInfo], set[int]]:
         if labels.get(LABEL_OWNER.encode()) != owner.encode():
             continue
         key = labels.get(LABEL_KEY.encode(), b"").decode()
-        if key.count("/") != 2:
+        if key.count("/") not in (2, 3):
             continue
         if pgid != pid:
             members.add(pgid)

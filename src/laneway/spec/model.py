@@ -215,11 +215,42 @@ class EnvironmentOverrides(_Strict):
     data: dict[str, DataSource] = Field(
         default_factory=dict, description="Resource name -> where its data is copied from."
     )
+    keep_warm: Duration | None = Field(
+        default=None,
+        description="How long the previous release keeps running after a deploy, so that a "
+        "rollback is only a switch of the router. Default: 10m for staging and production, "
+        "0s for preview and development.",
+    )
+    drain: Duration | None = Field(
+        default=None,
+        description="How long a stopped release's processes get to finish the requests they "
+        "have (SIGTERM, then SIGKILL). Default: 30s.",
+    )
 
     @field_validator("env", mode="before")
     @classmethod
     def _env_strings(cls, value: object) -> object:
         return _stringify_env(value)
+
+
+class Parity(_Strict):
+    """Declared differences between environments; everything else is drift."""
+
+    config: list[EnvKey] = Field(
+        default_factory=list,
+        description="Config keys whose values (or presence) may differ between environments, "
+        "such as API keys of test and live accounts.",
+    )
+
+
+DEFAULT_KEEP_WARM = {"staging": 600.0, "production": 600.0}
+DEFAULT_DRAIN = 30.0
+
+
+def seconds(duration: str) -> float:
+    """`90s`, `10m`, `2h`, `1d` -> seconds."""
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[duration[-1]]
+    return float(int(duration[:-1]) * unit)
 
 
 class Spec(_Strict):
@@ -238,6 +269,10 @@ class Spec(_Strict):
     pipeline: list[Name] = Field(
         default_factory=lambda: ["staging", "production"],
         description="Environment names in promotion order.",
+    )
+    parity: Parity = Field(
+        default_factory=lambda: Parity(),
+        description="What `laneway diff` accepts as a declared difference between environments.",
     )
     # Last on purpose: its validator checks what spans fields, seeing every field before it
     # that is valid, so those problems are reported together with the rest.
@@ -286,6 +321,25 @@ class Spec(_Strict):
         if overrides is not None and service in overrides.replicas:
             return overrides.replicas[service]
         return self.services[service].replicas
+
+    def protected(self, kind: str) -> bool:
+        """Whether environments of `kind` are protected: production is, unless it says not."""
+        overrides = self.environments.get(kind)  # type: ignore[call-overload]
+        if overrides is not None and overrides.protected is not None:
+            return overrides.protected
+        return kind == "production"
+
+    def keep_warm_for(self, kind: str) -> float:
+        overrides = self.environments.get(kind)  # type: ignore[call-overload]
+        if overrides is not None and overrides.keep_warm is not None:
+            return seconds(overrides.keep_warm)
+        return DEFAULT_KEEP_WARM.get(kind, 0.0)
+
+    def drain_for(self, kind: str) -> float:
+        overrides = self.environments.get(kind)  # type: ignore[call-overload]
+        if overrides is not None and overrides.drain is not None:
+            return seconds(overrides.drain)
+        return DEFAULT_DRAIN
 
     def env_for(self, kind: str) -> dict[str, str]:
         """The spec's variables for `kind`: top-level `env`, then `environments.<kind>.env`."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -50,6 +50,10 @@ class EnvironmentRow(Base):
     replicas_json: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    target: Mapped[int] = mapped_column(Integer, default=0)
+    live: Mapped[int] = mapped_column(Integer, default=0)
+    warm: Mapped[int] = mapped_column(Integer, default=0)
+    warm_until: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class PortLeaseRow(Base):
@@ -58,6 +62,7 @@ class PortLeaseRow(Base):
     environment_id: Mapped[str] = mapped_column(String(16), index=True)
     service: Mapped[str] = mapped_column(String(64))
     index: Mapped[int] = mapped_column(Integer)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ResourceRow(Base):
@@ -98,3 +103,48 @@ class ReleaseRow(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    description: Mapped[str] = mapped_column(Text, default="")
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    hotfix_reason: Mapped[str | None] = mapped_column(Text)
+    config_sealed: Mapped[str] = mapped_column(Text, default="")
+    """The release's config, encrypted (store/vault.py): values never sit in the store as text."""
+
+
+class AppFlagRow(Base):
+    """A flag created for a whole app: the definition environments without one start from."""
+
+    __tablename__ = "app_flags"
+    app: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    definition_json: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FlagSetRow(Base):
+    """One environment's flagd document; `version` is compared and set on every write."""
+
+    __tablename__ = "flag_sets"
+    environment_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    app: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    document_json: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FlagChangeRow(Base):
+    __tablename__ = "flag_changes"
+    __table_args__ = (
+        Index("ix_flag_changes_environment_id_flag_key", "environment_id", "flag_key"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment_id: Mapped[str] = mapped_column(String(16))
+    app: Mapped[str] = mapped_column(String(64))
+    flag_key: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    before_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    after_json: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -191,6 +191,10 @@ class Store:
                 replicas_json="[]",
                 created_at=now,
                 updated_at=now,
+                target=1,
+                live=0,
+                warm=0,
+                warm_until=0.0,
             )
             row.commit = commit
             s.add(row)
@@ -210,9 +214,155 @@ class Store:
                     created_by=created_by,
                     created_at=now,
                     updated_at=now,
+                    description=f"create from {branch or ref or build_id}",
+                    generation=1,
+                    hotfix_reason=None,
+                    config_sealed="",
                 )
             )
             return _environment(row)
+
+    def get_release(self, environment_id: str, number: int) -> Release:
+        with self._session() as s:
+            row = s.get(ReleaseRow, (environment_id, number))
+            if row is None:
+                raise NotFound(f"no release v{number}")
+            return _release(row)
+
+    def sealed_config(self, environment_id: str, number: int) -> str:
+        with self._session() as s:
+            row = s.get(ReleaseRow, (environment_id, number))
+            return "" if row is None else row.config_sealed
+
+    def create_release(
+        self,
+        environment_id: str,
+        *,
+        expect_release: int,
+        build_id: str | None,
+        commit: str | None,
+        ref: str | None,
+        config_version: int,
+        config_sealed: str,
+        description: str,
+        created_by: str,
+        hotfix_reason: str | None = None,
+        generation: int | None = None,
+    ) -> tuple[Environment, Release]:
+        """The next release, made the environment's target in the same transaction.
+
+        Compare-and-set: if the environment's release is no longer `expect_release` (another
+        deploy got there first), nothing is written and Conflict is raised. `generation` names
+        warm processes to reuse (a rollback); by default the release starts its own.
+        """
+        now = _now()
+        with self._session() as s:
+            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
+            if env is None:
+                raise NotFound(f"no environment with id {environment_id!r}")
+            if env.release != expect_release:
+                raise Conflict(
+                    f"environment {env.name!r} moved on to v{env.release} meanwhile; "
+                    "look at `laneway releases` and try again"
+                )
+            number = env.release + 1
+            row = ReleaseRow(
+                environment_id=environment_id,
+                number=number,
+                build_id=build_id,
+                commit=commit,
+                config_version=config_version,
+                state=ReleaseState.PENDING,
+                message="",
+                created_by=created_by,
+                created_at=now,
+                updated_at=now,
+                description=description,
+                generation=generation or number,
+                hotfix_reason=hotfix_reason,
+                config_sealed=config_sealed,
+            )
+            s.add(row)
+            env.release = number
+            env.target = generation or number
+            env.build_id = build_id
+            env.commit = commit
+            env.ref = ref
+            env.failure = None
+            env.updated_at = now
+            s.flush()
+            return _environment(env), _release(row)
+
+    def switch_release(self, environment_id: str, generation: int, warm_until: float) -> None:
+        """Traffic goes to `generation`: the release it serves is live, the one before is
+        superseded and its generation kept warm until `warm_until`."""
+        with self._session() as s:
+            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
+            if env is None:
+                return
+            if env.live != generation:
+                env.warm = env.live
+                env.warm_until = warm_until
+                env.live = generation
+            now = _now()
+            for row in s.scalars(
+                select(ReleaseRow).where(
+                    ReleaseRow.environment_id == environment_id,
+                    ReleaseRow.state == str(ReleaseState.LIVE),
+                )
+            ):
+                if row.number != env.release:
+                    row.state = str(ReleaseState.SUPERSEDED)
+                    row.updated_at = now
+            current = s.get(ReleaseRow, (environment_id, env.release))
+            if current is not None and current.state != str(ReleaseState.LIVE):
+                current.state = str(ReleaseState.LIVE)
+                current.updated_at = now
+            env.updated_at = now
+
+    def abort_deploy(self, environment_id: str, reason: str) -> Release | None:
+        """The target release failed before traffic moved: it is marked failed and the
+        environment goes back to the live release. Returns the live release (None if none)."""
+        with self._session() as s:
+            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
+            if env is None:
+                return None
+            now = _now()
+            failed = s.get(ReleaseRow, (environment_id, env.release))
+            if failed is not None:
+                failed.state = str(ReleaseState.FAILED)
+                failed.message = reason
+                failed.updated_at = now
+            live = s.scalar(
+                select(ReleaseRow)
+                .where(
+                    ReleaseRow.environment_id == environment_id,
+                    ReleaseRow.state == str(ReleaseState.LIVE),
+                )
+                .order_by(ReleaseRow.number.desc())
+            )
+            if live is None:
+                return None
+            env.release = live.number
+            env.target = live.generation or live.number
+            env.build_id = live.build_id
+            env.commit = live.commit
+            env.hook_release = max(env.hook_release, live.number)
+            env.updated_at = now
+            return _release(live)
+
+    def retire_generation(self, environment_id: str, generation: int) -> None:
+        with self._session() as s:
+            s.execute(
+                delete(PortLeaseRow).where(
+                    PortLeaseRow.environment_id == environment_id,
+                    PortLeaseRow.generation == generation,
+                )
+            )
+            env = s.get(EnvironmentRow, environment_id)
+            if env is not None and env.warm == generation:
+                env.warm = 0
+                env.warm_until = 0.0
 
     def releases(self, environment_id: str) -> list[Release]:
         with self._session() as s:
@@ -286,18 +436,33 @@ class Store:
             if environment_id:
                 query = query.where(PortLeaseRow.environment_id == environment_id)
             return [
-                PortLease(r.port, r.environment_id, r.service, r.index) for r in s.scalars(query)
+                PortLease(r.port, r.environment_id, r.service, r.index, r.generation)
+                for r in s.scalars(query)
             ]
 
     def lease_port(
-        self, environment_id: str, service: str, index: int, candidates: Iterator[int]
+        self,
+        environment_id: str,
+        service: str,
+        index: int,
+        candidates: Iterator[int],
+        *,
+        generation: int = 0,
     ) -> PortLease:
-        """Lease the first candidate no one holds; the same (env, service, index) keeps its port."""
+        """Lease the first candidate no one holds; the same (env, generation, service, index)
+        keeps its port."""
         # a retry goes on with the same candidates: the one it lost was taken by the winner
-        return self._retrying(lambda: self._lease_port(environment_id, service, index, candidates))
+        return self._retrying(
+            lambda: self._lease_port(environment_id, service, index, candidates, generation)
+        )
 
     def _lease_port(
-        self, environment_id: str, service: str, index: int, candidates: Iterator[int]
+        self,
+        environment_id: str,
+        service: str,
+        index: int,
+        candidates: Iterator[int],
+        generation: int,
     ) -> PortLease:
         with self._session() as s:
             mine = s.scalar(
@@ -305,19 +470,24 @@ class Store:
                     PortLeaseRow.environment_id == environment_id,
                     PortLeaseRow.service == service,
                     PortLeaseRow.index == index,
+                    PortLeaseRow.generation == generation,
                 )
             )
             if mine is not None:
-                return PortLease(mine.port, environment_id, service, index)
+                return PortLease(mine.port, environment_id, service, index, generation)
             taken = set(s.scalars(select(PortLeaseRow.port)))
             for port in candidates:
                 if port not in taken:
                     s.add(
                         PortLeaseRow(
-                            port=port, environment_id=environment_id, service=service, index=index
+                            port=port,
+                            environment_id=environment_id,
+                            service=service,
+                            index=index,
+                            generation=generation,
                         )
                     )
-                    return PortLease(port, environment_id, service, index)
+                    return PortLease(port, environment_id, service, index, generation)
         raise Unavailable("no free port left in LANEWAY_PORTS")
 
     def release_port(self, port: int) -> None:
@@ -444,6 +614,9 @@ def _release(row: ReleaseRow) -> Release:
         created_by=row.created_by,
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
+        description=row.description or "",
+        generation=row.generation or row.number,
+        hotfix_reason=row.hotfix_reason,
     )
 
 
@@ -466,4 +639,8 @@ def _environment(row: EnvironmentRow) -> Environment:
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
         replicas=tuple(ReplicaStatus(**r) for r in json.loads(row.replicas_json or "[]")),
+        target=row.target or row.release,
+        live=row.live or 0,
+        warm=row.warm or 0,
+        warm_until=row.warm_until or 0.0,
     )

@@ -47,8 +47,25 @@ def environment(**changes: object) -> Environment:
         failure=None,
         created_at=datetime(2026, 1, 1, tzinfo=UTC),
         updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        target=1,
+        live=1,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
+
+
+BUILD = "sha256:" + "a" * 64
+NEW_BUILD = "sha256:" + "b" * 64
+
+
+def plan_for(env: Environment, observed: plans.Observed, *, now: float = NOW, spec=None):
+    """The plan with the generations a controller would hand over: each of target, live and
+    warm with a build (the target's is the environment's build)."""
+    generations = {}
+    for number in {env.target_generation, env.live, env.warm} - {0}:
+        build = env.build_id if number == env.target_generation else BUILD
+        if build:
+            generations[number] = plans.Generation(number, build, spec or SPEC)
+    return plans.plan_environment(env, generations, observed, now=now)
 
 
 def proc(
@@ -62,7 +79,7 @@ def proc(
     started_at: float = NOW - 1,
 ) -> ProcessInfo:
     return ProcessInfo(
-        key=f"e1/{service}/{index}",
+        key=f"e1/{service}/{index}" + ("" if service == "_hook" else f"/{release}"),
         environment_id="e1",
         service=service,
         index=index,
@@ -74,57 +91,54 @@ def proc(
     )
 
 
-READY = plans.Observed(unpacked=True, resources=frozenset({"db"}))
+READY = plans.Observed(unpacked=frozenset({1}), resources=frozenset({"db"}))
 RUNNING = replace(
     READY,
     processes=(proc("web", 0, pid=10), proc("worker", 0, pid=11)),
     health={10: (True, "GET /healthz -> 200")},
-    ports={("web", 0): 20001},
+    ports={(1, "web", 0): 20001},
 )
+NEW = environment(live=0)
 
 
 @pytest.mark.parametrize(
     ("env", "observed", "actions", "phase"),
     [
-        (environment(build_id=None), READY, [plans.Build("feature-x")], Phase.BUILDING),
+        (replace(NEW, build_id=None), READY, [plans.Build("feature-x")], Phase.BUILDING),
+        (NEW, replace(READY, unpacked=frozenset()), [plans.Unpack(BUILD, 1)], Phase.PROVISIONING),
         (
-            environment(),
-            replace(READY, unpacked=False),
-            [plans.Unpack("sha256:" + "a" * 64, 1)],
-            Phase.PROVISIONING,
-        ),
-        (
-            environment(),
+            NEW,
             replace(READY, resources=frozenset()),
             [plans.Provision("db", "postgres")],
             Phase.PROVISIONING,
         ),
         (
-            environment(hook_release=0),
+            replace(NEW, hook_release=0),
             READY,
             [plans.RunHook(1, "python -m migrate")],
             Phase.PROVISIONING,
         ),
         (
-            environment(),
+            NEW,
             READY,
-            [plans.StartReplica("web", 0), plans.StartReplica("worker", 0)],
+            [plans.StartReplica("web", 0, 1), plans.StartReplica("worker", 0, 1)],
             Phase.STARTING,
         ),
+        (NEW, RUNNING, [plans.Switch(1, NOW + plans.SETTLE)], Phase.PROVISIONING),
         (environment(), RUNNING, [], Phase.RUNNING),
         (environment(failure="build failed"), READY, [], Phase.FAILED),
     ],
-    ids=["build", "unpack", "provision", "hook", "start", "converged", "failed"],
+    ids=["build", "unpack", "provision", "hook", "start", "switch", "converged", "failed"],
 )
 def test_create_steps(env, observed, actions, phase):
-    plan = plans.plan_environment(env, None if env.build_id is None else SPEC, observed, now=NOW)
+    plan = plan_for(env, observed)
     assert plan.actions == actions
     assert plan.phase == phase
 
 
 def test_unpack_and_provision_are_planned_together():
-    fresh = plans.Observed(unpacked=False, resources=frozenset())
-    plan = plans.plan_environment(environment(), SPEC, fresh, now=NOW)
+    fresh = plans.Observed(unpacked=frozenset(), resources=frozenset())
+    plan = plan_for(NEW, fresh)
     assert plan.actions == [
         plans.Unpack("sha256:" + "a" * 64, 1),
         plans.Provision("db", "postgres"),
@@ -133,8 +147,8 @@ def test_unpack_and_provision_are_planned_together():
 
 
 def test_converged_plan_is_empty_and_stable():
-    first = plans.plan_environment(environment(), SPEC, RUNNING, now=NOW)
-    again = plans.plan_environment(environment(replicas=first.replicas), SPEC, RUNNING, now=NOW)
+    first = plan_for(environment(), RUNNING)
+    again = plan_for(environment(replicas=first.replicas), RUNNING)
     assert first.actions == again.actions == []
     assert again.replicas == first.replicas
     web = next(r for r in first.replicas if r.service == "web")
@@ -143,9 +157,9 @@ def test_converged_plan_is_empty_and_stable():
 
 def test_unhealthy_replica_is_starting_then_degraded_after_grace():
     observed = replace(RUNNING, health={10: (False, "GET /healthz -> 503")})
-    plan = plans.plan_environment(environment(), SPEC, observed, now=NOW)
+    plan = plan_for(environment(), observed)
     assert plan.phase == Phase.STARTING and plan.actions == []
-    late = plans.plan_environment(environment(), SPEC, observed, now=NOW + 120)
+    late = plan_for(environment(), observed, now=NOW + 120)
     assert late.phase == Phase.DEGRADED
     assert "not healthy after 60s: GET /healthz -> 503" in late.message
 
@@ -155,29 +169,25 @@ def test_crash_backs_off_exponentially_then_restarts():
         RUNNING,
         processes=(proc("web", 0, pid=10, alive=False, exit_code=3), proc("worker", 0, pid=11)),
     )
-    env = environment(
-        replicas=plans.plan_environment(environment(), SPEC, RUNNING, now=NOW).replicas
-    )
-    plan = plans.plan_environment(env, SPEC, crashed, now=NOW)
-    assert plan.actions == [plans.Forget("e1/web/0")]
+    env = environment(replicas=plan_for(environment(), RUNNING).replicas)
+    plan = plan_for(env, crashed)
+    assert plan.actions == [plans.Forget("e1/web/0/v1")]
     assert plan.phase == Phase.DEGRADED
     assert "exited with code 3" in plan.message
     web = next(r for r in plan.replicas if r.service == "web")
     assert (web.state, web.restarts, web.retry_at) == ("backoff", 1, NOW + 0.5)
 
     gone = replace(RUNNING, processes=(proc("worker", 0, pid=11),))
-    waiting = plans.plan_environment(
-        replace(env, replicas=plan.replicas), SPEC, gone, now=NOW + 0.2
-    )
+    waiting = plan_for(replace(env, replicas=plan.replicas), gone, now=NOW + 0.2)
     assert waiting.actions == []
-    due = plans.plan_environment(replace(env, replicas=plan.replicas), SPEC, gone, now=NOW + 0.6)
-    assert due.actions == [plans.StartReplica("web", 0)]
+    due = plan_for(replace(env, replicas=plan.replicas), gone, now=NOW + 0.6)
+    assert due.actions == [plans.StartReplica("web", 0, 1)]
 
 
 def test_adopted_process_that_vanished_counts_as_a_crash():
-    before = plans.plan_environment(environment(), SPEC, RUNNING, now=NOW).replicas
+    before = plan_for(environment(), RUNNING).replicas
     gone = replace(RUNNING, processes=(proc("worker", 0, pid=11),))
-    plan = plans.plan_environment(environment(replicas=before), SPEC, gone, now=NOW)
+    plan = plan_for(environment(replicas=before), gone)
     web = next(r for r in plan.replicas if r.service == "web")
     assert web.state == "backoff" and web.last_exit == "exited"
 
@@ -189,21 +199,24 @@ def test_backoff(restarts, delay):
 
 def test_replicas_follow_kind_overrides_and_extra_processes_stop():
     prod = environment(kind=Kind.PRODUCTION)
-    plan = plans.plan_environment(prod, SPEC, READY, now=NOW)
-    assert plans.StartReplica("web", 1) in plan.actions
+    plan = plan_for(prod, READY)
+    assert plans.StartReplica("web", 1, 1) in plan.actions
     extra = replace(RUNNING, processes=(*RUNNING.processes, proc("web", 1, pid=12)))
-    plan = plans.plan_environment(environment(), SPEC, extra, now=NOW)
-    assert plan.actions == [plans.StopProcess("e1/web/1", "no longer in the spec")]
+    plan = plan_for(environment(), extra)
+    assert plan.actions == [plans.StopProcess("e1/web/1/v1", "no longer in the spec")]
 
 
-def test_process_of_another_release_is_replaced():
+def test_process_of_a_generation_no_longer_wanted_is_stopped_then_retired():
     old = replace(
-        RUNNING, processes=(proc("web", 0, pid=10, release="v0"), proc("worker", 0, pid=11))
+        RUNNING,
+        processes=(*RUNNING.processes, proc("web", 0, pid=9, release="v0")),
+        unpacked=frozenset({1, 7}),
+        leased=frozenset({1, 7}),
     )
-    plan = plans.plan_environment(environment(), SPEC, old, now=NOW)
+    plan = plan_for(environment(), old)
     assert plan.actions == [
-        plans.StopProcess("e1/web/0", "runs v0, not v1"),
-        plans.StartReplica("web", 0),
+        plans.StopProcess("e1/web/0/v0", "v0 is no longer live", timeout=30.0),
+        plans.Retire(7),
     ]
 
 
@@ -212,10 +225,10 @@ def test_teardown_stops_everything_then_removes():
     observed = replace(
         RUNNING, processes=(proc("web", 0, pid=10), proc("worker", 0, pid=11, alive=False))
     )
-    plan = plans.plan_environment(dying, SPEC, observed, now=NOW)
+    plan = plan_for(dying, observed)
     assert plan.actions == [
-        plans.StopProcess("e1/web/0", "environment destroyed"),
-        plans.Forget("e1/worker/0"),
+        plans.StopProcess("e1/web/0/v1", "environment destroyed"),
+        plans.Forget("e1/worker/0/v1"),
         plans.DestroyResources(),
         plans.RemoveFiles(),
         plans.DeleteRecord(),
@@ -303,7 +316,7 @@ HOOK = "e1/_hook/1"
     ids=["start", "running", "succeeded", "failed", "ended-while-away", "timed-out"],
 )
 def test_release_hook_runs_as_a_job(observed, actions):
-    plan = plans.plan_environment(environment(hook_release=0), SPEC, observed, now=NOW)
+    plan = plan_for(environment(hook_release=0, live=0), observed)
     assert plan.actions == actions
     assert plan.phase == Phase.PROVISIONING
 
@@ -312,7 +325,7 @@ def test_hook_processes_are_not_replicas():
     done = replace(
         RUNNING, processes=(*RUNNING.processes, proc("_hook", 1, pid=20, alive=False, exit_code=0))
     )
-    plan = plans.plan_environment(environment(), SPEC, done, now=NOW)
+    plan = plan_for(environment(), done)
     assert plan.actions == [plans.Forget(HOOK)]
     assert {(r.service, r.index) for r in plan.replicas} == {("web", 0), ("worker", 0)}
 
@@ -325,3 +338,97 @@ def test_redact_hides_resource_addresses_and_their_passwords():
     out = redact(text, [url, "sqlite:////tmp/x.db"])
     assert "s3cretpassw0rd" not in out and url not in out
     assert out.count("***") == 2
+
+
+# deploys: a new generation beside the live one --------------------------------------------
+
+DEPLOYING = environment(release=2, target=2, live=1, build_id=NEW_BUILD, hook_release=1)
+V1 = (proc("web", 0, pid=10), proc("worker", 0, pid=11))
+V2 = (proc("web", 0, pid=20, release="v2"), proc("worker", 0, pid=21, release="v2"))
+BOTH = replace(
+    RUNNING,
+    unpacked=frozenset({1, 2}),
+    processes=V1 + V2,
+    health={10: (True, "200"), 20: (True, "200")},
+    ports={(1, "web", 0): 20001, (2, "web", 0): 20002},
+)
+
+
+def test_deploy_unpacks_beside_the_live_generation_which_keeps_serving():
+    plan = plan_for(DEPLOYING, RUNNING)
+    assert plan.actions == [plans.Unpack(NEW_BUILD, 2)]
+    assert plan.phase == Phase.DEPLOYING and "v1 serves meanwhile" in plan.message
+    assert {r.release for r in plan.replicas} == {"v1"}
+
+
+def test_deploy_runs_the_hook_of_the_new_release_then_starts_its_replicas():
+    ready = replace(RUNNING, unpacked=frozenset({1, 2}))
+    hook = plan_for(DEPLOYING, ready)
+    assert hook.actions == [plans.RunHook(2, "python -m migrate")]
+    assert hook.phase == Phase.DEPLOYING
+    start = plan_for(replace(DEPLOYING, hook_release=2), ready)
+    assert start.actions == [plans.StartReplica("web", 0, 2), plans.StartReplica("worker", 0, 2)]
+    assert start.phase == Phase.DEPLOYING
+
+
+def test_deploy_switches_once_every_new_replica_is_healthy():
+    env = replace(DEPLOYING, hook_release=2)
+    plan = plan_for(env, BOTH)
+    assert plan.actions == [plans.Switch(2, NOW + plans.SETTLE)]
+    staging = plan_for(replace(env, kind=Kind.STAGING), BOTH)
+    assert staging.actions == [plans.Switch(2, NOW + 600)]
+    assert {(r.release, r.state) for r in plan.replicas} >= {("v1", "healthy"), ("v2", "healthy")}
+
+
+def test_deploy_that_never_becomes_healthy_is_aborted_and_traffic_stays():
+    env = replace(DEPLOYING, hook_release=2)
+    sick = replace(BOTH, health={10: (True, "200"), 20: (False, "GET /healthz -> 500")})
+    early = plan_for(env, sick)
+    assert not any(isinstance(a, (plans.Switch, plans.AbortDeploy)) for a in early.actions)
+    late = plan_for(env, sick, now=NOW + 61)
+    assert late.actions == [
+        plans.AbortDeploy(
+            "v2 did not become healthy: web/0 not healthy after 60s: GET /healthz -> 500",
+            "web",
+            0,
+        )
+    ]
+
+
+def test_deploy_that_crash_loops_is_aborted():
+    env = replace(
+        DEPLOYING,
+        hook_release=2,
+        replicas=(ReplicaStatus("web", 0, release="v2", restarts=2, pid=20),),
+    )
+    crashed = replace(
+        BOTH, processes=V1 + (proc("web", 0, pid=20, release="v2", alive=False, exit_code=1),)
+    )
+    plan = plan_for(env, crashed)
+    assert isinstance(plan.actions[-1], plans.AbortDeploy)
+    assert "exited with code 1" in plan.actions[-1].reason
+
+
+def test_the_previous_generation_is_kept_warm_then_stopped_then_retired():
+    env = environment(release=2, target=2, live=2, warm=1, warm_until=NOW + 10, hook_release=2)
+    warm = replace(BOTH, leased=frozenset({1, 2}))
+    assert plan_for(env, warm).actions == []
+    later = plan_for(env, warm, now=NOW + 11)
+    assert later.actions == [
+        plans.StopProcess("e1/web/0/v1", "v1 retired after its warm time", timeout=30.0),
+        plans.StopProcess("e1/worker/0/v1", "v1 retired after its warm time", timeout=30.0),
+    ]
+    gone = replace(warm, processes=V2)
+    assert plan_for(env, gone, now=NOW + 12).actions == [plans.Retire(1)]
+
+
+def test_rollback_inside_the_warm_window_is_a_switch_alone():
+    env = environment(release=3, target=1, live=2, warm=1, warm_until=NOW + 10, hook_release=3)
+    plan = plan_for(env, BOTH)
+    assert plan.actions == [plans.Switch(1, NOW + plans.SETTLE)]
+
+
+def test_a_warm_process_that_dies_is_forgotten_not_restarted():
+    env = environment(release=2, target=2, live=2, warm=1, warm_until=NOW + 10, hook_release=2)
+    died = replace(BOTH, processes=(proc("web", 0, pid=10, alive=False, exit_code=1),) + V2)
+    assert plan_for(env, died).actions == [plans.Forget("e1/web/0/v1")]
