@@ -49,7 +49,7 @@ def test_kill_during_create_converges(server: Server, example_repo: Path, kill_a
         timeout=120,
         what="running",
     )
-    assert sorted(app_processes(server)) == ["web/0", "worker/0"]
+    assert sorted(app_processes(server)) == ["web/0/v1", "worker/0/v1"]
     assert server.get("feature-x.shop.localhost", "/api/info").json()["environment"] == "feature-x"
     environment_id = show(server, "feature-x")["id"]
     hook_log = (server.home / "logs" / environment_id / "release.log").read_text()
