@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from laneway import __version__
-from laneway.api import problems, routes
+from laneway.api import pipeline, problems, routes
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 
@@ -39,4 +39,5 @@ def create_app(ctx: Context, *, run_controllers: bool = True) -> FastAPI:
     app.state.manager = manager
     problems.install(app)
     app.include_router(routes.router)
+    app.include_router(pipeline.router)
     return app

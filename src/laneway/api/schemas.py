@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +40,7 @@ class EnvironmentIn(_Body):
 class ReplicaOut(BaseModel):
     service: str
     index: int
+    release: str
     pid: int | None
     port: int | None
     state: str
@@ -57,6 +59,11 @@ class EnvironmentOut(BaseModel):
     build: str | None
     commit: str | None
     release: str
+    serving: str | None
+    """The generation (release number of the processes) taking traffic; None before the first."""
+    warm: str | None
+    """The generation kept running for an instant rollback, if any."""
+    warm_until: datetime | None
     desired: str
     phase: str
     message: str
@@ -77,6 +84,11 @@ class EnvironmentOut(BaseModel):
             build=environment.build_id,
             commit=environment.commit,
             release=environment.release_name,
+            serving=f"v{environment.live}" if environment.live else None,
+            warm=f"v{environment.warm}" if environment.warm else None,
+            warm_until=datetime.fromtimestamp(environment.warm_until, UTC)
+            if environment.warm
+            else None,
             desired=str(environment.desired),
             phase=str(environment.phase),
             message=environment.message,
@@ -84,6 +96,7 @@ class EnvironmentOut(BaseModel):
                 ReplicaOut(
                     service=r.service,
                     index=r.index,
+                    release=r.release,
                     pid=r.pid,
                     port=r.port,
                     state=r.state,
@@ -97,6 +110,14 @@ class EnvironmentOut(BaseModel):
         )
 
 
+class ConfigVarOut(BaseModel):
+    key: str
+    value: str | None
+    """None for a secret: its value is never sent back."""
+    secret: bool
+    fingerprint: str
+
+
 class ReleaseOut(BaseModel):
     number: int
     name: str
@@ -105,11 +126,22 @@ class ReleaseOut(BaseModel):
     config_version: int
     state: str
     message: str
+    description: str
+    generation: str
+    """The release whose processes serve this one (itself, unless an instant rollback)."""
+    hotfix_reason: str | None
     created_by: str
     created_at: datetime
+    updated_at: datetime
+    config: list[ConfigVarOut] | None = None
+    hook_output: str | None = None
+    unchanged: bool = False
+    """Set on a deploy answer when nothing changed (same build, same config)."""
+    events_after: int | None = None
+    """On a deploy answer: follow the environment's events after this id to see it happen."""
 
     @classmethod
-    def of(cls, release: Release) -> ReleaseOut:
+    def of(cls, release: Release, **extra: Any) -> ReleaseOut:
         return cls(
             number=release.number,
             name=release.name,
@@ -118,9 +150,57 @@ class ReleaseOut(BaseModel):
             config_version=release.config_version,
             state=str(release.state),
             message=release.message,
+            description=release.description,
+            generation=f"v{release.generation}",
+            hotfix_reason=release.hotfix_reason,
             created_by=release.created_by,
             created_at=release.created_at,
+            updated_at=release.updated_at,
+            **extra,
         )
+
+
+class DeployIn(_Body):
+    ref: str | None = Field(default=None, min_length=1, max_length=256)
+    build: str | None = Field(default=None, min_length=4, max_length=80)
+    hotfix: bool = False
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class PromoteIn(_Body):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source: str = Field(alias="from", pattern=DNS_LABEL)
+    target: str = Field(alias="to", pattern=DNS_LABEL)
+    hotfix: bool = False
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class RollbackIn(_Body):
+    to: int | None = Field(default=None, ge=1)
+
+
+class ConfigIn(_Body):
+    set: dict[str, str] = Field(default_factory=dict)
+    unset: list[str] = Field(default_factory=list)
+    secret: bool = False
+
+
+class DiffRowOut(BaseModel):
+    section: str
+    item: str
+    left: str | None
+    right: str | None
+    status: str
+    """same | differs | declared (a difference the spec declares) | left-only | right-only"""
+
+
+class DiffOut(BaseModel):
+    app: str
+    left: str
+    right: str
+    in_parity: bool
+    rows: list[DiffRowOut]
 
 
 class BuildIn(_Body):

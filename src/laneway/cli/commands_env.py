@@ -97,6 +97,25 @@ def print_environment(e: dict[str, Any]) -> None:
         out.print(table)
 
 
+def print_release(r: dict[str, Any]) -> None:
+    state = _phase(r["state"]) if r["state"] != "live" else "[green]live[/]"
+    out.print(f"[bold]{r['name']}[/]: {state}   {r['description']}")
+    out.print(f"  build:   {(r['build'] or '-')[:19]} @ {(r['commit'] or '-')[:12]}")
+    out.print(f"  config:  version {r['config_version']}   processes: {r['generation']}")
+    out.print(f"  by:      {r['created_by']} at {r['created_at'][:19]}")
+    if r["hotfix_reason"]:
+        out.print(f"  hotfix:  {r['hotfix_reason']}")
+    if r["message"]:
+        out.print(f"  message: {r['message']}")
+    for var in r.get("config") or []:
+        value = "(secret)" if var["secret"] else var["value"]
+        out.print(f"    {var['key']}={value}  [dim]{var['fingerprint']}[/]")
+    if r.get("hook_output"):
+        out.print("  release hook output:")
+        for line in r["hook_output"].splitlines():
+            out.print(f"    {line}", markup=False)
+
+
 def wait_for(
     client: Client, app: str, name: str, *, until: str, timeout: float, after: int = 0
 ) -> dict[str, Any]:
@@ -282,18 +301,36 @@ def register(app: typer.Typer, env_app: typer.Typer) -> None:
     @app.command()
     def releases(
         environment: str = typer.Argument(..., help="Environment name."),
+        release: str | None = typer.Argument(None, help="One release (e.g. v3) in full."),
         app_name: str | None = AppOpt,
         repo: Path | None = RepoOpt,
         as_json: bool = JsonOpt,
     ) -> None:
-        """List an environment's releases, newest first: build, commit, state, who and when."""
+        """List an environment's releases, newest first; or show one with its config and its
+        release hook's output."""
         name, _ = app_of(repo, app_name)
-        items = Client().request("GET", f"/apps/{name}/environments/{environment}/releases")
+        path = f"/apps/{name}/environments/{environment}/releases"
+        if release is not None:
+            digits = release.removeprefix("v")
+            if not digits.isdigit():
+                raise InvalidInput(f"release {release!r}: expected a release such as v3")
+            item = Client().request("GET", f"{path}/{int(digits)}")
+            if as_json:
+                out.print_json(json.dumps(item))
+            else:
+                print_release(item)
+            return
+        items = Client().request("GET", path)
         if as_json:
             out.print_json(json.dumps(items))
             return
-        table = Table("release", "state", "build", "commit", "by", "created", "message")
+        table = Table("release", "state", "build", "commit", "by", "created", "what")
         for r in items:
+            what = r["description"] + (
+                f" (hotfix: {r['hotfix_reason']})" if r["hotfix_reason"] else ""
+            )
+            if r["message"]:
+                what += f": {r['message'].splitlines()[0]}"
             table.add_row(
                 r["name"],
                 _phase(r["state"]) if r["state"] != "live" else "[green]live[/]",
@@ -301,7 +338,7 @@ def register(app: typer.Typer, env_app: typer.Typer) -> None:
                 (r["commit"] or "-")[:12],
                 r["created_by"],
                 r["created_at"][:19],
-                r["message"],
+                what,
             )
         out.print(table)
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from laneway.cli import commands_env, commands_local
+from laneway.cli import commands_env, commands_local, commands_pipeline
 from laneway.errors import LanewayError
 
 app = typer.Typer(
@@ -26,18 +26,25 @@ env_app = typer.Typer(help="Create, list, show and destroy environments.", no_ar
 spec_app = typer.Typer(
     help="The laneway.yaml spec: check it, print its JSON Schema.", no_args_is_help=True
 )
+config_app = typer.Typer(
+    help="Config per environment: each change is a new release.", no_args_is_help=True
+)
 app.add_typer(env_app, name="env")
 app.add_typer(spec_app, name="spec")
+app.add_typer(config_app, name="config")
 
 commands_env.register(app, env_app)
 commands_local.register(app, spec_app)
+commands_pipeline.register(app, config_app)
 
 err = Console(stderr=True, soft_wrap=True)
 
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)  # typer.Exit(code) comes back as a value without standalone mode
     except LanewayError as exc:
         err.print(
             f"[bold red]error:[/] {exc.message}", highlight=False, markup=True, soft_wrap=True

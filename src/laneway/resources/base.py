@@ -28,3 +28,7 @@ class ResourceProvider(Protocol):
     def destroy_all(self, environment_id: str) -> None:
         """Remove every instance this provider holds for the environment."""
         ...
+
+    def version(self) -> str:
+        """What an instance runs, such as `postgres 15.4`, for `laneway diff`."""
+        ...

@@ -6,6 +6,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+VERSIONS = {"sqlite": f"sqlite {sqlite3.sqlite_version}", "directory": "directory"}
+
 
 class SqliteProvider:
     type = "sqlite"
@@ -25,6 +27,9 @@ class SqliteProvider:
     def destroy(self, environment_id: str, name: str) -> None:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{self.path(environment_id, name)}{suffix}").unlink(missing_ok=True)
+
+    def version(self) -> str:
+        return VERSIONS[self.type]
 
     def owned_environments(self) -> set[str]:
         return set()  # lives in the environment directory, which the controller removes whole
@@ -51,6 +56,9 @@ class DirectoryProvider:
 
     def destroy(self, environment_id: str, name: str) -> None:
         shutil.rmtree(self.path(environment_id, name), ignore_errors=True)
+
+    def version(self) -> str:
+        return VERSIONS[self.type]
 
     def owned_environments(self) -> set[str]:
         return set()

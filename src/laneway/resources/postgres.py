@@ -83,6 +83,11 @@ class PostgresProvider:
             if database.startswith(f"{PREFIX}{self.owner}_{environment_id}_"):
                 self._drop(database)
 
+    def version(self) -> str:
+        with self._connect() as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        return f"postgres {row[0].split()[0]}" if row else "postgres"
+
     def owned_environments(self) -> set[str]:
         prefix = f"{PREFIX}{self.owner}_"
         return {name[len(prefix) :].split("_", 1)[0] for name in self._owned_names()}

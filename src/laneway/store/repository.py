@@ -265,7 +265,12 @@ class Store:
                     f"environment {env.name!r} moved on to v{env.release} meanwhile; "
                     "look at `laneway releases` and try again"
                 )
-            number = env.release + 1
+            newest = s.scalar(
+                select(func.max(ReleaseRow.number)).where(
+                    ReleaseRow.environment_id == environment_id
+                )
+            )
+            number = int(newest or 0) + 1  # failed releases keep their numbers
             row = ReleaseRow(
                 environment_id=environment_id,
                 number=number,

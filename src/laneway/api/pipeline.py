@@ -1,0 +1,421 @@
+"""API routes of the pipeline: deploy, promote, roll back, change config, compare.
+
+Each handler checks the request against the pipeline's rules (core.pipeline), then writes
+one new release as the environment's target (compare-and-set, so two deploys never
+interleave) and wakes the environment's controller, which does the rest; the caller follows
+the environment's events. Deploying what already runs changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from laneway.api.auth import Principal, require
+from laneway.api.routes import check_spec_at
+from laneway.api.schemas import (
+    ConfigIn,
+    ConfigVarOut,
+    DeployIn,
+    DiffOut,
+    DiffRowOut,
+    PromoteIn,
+    ReleaseOut,
+    RollbackIn,
+)
+from laneway.builds import git
+from laneway.controllers.context import Context
+from laneway.controllers.manager import Manager
+from laneway.core import config as configs
+from laneway.core import pipeline
+from laneway.core.config import ConfigEntry
+from laneway.core.types import Environment, Release, ReleaseState
+from laneway.errors import InvalidInput, LanewayError, NotFound
+from laneway.spec.loader import load_spec_text
+from laneway.spec.model import Spec
+
+router = APIRouter(prefix="/api/v1")
+viewer = Depends(require("viewer"))
+deployer = Depends(require("deployer"))
+
+HOOK_OUTPUT_LINES = 200
+
+
+def _ctx(request: Request) -> Context:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def _manager(request: Request) -> Manager:
+    return request.app.state.manager  # type: ignore[no-any-return]
+
+
+# reading ------------------------------------------------------------------------------------
+
+
+def live_release(ctx: Context, environment: Environment) -> Release | None:
+    return next(
+        (r for r in ctx.store.releases(environment.id) if r.state == ReleaseState.LIVE), None
+    )
+
+
+def config_of(ctx: Context, environment_id: str, number: int) -> dict[str, ConfigEntry]:
+    return ctx.vault.open(ctx.store.sealed_config(environment_id, number))
+
+
+def config_out(ctx: Context, config: dict[str, ConfigEntry]) -> list[ConfigVarOut]:
+    return [
+        ConfigVarOut(
+            key=key,
+            value=None if entry.secret else entry.value,
+            secret=entry.secret,
+            fingerprint=ctx.vault.fingerprint(entry.value),
+        )
+        for key, entry in sorted(config.items())
+    ]
+
+
+def _spec(request: Request, build_id: str) -> Spec:
+    return _manager(request).reconciler.spec_of_build(build_id)
+
+
+# writing ------------------------------------------------------------------------------------
+
+
+def _propose(
+    request: Request,
+    environment: Environment,
+    principal: Principal,
+    *,
+    build_id: str | None,
+    commit: str | None,
+    ref: str | None,
+    config: dict[str, ConfigEntry],
+    description: str,
+    hotfix_reason: str | None = None,
+    generation: int | None = None,
+) -> ReleaseOut:
+    """Make the next release the environment's target, unless it is what runs already."""
+    ctx = _ctx(request)
+    pipeline.check_not_in_progress(environment)
+    current = ctx.store.get_release(environment.id, environment.release)
+    current_config = config_of(ctx, environment.id, environment.release)
+    if (
+        not environment.failure
+        and build_id is not None
+        and build_id == current.build_id
+        and config == current_config
+        and generation is None
+    ):
+        return ReleaseOut.of(current, unchanged=True)
+    version = current.config_version + (0 if config == current_config else 1)
+    environment, release = ctx.store.create_release(
+        environment.id,
+        expect_release=environment.release,
+        build_id=build_id,
+        commit=commit,
+        ref=ref,
+        config_version=version,
+        config_sealed=ctx.vault.seal(config),
+        description=description,
+        created_by=principal.name,
+        hotfix_reason=hotfix_reason,
+        generation=generation,
+    )
+    note = f" (hotfix: {hotfix_reason})" if hotfix_reason else ""
+    ctx.store.add_event(environment.id, "deploy", f"{release.name}: {description}{note}")
+    _manager(request).wake(environment.id)
+    first = ctx.store.latest_event_id(environment.id) - 1
+    return ReleaseOut.of(release, events_after=first)
+
+
+def _build_of(ctx: Context, app: str, build: str) -> tuple[str, str]:
+    matches = [b for b in ctx.store.find_builds(build) if b.app == app]
+    if not matches:
+        raise NotFound(f"no build {build!r} of app {app!r}", hint="`laneway builds` lists them")
+    if len(matches) > 1:
+        raise InvalidInput(f"build {build!r} is ambiguous: {len(matches)} builds match")
+    return matches[0].id, matches[0].commit
+
+
+def _protect(
+    request: Request,
+    environment: Environment,
+    *,
+    build_id: str | None,
+    new_spec: Spec | None,
+    hotfix: bool,
+    reason: str | None,
+) -> None:
+    """Protection is read from the live release's spec and the new one's: either may say so,
+    so a build cannot lift the protection it is deployed under."""
+    ctx = _ctx(request)
+    kind = str(environment.kind)
+    specs = [new_spec] if new_spec is not None else []
+    live = live_release(ctx, environment)
+    if live is not None and live.build_id:
+        specs.append(_spec(request, live.build_id))
+    if not specs:
+        return
+    protected = any(s.protected(kind) for s in specs)
+    order = specs[-1].pipeline
+    before = pipeline.previous_in_pipeline(order, environment.name)
+    previous = None
+    if before is not None:
+        try:
+            previous = ctx.store.releases(ctx.store.get_environment(environment.app, before).id)
+        except NotFound:
+            previous = []
+    pipeline.check_protection(
+        target=environment.name,
+        protected=protected,
+        pipeline=order,
+        build_id=build_id,
+        previous_releases=previous,
+        hotfix=hotfix,
+        reason=reason,
+    )
+
+
+@router.post("/apps/{app}/environments/{name}/deploys", response_model=ReleaseOut, status_code=202)
+def deploy(
+    app: str, name: str, body: DeployIn, request: Request, principal: Principal = deployer
+) -> ReleaseOut:
+    """Deploy a ref (built if it has not been) or a build; answers with the new release."""
+    ctx = _ctx(request)
+    environment = ctx.store.get_environment(app, name)
+    if (body.ref is None) == (body.build is None):
+        raise InvalidInput("give exactly one of ref or build")
+    new_spec = None
+    if body.build:
+        build_id, commit = _build_of(ctx, app, body.build)
+        new_spec = _spec(request, build_id)
+        ref = environment.ref
+        what = f"deploy build {build_id[7:19]}"
+    else:
+        assert body.ref is not None
+        repo = Path(ctx.store.get_app(app).repo)
+        commit = check_spec_at(repo, body.ref, app=app)
+        built = [b for b in ctx.store.list_builds(app) if b.commit == commit]
+        build_id = built[0].id if built else None
+        text = git.show_file(repo, commit, "laneway.yaml") or ""
+        new_spec = load_spec_text(text, filename="laneway.yaml")
+        ref = commit
+        what = f"deploy {body.ref} ({commit[:12]})"
+    _protect(
+        request,
+        environment,
+        build_id=build_id,
+        new_spec=new_spec,
+        hotfix=body.hotfix,
+        reason=body.reason,
+    )
+    return _propose(
+        request,
+        environment,
+        principal,
+        build_id=build_id,
+        commit=commit,
+        ref=ref,
+        config=config_of(ctx, environment.id, environment.release),
+        description=what,
+        hotfix_reason=body.reason if body.hotfix else None,
+    )
+
+
+@router.post("/apps/{app}/promotions", response_model=ReleaseOut, status_code=202)
+def promote(
+    app: str, body: PromoteIn, request: Request, principal: Principal = deployer
+) -> ReleaseOut:
+    """Deploy to `to` the very build `from` runs, with `to`'s own config."""
+    ctx = _ctx(request)
+    source = ctx.store.get_environment(app, body.source)
+    target = ctx.store.get_environment(app, body.target)
+    live = live_release(ctx, source)
+    if live is None or live.build_id is None:
+        raise InvalidInput(f"{body.source} has no live release to promote")
+    spec = _spec(request, live.build_id)
+    pipeline.check_promotion(spec.pipeline, body.source, body.target)
+    _protect(
+        request,
+        target,
+        build_id=live.build_id,
+        new_spec=spec,
+        hotfix=body.hotfix,
+        reason=body.reason,
+    )
+    return _propose(
+        request,
+        target,
+        principal,
+        build_id=live.build_id,
+        commit=live.commit,
+        ref=target.ref,
+        config=config_of(ctx, target.id, target.release),
+        description=f"promote {live.build_id[7:19]} from {body.source} {live.name}",
+        hotfix_reason=body.reason if body.hotfix else None,
+    )
+
+
+@router.post("/apps/{app}/environments/{name}/rollback", response_model=ReleaseOut, status_code=202)
+def rollback(
+    app: str, name: str, body: RollbackIn, request: Request, principal: Principal = deployer
+) -> ReleaseOut:
+    """A new release with an earlier release's build and config. If that release's processes
+    are still warm, it is only a switch of the router."""
+    ctx = _ctx(request)
+    environment = ctx.store.get_environment(app, name)
+    pipeline.check_not_in_progress(environment)
+    live = live_release(ctx, environment)
+    chosen = pipeline.rollback_target(ctx.store.releases(environment.id), live, body.to)
+    warm = (
+        chosen.generation
+        if chosen.generation == environment.warm and environment.warm_until > ctx.clock()
+        else None
+    )
+    return _propose(
+        request,
+        environment,
+        principal,
+        build_id=chosen.build_id,
+        commit=chosen.commit,
+        ref=environment.ref,
+        config=config_of(ctx, environment.id, chosen.number),
+        description=f"rollback to {chosen.name}",
+        generation=warm,
+    )
+
+
+@router.get("/apps/{app}/environments/{name}/config", response_model=list[ConfigVarOut])
+def list_config(app: str, name: str, request: Request, _: Principal = viewer) -> list[ConfigVarOut]:
+    ctx = _ctx(request)
+    environment = ctx.store.get_environment(app, name)
+    return config_out(ctx, config_of(ctx, environment.id, environment.release))
+
+
+@router.patch("/apps/{app}/environments/{name}/config", response_model=ReleaseOut, status_code=202)
+def change_config(
+    app: str, name: str, body: ConfigIn, request: Request, principal: Principal = deployer
+) -> ReleaseOut:
+    """Set and unset variables: a new release with the same build, restarted with zero
+    downtime. Nothing is written if a name or value is refused."""
+    ctx = _ctx(request)
+    environment = ctx.store.get_environment(app, name)
+    if not body.set and not body.unset:
+        raise InvalidInput("nothing to change: give variables to set or unset")
+    problems = [
+        p
+        for key, value in body.set.items()
+        for p in (configs.check_key(key) or configs.check_value(key, value),)
+        if p
+    ]
+    problems += [p for key in body.unset if (p := configs.check_key(key))]
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    if environment.build_id is None:
+        raise InvalidInput(f"{name} has no build yet; wait for its first release")
+    config = config_of(ctx, environment.id, environment.release)
+    if body.unset:
+        config = configs.without(config, body.unset)
+    config = configs.with_set(config, body.set, secret=body.secret)
+    parts = []
+    if body.set:
+        parts.append("set " + ", ".join(sorted(body.set)) + (" (secret)" if body.secret else ""))
+    if body.unset:
+        parts.append("unset " + ", ".join(sorted(body.unset)))
+    return _propose(
+        request,
+        environment,
+        principal,
+        build_id=environment.build_id,
+        commit=environment.commit,
+        ref=environment.ref,
+        config=config,
+        description="config " + "; ".join(parts),
+    )
+
+
+@router.get("/apps/{app}/environments/{name}/releases/{number}", response_model=ReleaseOut)
+def show_release(
+    app: str, name: str, number: int, request: Request, _: Principal = viewer
+) -> ReleaseOut:
+    """One release with its config (secrets as fingerprints) and its release hook's output."""
+    ctx = _ctx(request)
+    environment = ctx.store.get_environment(app, name)
+    release = ctx.store.get_release(environment.id, number)
+    path = _manager(request).reconciler.hook_output_file(environment.id, number)
+    try:
+        output = "\n".join(path.read_text(errors="replace").splitlines()[-HOOK_OUTPUT_LINES:])
+    except OSError:
+        output = None
+    return ReleaseOut.of(
+        release,
+        config=config_out(ctx, config_of(ctx, environment.id, number)),
+        hook_output=output,
+    )
+
+
+@router.get("/apps/{app}/diff", response_model=DiffOut)
+def diff(
+    app: str,
+    request: Request,
+    left: str = Query(..., description="Environment name."),
+    right: str = Query(..., description="Environment name."),
+    _: Principal = viewer,
+) -> DiffOut:
+    """Build, release, config (secrets by fingerprint), resources, spec overrides and flags of
+    two environments side by side; `in_parity` is false if anything undeclared differs."""
+    ctx = _ctx(request)
+    sides = [_side(request, ctx.store.get_environment(app, n)) for n in (left, right)]
+    declared: set[str] = set()
+    for side_spec in (s[1] for s in sides if s[1] is not None):
+        declared |= set(side_spec.parity.config)
+    drift = pipeline.diff(sides[0][0], sides[1][0], declared_config=declared)
+    return DiffOut(
+        app=app,
+        left=left,
+        right=right,
+        in_parity=drift.in_parity,
+        rows=[DiffRowOut(**row.__dict__) for row in drift.rows],
+    )
+
+
+def _side(request: Request, environment: Environment) -> tuple[pipeline.Side, Spec | None]:
+    ctx = _ctx(request)
+    live = live_release(ctx, environment)
+    release = live or ctx.store.get_release(environment.id, environment.release)
+    spec = _spec(request, release.build_id) if release.build_id else None
+    config = config_of(ctx, environment.id, release.number)
+    resources = {}
+    for record in ctx.store.resources(environment.id):
+        provider = ctx.providers.get(record.type)
+        try:
+            resources[record.name] = provider.version() if provider else record.type
+        except LanewayError as exc:
+            resources[record.name] = f"{record.type} (unknown: {exc.message})"
+    overrides: dict[str, object] = {}
+    if spec is not None:
+        section = spec.environments.get(str(environment.kind))  # type: ignore[call-overload]
+        if section is not None:
+            overrides = section.model_dump(mode="json", exclude_defaults=True, by_alias=True)
+    flags = getattr(request.app.state, "flag_states", None)
+    return (
+        pipeline.Side(
+            name=environment.name,
+            build_id=release.build_id,
+            commit=release.commit,
+            release=release.name,
+            config={
+                key: (
+                    ctx.vault.fingerprint(entry.value),
+                    entry.secret,
+                    None if entry.secret else entry.value,
+                )
+                for key, entry in config.items()
+            },
+            resources=resources,
+            overrides=overrides,
+            flags=flags(environment) if callable(flags) else None,
+        ),
+        spec,
+    )

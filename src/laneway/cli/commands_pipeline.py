@@ -1,0 +1,255 @@
+"""CLI commands of the pipeline: deploy, promote, rollback, config, diff.
+
+A command that makes a release follows the environment's events until the release is live
+or has failed, printing each step; `--no-wait` returns once the release is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from laneway.cli.client import Client
+from laneway.cli.commands_env import AppOpt, JsonOpt, RepoOpt, app_of, err, out, register_app
+from laneway.errors import InvalidInput, LanewayError
+
+WaitOpt = typer.Option(False, "--no-wait", help="Return once the release is recorded.")
+TimeoutOpt = typer.Option(900.0, "--timeout", help="Seconds to wait for the release.")
+STATUS_STYLE = {
+    "same": "green",
+    "declared": "cyan",
+    "info": "dim",
+    "differs": "red",
+    "left-only": "red",
+    "right-only": "red",
+}
+
+
+def follow_release(
+    client: Client, app: str, environment: str, release: dict[str, Any], *, timeout: float
+) -> None:
+    """Print the steps of a release until it is live; raise if it fails."""
+    name = release["name"]
+    if release.get("unchanged"):
+        out.print(
+            f"nothing to deploy: {environment} runs {name} with this build and config already"
+        )
+        return
+    started = time.monotonic()
+    path = f"/apps/{app}/environments/{environment}/events"
+    params = {"follow": "true", "after": str(release.get("events_after") or 0)}
+    with err.status(f"{environment}: {name}…") as status:
+        for event, data in client.events("GET", path, params=params):
+            if time.monotonic() - started > timeout:
+                raise LanewayError(
+                    f"{name} is not live on {environment} after {timeout:g}s",
+                    hint=f"it goes on; see `laneway env show {environment}`",
+                )
+            if event == "status":
+                status.update(f"{environment}: {data['phase']}: {data['message']}")
+                if data["phase"] == "failed" and data["release"] == name:
+                    raise LanewayError(
+                        f"{name} failed on {environment}: {data['message']}",
+                        hint=f"`laneway releases {environment} {name}` has the details",
+                    )
+                continue
+            if event == "end":
+                raise LanewayError(f"{environment} was destroyed")
+            message = data["message"]
+            if event == "build.output":
+                err.print(f"  [dim]build |[/] {message}", markup=True)
+                continue
+            err.print(f"  {message}")
+            if event == "switched" and message.startswith(f"{name} is live"):
+                took = time.monotonic() - started
+                out.print(f"[green]{name} is live on {environment}[/] ({took:.1f}s)")
+                return
+            if event == "deploy.failed" and message.startswith(f"deploy of {name} "):
+                raise LanewayError(
+                    f"{name} failed on {environment}; traffic stayed where it was",
+                    hint=f"`laneway releases {environment} {name}` has the details",
+                )
+
+
+def _release_line(release: dict[str, Any]) -> str:
+    hotfix = f" [yellow](hotfix: {release['hotfix_reason']})[/]" if release["hotfix_reason"] else ""
+    return f"{release['name']}: {release['description']}{hotfix}"
+
+
+def register(app: typer.Typer, config_app: typer.Typer) -> None:
+    @app.command()
+    def deploy(
+        environment: str = typer.Argument(..., help="Environment name."),
+        ref: str | None = typer.Option(None, "--ref", help="Git ref to deploy (built if needed)."),
+        build: str | None = typer.Option(None, "--build", help="Build id (or a prefix)."),
+        hotfix: bool = typer.Option(False, "--hotfix", help="Bypass the pipeline's protection."),
+        reason: str | None = typer.Option(None, "--reason", help="Why (needed with --hotfix)."),
+        no_wait: bool = WaitOpt,
+        timeout: float = TimeoutOpt,
+        app_name: str | None = AppOpt,
+        repo: Path | None = RepoOpt,
+    ) -> None:
+        """Deploy a ref or a build with zero downtime: the new release starts beside the old,
+        takes traffic once healthy, and the old one stays warm for an instant rollback."""
+        if (ref is None) == (build is None):
+            raise InvalidInput("give exactly one of --ref or --build")
+        name, root = app_of(repo, app_name)
+        client = Client()
+        register_app(client, name, root)
+        body = {"ref": ref, "build": build, "hotfix": hotfix, "reason": reason}
+        release = client.request(
+            "POST", f"/apps/{name}/environments/{environment}/deploys", json=body
+        )
+        out.print(_release_line(release), markup=True)
+        if not no_wait:
+            follow_release(client, name, environment, release, timeout=timeout)
+
+    @app.command()
+    def promote(
+        source: str = typer.Argument(..., help="Environment whose live build is promoted."),
+        target: str = typer.Argument(..., help="Environment that receives it."),
+        hotfix: bool = typer.Option(False, "--hotfix", help="Bypass the pipeline's protection."),
+        reason: str | None = typer.Option(None, "--reason", help="Why (needed with --hotfix)."),
+        no_wait: bool = WaitOpt,
+        timeout: float = TimeoutOpt,
+        app_name: str | None = AppOpt,
+        repo: Path | None = RepoOpt,
+    ) -> None:
+        """Deploy to TARGET the very build SOURCE runs (never a rebuild), with TARGET's config."""
+        name, _ = app_of(repo, app_name)
+        client = Client()
+        body = {"from": source, "to": target, "hotfix": hotfix, "reason": reason}
+        release = client.request("POST", f"/apps/{name}/promotions", json=body)
+        out.print(_release_line(release), markup=True)
+        if not no_wait:
+            follow_release(client, name, target, release, timeout=timeout)
+
+    @app.command()
+    def rollback(
+        environment: str = typer.Argument(..., help="Environment name."),
+        to: str | None = typer.Option(None, "--to", help="Release to go back to, e.g. v3."),
+        no_wait: bool = WaitOpt,
+        timeout: float = TimeoutOpt,
+        app_name: str | None = AppOpt,
+        repo: Path | None = RepoOpt,
+    ) -> None:
+        """Go back to the previous release (or --to vN) as a new release; instant while the
+        previous release is still warm."""
+        number = None
+        if to is not None:
+            digits = to.removeprefix("v")
+            if not digits.isdigit() or int(digits) < 1:
+                raise InvalidInput(f"--to {to}: expected a release such as v3")
+            number = int(digits)
+        name, _ = app_of(repo, app_name)
+        client = Client()
+        release = client.request(
+            "POST", f"/apps/{name}/environments/{environment}/rollback", json={"to": number}
+        )
+        out.print(_release_line(release), markup=True)
+        if not no_wait:
+            follow_release(client, name, environment, release, timeout=timeout)
+
+    @config_app.command("list")
+    def config_list(
+        environment: str = typer.Argument(..., help="Environment name."),
+        as_json: bool = JsonOpt,
+        app_name: str | None = AppOpt,
+        repo: Path | None = RepoOpt,
+    ) -> None:
+        """The environment's config; secrets show only that they are set, and a fingerprint."""
+        name, _ = app_of(repo, app_name)
+        items = Client().request("GET", f"/apps/{name}/environments/{environment}/config")
+        if as_json:
+            out.print_json(json.dumps(items))
+            return
+        if not items:
+            out.print(f"{environment} has no config; `laneway config set {environment} KEY=VALUE`")
+            return
+        table = Table("key", "value", "fingerprint")
+        for item in items:
+            value = "[dim](secret)[/]" if item["secret"] else item["value"]
+            table.add_row(item["key"], value, item["fingerprint"])
+        out.print(table)
+
+    @config_app.command("set")
+    def config_set(
+        environment: str = typer.Argument(..., help="Environment name."),
+        assignments: list[str] = typer.Argument(..., help="KEY=VALUE ..."),
+        secret: bool = typer.Option(False, "--secret", help="Never show these values back."),
+        no_wait: bool = WaitOpt,
+        timeout: float = TimeoutOpt,
+        app_name: str | None = AppOpt,
+        repo: Path | None = RepoOpt,
+    ) -> None:
+        """Set variables: a new release, restarted with zero downtime."""
+        from laneway.core.config import parse_assignments
+
+        values = parse_assignments(assignments)
+        _change(environment, {"set": values, "secret": secret}, no_wait, timeout, app_name, repo)
+
+    @config_app.command("unset")
+    def config_unset(
+        environment: str = typer.Argument(..., help="Environment name."),
+        keys: list[str] = typer.Argument(..., help="KEY ..."),
+        no_wait: bool = WaitOpt,
+        timeout: float = TimeoutOpt,
+        app_name: str | None = AppOpt,
+        repo: Path | None = RepoOpt,
+    ) -> None:
+        """Remove variables: a new release, restarted with zero downtime."""
+        _change(environment, {"unset": keys}, no_wait, timeout, app_name, repo)
+
+    def _change(
+        environment: str,
+        body: dict[str, Any],
+        no_wait: bool,
+        timeout: float,
+        app_name: str | None,
+        repo: Path | None,
+    ) -> None:
+        name, _ = app_of(repo, app_name)
+        client = Client()
+        release = client.request(
+            "PATCH", f"/apps/{name}/environments/{environment}/config", json=body
+        )
+        out.print(_release_line(release), markup=True)
+        if not no_wait:
+            follow_release(client, name, environment, release, timeout=timeout)
+
+    @app.command()
+    def diff(
+        left: str = typer.Argument(..., help="Environment name, e.g. staging."),
+        right: str = typer.Argument(..., help="Environment name, e.g. production."),
+        as_json: bool = JsonOpt,
+        app_name: str | None = AppOpt,
+        repo: Path | None = RepoOpt,
+    ) -> None:
+        """Show two environments side by side. Exit 0 when they are in parity on everything
+        but the differences the spec declares, 1 otherwise."""
+        name, _ = app_of(repo, app_name)
+        report = Client().request(
+            "GET", f"/apps/{name}/diff", params={"left": left, "right": right}
+        )
+        if as_json:
+            out.print_json(json.dumps(report))
+        else:
+            table = Table("", "", left, right, "")
+            for row in report["rows"]:
+                style = STATUS_STYLE.get(row["status"], "")
+                table.add_row(
+                    row["section"],
+                    row["item"],
+                    row["left"] if row["left"] is not None else "[dim]-[/]",
+                    row["right"] if row["right"] is not None else "[dim]-[/]",
+                    f"[{style}]{row['status']}[/]",
+                )
+            out.print(table)
+            verdict = "[green]in parity[/]" if report["in_parity"] else "[red]drift[/]"
+            out.print(f"{left} and {right}: {verdict}")
+        raise typer.Exit(0 if report["in_parity"] else 1)

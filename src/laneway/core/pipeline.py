@@ -1,0 +1,241 @@
+"""The pipeline's rules: who may deploy what where, what a rollback goes back to, and how two
+environments differ. Pure: the API gathers the records, these functions decide.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from laneway.core.types import Environment, Release, ReleaseState
+from laneway.errors import Conflict, Forbidden, InvalidInput
+
+
+def in_progress(environment: Environment) -> str | None:
+    """Why a new release cannot start now (one deploy at a time per environment), or None."""
+    if environment.failure:
+        return None
+    if environment.target_generation != environment.live:
+        what = "first release" if not environment.live else "deploy"
+        return (
+            f"a {what} of {environment.release_name} to {environment.name} is in progress "
+            f"({environment.phase}: {environment.message.splitlines()[0] if environment.message else '…'})"
+        )
+    return None
+
+
+def check_not_in_progress(environment: Environment) -> None:
+    busy = in_progress(environment)
+    if busy:
+        raise Conflict(
+            busy,
+            hint=f"wait for it (`laneway env show {environment.name}`), then try again",
+        )
+
+
+def previous_in_pipeline(pipeline: list[str], name: str) -> str | None:
+    if name not in pipeline:
+        return None
+    index = pipeline.index(name)
+    return pipeline[index - 1] if index > 0 else None
+
+
+def check_promotion(pipeline: list[str], source: str, target: str) -> None:
+    order = " -> ".join(pipeline)
+    for name in (source, target):
+        if name not in pipeline:
+            raise InvalidInput(
+                f"{name} is not in the pipeline ({order})",
+                hint="the spec's `pipeline` lists environments in promotion order",
+            )
+    if pipeline.index(source) >= pipeline.index(target):
+        raise InvalidInput(f"{target} does not come after {source} in the pipeline ({order})")
+
+
+def check_protection(
+    *,
+    target: str,
+    protected: bool,
+    pipeline: list[str],
+    build_id: str | None,
+    previous_releases: list[Release] | None,
+    hotfix: bool,
+    reason: str | None,
+) -> None:
+    """A protected environment takes only a build that ran healthy in the environment before
+    it in the pipeline; `hotfix` with a reason bypasses that (and is recorded)."""
+    if hotfix:
+        if not reason or not reason.strip():
+            raise InvalidInput('--hotfix needs --reason "...": it is recorded on the release')
+        return
+    if reason:
+        raise InvalidInput("--reason goes with --hotfix")
+    if not protected:
+        return
+    before = previous_in_pipeline(pipeline, target)
+    if before is None:
+        return
+    short = build_id[7:19] if build_id else "the requested commit (not built yet)"
+    ran = build_id is not None and any(
+        r.build_id == build_id and r.state.ran_healthy for r in previous_releases or []
+    )
+    if not ran:
+        raise Forbidden(
+            f"{target} is protected: it only takes builds that ran healthy in {before}, "
+            f"and {short} has not",
+            hint=f"deploy it to {before} first (`laneway promote {before} {target}` afterwards), "
+            'or, for an urgent fix, add --hotfix --reason "..."',
+        )
+
+
+def rollback_target(releases: list[Release], live: Release | None, to: int | None) -> Release:
+    """The release a rollback returns to: `to`, or the one that was live before the live one."""
+    by_number = {r.number: r for r in releases}
+    if to is not None:
+        chosen = by_number.get(to)
+        if chosen is None:
+            raise InvalidInput(f"--to v{to}: no such release (releases: v1 to v{max(by_number)})")
+        if chosen.build_id is None:
+            raise InvalidInput(f"--to v{to}: that release has no build")
+        if chosen.state == ReleaseState.FAILED:
+            raise InvalidInput(
+                f"--to v{to}: that release failed and never took traffic; choose one that was live"
+            )
+        if live is not None and chosen.number == live.number:
+            raise InvalidInput(f"v{to} is the live release already")
+        return chosen
+    if live is None:
+        raise InvalidInput("nothing to roll back: no release has been live yet")
+    earlier = [
+        r
+        for r in sorted(releases, key=lambda r: r.number, reverse=True)
+        if r.number < live.number and r.state == ReleaseState.SUPERSEDED and r.build_id
+    ]
+    if not earlier:
+        raise InvalidInput(
+            f"nothing to roll back to: {live.name} is the first release that was live"
+        )
+    return earlier[0]
+
+
+# drift --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Side:
+    """What `laneway diff` compares of one environment."""
+
+    name: str
+    build_id: str | None
+    commit: str | None
+    release: str
+    config: dict[str, tuple[str, bool, str | None]]
+    """key -> (fingerprint, secret, value shown or None)"""
+    resources: dict[str, str]
+    """resource name -> `postgres 15.4`"""
+    overrides: dict[str, object]
+    """the spec's `environments.<kind>` section for this environment's kind"""
+    flags: dict[str, str] | None = None
+    """flag key -> state summary, once flags exist"""
+
+
+@dataclass(frozen=True)
+class Row:
+    section: str
+    item: str
+    left: str | None
+    right: str | None
+    status: str
+    """same | differs | declared | left-only | right-only | info"""
+
+
+@dataclass(frozen=True)
+class Drift:
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def in_parity(self) -> bool:
+        return not any(r.status in ("differs", "left-only", "right-only") for r in self.rows)
+
+
+def _compare(left: str | None, right: str | None, *, declared: bool = False) -> str:
+    if left == right:
+        return "same"
+    if declared:
+        return "declared"
+    if left is None:
+        return "right-only"
+    if right is None:
+        return "left-only"
+    return "differs"
+
+
+def diff(left: Side, right: Side, *, declared_config: set[str]) -> Drift:
+    rows = [
+        Row(
+            "build",
+            "build",
+            _short(left.build_id),
+            _short(right.build_id),
+            _compare(left.build_id, right.build_id),
+        ),
+        Row(
+            "build",
+            "commit",
+            _c(left.commit),
+            _c(right.commit),
+            _compare(left.commit, right.commit),
+        ),
+        Row("release", "release", left.release, right.release, "info"),
+    ]
+    for key in sorted(left.config.keys() | right.config.keys()):
+        a, b = left.config.get(key), right.config.get(key)
+        rows.append(
+            Row(
+                "config",
+                key,
+                _shown(a),
+                _shown(b),
+                _compare(a[0] if a else None, b[0] if b else None, declared=key in declared_config),
+            )
+        )
+    for name in sorted(left.resources.keys() | right.resources.keys()):
+        a_res, b_res = left.resources.get(name), right.resources.get(name)
+        rows.append(Row("resources", name, a_res, b_res, _compare(a_res, b_res)))
+    for key in sorted(left.overrides.keys() | right.overrides.keys()):
+        a_o, b_o = left.overrides.get(key), right.overrides.get(key)
+        rows.append(
+            Row(
+                "overrides",
+                key,
+                _json(a_o),
+                _json(b_o),
+                _compare(_json(a_o), _json(b_o), declared=True),
+            )
+        )
+    if left.flags is not None or right.flags is not None:
+        lf, rf = left.flags or {}, right.flags or {}
+        for key in sorted(lf.keys() | rf.keys()):
+            a_f, b_f = lf.get(key), rf.get(key)
+            both = a_f is not None and b_f is not None
+            rows.append(Row("flags", key, a_f, b_f, _compare(a_f, b_f, declared=both)))
+    return Drift(rows)
+
+
+def _short(build_id: str | None) -> str | None:
+    return build_id[7:19] if build_id else None
+
+
+def _c(commit: str | None) -> str | None:
+    return commit[:12] if commit else None
+
+
+def _shown(entry: tuple[str, bool, str | None] | None) -> str | None:
+    if entry is None:
+        return None
+    fingerprint, secret, value = entry
+    return f"(secret) {fingerprint}" if secret else (value or "")
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
