@@ -57,6 +57,15 @@ class Settings:
         return self.home / "client.json"
 
     @property
+    def api_url(self) -> str:
+        """The API's base URL as processes on this machine reach it (a wildcard listen
+        address is reached on loopback)."""
+        host, port = self.api
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    @property
     def owner(self) -> str:
         """A short id of this instance, stamped on every process and database it creates.
 

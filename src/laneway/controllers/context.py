@@ -28,6 +28,8 @@ class Context:
     artifacts: ArtifactStore
     vault: Vault
     clock: Callable[[], float] = field(default=time.time)
+    secret: bytes = b""
+    """The instance secret: resource passwords and flag client keys derive from it."""
 
     def release_dir(self, environment_id: str, release: int) -> Path:
         return self.settings.environments_dir / environment_id / "releases" / f"v{release}"
@@ -60,4 +62,5 @@ def build_context(settings: Settings, store: Store) -> Context:
         providers=providers(settings, secret=secret),
         artifacts=ArtifactStore(settings.artifacts),
         vault=Vault(secret),
+        secret=secret,
     )

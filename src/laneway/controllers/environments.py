@@ -32,6 +32,7 @@ from laneway.errors import (
     SpecError,
     UnsafeArtifact,
 )
+from laneway.flags.keys import client_key
 from laneway.runtime import logfiles
 from laneway.runtime.base import ProcessInfo, ProcessSpec
 from laneway.spec.loader import load_spec_text
@@ -380,6 +381,11 @@ class EnvironmentReconciler:
             config=configs.plain(self.config_of(environment, release)),
             release=release,
             build=(build_id or "", commit or ""),
+            flags=(
+                (self.ctx.settings.api_url, client_key(self.ctx.secret, environment.id))
+                if self.ctx.secret
+                else None
+            ),
         )
 
     def _hook_exit_file(self, environment: Environment, release: int) -> Path:

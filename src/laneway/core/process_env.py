@@ -18,13 +18,15 @@ def compose_env(
     config: dict[str, str] | None = None,
     release: int | None = None,
     build: tuple[str, str] | None = None,
+    flags: tuple[str, str] | None = None,
 ) -> dict[str, str]:
     """A process's environment: base < spec env < kind overrides < service env < the
     environment's config < laneway's own.
 
     `build.path` entries, resolved in `app_dir`, go in front of the base PATH. `release` and
     `build` (id, commit) name the generation the process belongs to; by default the
-    environment's newest release.
+    environment's newest release. `flags` is (URL, client key) of the environment's flags,
+    given as LANEWAY_FLAGS_URL and LANEWAY_FLAGS_KEY.
     """
     env = dict(base)
     if app_dir is not None and spec.build.path:
@@ -50,6 +52,8 @@ def compose_env(
             "LANEWAY_BRANCH": environment.branch or "",
         }
     )
+    if flags is not None:
+        env["LANEWAY_FLAGS_URL"], env["LANEWAY_FLAGS_KEY"] = flags
     if port is not None:
         env["PORT"] = str(port)
     return env
