@@ -260,7 +260,11 @@ def test_spec_and_procfile_describe_the_same_app() -> None:
         "worker": spec["services"]["worker"]["command"],
         "release": spec["hooks"]["release"],
     }
-    assert (EXAMPLE / "requirements.txt").read_text().split() == ["psycopg[binary]==3.3.9"]
+    assert (EXAMPLE / "requirements.txt").read_text().split() == [
+        "psycopg[binary]==3.3.9",
+        "openfeature-sdk==0.10.0",
+        "openfeature-provider-ofrep==0.3.0",
+    ]
 
 
 def test_migrate_is_idempotent(databases: Databases) -> None:

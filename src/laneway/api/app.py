@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from laneway import __version__
-from laneway.api import pipeline, problems, routes
+from laneway.api import flags, ofrep, pipeline, problems, routes
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 
@@ -40,4 +40,6 @@ def create_app(ctx: Context, *, run_controllers: bool = True) -> FastAPI:
     problems.install(app)
     app.include_router(routes.router)
     app.include_router(pipeline.router)
+    app.include_router(flags.router)
+    app.include_router(ofrep.router)
     return app

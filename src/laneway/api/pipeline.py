@@ -8,10 +8,12 @@ the environment's events. Deploying what already runs changes nothing.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from laneway.api import flag_service
 from laneway.api.auth import Principal, require
 from laneway.api.routes import check_spec_at
 from laneway.api.schemas import (
@@ -398,7 +400,13 @@ def _side(request: Request, environment: Environment) -> tuple[pipeline.Side, Sp
         section = spec.environments.get(str(environment.kind))  # type: ignore[call-overload]
         if section is not None:
             overrides = section.model_dump(mode="json", exclude_defaults=True, by_alias=True)
-    flags = getattr(request.app.state, "flag_states", None)
+    flag_set = flag_service.get(request.app).load(environment.id)
+    flags = {
+        key: f"{flag.state}"
+        + (f" default={flag.default_variant}" if flag.default_variant else "")
+        + (f" targeting={json.dumps(flag.targeting, sort_keys=True)}" if flag.targeting else "")
+        for key, flag in (flag_set.flags.items() if flag_set is not None else ())
+    }
     return (
         pipeline.Side(
             name=environment.name,
@@ -415,7 +423,7 @@ def _side(request: Request, environment: Environment) -> tuple[pipeline.Side, Sp
             },
             resources=resources,
             overrides=overrides,
-            flags=flags(environment) if callable(flags) else None,
+            flags=flags,
         ),
         spec,
     )

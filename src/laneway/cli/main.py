@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from laneway.cli import commands_env, commands_local, commands_pipeline
+from laneway.cli import commands_env, commands_flags, commands_local, commands_pipeline
 from laneway.errors import LanewayError
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ config_app = typer.Typer(
 app.add_typer(env_app, name="env")
 app.add_typer(spec_app, name="spec")
 app.add_typer(config_app, name="config")
+app.add_typer(commands_flags.flags_app, name="flags")
 
 commands_env.register(app, env_app)
 commands_local.register(app, spec_app)

@@ -40,6 +40,7 @@ from laneway.store.models import (
     BuildRow,
     EnvironmentRow,
     EventRow,
+    FlagSetRow,
     PortLeaseRow,
     ReleaseRow,
     ResourceRow,
@@ -432,6 +433,7 @@ class Store:
             s.execute(delete(PortLeaseRow).where(PortLeaseRow.environment_id == environment_id))
             s.execute(delete(ResourceRow).where(ResourceRow.environment_id == environment_id))
             s.execute(delete(ReleaseRow).where(ReleaseRow.environment_id == environment_id))
+            s.execute(delete(FlagSetRow).where(FlagSetRow.environment_id == environment_id))
 
     # port leases ------------------------------------------------------------------------
 

@@ -148,3 +148,12 @@ def test_config_assignments_are_checked_before_anything_changes():
     assert "laneway sets PORT itself" in message and "reserved for laneway" in message
     with pytest.raises(InvalidInput, match="not set: B"):
         configs.without({"A": configs.ConfigEntry("1")}, ["B"])
+
+
+def test_flag_states_differ_by_design_but_a_missing_flag_is_drift():
+    left = side("s", flags={"new-checkout": "ENABLED default=on", "banner": "DISABLED"})
+    right = side("p", flags={"new-checkout": "DISABLED"})
+    drift = pipeline.diff(left, right, declared_config=set())
+    statuses = {r.item: r.status for r in drift.rows if r.section == "flags"}
+    assert statuses == {"new-checkout": "declared", "banner": "left-only"}
+    assert not drift.in_parity

@@ -4,7 +4,7 @@
 
 Routes:
   GET  /healthz    200 "ok" while the database answers SELECT 1, else 503
-  GET  /           HTML page; counts a visit
+  GET  /           HTML page; counts a visit; shows the `new-checkout` flag for ?user=NAME
   GET  /api/info   the same as JSON (does not count a visit)
   POST /api/jobs   enqueues a job (optional JSON object body); 202 {"id": ..., "status": "queued"}
 
@@ -29,11 +29,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
-from shop import connect, fail, log, one_line, require_env
+from shop import connect, fail, flags, log, one_line, require_env
 
 HOST = "127.0.0.1"
 MAX_BODY = 64 * 1024
@@ -161,6 +161,7 @@ code {{ font-size: 0.95em; }}
 <tr><th>worker heartbeat</th><td id="heartbeat">{worker_heartbeat}</td></tr>
 <tr><th>jobs done</th><td id="jobs">{jobs_done}</td></tr>
 <tr><th>served by</th><td>pid {pid}</td></tr>
+<tr><th>checkout</th><td id="checkout">{checkout}</td></tr>
 </table>
 <p><button id="enqueue">Enqueue a job</button> <span id="queued"></span></p>
 <script>
@@ -305,7 +306,10 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, "ok\n")
 
     def page(self) -> None:
-        self.reply(200, render(info(True, self.server.pool)), "text/html; charset=utf-8")
+        data = info(True, self.server.pool)
+        user = parse_qs(urlsplit(self.path).query).get("user", ["anonymous"])[0]
+        data["checkout"] = "new" if flags.enabled("new-checkout", user) else "classic"
+        self.reply(200, render(data), "text/html; charset=utf-8")
 
     def api_info(self) -> None:
         self.reply_json(200, info(False, self.server.pool))
@@ -409,6 +413,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log("web", f"listening on http://{HOST}:{port} (pid {os.getpid()})")
+    flags.client()
     server.serve_forever(poll_interval=0.2)
     server.close_idle()
     server.server_close()  # joins the handler threads: requests in flight are answered

@@ -1,0 +1,84 @@
+"""A laneway server with an app and two environments (staging, production), for the flag tests.
+
+The environments run a trivial service (nothing to build); flags need only their records.
+One server per test module; torn down, with everything it started, at the module's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from laneway.api import auth
+from laneway.settings import load_settings
+from laneway.store.repository import Store
+from laneway.testing import Server, git, make_server
+
+SPEC = "app: shop\nservices:\n  web: {command: python3 -m http.server $PORT --bind 127.0.0.1}\n"
+
+
+@dataclass
+class FlagWorld:
+    server: Server
+    environments: dict[str, str]
+    """name -> environment id"""
+
+    def http(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.server.url,
+            headers={"Authorization": f"Bearer {token or self.server.token()}"},
+            timeout=30,
+        )
+
+    def key(self, environment: str) -> str:
+        with self.http() as http:
+            response = http.post(f"/api/v1/apps/shop/environments/{environment}/flag-key")
+        assert response.status_code == 200, response.text
+        return str(response.json()["key"])
+
+    def load(self, environment: str, document: dict) -> None:
+        with self.http() as http:
+            response = http.put(
+                f"/api/v1/apps/shop/environments/{environment}/flagset", json=document
+            )
+        assert response.status_code == 200, response.text
+
+    def add_token(self, name: str, role: str) -> str:
+        """A token made as an admin would, straight in the server's store."""
+        token = auth.new_token()
+        store = Store.open(load_settings(environ=self.server.env).database_url)
+        try:
+            store.add_token(name=name, token_hash=auth.hash_token(token), role=role)
+        finally:
+            store.close()
+        return token
+
+
+@pytest.fixture(scope="module")
+def flag_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlagWorld]:
+    base = tmp_path_factory.mktemp("flags")
+    repo = base / "repo"
+    repo.mkdir()
+    (repo / "laneway.yaml").write_text(SPEC)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "shop")
+    server = make_server(base / "lw")
+    try:
+        server.start()
+        world = FlagWorld(server, {})
+        with world.http() as http:
+            assert http.put("/api/v1/apps/shop", json={"repo": str(repo)}).status_code == 200
+            for name, kind in (("staging", "staging"), ("production", "production")):
+                response = http.post(
+                    "/api/v1/apps/shop/environments",
+                    json={"name": name, "kind": kind, "branch": "main"},
+                )
+                assert response.status_code == 202, response.text
+                world.environments[name] = response.json()["id"]
+        yield world
+    finally:
+        server.teardown()
