@@ -15,8 +15,9 @@ import socket
 import httpx
 import uvicorn
 
-from laneway.api import auth
+from laneway.api import auth, flag_service
 from laneway.api.app import create_app
+from laneway.api.flagd_sync import FlagSyncServer
 from laneway.controllers.context import build_context
 from laneway.controllers.routes import ROUTER_ENVIRONMENT
 from laneway.errors import LanewayError, Unavailable
@@ -65,6 +66,8 @@ async def serve(settings: Settings) -> None:
     ]
     if not ours:  # our own router, adopted, may hold it; anything else may not
         check_port_free(rhost, rport, what="router")
+    if settings.flags_sync is not None:
+        check_port_free(*settings.flags_sync, what="flags sync (LANEWAY_FLAGS_SYNC)")
     store = open_store(settings)
     token = auth.ensure_admin_token(store, settings.client_config, api_url(settings))
     if token is not None:
@@ -77,9 +80,17 @@ async def serve(settings: Settings) -> None:
         app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
     )
     server = uvicorn.Server(config)
+    # flagd's sync service for in-process providers, in this event loop (api/flagd_sync.py)
+    sync = None
+    if settings.flags_sync is not None:
+        sync = FlagSyncServer(flag_service.get(app), settings.flags_sync)
     try:
+        if sync is not None:
+            await sync.start()
         await server.serve()
     finally:
+        if sync is not None:
+            await sync.stop()
         store.close()
 
 

@@ -16,6 +16,8 @@ from laneway.errors import InvalidInput
 DEFAULT_API = "127.0.0.1:7070"
 DEFAULT_ROUTER = "127.0.0.1:8080"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_FLAGS_SYNC = "127.0.0.1:8015"
+"""flagd's sync service for in-process providers (their default port); `off` disables it."""
 
 
 def parse_address(text: str, *, what: str) -> tuple[str, int]:
@@ -35,6 +37,8 @@ class Settings:
     port_range: tuple[int, int] = (20000, 29999)
     domain: str = "localhost"
     env: dict[str, str] = field(default_factory=dict)
+    flags_sync: tuple[str, int] | None = ("127.0.0.1", 8015)
+    """flagd sync (gRPC) address, or None when LANEWAY_FLAGS_SYNC is `off`."""
 
     @property
     def state_dir(self) -> Path:
@@ -88,7 +92,11 @@ class Settings:
 
 
 def load_settings(
-    *, api: str | None = None, router: str | None = None, environ: dict[str, str] | None = None
+    *,
+    api: str | None = None,
+    router: str | None = None,
+    flags_sync: str | None = None,
+    environ: dict[str, str] | None = None,
 ) -> Settings:
     env = dict(os.environ if environ is None else environ)
     home = Path(env.get("LANEWAY_HOME") or Path.home() / ".laneway").expanduser()
@@ -107,4 +115,11 @@ def load_settings(
         artifacts=Path(env.get("LANEWAY_ARTIFACTS") or home / "artifacts").expanduser(),
         port_range=(int(low), int(high)),
         env=env,
+        flags_sync=_flags_sync(flags_sync or env.get("LANEWAY_FLAGS_SYNC") or DEFAULT_FLAGS_SYNC),
     )
+
+
+def _flags_sync(text: str) -> tuple[str, int] | None:
+    if text.strip().lower() == "off":
+        return None
+    return parse_address(text, what="flags sync address (LANEWAY_FLAGS_SYNC)")

@@ -66,6 +66,12 @@ class Server:
     def router_url(self) -> str:
         return f"http://{self.router}"
 
+    @property
+    def flags_sync(self) -> tuple[str, int]:
+        """host, port of flagd's sync service (LANEWAY_FLAGS_SYNC, chosen at run time)."""
+        host, _, port = self.env["LANEWAY_FLAGS_SYNC"].rpartition(":")
+        return host, int(port)
+
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
@@ -150,7 +156,11 @@ def make_server(
     home: Path, *, artifacts: Path | None = None, postgres_url: str = PG_ADMIN
 ) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANEWAY_")}
-    env.update(LANEWAY_HOME=str(home), LANEWAY_POSTGRES_URL=postgres_url)
+    env.update(
+        LANEWAY_HOME=str(home),
+        LANEWAY_POSTGRES_URL=postgres_url,
+        LANEWAY_FLAGS_SYNC=f"127.0.0.1:{free_port()}",
+    )
     if artifacts is not None:
         env["LANEWAY_ARTIFACTS"] = str(artifacts)
     return Server(
