@@ -136,6 +136,7 @@ class EnvironmentReconciler:
             # "running" means reachable: the router serves the replicas before it is said
             environment = store.update_environment(environment.id, replicas=plan.replicas)
             await self.routes_applied()
+            store.mark_live(environment.id)  # again, in case a crash came between the two
         if plan.phase != environment.phase or plan.message != shown:
             environment = store.update_environment(
                 environment.id, phase=plan.phase, message=plan.message
@@ -502,6 +503,7 @@ class EnvironmentReconciler:
             store.update_environment(environment.id, replicas=plan.replicas)
         store.switch_release(environment.id, generation, warm_until)
         await self.routes_applied()
+        store.mark_live(environment.id)
         took = (self.ctx.clock() - started) * 1000
         previous = f"; v{environment.live} kept warm" if environment.live else ""
         store.add_event(

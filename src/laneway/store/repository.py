@@ -300,8 +300,8 @@ class Store:
             return _environment(env), _release(row)
 
     def switch_release(self, environment_id: str, generation: int, warm_until: float) -> None:
-        """Traffic goes to `generation`: the release it serves is live, the one before is
-        superseded and its generation kept warm until `warm_until`."""
+        """Traffic goes to `generation`; the one that served is kept warm until `warm_until`.
+        The release is called live by `mark_live`, once the router serves it."""
         with self._session() as s:
             env = s.get(EnvironmentRow, environment_id, with_for_update=True)
             if env is None:
@@ -310,6 +310,14 @@ class Store:
                 env.warm = env.live
                 env.warm_until = warm_until
                 env.live = generation
+            env.updated_at = _now()
+
+    def mark_live(self, environment_id: str) -> None:
+        """The environment's release is live, the one live before it superseded. Idempotent."""
+        with self._session() as s:
+            env = s.get(EnvironmentRow, environment_id)
+            if env is None or env.live != (env.target or env.release):
+                return
             now = _now()
             for row in s.scalars(
                 select(ReleaseRow).where(
@@ -324,7 +332,6 @@ class Store:
             if current is not None and current.state != str(ReleaseState.LIVE):
                 current.state = str(ReleaseState.LIVE)
                 current.updated_at = now
-            env.updated_at = now
 
     def abort_deploy(self, environment_id: str, reason: str) -> Release | None:
         """The target release failed before traffic moved: it is marked failed and the
