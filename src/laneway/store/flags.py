@@ -367,9 +367,7 @@ class FlagStore:
             s.add(FlagSetRow(environment_id=environment.id, app=environment.app, **values))
             s.flush()
         entries = (
-            [(IMPORT_KEY, current.document, new)]
-            if whole
-            else editing.diff(current.document, new)
+            [(IMPORT_KEY, current.document, new)] if whole else editing.diff(current.document, new)
         )
         for key, before, after in entries:
             s.add(
