@@ -70,6 +70,7 @@ class EnvironmentReconciler:
         self._last_error: dict[str, str] = {}
         self._specs: dict[str, Spec] = {}
         self._generation_builds: dict[tuple[str, int], str] = {}
+        self._health: dict[str, health.HealthCache] = {}
         """A release's build never changes once it is set."""
 
     def spec_of(self, environment: Environment) -> Spec | None:
@@ -156,6 +157,7 @@ class EnvironmentReconciler:
             self._last_error.pop(environment.id, None)
             if isinstance(batch[-1], plans.DeleteRecord):
                 store.add_event(environment.id, "deleted", "environment destroyed")
+                self._health.pop(environment.id, None)
                 return None, Outcome.IDLE
             if isinstance(
                 batch[-1],
@@ -223,7 +225,8 @@ class EnvironmentReconciler:
             port = ports.get((number, p.service, p.index))
             if service is not None and service.health is not None and port:
                 targets[p.pid] = (port, service.health.path, service.health.timeout)
-        results = await health.probe_all(self.http, targets) if targets else {}
+        cache = self._health.setdefault(environment.id, health.HealthCache())
+        results = await cache.probe_all(self.http, targets)
         releases_dir = ctx.release_dir(environment.id, 0).parent
         unpacked = (
             frozenset(

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
+
+FRESH = 1.0
+"""Seconds a healthy answer stands for: a steady environment is probed every second, so a
+switch to a warm release (a rollback) finds its answers fresh and need not probe again."""
 
 
 async def probe(
@@ -30,3 +35,30 @@ async def probe_all(
     pids = list(targets)
     results = await asyncio.gather(*(probe(client, *targets[pid]) for pid in pids))
     return dict(zip(pids, results, strict=True))
+
+
+class HealthCache:
+    """The latest healthy answer per pid of one environment; unhealthy ones are never reused."""
+
+    def __init__(self, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+        self._clock = clock
+        self._healthy: dict[int, tuple[float, str]] = {}
+
+    async def probe_all(
+        self, client: httpx.AsyncClient, targets: dict[int, tuple[int, str, float]]
+    ) -> dict[int, tuple[bool, str]]:
+        now = self._clock()
+        fresh = {
+            pid: (True, detail)
+            for pid, (at, detail) in self._healthy.items()
+            if pid in targets and now - at < FRESH
+        }
+        probed = await probe_all(client, {p: t for p, t in targets.items() if p not in fresh})
+        for pid, (healthy, detail) in probed.items():
+            if healthy:
+                self._healthy[pid] = (self._clock(), detail)
+            else:
+                self._healthy.pop(pid, None)
+        for pid in [p for p in self._healthy if p not in targets]:
+            del self._healthy[pid]  # gone
+        return {**fresh, **probed}

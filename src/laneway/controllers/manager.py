@@ -96,7 +96,7 @@ class Manager:
             if self.ctx.clock() > deadline:
                 log.warning("router: table v%s not confirmed within %gs", table.version, timeout)
                 return
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.002)
 
     def refresh_routes(self) -> None:
         environments = self.ctx.store.list_environments()
