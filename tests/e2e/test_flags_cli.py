@@ -37,7 +37,7 @@ def refused(server: Server, repo: Path, *args: str) -> str:
 
 def test_flags_from_the_command_line(server: Server, repo: Path, tmp_path: Path):
     server.cli("env", "create", "staging", "--kind", "staging", "--branch", "main", cwd=repo)
-    server.cli("env", "create", "production", "--kind", "production", "--branch", "main", "--no-wait", cwd=repo)  # fmt: skip
+    server.cli("env", "create", "production", "--kind", "production", "--branch", "main", "--hotfix", "--reason", "tests", "--no-wait", cwd=repo)  # fmt: skip
 
     created = server.cli("flags", "create", "new-checkout", "--enable-in", "staging", cwd=repo)
     assert "flag new-checkout created in app shop" in created.stdout

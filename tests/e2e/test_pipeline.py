@@ -74,6 +74,18 @@ def test_deploy_promote_config_diff_rollback(server: Server, example_repo: Path,
         git(tree, "add", "THIRD")
 
     third = branch_with(repo, tmp_path, "third", add_file)
+    created = server.cli(
+        "env",
+        "create",
+        "production",
+        "--kind",
+        "production",
+        "--branch",
+        third,
+        cwd=repo,
+        check=False,
+    )
+    assert created.returncode == 1 and "production is protected" in created.stderr
     refused = server.cli("deploy", "production", "--ref", third, cwd=repo, check=False)
     assert refused.returncode == 1 and "production is protected" in refused.stderr
     assert "--hotfix" in refused.stderr

@@ -73,9 +73,11 @@ def flag_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlagWorld]:
         with world.http() as http:
             assert http.put("/api/v1/apps/shop", json={"repo": str(repo)}).status_code == 200
             for name, kind in (("staging", "staging"), ("production", "production")):
+                # production is protected: its first build has run nowhere before it
+                hotfix = {"hotfix": True, "reason": "tests"} if kind == "production" else {}
                 response = http.post(
                     "/api/v1/apps/shop/environments",
-                    json={"name": name, "kind": kind, "branch": "main"},
+                    json={"name": name, "kind": kind, "branch": "main", **hotfix},
                 )
                 assert response.status_code == 202, response.text
                 world.environments[name] = response.json()["id"]

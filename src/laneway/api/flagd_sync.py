@@ -144,9 +144,7 @@ class FlagSyncServer:
 
     async def start(self) -> None:
         server = grpc.aio.server()
-        sync_pb2_grpc.add_FlagSyncServiceServicer_to_server(
-            FlagSyncServicer(self._service), server
-        )
+        sync_pb2_grpc.add_FlagSyncServiceServicer_to_server(FlagSyncServicer(self._service), server)
         self.port = server.add_insecure_port(self.target)
         await server.start()
         self._server = server

@@ -285,9 +285,7 @@ def flag_history(
 
 
 @router.post("/apps/{app}/environments/{name}/flag-key")
-def client_key(
-    app: str, name: str, request: Request, _: Principal = deployer
-) -> dict[str, str]:
+def client_key(app: str, name: str, request: Request, _: Principal = deployer) -> dict[str, str]:
     """The environment's client key: it evaluates that environment's flags and nothing else."""
     environment = _environment(request, app, name)
     service = _service(request)

@@ -31,7 +31,7 @@ from laneway.builds import git
 from laneway.controllers import builds
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
-from laneway.core import routing
+from laneway.core import pipeline, routing
 from laneway.core.types import BuildRecord, Desired, Environment, Event
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound, SpecError
 from laneway.spec.loader import load_spec_text
@@ -126,6 +126,7 @@ def create_environment(
         if len(matches) > 1:
             raise InvalidInput(f"build {body.build!r} is ambiguous: {len(matches)} builds match")
         build_id = matches[0].id
+    _check_protection(ctx, app, body, ref=ref, build_id=build_id)
     try:
         environment = ctx.store.create_environment(
             app=app,
@@ -136,6 +137,7 @@ def create_environment(
             build_id=build_id,
             commit=ctx.store.get_build(build_id).commit if build_id else None,
             created_by=principal.name,
+            hotfix_reason=body.reason if body.hotfix else None,
         )
     except Conflict:
         existing = ctx.store.get_environment(app, body.name)
@@ -151,6 +153,37 @@ def create_environment(
     ctx.store.add_event(environment.id, "created", f"environment {body.name} requested")
     _manager(request).wake()
     return _out(ctx, environment)
+
+
+def _check_protection(
+    ctx: Context, app: str, body: EnvironmentIn, *, ref: str | None, build_id: str | None
+) -> None:
+    """An environment of a protected kind starts, like every later release, only with a build
+    that ran healthy in the environment before it in the pipeline (or `hotfix` and a reason)."""
+    if build_id is not None:
+        text = ctx.store.get_build(build_id).spec_text
+    else:
+        assert ref is not None
+        text = git.show_file(Path(ctx.store.get_app(app).repo), ref, "laneway.yaml") or ""
+        built = [b for b in ctx.store.list_builds(app) if b.commit == ref]
+        build_id = built[0].id if built else None
+    spec = load_spec_text(text, filename="laneway.yaml")
+    before = pipeline.previous_in_pipeline(spec.pipeline, body.name)
+    previous = []
+    if before is not None:
+        try:
+            previous = ctx.store.releases(ctx.store.get_environment(app, before).id)
+        except NotFound:
+            previous = []
+    pipeline.check_protection(
+        target=body.name,
+        protected=spec.protected(str(body.kind)),
+        pipeline=spec.pipeline,
+        build_id=build_id,
+        previous_releases=previous,
+        hotfix=body.hotfix,
+        reason=body.reason,
+    )
 
 
 def check_spec_at(repo: Path, ref: str, *, app: str) -> str:

@@ -35,6 +35,9 @@ class EnvironmentIn(_Body):
         pattern=r"^(sha256:)?[0-9a-f]{8,64}$",
         description="A build id, or an unambiguous prefix of at least 8 hex digits.",
     )
+    hotfix: bool = False
+    """For a protected kind: run a build that has not run in the environment before it."""
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class ReplicaOut(BaseModel):

@@ -209,11 +209,17 @@ def register(app: typer.Typer, env_app: typer.Typer) -> None:
         ref: str | None = typer.Option(None, "--ref", help="Build this tag or commit."),
         wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until it serves."),
         timeout: float = typer.Option(600, "--timeout", help="Seconds to wait."),
+        hotfix: bool = typer.Option(
+            False, "--hotfix", help="Protected kinds: a build not run before it in the pipeline."
+        ),
+        reason: str | None = typer.Option(None, "--reason", help="Why (needed with --hotfix)."),
         app_name: str | None = AppOpt,
         repo: Path | None = RepoOpt,
         as_json: bool = JsonOpt,
     ) -> None:
-        """Create an environment from a branch, ref or build; wait until it serves."""
+        """Create an environment from a branch, ref or build; wait until it serves. A protected
+        kind (production) takes only a build that ran in the environment before it in the
+        pipeline, unless --hotfix --reason."""
         if kind not in ("development", "preview", "staging", "production"):
             raise InvalidInput(
                 f"--kind: expected development, preview, staging or production, got {kind!r}"
@@ -223,7 +229,15 @@ def register(app: typer.Typer, env_app: typer.Typer) -> None:
         app_name_, root = app_of(repo, app_name)
         client = Client()
         register_app(client, app_name_, root)
-        body = {"name": name, "kind": kind, "branch": branch, "ref": ref, "build": build_id}
+        body = {
+            "name": name,
+            "kind": kind,
+            "branch": branch,
+            "ref": ref,
+            "build": build_id,
+            "hotfix": hotfix or None,
+            "reason": reason,
+        }
         created = client.request(
             "POST",
             f"/apps/{app_name_}/environments",

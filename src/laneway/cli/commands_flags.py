@@ -110,7 +110,9 @@ def _definition(
         if kind != "boolean":
             raise InvalidInput(f"a {kind} flag needs its variants: --variant NAME=VALUE (twice)")
         if default not in (None, "on", "off"):
-            raise InvalidInput(f"--default: an on/off flag's variants are on and off, got {default!r}")
+            raise InvalidInput(
+                f"--default: an on/off flag's variants are on and off, got {default!r}"
+            )
         return None if default is None else {**ON_OFF, "defaultVariant": default}
     values: dict[str, Any] = {}
     for item in variants:
@@ -122,7 +124,9 @@ def _definition(
         values[name] = _variant_value(kind, text, f"--variant {name}")
     chosen = default if default is not None else next(iter(values))
     if chosen not in values:
-        raise InvalidInput(f"--default: {chosen!r} is not one of the variants ({', '.join(values)})")
+        raise InvalidInput(
+            f"--default: {chosen!r} is not one of the variants ({', '.join(values)})"
+        )
     return {"variants": values, "defaultVariant": chosen}
 
 

@@ -160,6 +160,7 @@ class Store:
         build_id: str | None,
         commit: str | None = None,
         created_by: str = "",
+        hotfix_reason: str | None = None,
     ) -> Environment:
         """The environment and its release v1, in one transaction."""
         now = _now()
@@ -217,7 +218,7 @@ class Store:
                     updated_at=now,
                     description=f"create from {branch or ref or build_id}",
                     generation=1,
-                    hotfix_reason=None,
+                    hotfix_reason=hotfix_reason,
                     config_sealed="",
                 )
             )
