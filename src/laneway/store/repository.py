@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import Engine, delete, func, select
@@ -28,9 +28,7 @@ from laneway.core.types import (
     Kind,
     Phase,
     PortLease,
-    Release,
     ReleaseState,
-    ReplicaStatus,
     ResourceRecord,
 )
 from laneway.errors import Conflict, NotFound, Unavailable
@@ -46,19 +44,18 @@ from laneway.store.models import (
     ResourceRow,
     TokenRow,
 )
+from laneway.store.records import (
+    aware,
+    build_record,
+    environment_record,
+    utcnow,
+)
+from laneway.store.releases import ReleaseStore
 
 T = TypeVar("T")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-class Store:
+class Store(ReleaseStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -100,23 +97,23 @@ class Store:
         with self._session() as s:
             row = s.get(AppRow, name)
             if row is None:
-                row = AppRow(name=name, repo=repo, created_at=_now())
+                row = AppRow(name=name, repo=repo, created_at=utcnow())
                 s.add(row)
             elif row.repo != repo:
                 row.repo = repo
-            return App(row.name, row.repo, _aware(row.created_at))
+            return App(row.name, row.repo, aware(row.created_at))
 
     def get_app(self, name: str) -> App:
         with self._session() as s:
             row = s.get(AppRow, name)
             if row is None:
                 raise NotFound(f"no app named {name!r}")
-            return App(row.name, row.repo, _aware(row.created_at))
+            return App(row.name, row.repo, aware(row.created_at))
 
     def list_apps(self) -> list[App]:
         with self._session() as s:
             rows = s.scalars(select(AppRow).order_by(AppRow.name))
-            return [App(r.name, r.repo, _aware(r.created_at)) for r in rows]
+            return [App(r.name, r.repo, aware(r.created_at)) for r in rows]
 
     # builds -----------------------------------------------------------------------------
 
@@ -132,20 +129,20 @@ class Store:
             row = s.get(BuildRow, build_id)
             if row is None:
                 raise NotFound(f"no build {build_id!r}")
-            return _build(row)
+            return build_record(row)
 
     def find_builds(self, prefix: str) -> list[BuildRecord]:
         with self._session() as s:
             like = prefix if prefix.startswith("sha256:") else f"sha256:{prefix}"
             rows = s.scalars(select(BuildRow).where(BuildRow.id.startswith(like)))
-            return [_build(r) for r in rows]
+            return [build_record(r) for r in rows]
 
     def list_builds(self, app: str | None = None) -> list[BuildRecord]:
         with self._session() as s:
             query = select(BuildRow).order_by(BuildRow.created_at.desc())
             if app:
                 query = query.where(BuildRow.app == app)
-            return [_build(r) for r in s.scalars(query)]
+            return [build_record(r) for r in s.scalars(query)]
 
     # environments -----------------------------------------------------------------------
 
@@ -163,7 +160,7 @@ class Store:
         hotfix_reason: str | None = None,
     ) -> Environment:
         """The environment and its release v1, in one transaction."""
-        now = _now()
+        now = utcnow()
         with self._session() as s:
             existing = s.scalar(
                 select(EnvironmentRow).where(EnvironmentRow.app == app, EnvironmentRow.name == name)
@@ -222,179 +219,7 @@ class Store:
                     config_sealed="",
                 )
             )
-            return _environment(row)
-
-    def get_release(self, environment_id: str, number: int) -> Release:
-        with self._session() as s:
-            row = s.get(ReleaseRow, (environment_id, number))
-            if row is None:
-                raise NotFound(f"no release v{number}")
-            return _release(row)
-
-    def sealed_config(self, environment_id: str, number: int) -> str:
-        with self._session() as s:
-            row = s.get(ReleaseRow, (environment_id, number))
-            return "" if row is None else row.config_sealed
-
-    def create_release(
-        self,
-        environment_id: str,
-        *,
-        expect_release: int,
-        build_id: str | None,
-        commit: str | None,
-        ref: str | None,
-        config_version: int,
-        config_sealed: str,
-        description: str,
-        created_by: str,
-        hotfix_reason: str | None = None,
-        generation: int | None = None,
-    ) -> tuple[Environment, Release]:
-        """The next release, made the environment's target in the same transaction.
-
-        Compare-and-set: if the environment's release is no longer `expect_release` (another
-        deploy got there first), nothing is written and Conflict is raised. `generation` names
-        warm processes to reuse (a rollback); by default the release starts its own.
-        """
-        now = _now()
-        with self._session() as s:
-            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
-            if env is None:
-                raise NotFound(f"no environment with id {environment_id!r}")
-            if env.release != expect_release:
-                raise Conflict(
-                    f"environment {env.name!r} moved on to v{env.release} meanwhile; "
-                    "look at `laneway releases` and try again"
-                )
-            newest = s.scalar(
-                select(func.max(ReleaseRow.number)).where(
-                    ReleaseRow.environment_id == environment_id
-                )
-            )
-            number = int(newest or 0) + 1  # failed releases keep their numbers
-            row = ReleaseRow(
-                environment_id=environment_id,
-                number=number,
-                build_id=build_id,
-                commit=commit,
-                config_version=config_version,
-                state=ReleaseState.PENDING,
-                message="",
-                created_by=created_by,
-                created_at=now,
-                updated_at=now,
-                description=description,
-                generation=generation or number,
-                hotfix_reason=hotfix_reason,
-                config_sealed=config_sealed,
-            )
-            s.add(row)
-            env.release = number
-            env.target = generation or number
-            env.build_id = build_id
-            env.commit = commit
-            env.ref = ref
-            env.failure = None
-            env.updated_at = now
-            s.flush()
-            return _environment(env), _release(row)
-
-    def switch_release(self, environment_id: str, generation: int, warm_until: float) -> None:
-        """Traffic goes to `generation`; the one that served is kept warm until `warm_until`.
-        The release is called live by `mark_live`, once the router serves it."""
-        with self._session() as s:
-            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
-            if env is None:
-                return
-            if env.live != generation:
-                env.warm = env.live
-                env.warm_until = warm_until
-                env.live = generation
-            env.updated_at = _now()
-
-    def mark_live(self, environment_id: str) -> None:
-        """The environment's release is live, the one live before it superseded. Idempotent."""
-        with self._session() as s:
-            env = s.get(EnvironmentRow, environment_id)
-            if env is None or env.live != (env.target or env.release):
-                return
-            now = _now()
-            for row in s.scalars(
-                select(ReleaseRow).where(
-                    ReleaseRow.environment_id == environment_id,
-                    ReleaseRow.state == str(ReleaseState.LIVE),
-                )
-            ):
-                if row.number != env.release:
-                    row.state = str(ReleaseState.SUPERSEDED)
-                    row.updated_at = now
-            current = s.get(ReleaseRow, (environment_id, env.release))
-            if current is not None and current.state != str(ReleaseState.LIVE):
-                current.state = str(ReleaseState.LIVE)
-                current.updated_at = now
-
-    def abort_deploy(self, environment_id: str, reason: str) -> Release | None:
-        """The target release failed before traffic moved: it is marked failed and the
-        environment goes back to the live release. Returns the live release (None if none)."""
-        with self._session() as s:
-            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
-            if env is None:
-                return None
-            now = _now()
-            failed = s.get(ReleaseRow, (environment_id, env.release))
-            if failed is not None:
-                failed.state = str(ReleaseState.FAILED)
-                failed.message = reason
-                failed.updated_at = now
-            live = s.scalar(
-                select(ReleaseRow)
-                .where(
-                    ReleaseRow.environment_id == environment_id,
-                    ReleaseRow.state == str(ReleaseState.LIVE),
-                )
-                .order_by(ReleaseRow.number.desc())
-            )
-            if live is None:
-                return None
-            env.release = live.number
-            env.target = live.generation or live.number
-            env.build_id = live.build_id
-            env.commit = live.commit
-            env.hook_release = max(env.hook_release, live.number)
-            env.updated_at = now
-            return _release(live)
-
-    def retire_generation(self, environment_id: str, generation: int) -> None:
-        with self._session() as s:
-            s.execute(
-                delete(PortLeaseRow).where(
-                    PortLeaseRow.environment_id == environment_id,
-                    PortLeaseRow.generation == generation,
-                )
-            )
-            env = s.get(EnvironmentRow, environment_id)
-            if env is not None and env.warm == generation:
-                env.warm = 0
-                env.warm_until = 0.0
-
-    def releases(self, environment_id: str) -> list[Release]:
-        with self._session() as s:
-            rows = s.scalars(
-                select(ReleaseRow)
-                .where(ReleaseRow.environment_id == environment_id)
-                .order_by(ReleaseRow.number.desc())
-            )
-            return [_release(r) for r in rows]
-
-    def update_release(self, environment_id: str, number: int, **changes: object) -> None:
-        with self._session() as s:
-            row = s.get(ReleaseRow, (environment_id, number))
-            if row is None:
-                return
-            for key, value in changes.items():
-                setattr(row, key, str(value) if key == "state" else value)
-            row.updated_at = _now()
+            return environment_record(row)
 
     def get_environment(self, app: str, name: str) -> Environment:
         with self._session() as s:
@@ -403,19 +228,19 @@ class Store:
             )
             if row is None:
                 raise NotFound(f"no environment {name!r} in app {app!r}")
-            return _environment(row)
+            return environment_record(row)
 
     def get_environment_by_id(self, environment_id: str) -> Environment | None:
         with self._session() as s:
             row = s.get(EnvironmentRow, environment_id)
-            return None if row is None else _environment(row)
+            return None if row is None else environment_record(row)
 
     def list_environments(self, app: str | None = None) -> list[Environment]:
         with self._session() as s:
             query = select(EnvironmentRow).order_by(EnvironmentRow.app, EnvironmentRow.name)
             if app:
                 query = query.where(EnvironmentRow.app == app)
-            return [_environment(r) for r in s.scalars(query)]
+            return [environment_record(r) for r in s.scalars(query)]
 
     def update_environment(self, environment_id: str, **changes: object) -> Environment:
         """Write controller-owned fields (phase, message, build_id, commit, replicas, ...)."""
@@ -432,8 +257,8 @@ class Store:
                     setattr(row, key, str(value))
                 else:
                     setattr(row, key, value)
-            row.updated_at = _now()
-            return _environment(row)
+            row.updated_at = utcnow()
+            return environment_record(row)
 
     def delete_environment_record(self, environment_id: str) -> None:
         with self._session() as s:
@@ -560,7 +385,7 @@ class Store:
         with self._session() as s:
             s.add(
                 TokenRow(
-                    id=token_id, name=name, token_hash=token_hash, role=role, created_at=_now()
+                    id=token_id, name=name, token_hash=token_hash, role=role, created_at=utcnow()
                 )
             )
         return token_id
@@ -575,7 +400,9 @@ class Store:
 
     def add_event(self, environment_id: str, type_: str, message: str) -> None:
         with self._session() as s:
-            s.add(EventRow(environment_id=environment_id, time=_now(), type=type_, message=message))
+            s.add(
+                EventRow(environment_id=environment_id, time=utcnow(), type=type_, message=message)
+            )
 
     def prune_events(self, keep: set[str], *, before: datetime) -> int:
         """Delete events of environments not in `keep` that are older than `before`."""
@@ -602,60 +429,4 @@ class Store:
                 .order_by(EventRow.id)
                 .limit(limit)
             )
-            return [Event(r.id, r.environment_id, _aware(r.time), r.type, r.message) for r in rows]
-
-
-def _build(row: BuildRow) -> BuildRecord:
-    return BuildRecord(
-        id=row.id,
-        app=row.app,
-        commit=row.commit,
-        ref=row.ref,
-        spec_text=row.spec_text,
-        spec_digest=row.spec_digest,
-        created_at=_aware(row.created_at),
-    )
-
-
-def _release(row: ReleaseRow) -> Release:
-    return Release(
-        environment_id=row.environment_id,
-        number=row.number,
-        build_id=row.build_id,
-        commit=row.commit,
-        config_version=row.config_version,
-        state=ReleaseState(row.state),
-        message=row.message or "",
-        created_by=row.created_by,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
-        description=row.description or "",
-        generation=row.generation or row.number,
-        hotfix_reason=row.hotfix_reason,
-    )
-
-
-def _environment(row: EnvironmentRow) -> Environment:
-    return Environment(
-        id=row.id,
-        app=row.app,
-        name=row.name,
-        kind=Kind(row.kind),
-        branch=row.branch,
-        ref=row.ref,
-        build_id=row.build_id,
-        commit=row.commit,
-        desired=Desired(row.desired),
-        phase=Phase(row.phase),
-        message=row.message or "",
-        release=row.release,
-        hook_release=row.hook_release,
-        failure=row.failure,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
-        replicas=tuple(ReplicaStatus(**r) for r in json.loads(row.replicas_json or "[]")),
-        target=row.target or row.release,
-        live=row.live or 0,
-        warm=row.warm or 0,
-        warm_until=row.warm_until or 0.0,
-    )
+            return [Event(r.id, r.environment_id, aware(r.time), r.type, r.message) for r in rows]

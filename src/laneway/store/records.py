@@ -1,0 +1,82 @@
+"""Rows as records: the store's tables turned into the frozen types of `laneway.core.types`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from laneway.core.types import (
+    BuildRecord,
+    Desired,
+    Environment,
+    Kind,
+    Phase,
+    Release,
+    ReleaseState,
+    ReplicaStatus,
+)
+from laneway.store.models import BuildRow, EnvironmentRow, ReleaseRow
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def build_record(row: BuildRow) -> BuildRecord:
+    return BuildRecord(
+        id=row.id,
+        app=row.app,
+        commit=row.commit,
+        ref=row.ref,
+        spec_text=row.spec_text,
+        spec_digest=row.spec_digest,
+        created_at=aware(row.created_at),
+    )
+
+
+def release_record(row: ReleaseRow) -> Release:
+    return Release(
+        environment_id=row.environment_id,
+        number=row.number,
+        build_id=row.build_id,
+        commit=row.commit,
+        config_version=row.config_version,
+        state=ReleaseState(row.state),
+        message=row.message or "",
+        created_by=row.created_by,
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+        description=row.description or "",
+        generation=row.generation or row.number,
+        hotfix_reason=row.hotfix_reason,
+    )
+
+
+def environment_record(row: EnvironmentRow) -> Environment:
+    return Environment(
+        id=row.id,
+        app=row.app,
+        name=row.name,
+        kind=Kind(row.kind),
+        branch=row.branch,
+        ref=row.ref,
+        build_id=row.build_id,
+        commit=row.commit,
+        desired=Desired(row.desired),
+        phase=Phase(row.phase),
+        message=row.message or "",
+        release=row.release,
+        hook_release=row.hook_release,
+        failure=row.failure,
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+        replicas=tuple(ReplicaStatus(**r) for r in json.loads(row.replicas_json or "[]")),
+        target=row.target or row.release,
+        live=row.live or 0,
+        warm=row.warm or 0,
+        warm_until=row.warm_until or 0.0,
+    )

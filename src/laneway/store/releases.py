@@ -1,0 +1,195 @@
+"""The store's releases: numbered pairings of a build with the config in force, per
+environment, and the environment's generation numbers that move with them (target, live,
+warm). Every write is one transaction; `create_release` is a compare-and-set.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from laneway.core.types import Environment, Release, ReleaseState
+from laneway.errors import Conflict, NotFound
+from laneway.store.models import EnvironmentRow, PortLeaseRow, ReleaseRow
+from laneway.store.records import environment_record, release_record, utcnow
+
+
+class ReleaseStore:
+    """Mixed into `Store`, which provides `_session`."""
+
+    def _session(self) -> AbstractContextManager[Session]:
+        raise NotImplementedError
+
+    def get_release(self, environment_id: str, number: int) -> Release:
+        with self._session() as s:
+            row = s.get(ReleaseRow, (environment_id, number))
+            if row is None:
+                raise NotFound(f"no release v{number}")
+            return release_record(row)
+
+    def sealed_config(self, environment_id: str, number: int) -> str:
+        with self._session() as s:
+            row = s.get(ReleaseRow, (environment_id, number))
+            return "" if row is None else row.config_sealed
+
+    def create_release(
+        self,
+        environment_id: str,
+        *,
+        expect_release: int,
+        build_id: str | None,
+        commit: str | None,
+        ref: str | None,
+        config_version: int,
+        config_sealed: str,
+        description: str,
+        created_by: str,
+        hotfix_reason: str | None = None,
+        generation: int | None = None,
+    ) -> tuple[Environment, Release]:
+        """The next release, made the environment's target in the same transaction.
+
+        Compare-and-set: if the environment's release is no longer `expect_release` (another
+        deploy got there first), nothing is written and Conflict is raised. `generation` names
+        warm processes to reuse (a rollback); by default the release starts its own.
+        """
+        now = utcnow()
+        with self._session() as s:
+            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
+            if env is None:
+                raise NotFound(f"no environment with id {environment_id!r}")
+            if env.release != expect_release:
+                raise Conflict(
+                    f"environment {env.name!r} moved on to v{env.release} meanwhile; "
+                    "look at `laneway releases` and try again"
+                )
+            newest = s.scalar(
+                select(func.max(ReleaseRow.number)).where(
+                    ReleaseRow.environment_id == environment_id
+                )
+            )
+            number = int(newest or 0) + 1  # failed releases keep their numbers
+            row = ReleaseRow(
+                environment_id=environment_id,
+                number=number,
+                build_id=build_id,
+                commit=commit,
+                config_version=config_version,
+                state=ReleaseState.PENDING,
+                message="",
+                created_by=created_by,
+                created_at=now,
+                updated_at=now,
+                description=description,
+                generation=generation or number,
+                hotfix_reason=hotfix_reason,
+                config_sealed=config_sealed,
+            )
+            s.add(row)
+            env.release = number
+            env.target = generation or number
+            env.build_id = build_id
+            env.commit = commit
+            env.ref = ref
+            env.failure = None
+            env.updated_at = now
+            s.flush()
+            return environment_record(env), release_record(row)
+
+    def switch_release(self, environment_id: str, generation: int, warm_until: float) -> None:
+        """Traffic goes to `generation`; the one that served is kept warm until `warm_until`.
+        The release is called live by `mark_live`, once the router serves it."""
+        with self._session() as s:
+            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
+            if env is None:
+                return
+            if env.live != generation:
+                env.warm = env.live
+                env.warm_until = warm_until
+                env.live = generation
+            env.updated_at = utcnow()
+
+    def mark_live(self, environment_id: str) -> None:
+        """The environment's release is live, the one live before it superseded. Idempotent."""
+        with self._session() as s:
+            env = s.get(EnvironmentRow, environment_id)
+            if env is None or env.live != (env.target or env.release):
+                return
+            now = utcnow()
+            for row in s.scalars(
+                select(ReleaseRow).where(
+                    ReleaseRow.environment_id == environment_id,
+                    ReleaseRow.state == str(ReleaseState.LIVE),
+                )
+            ):
+                if row.number != env.release:
+                    row.state = str(ReleaseState.SUPERSEDED)
+                    row.updated_at = now
+            current = s.get(ReleaseRow, (environment_id, env.release))
+            if current is not None and current.state != str(ReleaseState.LIVE):
+                current.state = str(ReleaseState.LIVE)
+                current.updated_at = now
+
+    def abort_deploy(self, environment_id: str, reason: str) -> Release | None:
+        """The target release failed before traffic moved: it is marked failed and the
+        environment goes back to the live release. Returns the live release (None if none)."""
+        with self._session() as s:
+            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
+            if env is None:
+                return None
+            now = utcnow()
+            failed = s.get(ReleaseRow, (environment_id, env.release))
+            if failed is not None:
+                failed.state = str(ReleaseState.FAILED)
+                failed.message = reason
+                failed.updated_at = now
+            live = s.scalar(
+                select(ReleaseRow)
+                .where(
+                    ReleaseRow.environment_id == environment_id,
+                    ReleaseRow.state == str(ReleaseState.LIVE),
+                )
+                .order_by(ReleaseRow.number.desc())
+            )
+            if live is None:
+                return None
+            env.release = live.number
+            env.target = live.generation or live.number
+            env.build_id = live.build_id
+            env.commit = live.commit
+            env.hook_release = max(env.hook_release, live.number)
+            env.updated_at = now
+            return release_record(live)
+
+    def retire_generation(self, environment_id: str, generation: int) -> None:
+        with self._session() as s:
+            s.execute(
+                delete(PortLeaseRow).where(
+                    PortLeaseRow.environment_id == environment_id,
+                    PortLeaseRow.generation == generation,
+                )
+            )
+            env = s.get(EnvironmentRow, environment_id)
+            if env is not None and env.warm == generation:
+                env.warm = 0
+                env.warm_until = 0.0
+
+    def releases(self, environment_id: str) -> list[Release]:
+        with self._session() as s:
+            rows = s.scalars(
+                select(ReleaseRow)
+                .where(ReleaseRow.environment_id == environment_id)
+                .order_by(ReleaseRow.number.desc())
+            )
+            return [release_record(r) for r in rows]
+
+    def update_release(self, environment_id: str, number: int, **changes: object) -> None:
+        with self._session() as s:
+            row = s.get(ReleaseRow, (environment_id, number))
+            if row is None:
+                return
+            for key, value in changes.items():
+                setattr(row, key, str(value) if key == "state" else value)
+            row.updated_at = utcnow()
