@@ -32,8 +32,8 @@ class EnvironmentIn(_Body):
     ref: str | None = Field(default=None, min_length=1, max_length=255)
     build: str | None = Field(
         default=None,
-        pattern=r"^(sha256:)?[0-9a-f]{8,64}$",
-        description="A build id, or an unambiguous prefix of at least 8 hex digits.",
+        pattern=r"^(sha256:)?[0-9a-f]{6,64}$",
+        description="A build id, or an unambiguous prefix of at least 6 hex digits.",
     )
     hotfix: bool = False
     """For a protected kind: run a build that has not run in the environment before it."""
@@ -165,7 +165,11 @@ class ReleaseOut(BaseModel):
 
 class DeployIn(_Body):
     ref: str | None = Field(default=None, min_length=1, max_length=256)
-    build: str | None = Field(default=None, min_length=4, max_length=80)
+    build: str | None = Field(
+        default=None,
+        pattern=r"^(sha256:)?[0-9a-f]{6,64}$",
+        description="A build id, or an unambiguous prefix of at least 6 hex digits.",
+    )
     hotfix: bool = False
     reason: str | None = Field(default=None, max_length=500)
 

@@ -48,7 +48,14 @@ def repo_root(repo: Path | None) -> Path:
 
 
 def app_of(repo: Path | None, app: str | None) -> tuple[str, Path]:
-    """The app name (from laneway.yaml unless given) and its repository."""
+    """The app name (from laneway.yaml unless given) and its repository. With an app name
+    given, no repository is needed where none is used (reading, deploying a build): the
+    current directory stands in, and a command that registers it is refused by the server."""
+    if app and repo is None:
+        try:
+            return app, repo_root(None)
+        except InvalidInput:
+            return app, Path.cwd()
     root = repo_root(repo)
     if app:
         return app, root

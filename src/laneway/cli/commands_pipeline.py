@@ -100,7 +100,8 @@ def register(app: typer.Typer, config_app: typer.Typer) -> None:
             raise InvalidInput("give exactly one of --ref or --build")
         name, root = app_of(repo, app_name)
         client = Client()
-        register_app(client, name, root)
+        if ref is not None:
+            register_app(client, name, root)  # the ref is read from this repository
         body = {"ref": ref, "build": build, "hotfix": hotfix, "reason": reason}
         release = client.request(
             "POST", f"/apps/{name}/environments/{environment}/deploys", json=body
@@ -250,6 +251,11 @@ def register(app: typer.Typer, config_app: typer.Typer) -> None:
                     f"[{style}]{row['status']}[/]",
                 )
             out.print(table)
-            verdict = "[green]in parity[/]" if report["in_parity"] else "[red]drift[/]"
-            out.print(f"{left} and {right}: {verdict}")
+            drifted = [
+                f"{r['section']} {r['item']} ({r['status']})"
+                for r in report["rows"]
+                if r["status"] in ("differs", "left-only", "right-only")
+            ]
+            verdict = "[green]in parity[/]" if report["in_parity"] else "[red]drift[/]: "
+            out.print(f"{left} and {right}: {verdict}" + ", ".join(drifted))
         raise typer.Exit(0 if report["in_parity"] else 1)

@@ -193,10 +193,10 @@ def _render(repo: _Repo) -> str:
         "    # data: {db: {from: staging, mask: [users.email]}}",
         "  staging:",
         "    # Staging mirrors production: keep what differs here small.",
-        "    # protected: false  # (planned) true: staging needs the rights production needs",
+        "    # protected: false  # true: takes only builds that ran in the environment before it",
         "    env: {LOG_LEVEL: info}",
         "  production:",
-        "    # protected: true   # (planned) changes need a role allowed to change production",
+        "    # protected: true   # the default: only builds that ran healthy in staging first",
     ]
     if "web" in repo.services:
         out += ["    replicas:", "      web: 2          # processes of `web` in production"]

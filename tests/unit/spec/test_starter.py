@@ -209,7 +209,7 @@ def test_comments_explain_and_show_commented_examples(tmp_path: Path) -> None:
     text, _ = load(make_repo(tmp_path, {}))
     assert "# resources:\n#   db: {type: postgres}\n" in text
     assert "# pipeline: [staging, production]" in text
-    assert "    # protected: true   # (planned) changes need a role" in text
+    assert "    # protected: true   # the default: only builds that ran healthy" in text
     assert "`/` is a guess" in text
     assert "# build:\n#   command: make build" in text
     top_level = [line.split(":")[0] for line in text.split("\n") if line[:1].isalpha()]
