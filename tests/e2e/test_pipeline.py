@@ -202,3 +202,23 @@ def test_unhealthy_deploy_and_failing_hook_leave_traffic_where_it_was(
     wait_until(
         lambda: releases(server, repo, "qa")[0]["state"] == "failed", timeout=120, what="v4 failed"
     )
+
+    # a hook that prints a secret: its output is redacted before it reaches any file
+    secret = "tok-secret-4711"
+    server.cli("config", "set", "qa", f"TOKEN={secret}", "--secret", cwd=repo)
+
+    def leaky_hook(tree: Path) -> None:
+        spec = (tree / "laneway.yaml").read_text()
+        (tree / "laneway.yaml").write_text(
+            spec.replace(
+                "release: python -m shop.migrate",
+                "release: echo token=$TOKEN pid=$$ && python -m shop.migrate",
+            )
+        )
+
+    leaky = branch_with(repo, tmp_path, "leaky-hook", leaky_hook)
+    server.cli("deploy", "qa", "--ref", leaky, cwd=repo)
+    logs = server.cli("logs", "qa", "release", cwd=repo).stdout
+    assert "token=***" in logs and secret not in logs
+    files = [p for p in server.home.rglob("*") if p.is_file() and p.suffix in (".log", ".json", "")]
+    assert not [p for p in files if secret.encode() in p.read_bytes()]

@@ -129,3 +129,74 @@ def test_an_environment_starts_with_release_v1(store: Store):
     assert store.releases(e.id)[0].state == ReleaseState.LIVE
     store.delete_environment_record(e.id)
     assert store.releases(e.id) == []
+
+
+def test_of_concurrent_releases_with_one_expectation_exactly_one_wins(store: Store):
+    import threading
+
+    from laneway.core.types import ReleaseState
+
+    store.ensure_app("shop", "/repo")
+    e = store.create_environment(
+        app="shop", name="x", kind=Kind.STAGING, branch="x", ref="x", build_id=None
+    )
+    store.switch_release(e.id, 1, 0.0)
+    store.mark_live(e.id)
+    for round_ in range(8):
+        expect = store.get_environment_by_id(e.id).release
+        barrier = threading.Barrier(4)
+        won: list[int] = []
+        lost: list[str] = []
+
+        def attempt(
+            n: int, expect=expect, barrier=barrier, won=won, lost=lost, round_=round_
+        ) -> None:
+            barrier.wait()
+            try:
+                _, release = store.create_release(
+                    e.id,
+                    expect_release=expect,
+                    build_id=None,
+                    commit=None,
+                    ref="x",
+                    config_version=0,
+                    config_sealed="",
+                    description=f"round {round_} caller {n}",
+                    created_by="t",
+                )
+                won.append(release.number)
+            except Conflict as exc:
+                lost.append(exc.message)
+
+        threads = [threading.Thread(target=attempt, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(won) == 1 and len(lost) == 3, (won, lost)
+        assert store.get_environment_by_id(e.id).release == won[0]
+        store.switch_release(e.id, won[0], 0.0)
+        store.mark_live(e.id)
+    states = [r.state for r in store.releases(e.id)]
+    assert states.count(ReleaseState.LIVE) == 1 and ReleaseState.PENDING not in states
+
+
+def test_a_release_is_refused_for_an_environment_being_destroyed(store: Store):
+    store.ensure_app("shop", "/repo")
+    e = store.create_environment(
+        app="shop", name="x", kind=Kind.STAGING, branch="x", ref="x", build_id=None
+    )
+    store.update_environment(e.id, desired=Desired.DELETED)
+    with pytest.raises(Conflict, match="being destroyed"):
+        store.create_release(
+            e.id,
+            expect_release=1,
+            build_id=None,
+            commit=None,
+            ref="x",
+            config_version=0,
+            config_sealed="",
+            description="late",
+            created_by="t",
+        )
+    assert [r.number for r in store.releases(e.id)] == [1]

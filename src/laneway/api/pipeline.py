@@ -9,9 +9,9 @@ the environment's events. Deploying what already runs changes nothing.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from pathlib import Path as FilePath
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from laneway.api import flag_service
 from laneway.api.auth import Principal, require
@@ -42,6 +42,7 @@ viewer = Depends(require("viewer"))
 deployer = Depends(require("deployer"))
 
 HOOK_OUTPUT_LINES = 200
+MAX_RELEASE = 2**31 - 1
 
 
 def _ctx(request: Request) -> Context:
@@ -71,7 +72,7 @@ def config_out(ctx: Context, config: dict[str, ConfigEntry]) -> list[ConfigVarOu
             key=key,
             value=None if entry.secret else entry.value,
             secret=entry.secret,
-            fingerprint=ctx.vault.fingerprint(entry.value),
+            fingerprint=ctx.vault.fingerprint(entry.value) if entry.secret else None,
         )
         for key, entry in sorted(config.items())
     ]
@@ -196,7 +197,7 @@ def deploy(
         what = f"deploy build {build_id[7:19]}"
     else:
         assert body.ref is not None
-        repo = Path(ctx.store.get_app(app).repo)
+        repo = FilePath(ctx.store.get_app(app).repo)
         commit = check_spec_at(repo, body.ref, app=app)
         built = [b for b in ctx.store.list_builds(app) if b.commit == commit]
         build_id = built[0].id if built else None
@@ -316,10 +317,13 @@ def change_config(
         raise InvalidInput("; ".join(problems))
     if environment.build_id is None:
         raise InvalidInput(f"{name} has no build yet; wait for its first release")
+    if body.secret:
+        configs.check_secrets(body.set)
     config = config_of(ctx, environment.id, environment.release)
     if body.unset:
         config = configs.without(config, body.unset)
     config = configs.with_set(config, body.set, secret=body.secret)
+    configs.check_release(config)
     parts = []
     if body.set:
         parts.append("set " + ", ".join(sorted(body.set)) + (" (secret)" if body.secret else ""))
@@ -339,7 +343,11 @@ def change_config(
 
 @router.get("/apps/{app}/environments/{name}/releases/{number}", response_model=ReleaseOut)
 def show_release(
-    app: str, name: str, number: int, request: Request, _: Principal = viewer
+    app: str,
+    name: str,
+    request: Request,
+    number: int = Path(ge=1, le=MAX_RELEASE),
+    _: Principal = viewer,
 ) -> ReleaseOut:
     """One release with its config (secrets as fingerprints) and its release hook's output."""
     ctx = _ctx(request)

@@ -118,7 +118,9 @@ class ConfigVarOut(BaseModel):
     value: str | None
     """None for a secret: its value is never sent back."""
     secret: bool
-    fingerprint: str
+    fingerprint: str | None
+    """A secret's fingerprint: equal values, equal fingerprints; the value cannot be read
+    from it. None for plain values, whose value is shown."""
 
 
 class ReleaseOut(BaseModel):
@@ -184,7 +186,7 @@ class PromoteIn(_Body):
 
 
 class RollbackIn(_Body):
-    to: int | None = Field(default=None, ge=1)
+    to: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class ConfigIn(_Body):

@@ -116,7 +116,7 @@ def print_release(r: dict[str, Any]) -> None:
         out.print(f"  message: {r['message']}")
     for var in r.get("config") or []:
         value = "(secret)" if var["secret"] else var["value"]
-        out.print(f"    {var['key']}={value}  [dim]{var['fingerprint']}[/]")
+        out.print(f"    {var['key']}={value}  [dim]{var['fingerprint'] or ''}[/]")
     if r.get("hook_output"):
         out.print("  release hook output:")
         for line in r["hook_output"].splitlines():

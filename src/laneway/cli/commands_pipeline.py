@@ -175,7 +175,7 @@ def register(app: typer.Typer, config_app: typer.Typer) -> None:
         table = Table("key", "value", "fingerprint")
         for item in items:
             value = "[dim](secret)[/]" if item["secret"] else item["value"]
-            table.add_row(item["key"], value, item["fingerprint"])
+            table.add_row(item["key"], value, item["fingerprint"] or "")
         out.print(table)
 
     @config_app.command("set")

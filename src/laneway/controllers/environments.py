@@ -12,6 +12,7 @@ import os
 import shlex
 import shutil
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from enum import Enum
 from pathlib import Path
@@ -33,7 +34,7 @@ from laneway.errors import (
     UnsafeArtifact,
 )
 from laneway.flags.keys import client_key
-from laneway.runtime import logfiles
+from laneway.runtime import logfiles, redacting
 from laneway.runtime.base import ProcessInfo, ProcessSpec
 from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
@@ -71,6 +72,7 @@ class EnvironmentReconciler:
         self._specs: dict[str, Spec] = {}
         self._generation_builds: dict[tuple[str, int], str] = {}
         self._health: dict[str, health.HealthCache] = {}
+        self._marked: dict[str, int] = {}
         """A release's build never changes once it is set."""
 
     def spec_of(self, environment: Environment) -> Spec | None:
@@ -137,7 +139,14 @@ class EnvironmentReconciler:
             # "running" means reachable: the router serves the replicas before it is said
             environment = store.update_environment(environment.id, replicas=plan.replicas)
             await self.routes_applied()
-            store.mark_live(environment.id)  # again, in case a crash came between the two
+        if (
+            environment.live
+            and environment.live == environment.target_generation
+            and self._marked.get(environment.id) != environment.release
+        ):
+            # once per release: a crash between a switch and its mark is mended here
+            store.mark_live(environment.id)
+            self._marked[environment.id] = environment.release
         if plan.phase != environment.phase or plan.message != shown:
             environment = store.update_environment(
                 environment.id, phase=plan.phase, message=plan.message
@@ -158,6 +167,7 @@ class EnvironmentReconciler:
             if isinstance(batch[-1], plans.DeleteRecord):
                 store.add_event(environment.id, "deleted", "environment destroyed")
                 self._health.pop(environment.id, None)
+                self._marked.pop(environment.id, None)
                 return None, Outcome.IDLE
             if isinstance(
                 batch[-1],
@@ -397,15 +407,24 @@ class EnvironmentReconciler:
 
     def _start_hook(self, environment: Environment, spec: Spec, release: int, command: str) -> None:
         """Start the release hook as a labelled process; it writes its exit status to a file,
-        so a control plane that restarts meanwhile still learns how it ended."""
+        so a control plane that restarts meanwhile still learns how it ended. Its output goes
+        through `runtime.redacting` to the log, so secrets it prints never reach the disk."""
         exit_file = self._hook_exit_file(environment, release)
         exit_file.parent.mkdir(parents=True, exist_ok=True)
         exit_file.unlink(missing_ok=True)
         target = shlex.quote(str(exit_file))
+        python = shlex.quote(sys.executable)
         wrapped = (
-            f"echo '--- release v{release}'; ( {command}\n); code=$?; "
-            f"echo $code > {target}.tmp && /bin/mv {target}.tmp {target}; exit $code"
+            f"echo '--- release v{release}'; "
+            f"{{ ( {command}\n) 2>&1; echo $? > {target}.tmp; }}"
+            f" | {python} -I -m laneway.runtime.redacting; "
+            f"code=$(cat {target}.tmp 2>/dev/null || echo 1); "
+            f"/bin/mv {target}.tmp {target}; exit $code"
         )
+        env = self._process_env(environment, spec, release=release)
+        hidden = set(spec.resource_env_names().values())
+        hidden |= {k for k, e in self.config_of(environment, release).items() if e.secret}
+        env[redacting.KEYS] = ",".join(sorted(hidden))
         self.ctx.runtime.start_process(
             ProcessSpec(
                 environment_id=environment.id,
@@ -414,9 +433,8 @@ class EnvironmentReconciler:
                 release=f"v{release}",
                 command=wrapped,
                 cwd=self.ctx.release_dir(environment.id, release),
-                env=self._process_env(environment, spec, release=release),
+                env=env,
                 log_path=self.ctx.log_dir(environment.id) / "release.log",
-                # hook output may contain anything; it is redacted when kept with the release
             )
         )
 

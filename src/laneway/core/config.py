@@ -14,6 +14,11 @@ from laneway.errors import InvalidInput
 from laneway.spec.model import ENV_KEY, INJECTED_ENV, RESERVED_ENV_PREFIX
 
 MAX_VALUE = 32 * 1024
+MAX_TOTAL = 256 * 1024
+"""All of a release's values together: they reach every process as environment variables,
+and the kernel refuses to start a process whose environment is too large."""
+MIN_SECRET = 6
+"""A shorter secret would be guessed, and could not be told apart from other output to hide it."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,24 @@ def check_value(key: str, value: str) -> str | None:
     if len(value.encode()) > MAX_VALUE:
         return f"{key}: value longer than {MAX_VALUE} bytes"
     return None
+
+
+def check_release(config: dict[str, ConfigEntry]) -> None:
+    """What must hold of a release's whole config."""
+    total = sum(len(k.encode()) + len(e.value.encode()) for k, e in config.items())
+    if total > MAX_TOTAL:
+        raise InvalidInput(
+            f"config too large: {total} bytes in all, at most {MAX_TOTAL}",
+            hint="large values belong in a file or a resource, not in environment variables",
+        )
+
+
+def check_secrets(values: dict[str, str]) -> None:
+    short = sorted(key for key, value in values.items() if len(value) < MIN_SECRET)
+    if short:
+        raise InvalidInput(
+            f"secret values must be at least {MIN_SECRET} characters: {', '.join(short)}"
+        )
 
 
 def with_set(

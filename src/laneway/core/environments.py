@@ -76,6 +76,9 @@ HOOK_TIMEOUT = 600.0
 HEALTHY_RESETS_BACKOFF_AFTER = 60.0
 DEPLOY_CRASH_LIMIT = 3
 """Restarts of one new replica after which a deploy gives up (traffic stays where it is)."""
+RUNNING_AFTER = 3.0
+"""Seconds a replica without a health check must stay up before a deploy counts on it: one
+that crashes at start would otherwise look ready, and take traffic from a good release."""
 SETTLE = 2.0
 """Seconds the previous generation keeps running after a switch even with `keep_warm: 0s`,
 so requests the router sent it just before the switch are served."""
@@ -214,7 +217,9 @@ def _plan_target(
         hook = _plan_hook(environment, spec.hooks.release, observed, now=now)
         return replace(hook, phase=busy, message=hook.message + after)
 
-    actions, statuses = _plan_generation(environment, target, observed, previous, now=now)
+    actions, statuses = _plan_generation(
+        environment, target, observed, previous, now=now, settle=RUNNING_AFTER if serving else 0.0
+    )
     if target.number == environment.live:
         phase, message = replicas_phase(statuses)
         return Plan(actions, tuple(statuses), phase, message)
@@ -356,9 +361,11 @@ def _plan_generation(
     previous: dict[tuple[str, str, int], ReplicaStatus],
     *,
     now: float,
+    settle: float = 0.0,
 ) -> tuple[list[Action], list[ReplicaStatus]]:
     """Supervise the replicas of one generation: start the missing, restart the crashed (with
-    backoff), stop those its spec no longer has; and say how each one is."""
+    backoff), stop those its spec no longer has; and say how each one is. A replica without a
+    health check is `running` once it has been up `settle` seconds."""
     spec = generation.spec
     label = f"v{generation.number}"
     mine = [
@@ -385,6 +392,9 @@ def _plan_generation(
                 restarts = 0
             state = "healthy" if checked else "running"
             message = ""
+            up = now - process.started_at
+            if not checked and up < settle:
+                state, message = "starting", f"up {up:.1f}s; counted as running after {settle:g}s"
             if not healthy:
                 grace = spec.services[service].health.grace  # type: ignore[union-attr]
                 overdue = now - process.started_at > grace

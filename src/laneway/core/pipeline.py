@@ -13,12 +13,11 @@ from laneway.errors import Conflict, Forbidden, InvalidInput
 
 def in_progress(environment: Environment) -> str | None:
     """Why a new release cannot start now (one deploy at a time per environment), or None."""
-    if environment.failure:
-        return None
+    if environment.failure or environment.live == 0:
+        return None  # nothing serves yet: a new release may replace one that never went live
     if environment.target_generation != environment.live:
-        what = "first release" if not environment.live else "deploy"
         return (
-            f"a {what} of {environment.release_name} to {environment.name} is in progress "
+            f"a deploy of {environment.release_name} to {environment.name} is in progress "
             f"({environment.phase}: {environment.message.splitlines()[0] if environment.message else '…'})"
         )
     return None
@@ -97,9 +96,10 @@ def rollback_target(releases: list[Release], live: Release | None, to: int | Non
             raise InvalidInput(f"--to v{to}: no such release (releases: v1 to v{max(by_number)})")
         if chosen.build_id is None:
             raise InvalidInput(f"--to v{to}: that release has no build")
-        if chosen.state == ReleaseState.FAILED:
+        if not chosen.state.ran_healthy:
             raise InvalidInput(
-                f"--to v{to}: that release failed and never took traffic; choose one that was live"
+                f"--to v{to}: that release is {chosen.state} and never took traffic; "
+                "choose one that was live"
             )
         if live is not None and chosen.number == live.number:
             raise InvalidInput(f"v{to} is the live release already")
@@ -190,15 +190,13 @@ def diff(left: Side, right: Side, *, declared_config: set[str]) -> Drift:
     ]
     for key in sorted(left.config.keys() | right.config.keys()):
         a, b = left.config.get(key), right.config.get(key)
-        rows.append(
-            Row(
-                "config",
-                key,
-                _shown(a),
-                _shown(b),
-                _compare(a[0] if a else None, b[0] if b else None, declared=key in declared_config),
-            )
-        )
+        declared = key in declared_config
+        if a and b and a[1] != b[1]:
+            # a secret beside a plain value: comparing them would tell the secret
+            status = "declared" if declared else "differs"
+        else:
+            status = _compare(a[0] if a else None, b[0] if b else None, declared=declared)
+        rows.append(Row("config", key, _shown(a), _shown(b), status))
     for name in sorted(left.resources.keys() | right.resources.keys()):
         a_res, b_res = left.resources.get(name), right.resources.get(name)
         rows.append(Row("resources", name, a_res, b_res, _compare(a_res, b_res)))

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from laneway.core.types import Environment, Release, ReleaseState
+from laneway.core.types import Desired, Environment, Release, ReleaseState
 from laneway.errors import Conflict, NotFound
 from laneway.store.models import EnvironmentRow, PortLeaseRow, ReleaseRow
 from laneway.store.records import environment_record, release_record, utcnow
@@ -57,10 +57,24 @@ class ReleaseStore:
         """
         now = utcnow()
         with self._session() as s:
-            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
+            # the claim comes first and is one conditional UPDATE: it takes the write lock
+            # (SQLite) or the row lock (PostgreSQL) before anything is read, so of two
+            # concurrent calls with the same expectation exactly one matches a row
+            claimed = s.execute(
+                update(EnvironmentRow)
+                .where(
+                    EnvironmentRow.id == environment_id,
+                    EnvironmentRow.release == expect_release,
+                    EnvironmentRow.desired == str(Desired.RUNNING),
+                )
+                .values(updated_at=now)
+            )
+            env = s.get(EnvironmentRow, environment_id)
             if env is None:
                 raise NotFound(f"no environment with id {environment_id!r}")
-            if env.release != expect_release:
+            if env.desired != str(Desired.RUNNING):
+                raise Conflict(f"environment {env.name!r} is being destroyed")
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 raise Conflict(
                     f"environment {env.name!r} moved on to v{env.release} meanwhile; "
                     "look at `laneway releases` and try again"
@@ -87,6 +101,12 @@ class ReleaseStore:
                 hotfix_reason=hotfix_reason,
                 config_sealed=config_sealed,
             )
+            current = s.get(ReleaseRow, (environment_id, env.release))
+            if env.live == 0 and current is not None and current.state == ReleaseState.PENDING:
+                # a first release that never went live (it crashed, say) gives way
+                current.state = str(ReleaseState.FAILED)
+                current.message = f"replaced by v{number} before it went live"
+                current.updated_at = now
             s.add(row)
             env.release = number
             env.target = generation or number

@@ -343,8 +343,12 @@ def test_redact_hides_resource_addresses_and_their_passwords():
 # deploys: a new generation beside the live one --------------------------------------------
 
 DEPLOYING = environment(release=2, target=2, live=1, build_id=NEW_BUILD, hook_release=1)
-V1 = (proc("web", 0, pid=10), proc("worker", 0, pid=11))
-V2 = (proc("web", 0, pid=20, release="v2"), proc("worker", 0, pid=21, release="v2"))
+UP = NOW - 10  # long enough for a replica without a health check to count as running
+V1 = (proc("web", 0, pid=10, started_at=UP), proc("worker", 0, pid=11, started_at=UP))
+V2 = (
+    proc("web", 0, pid=20, release="v2", started_at=UP),
+    proc("worker", 0, pid=21, release="v2", started_at=UP),
+)
 BOTH = replace(
     RUNNING,
     unpacked=frozenset({1, 2}),
@@ -432,3 +436,20 @@ def test_a_warm_process_that_dies_is_forgotten_not_restarted():
     env = environment(release=2, target=2, live=2, warm=1, warm_until=NOW + 10, hook_release=2)
     died = replace(BOTH, processes=(proc("web", 0, pid=10, alive=False, exit_code=1),) + V2)
     assert plan_for(env, died).actions == [plans.Forget("e1/web/0/v1")]
+
+
+def test_a_deploy_counts_on_a_replica_without_health_check_only_once_it_stays_up():
+    env = replace(DEPLOYING, hook_release=2)
+    young = replace(
+        BOTH,
+        processes=V1
+        + (
+            proc("web", 0, pid=20, release="v2"),
+            proc("worker", 0, pid=21, release="v2", started_at=NOW - 1),
+        ),
+    )
+    plan = plan_for(env, young)
+    assert not any(isinstance(a, plans.Switch) for a in plan.actions)
+    worker = next(r for r in plan.replicas if r.release == "v2" and r.service == "worker")
+    assert worker.state == "starting" and "after 3s" in worker.message
+    assert any(isinstance(a, plans.Switch) for a in plan_for(env, young, now=NOW + 2.5).actions)
