@@ -4,6 +4,8 @@ diff, instant rollback; and deploys that fail without moving traffic."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -222,3 +224,28 @@ def test_unhealthy_deploy_and_failing_hook_leave_traffic_where_it_was(
     assert "token=***" in logs and secret not in logs
     files = [p for p in server.home.rglob("*") if p.is_file() and p.suffix in (".log", ".json", "")]
     assert not [p for p in files if secret.encode() in p.read_bytes()]
+
+    # while a slow build runs, the live release is still supervised: a crash is restarted
+    def slow_build(tree: Path) -> None:
+        spec = (tree / "laneway.yaml").read_text()
+        (tree / "laneway.yaml").write_text(
+            spec.replace("command: pip install", "command: sleep 8 && pip install")
+        )
+
+    slow = branch_with(repo, tmp_path, "slow-build", slow_build)
+    live = info(server, "qa")
+    server.cli("deploy", "qa", "--ref", slow, "--no-wait", cwd=repo)
+    os.kill(live["pid"], signal.SIGKILL)
+
+    def restarted() -> dict | None:
+        try:
+            now = info(server, "qa")
+        except AssertionError:
+            return None
+        return now if now["pid"] != live["pid"] else None
+
+    again = wait_until(restarted, timeout=6, what="the live web restarted during the build")
+    assert again["release"] == live["release"]
+    wait_until(
+        lambda: releases(server, repo, "qa")[0]["state"] == "live", timeout=120, what="slow live"
+    )

@@ -73,6 +73,8 @@ class EnvironmentReconciler:
         self._generation_builds: dict[tuple[str, int], str] = {}
         self._health: dict[str, health.HealthCache] = {}
         self._marked: dict[str, int] = {}
+        self._building: dict[str, tuple[int, asyncio.Task[None]]] = {}
+        """Builds under way: environment id -> (release, task)."""
         """A release's build never changes once it is set."""
 
     def spec_of(self, environment: Environment) -> Spec | None:
@@ -152,7 +154,9 @@ class EnvironmentReconciler:
                 environment.id, phase=plan.phase, message=plan.message
             )
             store.add_event(environment.id, "phase", f"{plan.phase}: {plan.message}")
-        outcome = Outcome.PROGRESSED if plan.actions else Outcome.IDLE
+        # a pass whose only step is a build under way made no progress: wait, don't spin
+        waiting = all(isinstance(a, plans.Build) for a in plan.actions)
+        outcome = Outcome.IDLE if waiting else Outcome.PROGRESSED
         for batch in _batches(plan.actions):
             results = await asyncio.gather(
                 *(self.apply(environment, spec, action, plan) for action in batch),
@@ -168,6 +172,7 @@ class EnvironmentReconciler:
                 store.add_event(environment.id, "deleted", "environment destroyed")
                 self._health.pop(environment.id, None)
                 self._marked.pop(environment.id, None)
+                self._building.pop(environment.id, None)
                 return None, Outcome.IDLE
             if isinstance(
                 batch[-1],
@@ -273,7 +278,7 @@ class EnvironmentReconciler:
         store = ctx.store
         match action:
             case plans.Build(ref=ref):
-                await self._build(environment, ref)
+                self._build_step(environment, ref)
             case plans.Unpack(build_id=build_id, release=release):
                 target = ctx.release_dir(environment.id, release)
                 try:
@@ -332,6 +337,21 @@ class EnvironmentReconciler:
             case plans.DeleteRecord():
                 store.delete_environment_record(environment.id)
 
+    def _build_step(self, environment: Environment, ref: str) -> None:
+        """Builds run as tasks of their own, so the passes that wait for one go on
+        supervising the live release; a finished build's failure is raised here."""
+        running = self._building.get(environment.id)
+        if running is not None and running[0] != environment.release:
+            running = None  # a build for a release replaced meanwhile: its result is dropped
+        if running is None:
+            task = asyncio.create_task(self._build(environment, ref))
+            self._building[environment.id] = (environment.release, task)
+            return
+        _, task = running
+        if task.done():
+            del self._building[environment.id]
+            task.result()
+
     async def _build(self, environment: Environment, ref: str) -> None:
         store = self.ctx.store
         store.add_event(environment.id, "build", f"building {ref}")
@@ -346,10 +366,13 @@ class EnvironmentReconciler:
         except (BuildFailed, InvalidInput, NotFound, UnsafeArtifact) as exc:
             detail = f"\n{exc.hint}" if exc.hint else ""
             raise PermanentFailure(f"build of {ref} failed: {exc.message}{detail}") from None
-        store.update_environment(environment.id, build_id=build.id, commit=build.commit)
         store.update_release(
             environment.id, environment.release, build_id=build.id, commit=build.commit
         )
+        current = store.get_environment_by_id(environment.id)
+        if current is None or current.release != environment.release:
+            return  # replaced by a newer release while it built
+        store.update_environment(environment.id, build_id=build.id, commit=build.commit)
         note = " (cached)" if cached else ""
         store.add_event(
             environment.id, "built", f"build {build.id[7:19]} of {build.commit[:12]}{note}"
