@@ -42,6 +42,9 @@ from laneway.spec.model import Spec
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
 RETRYING = "; retrying: "
 STOP_TIMEOUT = 10.0
+DEPLOY_RETRY_LIMIT = 600.0
+"""Seconds a deploy may keep failing with errors that may pass (a database down, no free
+port) before it is aborted; traffic stays on the live release either way."""
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
 
 
@@ -214,6 +217,16 @@ class EnvironmentReconciler:
             )
         if not isinstance(error, LanewayError):
             raise error
+        if environment.deploying:
+            started = store.get_release(environment.id, environment.release).created_at
+            if self.ctx.clock() - started.timestamp() > DEPLOY_RETRY_LIMIT:
+                # an error that keeps coming back must not hold the environment forever
+                self._abort(
+                    environment,
+                    f"gave up after {DEPLOY_RETRY_LIMIT / 60:g} minutes of retrying: "
+                    f"{error.message}",
+                )
+                return store.get_environment_by_id(environment.id) or environment
         if self._last_error.get(environment.id) == error.message:
             return environment  # the same error again: one event, not one per retry
         self._last_error[environment.id] = error.message
