@@ -61,6 +61,14 @@ class Settings:
         return self.home / "client.json"
 
     @property
+    def flags_sync_address(self) -> str | None:
+        """`HOST:PORT` of flagd sync, or None when it is off."""
+        if self.flags_sync is None:
+            return None
+        host, port = self.flags_sync
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
     def api_url(self) -> str:
         """The API's base URL as processes on this machine reach it (a wildcard listen
         address is reached on loopback)."""

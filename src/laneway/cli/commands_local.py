@@ -37,17 +37,26 @@ def register(app: typer.Typer, spec_app: typer.Typer) -> None:
             envvar="LANEWAY_ROUTER",
             help="HOST:PORT of the router (default 127.0.0.1:8080).",
         ),
+        flags_sync: str | None = typer.Option(
+            None,
+            "--flags-sync",
+            envvar="LANEWAY_FLAGS_SYNC",
+            help="HOST:PORT of flagd sync for in-process flag providers (default "
+            "127.0.0.1:8015), or `off`.",
+        ),
     ) -> None:
         """Run the control plane (API and controllers) and the built-in router."""
         from laneway import server as control_plane
 
-        settings = load_settings(api=api, router=router)
+        settings = load_settings(api=api, router=router, flags_sync=flags_sync)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)
         host, port = settings.api
         rhost, rport = settings.router
+        sync = settings.flags_sync_address or "off"
         err.print(
-            f"laneway server: API http://{host}:{port}  router http://{rhost}:{rport}  home {settings.home}"
+            f"laneway server: API http://{host}:{port}  router http://{rhost}:{rport}  "
+            f"flags sync {sync}  home {settings.home}"
         )
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(control_plane.serve(settings))

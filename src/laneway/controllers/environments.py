@@ -436,6 +436,7 @@ class EnvironmentReconciler:
                 if self.ctx.secret
                 else None
             ),
+            flags_sync=self.ctx.settings.flags_sync_address,
         )
 
     def _hook_exit_file(self, environment: Environment, release: int) -> Path:

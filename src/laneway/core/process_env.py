@@ -19,6 +19,7 @@ def compose_env(
     release: int | None = None,
     build: tuple[str, str] | None = None,
     flags: tuple[str, str] | None = None,
+    flags_sync: str | None = None,
 ) -> dict[str, str]:
     """A process's environment: base < spec env < kind overrides < service env < the
     environment's config < laneway's own.
@@ -26,7 +27,8 @@ def compose_env(
     `build.path` entries, resolved in `app_dir`, go in front of the base PATH. `release` and
     `build` (id, commit) name the generation the process belongs to; by default the
     environment's newest release. `flags` is (URL, client key) of the environment's flags,
-    given as LANEWAY_FLAGS_URL and LANEWAY_FLAGS_KEY.
+    given as LANEWAY_FLAGS_URL and LANEWAY_FLAGS_KEY; `flags_sync` is HOST:PORT of flagd
+    sync, for in-process providers (LANEWAY_FLAGS_SYNC; the key is their selector).
     """
     env = dict(base)
     if app_dir is not None and spec.build.path:
@@ -54,6 +56,8 @@ def compose_env(
     )
     if flags is not None:
         env["LANEWAY_FLAGS_URL"], env["LANEWAY_FLAGS_KEY"] = flags
+    if flags_sync is not None:
+        env["LANEWAY_FLAGS_SYNC"] = flags_sync
     if port is not None:
         env["PORT"] = str(port)
     return env
