@@ -48,7 +48,9 @@ def test_flags_from_the_command_line(server: Server, repo: Path, tmp_path: Path)
     )  # fmt: skip
 
     listed = json.loads(server.cli("flags", "list", "--json", cwd=repo).stdout)
-    states = {f["key"]: {e: s["state"] for e, s in f["environments"].items()} for f in listed["flags"]}
+    states = {
+        f["key"]: {e: s["state"] for e, s in f["environments"].items()} for f in listed["flags"]
+    }
     assert states == {
         "new-checkout": {"production": "DISABLED", "staging": "ENABLED"},
         "color": {"production": "DISABLED", "staging": "DISABLED"},
@@ -95,10 +97,15 @@ def test_flags_from_the_command_line(server: Server, repo: Path, tmp_path: Path)
     assert "flag key 'Bad Key'" in refused(server, repo, "flags", "create", "Bad Key")
     server.cli("flags", "export", str(exported), "--env", "staging", cwd=repo)
     assert exported.read_text() == before
-    assert server.cli("flags", "history", "--env", "staging", "--json", cwd=repo).stdout == history_before
+    assert (
+        server.cli("flags", "history", "--env", "staging", "--json", cwd=repo).stdout
+        == history_before
+    )
 
     history = json.loads(
-        server.cli("flags", "history", "new-checkout", "--env", "staging", "--json", cwd=repo).stdout
+        server.cli(
+            "flags", "history", "new-checkout", "--env", "staging", "--json", cwd=repo
+        ).stdout
     )
     assert [(c["key"], c["actor"]) for c in history] == [("new-checkout", "admin")] * 2
     assert history[0]["after"]["targeting"] and history[1]["before"] is None

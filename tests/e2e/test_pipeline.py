@@ -201,9 +201,11 @@ def test_unhealthy_deploy_and_failing_hook_leave_traffic_where_it_was(
     assert "v4" in first.stdout
     second = server.cli("deploy", "qa", "--ref", "main", cwd=repo, check=False)
     assert second.returncode == 1 and "in progress" in second.stderr
-    wait_until(
-        lambda: releases(server, repo, "qa")[0]["state"] == "failed", timeout=120, what="v4 failed"
-    )
+    cancelled = server.cli("deploy", "qa", "--cancel", cwd=repo)
+    assert "v1 serves qa" in cancelled.stdout
+    assert releases(server, repo, "qa")[0]["state"] == "failed"
+    again = server.cli("deploy", "qa", "--cancel", cwd=repo, check=False)
+    assert again.returncode == 1 and "no deploy of qa is under way" in again.stderr
 
     # a hook that prints a secret: its output is redacted before it reaches any file
     secret = "tok-secret-4711"

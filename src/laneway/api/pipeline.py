@@ -33,7 +33,7 @@ from laneway.core import config as configs
 from laneway.core import pipeline
 from laneway.core.config import ConfigEntry
 from laneway.core.types import Environment, Release, ReleaseState
-from laneway.errors import InvalidInput, LanewayError, NotFound
+from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
 from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
 
@@ -224,6 +224,32 @@ def deploy(
         description=what,
         hotfix_reason=body.reason if body.hotfix else None,
     )
+
+
+@router.post(
+    "/apps/{app}/environments/{name}/deploys/cancel", response_model=ReleaseOut, status_code=202
+)
+def cancel_deploy(
+    app: str, name: str, request: Request, principal: Principal = deployer
+) -> ReleaseOut:
+    """Stop the deploy under way: its release is marked failed, the live one keeps serving, and
+    the new processes are stopped by the next pass. Answers with the release that serves."""
+    ctx = _ctx(request)
+    environment = ctx.store.get_environment(app, name)
+    if not environment.deploying:
+        raise Conflict(
+            f"no deploy of {name} is under way"
+            + ("" if environment.live else " (a first release cannot be cancelled; destroy it)")
+        )
+    live = ctx.store.abort_deploy(environment.id, f"cancelled by {principal.name}")
+    ctx.store.add_event(
+        environment.id,
+        "deploy.failed",
+        f"deploy of {environment.release_name} cancelled by {principal.name}",
+    )
+    _manager(request).wake(environment.id)
+    assert live is not None
+    return ReleaseOut.of(live)
 
 
 @router.post("/apps/{app}/promotions", response_model=ReleaseOut, status_code=202)

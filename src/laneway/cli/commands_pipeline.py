@@ -89,13 +89,24 @@ def register(app: typer.Typer, config_app: typer.Typer) -> None:
         build: str | None = typer.Option(None, "--build", help="Build id (or a prefix)."),
         hotfix: bool = typer.Option(False, "--hotfix", help="Bypass the pipeline's protection."),
         reason: str | None = typer.Option(None, "--reason", help="Why (needed with --hotfix)."),
+        cancel: bool = typer.Option(False, "--cancel", help="Stop the deploy under way."),
         no_wait: bool = WaitOpt,
         timeout: float = TimeoutOpt,
         app_name: str | None = AppOpt,
         repo: Path | None = RepoOpt,
     ) -> None:
         """Deploy a ref or a build with zero downtime: the new release starts beside the old,
-        takes traffic once healthy, and the old one stays warm for an instant rollback."""
+        takes traffic once healthy, and the old one stays warm for an instant rollback.
+        `--cancel` stops the deploy under way (the live release keeps serving)."""
+        if cancel:
+            if ref or build or hotfix or reason:
+                raise InvalidInput("--cancel takes no --ref, --build, --hotfix or --reason")
+            name, _ = app_of(repo, app_name)
+            live = Client().request(
+                "POST", f"/apps/{name}/environments/{environment}/deploys/cancel"
+            )
+            out.print(f"deploy cancelled; {live['name']} serves {environment}")
+            return
         if (ref is None) == (build is None):
             raise InvalidInput("give exactly one of --ref or --build")
         name, root = app_of(repo, app_name)
