@@ -27,6 +27,7 @@ from laneway.api.schemas import (
     RollbackIn,
 )
 from laneway.builds import git
+from laneway.controllers import hooks
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import config as configs
@@ -379,7 +380,7 @@ def show_release(
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     release = ctx.store.get_release(environment.id, number)
-    path = _manager(request).reconciler.hook_output_file(environment.id, number)
+    path = hooks.output_file(ctx, environment.id, number)
     try:
         output = "\n".join(path.read_text(errors="replace").splitlines()[-HOOK_OUTPUT_LINES:])
     except OSError:

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import shutil
 import socket
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from enum import Enum
-from pathlib import Path
 
 import httpx
 
-from laneway.controllers import builds, health
+from laneway.controllers import builds, health, hooks
 from laneway.controllers.context import Context
 from laneway.core import config as configs
 from laneway.core import environments as plans
@@ -34,7 +31,7 @@ from laneway.errors import (
     UnsafeArtifact,
 )
 from laneway.flags.keys import client_key
-from laneway.runtime import logfiles, redacting
+from laneway.runtime import logfiles
 from laneway.runtime.base import ProcessInfo, ProcessSpec
 from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
@@ -269,16 +266,9 @@ class EnvironmentReconciler:
             processes=observed,
             health=results,
             ports=ports,
-            hook_exit=self._read_hook_exit(environment),
+            hook_exit=hooks.read_exit(self.ctx, environment.id, environment.release),
             leased=frozenset(lease.generation for lease in leases),
         )
-
-    def _read_hook_exit(self, environment: Environment) -> int | None:
-        try:
-            text = self._hook_exit_file(environment, environment.release).read_text().strip()
-        except OSError:
-            return None
-        return int(text) if text.lstrip("-").isdigit() else None
 
     async def apply(
         self,
@@ -439,46 +429,24 @@ class EnvironmentReconciler:
             flags_sync=self.ctx.settings.flags_sync_address,
         )
 
-    def _hook_exit_file(self, environment: Environment, release: int) -> Path:
-        return self.ctx.settings.environments_dir / environment.id / "hooks" / f"v{release}.exit"
-
     def _start_hook(self, environment: Environment, spec: Spec, release: int, command: str) -> None:
-        """Start the release hook as a labelled process; it writes its exit status to a file,
-        so a control plane that restarts meanwhile still learns how it ended. Its output goes
-        through `runtime.redacting` to the log, so secrets it prints never reach the disk."""
-        exit_file = self._hook_exit_file(environment, release)
-        exit_file.parent.mkdir(parents=True, exist_ok=True)
-        exit_file.unlink(missing_ok=True)
-        target = shlex.quote(str(exit_file))
-        python = shlex.quote(sys.executable)
-        wrapped = (
-            f"echo '--- release v{release}'; "
-            f"{{ ( {command}\n) 2>&1; echo $? > {target}.tmp; }}"
-            f" | {python} -I -m laneway.runtime.redacting; "
-            f"code=$(cat {target}.tmp 2>/dev/null || echo 1); "
-            f"/bin/mv {target}.tmp {target}; exit $code"
-        )
-        env = self._process_env(environment, spec, release=release)
         hidden = set(spec.resource_env_names().values())
         hidden |= {k for k, e in self.config_of(environment, release).items() if e.secret}
-        env[redacting.KEYS] = ",".join(sorted(hidden))
-        self.ctx.runtime.start_process(
-            ProcessSpec(
-                environment_id=environment.id,
-                service=plans.HOOK_SERVICE,
-                index=release,
-                release=f"v{release}",
-                command=wrapped,
-                cwd=self.ctx.release_dir(environment.id, release),
-                env=env,
-                log_path=self.ctx.log_dir(environment.id) / "release.log",
-            )
+        hooks.start(
+            self.ctx,
+            environment.id,
+            release,
+            command,
+            env=self._process_env(environment, spec, release=release),
+            hidden_keys=hidden,
         )
 
     def _finish_hook(self, environment: Environment, action: plans.HookDone, command: str) -> None:
         store = self.ctx.store
         self.ctx.runtime.forget(action.key)
-        output = self._keep_hook_output(environment, action.release)
+        output = hooks.keep_output(
+            self.ctx, environment.id, action.release, self._hidden_values(environment)
+        )
         if action.exit_code == 0:
             store.update_environment(environment.id, hook_release=action.release)
             store.add_event(environment.id, "hook", "release hook succeeded")
@@ -490,25 +458,6 @@ class EnvironmentReconciler:
             else f"exited with code {action.exit_code}"
         )
         raise PermanentFailure(f"release hook `{command}` {what}:\n{tail}")
-
-    def hook_output_file(self, environment_id: str, release: int) -> Path:
-        return self.ctx.settings.environments_dir / environment_id / "hooks" / f"v{release}.log"
-
-    def _keep_hook_output(self, environment: Environment, release: int) -> str:
-        """Copy this release's part of release.log beside the release (redacted); return it."""
-        log_path = self.ctx.log_dir(environment.id) / "release.log"
-        try:
-            lines = log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            lines = []
-        marker = f"--- release v{release}"
-        starts = [i for i, line in enumerate(lines) if line.strip() == marker]
-        section = lines[starts[-1] + 1 :] if starts else lines[-200:]
-        text = redaction.redact("\n".join(section[-2000:]), self._hidden_values(environment))
-        target = self.hook_output_file(environment.id, release)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text + "\n" if text else "")
-        return text
 
     def _start(
         self, environment: Environment, generation: plans.Generation, service: str, index: int

@@ -5,6 +5,7 @@ warm). Every write is one transaction; `create_release` is a compare-and-set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from sqlalchemy import delete, func, select, update
@@ -19,8 +20,7 @@ from laneway.store.records import environment_record, release_record, utcnow
 class ReleaseStore:
     """Mixed into `Store`, which provides `_session`."""
 
-    def _session(self) -> AbstractContextManager[Session]:
-        raise NotImplementedError
+    _session: Callable[[], AbstractContextManager[Session]]
 
     def get_release(self, environment_id: str, number: int) -> Release:
         with self._session() as s:
