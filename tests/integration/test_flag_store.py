@@ -180,9 +180,12 @@ def test_a_stale_expected_version_is_a_conflict(stores):
     flags.create_flag("shop", "a", boolean_flag(), actor="ana")
     with pytest.raises(Conflict, match="changed meanwhile"):
         flags.update(staging, lambda d: without_flag(d, "a"), actor="bo", expected_version=0)
-    assert flags.update(
-        staging, lambda d: without_flag(d, "a"), actor="bo", expected_version=1
-    ).version == 2
+    assert (
+        flags.update(
+            staging, lambda d: without_flag(d, "a"), actor="bo", expected_version=1
+        ).version
+        == 2
+    )
 
 
 def test_create_refuses_a_key_an_environment_imported(stores):

@@ -12,7 +12,11 @@ ON_OFF = {"on": True, "off": False}
 GOOD = {
     "flags": {
         "new-checkout": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": "on"},
-        "color": {"state": "ENABLED", "variants": {"a": "blue", "b": "green"}, "defaultVariant": "a"},
+        "color": {
+            "state": "ENABLED",
+            "variants": {"a": "blue", "b": "green"},
+            "defaultVariant": "a",
+        },
     }
 }
 
@@ -28,7 +32,15 @@ def snapshot(world, environment: str) -> tuple[bytes, list]:
     ("document", "detail"),
     [
         (
-            {"flags": {"new-checkout": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": "blue"}}},
+            {
+                "flags": {
+                    "new-checkout": {
+                        "state": "ENABLED",
+                        "variants": ON_OFF,
+                        "defaultVariant": "blue",
+                    }
+                }
+            },
             "flags.new-checkout.defaultVariant: 'blue' is not one of the variants (on, off)",
         ),
         (
@@ -40,7 +52,11 @@ def snapshot(world, environment: str) -> tuple[bytes, list]:
             "flags.x.state: 'ON' is not ENABLED or DISABLED",
         ),
         (
-            {"flags": {"x": {"state": "ENABLED", "variants": ON_OFF, "targeting": {"$ref": "staff"}}}},
+            {
+                "flags": {
+                    "x": {"state": "ENABLED", "variants": ON_OFF, "targeting": {"$ref": "staff"}}
+                }
+            },
             "flags.x.targeting: $ref 'staff' names no rule in $evaluators",
         ),
         (
@@ -111,12 +127,14 @@ def test_every_change_is_in_the_history_with_who_and_when(flag_world):
         assert created.status_code == 201, created.text
         assert created.json()["environments"]["production"]["state"] == "ENABLED"
         assert created.json()["environments"]["staging"]["state"] == "DISABLED"
-        assert http.patch(
-            f"{ENV}/staging/flags/banner-history", json={"state": "ENABLED"}
-        ).status_code == 200
-        assert http.put(
-            f"{ENV}/staging/flags/banner-history/rollout", json={"percent": 5}
-        ).status_code == 200
+        assert (
+            http.patch(f"{ENV}/staging/flags/banner-history", json={"state": "ENABLED"}).status_code
+            == 200
+        )
+        assert (
+            http.put(f"{ENV}/staging/flags/banner-history/rollout", json={"percent": 5}).status_code
+            == 200
+        )
     with flag_world.http(viewer) as http:
         history = http.get(f"{ENV}/staging/flag-history", params={"key": "banner-history"}).json()
         assert [(c["key"], c["actor"]) for c in history] == [("banner-history", "dana")] * 3 + [
@@ -158,7 +176,9 @@ def test_import_with_a_stale_version_is_a_conflict(flag_world):
         exported = http.get(f"{ENV}/staging/flagset")
         version = int(exported.headers["x-laneway-flags-version"])
         assert exported.json() == GOOD
-        stale = http.put(f"{ENV}/staging/flagset", params={"version": version - 1}, json={"flags": {}})
+        stale = http.put(
+            f"{ENV}/staging/flagset", params={"version": version - 1}, json={"flags": {}}
+        )
         assert stale.status_code == 409 and "changed meanwhile" in stale.json()["detail"]
         fresh = http.put(f"{ENV}/staging/flagset", params={"version": version}, json={"flags": {}})
         assert fresh.status_code == 200 and fresh.json()["version"] == version + 1

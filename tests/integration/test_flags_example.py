@@ -30,7 +30,10 @@ def database() -> Iterator[str]:
     url = f"postgresql://postgres@127.0.0.1:5432/{name}"
     try:
         migrated = subprocess.run(
-            [sys.executable, "-m", "shop.migrate"], env=shop_env(url), capture_output=True, timeout=60
+            [sys.executable, "-m", "shop.migrate"],
+            env=shop_env(url),
+            capture_output=True,
+            timeout=60,
         )
         assert migrated.returncode == 0, migrated.stderr
         yield url
@@ -89,7 +92,10 @@ def test_the_example_shows_what_its_flag_says(flag_world, database, start_web):
     with flag_world.http() as http:
         created = http.post("/api/v1/apps/shop/flags", json={"key": "new-checkout"})
         assert created.status_code == 201, created.text
-    flags = {"LANEWAY_FLAGS_URL": flag_world.server.url, "LANEWAY_FLAGS_KEY": flag_world.key("staging")}
+    flags = {
+        "LANEWAY_FLAGS_URL": flag_world.server.url,
+        "LANEWAY_FLAGS_KEY": flag_world.key("staging"),
+    }
     url, log = start_web(shop_env(database, **flags))
     assert f"reading flags from {flag_world.server.url}" in log.read_text()
     assert checkout(url) == "classic"  # created disabled: the code default

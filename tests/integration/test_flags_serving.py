@@ -30,7 +30,11 @@ DOCUMENT = {
             "defaultVariant": "red",
             "targeting": {"if": [{"==": [{"var": "tier"}, "gold"]}, "blue", None]},
         },
-        "ratio": {"state": "ENABLED", "variants": {"low": 0.25, "high": 2.5}, "defaultVariant": "high"},
+        "ratio": {
+            "state": "ENABLED",
+            "variants": {"low": 0.25, "high": 2.5},
+            "defaultVariant": "high",
+        },
         "retries": {"state": "ENABLED", "variants": {"few": 2, "many": 5}, "defaultVariant": "few"},
         "theme": {
             "state": "ENABLED",
@@ -45,7 +49,9 @@ DOCUMENT = {
 
 def ofrep_client(world, environment: str, *, header: str = "authorization"):
     key = world.key(environment)
-    headers = {"Authorization": f"Bearer {key}"} if header == "authorization" else {"X-API-Key": key}
+    headers = (
+        {"Authorization": f"Bearer {key}"} if header == "authorization" else {"X-API-Key": key}
+    )
     domain = f"laneway-{environment}-{header}"
     api.set_provider(OFREPProvider(world.server.url, headers_factory=lambda: headers), domain)
     return api.get_client(domain)
@@ -93,7 +99,9 @@ def test_a_change_takes_effect_for_the_next_evaluation(flag_world):
     with flag_world.http() as http:
         assert http.patch(path, json={"state": "DISABLED"}).status_code == 200
         assert client.get_boolean_details("new-checkout", True).reason == Reason.DISABLED
-        assert http.patch(path, json={"state": "ENABLED", "defaultVariant": "off"}).status_code == 200
+        assert (
+            http.patch(path, json={"state": "ENABLED", "defaultVariant": "off"}).status_code == 200
+        )
         assert client.get_boolean_details("new-checkout", True).variant == "off"
 
 
@@ -231,7 +239,10 @@ def test_a_rollout_keeps_users_in_their_bucket_as_flagd_does(flag_world):
     core = FlagdCore()  # what flagd's in-process provider runs on this document
     core.set_flags(copy.deepcopy(document))
     for user, value in answers.items():
-        assert core.resolve_boolean_value("new-checkout", False, EvaluationContext(user)).value == value
+        assert (
+            core.resolve_boolean_value("new-checkout", False, EvaluationContext(user)).value
+            == value
+        )
     assert rollout_answers(client, users[:300]) == {u: answers[u] for u in users[:300]}
 
     flag_world.server.kill(signal.SIGTERM)

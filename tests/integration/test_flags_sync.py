@@ -39,7 +39,11 @@ def document(flag_set_id: str, default: str = "on") -> dict:
                 "defaultVariant": "red",
                 "targeting": {"if": [{"==": [{"var": "tier"}, "gold"]}, "blue", None]},
             },
-            "retries": {"state": "ENABLED", "variants": {"few": 2, "many": 5}, "defaultVariant": "few"},
+            "retries": {
+                "state": "ENABLED",
+                "variants": {"few": 2, "many": 5},
+                "defaultVariant": "few",
+            },
             "kill-switch": {"state": "DISABLED", "variants": ON_OFF, "defaultVariant": "on"},
         },
     }
@@ -133,7 +137,9 @@ def test_a_change_reaches_the_in_process_provider_as_it_happens(flag_world, prov
         timeout=5,
         what="the change on the sync stream",
     )
-    flag_world.server.cli("flags", "set", "new-checkout", "--app", "shop", "--env", "staging", "off")
+    flag_world.server.cli(
+        "flags", "set", "new-checkout", "--app", "shop", "--env", "staging", "off"
+    )
     wait_until(
         lambda: client.get_boolean_details("new-checkout", True).reason == Reason.DISABLED,
         timeout=5,
@@ -171,7 +177,10 @@ def test_one_environments_key_does_not_get_anothers_flags(flag_world, providers)
     staging_key, production_key = flag_world.key("staging"), flag_world.key("production")
     channel, sync = stub(flag_world)
     with channel, httpx.Client(base_url=flag_world.server.url, timeout=30) as http:
-        for key, flag_set_id in ((staging_key, "shop/staging"), (production_key, "shop/production")):
+        for key, flag_set_id in (
+            (staging_key, "shop/staging"),
+            (production_key, "shop/production"),
+        ):
             fetched = sync.FetchAllFlags(sync_pb2.FetchAllFlagsRequest(selector=key), timeout=5)
             served = json.loads(fetched.flag_configuration)
             assert served["metadata"]["flagSetId"] == flag_set_id
@@ -202,8 +211,10 @@ def test_ofrep_and_the_in_process_provider_put_10000_users_in_the_same_bucket(
     key = flag_world.key("staging")
     client = providers.client(key, "sync-buckets")
     wait_until(
-        lambda: client.get_boolean_details("new-checkout", False, EvaluationContext("x")).reason
-        == Reason.TARGETING_MATCH,
+        lambda: (
+            client.get_boolean_details("new-checkout", False, EvaluationContext("x")).reason
+            == Reason.TARGETING_MATCH
+        ),
         timeout=5,
         what="the rollout on the sync stream",
     )
@@ -216,7 +227,9 @@ def test_ofrep_and_the_in_process_provider_put_10000_users_in_the_same_bucket(
 
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
-    with httpx.Client(base_url=flag_world.server.url, headers=headers, limits=limits, timeout=30) as http:
+    with httpx.Client(
+        base_url=flag_world.server.url, headers=headers, limits=limits, timeout=30
+    ) as http:
 
         def single(user: str) -> str:
             response = http.post(
@@ -226,7 +239,9 @@ def test_ofrep_and_the_in_process_provider_put_10000_users_in_the_same_bucket(
             return str(response.json()["variant"])
 
         def bulk(user: str) -> str:
-            response = http.post("/ofrep/v1/evaluate/flags", json={"context": {"targetingKey": user}})
+            response = http.post(
+                "/ofrep/v1/evaluate/flags", json={"context": {"targetingKey": user}}
+            )
             assert response.status_code == 200, response.text
             (flag,) = [f for f in response.json()["flags"] if f["key"] == "new-checkout"]
             return str(flag["variant"])

@@ -213,8 +213,9 @@ def test_unlabelled_members_of_a_broken_group_are_stopped(tmp_path: Path, runtim
     runtime.list_processes()  # the runtime has seen the group
     os.kill(info.pid, signal.SIGKILL)
     wait_until(
-        lambda: not [p for p in runtime.list_processes() if p.alive]
-        and not _live_members(info.pid),
+        lambda: (
+            not [p for p in runtime.list_processes() if p.alive] and not _live_members(info.pid)
+        ),
         timeout=10,
         what="the orphans to go",
     )

@@ -8,6 +8,7 @@ responsive. An action that fails ends the pass; the next pass plans again from w
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
 import socket
@@ -471,7 +472,11 @@ class EnvironmentReconciler:
 
             def lease() -> int:
                 return ctx.store.lease_port(
-                    environment.id, service, index, free_ports(lo, hi), generation=number
+                    environment.id,
+                    service,
+                    index,
+                    free_ports(lo, hi, owner=ctx.settings.owner),
+                    generation=number,
                 ).port
 
             port = lease()
@@ -581,9 +586,18 @@ def _is_free(port: int) -> bool:
     return True
 
 
-def free_ports(low: int, high: int) -> Iterator[int]:
-    """Candidate ports in the range that nothing on this machine is listening on."""
-    yield from (port for port in range(low, high + 1) if _is_free(port))
+def free_ports(low: int, high: int, *, owner: str = "") -> Iterator[int]:
+    """Candidate ports in the range that nothing on this machine is listening on.
+
+    The scan starts at a place derived from the owner (the instance) and wraps around: two
+    laneway instances with the same range each lease from their own store, and would
+    otherwise race for the same first free port before either app has bound it."""
+    size = high - low + 1
+    start = int(hashlib.sha256(owner.encode()).hexdigest(), 16) % size if owner else 0
+    for offset in range(size):
+        port = low + (start + offset) % size
+        if _is_free(port):
+            yield port
 
 
 def remove_environment_files(ctx: Context, environment_id: str) -> None:

@@ -30,9 +30,7 @@ def doc_with(key: str = "new-checkout", flag: dict | None = None) -> dict:
 
 def on_users(document: dict, key: str = "new-checkout") -> set[str]:
     flags = parse_flag_set(document)
-    return {
-        u for u in USERS if evaluate(flags, key, {"targetingKey": u}, now=NOW).value is True
-    }
+    return {u for u in USERS if evaluate(flags, key, {"targetingKey": u}, now=NOW).value is True}
 
 
 def test_a_created_flag_is_an_on_off_flag_disabled_until_switched_on():
@@ -86,9 +84,10 @@ def test_rollout_of_a_string_flag_names_its_variants():
         rollout(document, "color", 25, variant="a")  # the default is "a" too
     with pytest.raises(InvalidInput, match="rest: .* another variant"):
         rollout(document, "color", 25, variant="a", rest="a")
-    assert rollout(document, "color", 25, variant="a", rest="b")["flags"]["color"][
-        "defaultVariant"
-    ] == "b"
+    assert (
+        rollout(document, "color", 25, variant="a", rest="b")["flags"]["color"]["defaultVariant"]
+        == "b"
+    )
     with pytest.raises(InvalidInput, match="variant: 'c' is not one of the variants of 'color'"):
         rollout(document, "color", 25, variant="c")
 
