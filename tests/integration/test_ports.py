@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from laneway.controllers.environments import free_ports
+from laneway.controllers.ports import free_ports
 
 
 def test_instances_scan_the_port_range_from_different_places():

@@ -8,16 +8,14 @@ responsive. An action that fails ends the pass; the next pass plans again from w
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import shutil
-import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from enum import Enum
 
 import httpx
 
-from laneway.controllers import builds, health, hooks
+from laneway.controllers import builds, health, hooks, ports
 from laneway.controllers.context import Context
 from laneway.core import config as configs
 from laneway.core import environments as plans
@@ -468,22 +466,7 @@ class EnvironmentReconciler:
         number = generation.number
         port = None
         if spec.services[service].has_port(service):
-            lo, hi = ctx.settings.port_range
-
-            def lease() -> int:
-                return ctx.store.lease_port(
-                    environment.id,
-                    service,
-                    index,
-                    free_ports(lo, hi, owner=ctx.settings.owner),
-                    generation=number,
-                ).port
-
-            port = lease()
-            if not _is_free(port):
-                # something outside laneway took the leased port: lease another
-                ctx.store.release_port(port)
-                port = lease()
+            port = ports.lease(ctx, environment.id, number, service, index)
         env = self._process_env(
             environment, spec, release=number, service=service, port=port, build=generation
         )
@@ -573,31 +556,6 @@ def _batches(actions: list[plans.Action]) -> list[list[plans.Action]]:
         else:
             batches.append([action])
     return batches
-
-
-def _is_free(port: int) -> bool:
-    """Whether a server could listen on the port now (TIME_WAIT leftovers do not count)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_ports(low: int, high: int, *, owner: str = "") -> Iterator[int]:
-    """Candidate ports in the range that nothing on this machine is listening on.
-
-    The scan starts at a place derived from the owner (the instance) and wraps around: two
-    laneway instances with the same range each lease from their own store, and would
-    otherwise race for the same first free port before either app has bound it."""
-    size = high - low + 1
-    start = int(hashlib.sha256(owner.encode()).hexdigest(), 16) % size if owner else 0
-    for offset in range(size):
-        port = low + (start + offset) % size
-        if _is_free(port):
-            yield port
 
 
 def remove_environment_files(ctx: Context, environment_id: str) -> None:
