@@ -13,7 +13,7 @@ from pathlib import Path as FilePath
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from laneway.api import flag_service
+from laneway.api import flag_service, protection
 from laneway.api.auth import Principal, require
 from laneway.api.routes import check_spec_at
 from laneway.api.schemas import (
@@ -26,7 +26,6 @@ from laneway.api.schemas import (
     ReleaseOut,
     RollbackIn,
 )
-from laneway.builds import git
 from laneway.controllers import hooks
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
@@ -35,7 +34,6 @@ from laneway.core import pipeline
 from laneway.core.config import ConfigEntry
 from laneway.core.types import Environment, Release, ReleaseState
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
-from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
 
 router = APIRouter(prefix="/api/v1")
@@ -154,28 +152,17 @@ def _protect(
     """Protection is read from the live release's spec and the new one's: either may say so,
     so a build cannot lift the protection it is deployed under."""
     ctx = _ctx(request)
-    kind = str(environment.kind)
     specs = [new_spec] if new_spec is not None else []
     live = live_release(ctx, environment)
     if live is not None and live.build_id:
         specs.append(_spec(request, live.build_id))
-    if not specs:
-        return
-    protected = any(s.protected(kind) for s in specs)
-    order = specs[-1].pipeline
-    before = pipeline.previous_in_pipeline(order, environment.name)
-    previous = None
-    if before is not None:
-        try:
-            previous = ctx.store.releases(ctx.store.get_environment(environment.app, before).id)
-        except NotFound:
-            previous = []
-    pipeline.check_protection(
-        target=environment.name,
-        protected=protected,
-        pipeline=order,
+    protection.check(
+        ctx,
+        app=environment.app,
+        name=environment.name,
+        kind=str(environment.kind),
+        specs=specs,
         build_id=build_id,
-        previous_releases=previous,
         hotfix=hotfix,
         reason=reason,
     )
@@ -198,12 +185,9 @@ def deploy(
         what = f"deploy build {build_id[7:19]}"
     else:
         assert body.ref is not None
-        repo = FilePath(ctx.store.get_app(app).repo)
-        commit = check_spec_at(repo, body.ref, app=app)
-        built = [b for b in ctx.store.list_builds(app) if b.commit == commit]
-        build_id = built[0].id if built else None
-        text = git.show_file(repo, commit, "laneway.yaml") or ""
-        new_spec = load_spec_text(text, filename="laneway.yaml")
+        commit = check_spec_at(FilePath(ctx.store.get_app(app).repo), body.ref, app=app)
+        build_id = protection.build_of_commit(ctx, app, commit)
+        new_spec = protection.spec_at(ctx, app, commit)
         ref = commit
         what = f"deploy {body.ref} ({commit[:12]})"
     _protect(

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from laneway.api import logs as logfiles
+from laneway.api import protection
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import (
     AppIn,
@@ -31,7 +32,7 @@ from laneway.builds import git
 from laneway.controllers import builds
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
-from laneway.core import pipeline, routing
+from laneway.core import routing
 from laneway.core.types import BuildRecord, Desired, Environment, Event
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound, SpecError
 from laneway.spec.loader import load_spec_text
@@ -161,26 +162,18 @@ def _check_protection(
     """An environment of a protected kind starts, like every later release, only with a build
     that ran healthy in the environment before it in the pipeline (or `hotfix` and a reason)."""
     if build_id is not None:
-        text = ctx.store.get_build(build_id).spec_text
+        spec = load_spec_text(ctx.store.get_build(build_id).spec_text, filename="laneway.yaml")
     else:
         assert ref is not None
-        text = git.show_file(Path(ctx.store.get_app(app).repo), ref, "laneway.yaml") or ""
-        built = [b for b in ctx.store.list_builds(app) if b.commit == ref]
-        build_id = built[0].id if built else None
-    spec = load_spec_text(text, filename="laneway.yaml")
-    before = pipeline.previous_in_pipeline(spec.pipeline, body.name)
-    previous = []
-    if before is not None:
-        try:
-            previous = ctx.store.releases(ctx.store.get_environment(app, before).id)
-        except NotFound:
-            previous = []
-    pipeline.check_protection(
-        target=body.name,
-        protected=spec.protected(str(body.kind)),
-        pipeline=spec.pipeline,
+        spec = protection.spec_at(ctx, app, ref)
+        build_id = protection.build_of_commit(ctx, app, ref)
+    protection.check(
+        ctx,
+        app=app,
+        name=body.name,
+        kind=str(body.kind),
+        specs=[spec],
         build_id=build_id,
-        previous_releases=previous,
         hotfix=body.hotfix,
         reason=body.reason,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +13,22 @@ from laneway.spec.model import DNS_LABEL
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+BuildRef = Annotated[
+    str,
+    Field(
+        pattern=r"^(sha256:)?[0-9a-f]{6,64}$",
+        description="A build id, or an unambiguous prefix of at least 6 hex digits.",
+    ),
+]
+
+
+class _Hotfix(_Body):
+    """What lets a protected environment take a build that has not run before it."""
+
+    hotfix: bool = False
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class AppIn(_Body):
@@ -25,19 +41,12 @@ class AppOut(BaseModel):
     created_at: datetime
 
 
-class EnvironmentIn(_Body):
+class EnvironmentIn(_Hotfix):
     name: str = Field(pattern=DNS_LABEL, description="Lowercase DNS label, e.g. feature-x.")
     kind: Kind = Kind.PREVIEW
     branch: str | None = Field(default=None, min_length=1, max_length=255)
     ref: str | None = Field(default=None, min_length=1, max_length=255)
-    build: str | None = Field(
-        default=None,
-        pattern=r"^(sha256:)?[0-9a-f]{6,64}$",
-        description="A build id, or an unambiguous prefix of at least 6 hex digits.",
-    )
-    hotfix: bool = False
-    """For a protected kind: run a build that has not run in the environment before it."""
-    reason: str | None = Field(default=None, max_length=500)
+    build: BuildRef | None = None
 
 
 class ReplicaOut(BaseModel):
@@ -165,24 +174,16 @@ class ReleaseOut(BaseModel):
         )
 
 
-class DeployIn(_Body):
-    ref: str | None = Field(default=None, min_length=1, max_length=256)
-    build: str | None = Field(
-        default=None,
-        pattern=r"^(sha256:)?[0-9a-f]{6,64}$",
-        description="A build id, or an unambiguous prefix of at least 6 hex digits.",
-    )
-    hotfix: bool = False
-    reason: str | None = Field(default=None, max_length=500)
+class DeployIn(_Hotfix):
+    ref: str | None = Field(default=None, min_length=1, max_length=255)
+    build: BuildRef | None = None
 
 
-class PromoteIn(_Body):
+class PromoteIn(_Hotfix):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     source: str = Field(alias="from", pattern=DNS_LABEL)
     target: str = Field(alias="to", pattern=DNS_LABEL)
-    hotfix: bool = False
-    reason: str | None = Field(default=None, max_length=500)
 
 
 class RollbackIn(_Body):

@@ -81,6 +81,21 @@ def _release_line(release: dict[str, Any]) -> str:
     return f"{release['name']}: {release['description']}{hotfix}"
 
 
+def _announce(
+    client: Client,
+    app: str,
+    environment: str,
+    release: dict[str, Any],
+    *,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Print the release just made and, unless told not to wait, follow it until it is live."""
+    out.print(_release_line(release), markup=True)
+    if wait:
+        follow_release(client, app, environment, release, timeout=timeout)
+
+
 def register(app: typer.Typer, config_app: typer.Typer) -> None:
     @app.command()
     def deploy(
@@ -114,12 +129,9 @@ def register(app: typer.Typer, config_app: typer.Typer) -> None:
         if ref is not None:
             register_app(client, name, root)  # the ref is read from this repository
         body = {"ref": ref, "build": build, "hotfix": hotfix, "reason": reason}
-        release = client.request(
-            "POST", f"/apps/{name}/environments/{environment}/deploys", json=body
-        )
-        out.print(_release_line(release), markup=True)
-        if not no_wait:
-            follow_release(client, name, environment, release, timeout=timeout)
+        path = f"/apps/{name}/environments/{environment}/deploys"
+        release = client.request("POST", path, json=body)
+        _announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
 
     @app.command()
     def promote(
@@ -137,9 +149,7 @@ def register(app: typer.Typer, config_app: typer.Typer) -> None:
         client = Client()
         body = {"from": source, "to": target, "hotfix": hotfix, "reason": reason}
         release = client.request("POST", f"/apps/{name}/promotions", json=body)
-        out.print(_release_line(release), markup=True)
-        if not no_wait:
-            follow_release(client, name, target, release, timeout=timeout)
+        _announce(client, name, target, release, wait=not no_wait, timeout=timeout)
 
     @app.command()
     def rollback(
@@ -160,12 +170,9 @@ def register(app: typer.Typer, config_app: typer.Typer) -> None:
             number = int(digits)
         name, _ = app_of(repo, app_name)
         client = Client()
-        release = client.request(
-            "POST", f"/apps/{name}/environments/{environment}/rollback", json={"to": number}
-        )
-        out.print(_release_line(release), markup=True)
-        if not no_wait:
-            follow_release(client, name, environment, release, timeout=timeout)
+        path = f"/apps/{name}/environments/{environment}/rollback"
+        release = client.request("POST", path, json={"to": number})
+        _announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
 
     @config_app.command("list")
     def config_list(
@@ -227,12 +234,9 @@ def register(app: typer.Typer, config_app: typer.Typer) -> None:
     ) -> None:
         name, _ = app_of(repo, app_name)
         client = Client()
-        release = client.request(
-            "PATCH", f"/apps/{name}/environments/{environment}/config", json=body
-        )
-        out.print(_release_line(release), markup=True)
-        if not no_wait:
-            follow_release(client, name, environment, release, timeout=timeout)
+        path = f"/apps/{name}/environments/{environment}/config"
+        release = client.request("PATCH", path, json=body)
+        _announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
 
     @app.command()
     def diff(

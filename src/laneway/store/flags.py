@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
@@ -46,6 +45,7 @@ from laneway.store.models import (
     FlagChangeRow,
     FlagSetRow,
 )
+from laneway.store.records import aware, utcnow
 
 log = logging.getLogger("laneway.store.flags")
 
@@ -65,14 +65,6 @@ class _Current:
     version: int
     document: dict[str, Any]
     stored: bool
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _dumps(value: JsonValue) -> str:
@@ -213,7 +205,7 @@ class FlagStore:
                         key=key,
                         definition_json=_dumps(flag),
                         created_by=actor,
-                        created_at=_now(),
+                        created_at=utcnow(),
                     )
                 )
                 s.flush()
@@ -328,7 +320,7 @@ class FlagStore:
             document=current.document,
             digest=row.digest if row else parse_flag_set(current.document).digest,
             updated_by=row.updated_by if row else "",
-            updated_at=_aware(row.updated_at) if row else None,
+            updated_at=aware(row.updated_at) if row else None,
         )
 
     def _write(
@@ -342,7 +334,7 @@ class FlagStore:
         whole: bool = False,
     ) -> StoredFlagSet:
         environment = current.environment
-        now = _now()
+        now = utcnow()
         version = current.version + 1
         values = {
             "version": version,
@@ -419,7 +411,7 @@ def _app_flag(row: AppFlagRow) -> AppFlag:
         key=row.key,
         definition=json.loads(row.definition_json),
         created_by=row.created_by,
-        created_at=_aware(row.created_at),
+        created_at=aware(row.created_at),
     )
 
 
@@ -431,7 +423,7 @@ def _change(row: FlagChangeRow) -> FlagChange:
         flag_key=row.flag_key,
         version=row.version,
         actor=row.actor,
-        time=_aware(row.time),
+        time=aware(row.time),
         before=None if row.before_json is None else json.loads(row.before_json),
         after=None if row.after_json is None else json.loads(row.after_json),
     )
