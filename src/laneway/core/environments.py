@@ -227,7 +227,8 @@ def _plan_target(
         kind = str(environment.kind)
         warm_until = now + max(spec.keep_warm_for(kind), SETTLE)
         actions.append(Switch(target.number, warm_until))
-        return Plan(actions, tuple(statuses), busy, f"switching traffic to v{target.number}")
+        phase = Phase.DEPLOYING if serving else Phase.STARTING
+        return Plan(actions, tuple(statuses), phase, f"switching traffic to v{target.number}")
     failing = _failing(statuses)
     if serving and failing is not None:
         reason = (

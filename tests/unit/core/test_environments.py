@@ -124,7 +124,7 @@ NEW = environment(live=0)
             [plans.StartReplica("web", 0, 1), plans.StartReplica("worker", 0, 1)],
             Phase.STARTING,
         ),
-        (NEW, RUNNING, [plans.Switch(1, NOW + plans.SETTLE)], Phase.PROVISIONING),
+        (NEW, RUNNING, [plans.Switch(1, NOW + plans.SETTLE)], Phase.STARTING),
         (environment(), RUNNING, [], Phase.RUNNING),
         (environment(failure="build failed"), READY, [], Phase.FAILED),
     ],
