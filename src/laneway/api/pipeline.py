@@ -78,7 +78,7 @@ def config_out(ctx: Context, config: dict[str, ConfigEntry]) -> list[ConfigVarOu
 
 
 def _spec(request: Request, build_id: str) -> Spec:
-    return _manager(request).reconciler.spec_of_build(build_id)
+    return _ctx(request).specs.of_build(build_id)
 
 
 # writing ------------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from laneway.builds.artifacts import ArtifactStore
+from laneway.controllers.specs import Specs
 from laneway.resources.base import ResourceProvider
 from laneway.resources.registry import providers
 from laneway.runtime.base import Runtime
@@ -30,6 +32,10 @@ class Context:
     clock: Callable[[], float] = field(default=time.time)
     secret: bytes = b""
     """The instance secret: resource passwords and flag client keys derive from it."""
+
+    @cached_property
+    def specs(self) -> Specs:
+        return Specs(self.store)
 
     def release_dir(self, environment_id: str, release: int) -> Path:
         return self.settings.environments_dir / environment_id / "releases" / f"v{release}"

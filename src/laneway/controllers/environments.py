@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import httpx
@@ -32,7 +33,6 @@ from laneway.errors import (
 from laneway.flags.keys import client_key
 from laneway.runtime import logfiles
 from laneway.runtime.base import ProcessInfo, ProcessSpec
-from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
 
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
@@ -56,98 +56,52 @@ class PermanentFailure(LanewayError):
     """Retrying will not help until the user changes something (a failed build or hook)."""
 
 
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass did: the environment as recorded after it (None once deleted), how it
+    went, and the actions it applied (none: the environment had converged)."""
+
+    environment: Environment | None
+    outcome: Outcome
+    actions: tuple[plans.Action, ...] = ()
+
+
 class EnvironmentReconciler:
     def __init__(
         self,
         ctx: Context,
         *,
         http: httpx.AsyncClient,
-        routes_applied: Callable[[], Awaitable[None]] | None = None,
+        confirm_routes: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.ctx = ctx
         self.http = http
-        self.routes_applied = routes_applied or _nothing
+        self.confirm_routes = confirm_routes or _confirmed
+        """Refreshes the routing table and says whether the router serves it yet."""
         self._last_error: dict[str, str] = {}
-        self._specs: dict[str, Spec] = {}
-        self._generation_builds: dict[tuple[str, int], str] = {}
         self._health: dict[str, health.HealthCache] = {}
         self._marked: dict[str, int] = {}
+        """The release last marked live per environment, so it is marked once per process."""
         self._building: dict[str, tuple[int, asyncio.Task[None]]] = {}
         """Builds under way: environment id -> (release, task)."""
-        """A release's build never changes once it is set."""
 
-    def spec_of(self, environment: Environment) -> Spec | None:
-        """The spec of the environment's build (its newest release's)."""
-        return None if environment.build_id is None else self.spec_of_build(environment.build_id)
+    @property
+    def builds_under_way(self) -> list[asyncio.Task[None]]:
+        return [task for _, task in self._building.values()]
 
-    def spec_of_build(self, build_id: str) -> Spec:
-        """Builds never change, so each one's spec is read once."""
-        spec = self._specs.get(build_id)
-        if spec is None:
-            spec = load_spec_text(
-                self.ctx.store.get_build(build_id).spec_text, filename="laneway.yaml"
-            )
-            self._specs[build_id] = spec
-        return spec
-
-    def generations(self, environment: Environment) -> dict[int, plans.Generation]:
-        """The target, live and warm generations that have a build, with their specs."""
-        found = {}
-        for number in {environment.target_generation, environment.live, environment.warm} - {0}:
-            if number == environment.target_generation and environment.build_id:
-                build_id: str | None = environment.build_id
-            else:
-                build_id = self._generation_builds.get((environment.id, number))
-                if build_id is None:
-                    try:
-                        build_id = self.ctx.store.get_release(environment.id, number).build_id
-                    except NotFound:
-                        build_id = None
-                    if build_id:
-                        self._generation_builds[(environment.id, number)] = build_id
-            if build_id:
-                found[number] = plans.Generation(number, build_id, self.spec_of_build(build_id))
-        return found
-
-    def generation_specs(self, environment: Environment) -> dict[int, Spec]:
-        try:
-            return {n: g.spec for n, g in self.generations(environment).items()}
-        except (NotFound, SpecError):
-            return {}
-
-    async def reconcile(self, environment_id: str) -> tuple[Environment | None, Outcome]:
-        """One pass. Returns the environment as recorded after it (None once it is deleted)
-        and how the pass went."""
+    async def reconcile(self, environment_id: str) -> PassResult:
+        """One pass: observe, plan, apply, record."""
         store = self.ctx.store
         environment = store.get_environment_by_id(environment_id)
         if environment is None:
-            return None, Outcome.IDLE
-        try:
-            generations = self.generations(environment)
-        except (NotFound, SpecError) as exc:
-            failure = f"the stored spec of build {environment.build_id} is unreadable: {exc}"
-            store.update_environment(
-                environment.id, phase=Phase.FAILED, message=failure, failure=failure
-            )
-            generations = {}
-            environment = store.get_environment_by_id(environment_id) or environment
+            return PassResult(None, Outcome.IDLE)
+        environment, generations = self._generations_or_fail(environment)
         target = generations.get(environment.target_generation)
         spec = target.spec if target is not None else None
         observed = await self.observe(environment, generations)
         plan = plans.plan_environment(environment, generations, observed, now=self.ctx.clock())
+        environment, plan = await self._confirm_live(environment, plan)
         shown = environment.message.split(RETRYING, 1)[0]
-        if plan.phase == Phase.RUNNING and environment.phase != Phase.RUNNING:
-            # "running" means reachable: the router serves the replicas before it is said
-            environment = store.update_environment(environment.id, replicas=plan.replicas)
-            await self.routes_applied()
-        if (
-            environment.live
-            and environment.live == environment.target_generation
-            and self._marked.get(environment.id) != environment.release
-        ):
-            # once per release: a crash between a switch and its mark is mended here
-            store.mark_live(environment.id)
-            self._marked[environment.id] = environment.release
         if plan.phase != environment.phase or plan.message != shown:
             environment = store.update_environment(
                 environment.id, phase=plan.phase, message=plan.message
@@ -156,30 +110,12 @@ class EnvironmentReconciler:
         # a pass whose only step is a build under way made no progress: wait, don't spin
         waiting = all(isinstance(a, plans.Build) for a in plan.actions)
         outcome = Outcome.IDLE if waiting else Outcome.PROGRESSED
-        for batch in _batches(plan.actions):
-            results = await asyncio.gather(
-                *(self.apply(environment, spec, action, plan) for action in batch),
-                return_exceptions=True,
-            )
-            failures = [r for r in results if isinstance(r, BaseException)]
-            if failures:
-                environment = self._record_failure(environment, plan, failures[0])
-                outcome = Outcome.RETRY
-                break
-            self._last_error.pop(environment.id, None)
-            if isinstance(batch[-1], plans.DeleteRecord):
-                store.add_event(environment.id, "deleted", "environment destroyed")
-                self._health.pop(environment.id, None)
-                self._marked.pop(environment.id, None)
-                self._building.pop(environment.id, None)
-                return None, Outcome.IDLE
-            if isinstance(
-                batch[-1],
-                (plans.Build, plans.HookDone, plans.Switch, plans.AbortDeploy, plans.Retire),
-            ):
-                environment = store.get_environment_by_id(environment_id) or environment
-            if isinstance(batch[-1], plans.AbortDeploy):
-                break
+        current, failed = await self._apply_all(environment, spec, plan)
+        if current is None:
+            return PassResult(None, Outcome.IDLE, tuple(plan.actions))
+        environment = current
+        if failed:
+            outcome = Outcome.RETRY
         aborted = any(isinstance(a, plans.AbortDeploy) for a in plan.actions)
         if (
             plan.replicas != environment.replicas
@@ -191,7 +127,92 @@ class EnvironmentReconciler:
         if outcome is not Outcome.RETRY and RETRYING in environment.message:
             # the error is gone: drop its "retrying" note
             environment = store.update_environment(environment.id, message=plan.message)
-        return environment, outcome
+        return PassResult(environment, outcome, tuple(plan.actions))
+
+    def _generations_or_fail(
+        self, environment: Environment
+    ) -> tuple[Environment, dict[int, plans.Generation]]:
+        try:
+            return environment, self.ctx.specs.generations(environment)
+        except (NotFound, SpecError) as exc:
+            failure = f"the stored spec of build {environment.build_id} is unreadable: {exc}"
+            environment = self.ctx.store.update_environment(
+                environment.id, phase=Phase.FAILED, message=failure, failure=failure
+            )
+            return environment, {}
+
+    async def _confirm_live(
+        self, environment: Environment, plan: plans.Plan
+    ) -> tuple[Environment, plans.Plan]:
+        """A release is called live, and an environment running, only once the router says
+        it serves the table that routes to it. This also mends a crash between a switch and
+        its mark, and a switch whose confirmation timed out: the next pass asks again."""
+        store = self.ctx.store
+        unmarked = (
+            environment.live != 0
+            and environment.live == environment.target_generation
+            and self._marked.get(environment.id) != environment.release
+        )
+        announcing = plan.phase == Phase.RUNNING and environment.phase != Phase.RUNNING
+        if not (unmarked or announcing):
+            return environment, plan
+        if announcing:
+            # the table is computed from the recorded replicas: record them first
+            environment = store.update_environment(environment.id, replicas=plan.replicas)
+        if not await self.confirm_routes():
+            waiting = Phase.DEPLOYING if environment.warm else Phase.STARTING
+            message = f"waiting for the router to serve v{environment.live}"
+            return environment, replace(plan, phase=waiting, message=message)
+        if unmarked:
+            self._mark_live(environment)
+        return environment, plan
+
+    def _mark_live(self, environment: Environment) -> None:
+        store = self.ctx.store
+        before = store.get_release(environment.id, environment.release).state
+        store.mark_live(environment.id)
+        self._marked[environment.id] = environment.release
+        if before != ReleaseState.LIVE:
+            store.add_event(
+                environment.id,
+                "switched",
+                f"v{environment.release} is live (the router confirmed it on a later pass)",
+            )
+
+    async def _apply_all(
+        self, environment: Environment, spec: Spec | None, plan: plans.Plan
+    ) -> tuple[Environment | None, bool]:
+        """Apply the plan's actions in batches; the first failure ends the pass. Returns the
+        environment as recorded after it (None once deleted) and whether an action failed."""
+        store = self.ctx.store
+        for batch in _batches(plan.actions):
+            results = await asyncio.gather(
+                *(self.apply(environment, spec, action, plan) for action in batch),
+                return_exceptions=True,
+            )
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                return self._record_failure(environment, plan, failures[0]), True
+            self._last_error.pop(environment.id, None)
+            last = batch[-1]
+            if isinstance(last, plans.DeleteRecord):
+                store.add_event(environment.id, "deleted", "environment destroyed")
+                self._forget(environment.id)
+                return None, False
+            if isinstance(
+                last, (plans.Build, plans.HookDone, plans.Switch, plans.AbortDeploy, plans.Retire)
+            ):
+                environment = store.get_environment_by_id(environment.id) or environment
+            if isinstance(last, plans.AbortDeploy):
+                break
+        return environment, False
+
+    def _forget(self, environment_id: str) -> None:
+        self._health.pop(environment_id, None)
+        self._marked.pop(environment_id, None)
+        self._building.pop(environment_id, None)
+        self._last_error.pop(environment_id, None)
+        self.ctx.specs.forget(environment_id)
 
     def _record_failure(
         self, environment: Environment, plan: plans.Plan, error: BaseException
@@ -223,13 +244,14 @@ class EnvironmentReconciler:
                     f"{error.message}",
                 )
                 return store.get_environment_by_id(environment.id) or environment
-        if self._last_error.get(environment.id) == error.message:
-            return environment  # the same error again: one event, not one per retry
-        self._last_error[environment.id] = error.message
-        store.add_event(environment.id, "error", error.message)
-        return store.update_environment(
-            environment.id, message=f"{plan.message}{RETRYING}{error.message}"
-        )
+        if self._last_error.get(environment.id) != error.message:
+            # the same error again makes no new event: one per distinct error, not per retry
+            self._last_error[environment.id] = error.message
+            store.add_event(environment.id, "error", error.message)
+        message = f"{plan.message}{RETRYING}{error.message}"
+        if environment.message == message:
+            return environment
+        return store.update_environment(environment.id, message=message)
 
     async def observe(
         self, environment: Environment, generations: dict[int, plans.Generation]
@@ -249,7 +271,7 @@ class EnvironmentReconciler:
             port = ports.get((number, p.service, p.index))
             if service is not None and service.health is not None and port:
                 targets[p.pid] = (port, service.health.path, service.health.timeout)
-        cache = self._health.setdefault(environment.id, health.HealthCache())
+        cache = self._health.setdefault(environment.id, health.HealthCache(self.ctx.clock))
         results = await cache.probe_all(self.http, targets)
         releases_dir = ctx.release_dir(environment.id, 0).parent
         unpacked = (
@@ -302,7 +324,7 @@ class EnvironmentReconciler:
                 assert spec is not None and spec.hooks.release is not None
                 self._finish_hook(environment, action, spec.hooks.release)
             case plans.StartReplica(service=service, index=index, generation=number):
-                generation = self.generations(environment)[number]
+                generation = self.ctx.specs.generations(environment)[number]
                 info = await asyncio.to_thread(self._start, environment, generation, service, index)
                 store.add_event(
                     environment.id,
@@ -491,16 +513,27 @@ class EnvironmentReconciler:
         warm_until: float,
         plan: plans.Plan | None,
     ) -> None:
-        """Point the router at `generation`, and say so only once the router serves it."""
+        """Point the router at `generation`, and call the release live only once the router
+        says it serves it; if it has not said within the wait, a later pass asks again."""
         store = self.ctx.store
-        started = self.ctx.clock()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         if plan is not None:
             store.update_environment(environment.id, replicas=plan.replicas)
         store.switch_release(environment.id, generation, warm_until)
-        await self.routes_applied()
-        store.mark_live(environment.id)
-        took = (self.ctx.clock() - started) * 1000
+        confirmed = await self.confirm_routes()
+        took = (loop.time() - started) * 1000
         previous = f"; v{environment.live} kept warm" if environment.live else ""
+        if not confirmed:
+            store.add_event(
+                environment.id,
+                "switching",
+                f"v{environment.release}: traffic moving to v{generation}{previous}; "
+                "waiting for the router to confirm",
+            )
+            return
+        store.mark_live(environment.id)
+        self._marked[environment.id] = environment.release
         store.add_event(
             environment.id,
             "switched",
@@ -539,8 +572,8 @@ class EnvironmentReconciler:
         logfiles.rotate(self.ctx.log_dir(environment.id), max_bytes=LOG_ROTATE_BYTES)
 
 
-async def _nothing() -> None:
-    return None
+async def _confirmed() -> bool:
+    return True
 
 
 def _batches(actions: list[plans.Action]) -> list[list[plans.Action]]:

@@ -33,10 +33,10 @@ class Manager:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.http = httpx.AsyncClient()
-        self.reconciler = EnvironmentReconciler(
-            ctx, http=self.http, routes_applied=self.routes_applied
-        )
         self.router = RouterController(ctx)
+        self.reconciler = EnvironmentReconciler(
+            ctx, http=self.http, confirm_routes=self.router.confirm
+        )
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._wake_manager = asyncio.Event()
@@ -87,25 +87,8 @@ class Manager:
                 self._workers[environment.id] = asyncio.create_task(self._work(environment.id))
         self.refresh_routes()
 
-    async def routes_applied(self, *, timeout: float = 2.0) -> None:
-        """Refresh the routing table and wait (bounded) until the router says it serves it."""
-        self.refresh_routes()
-        table = self.router.table
-        deadline = self.ctx.clock() + timeout
-        while table is not None and self.router.driver.verify(table) is not True:
-            if self.ctx.clock() > deadline:
-                log.warning("router: table v%s not confirmed within %gs", table.version, timeout)
-                return
-            await asyncio.sleep(0.002)
-
     def refresh_routes(self) -> None:
-        environments = self.ctx.store.list_environments()
-        specs = {}
-        for environment in environments:
-            specs[environment.id] = self.reconciler.generation_specs(environment).get(
-                environment.live
-            )
-        self.router.refresh(environments, specs)
+        self.router.refresh_from_store()
 
     async def _work(self, environment_id: str) -> None:
         wakeup = self._wakeups[environment_id]
@@ -114,7 +97,8 @@ class Manager:
             wakeup.clear()
             outcome = Outcome.RETRY
             try:
-                environment, outcome = await self.reconciler.reconcile(environment_id)
+                result = await self.reconciler.reconcile(environment_id)
+                environment, outcome = result.environment, result.outcome
             except Exception:
                 log.exception("reconciling environment %s failed; retrying", environment_id)
                 environment = self.ctx.store.get_environment_by_id(environment_id)

@@ -7,14 +7,15 @@ table (core.routing) from the environments' observed replicas and hands it to th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
-import time
 
 from laneway.controllers.context import Context
 from laneway.core import routing
 from laneway.core.environments import backoff
 from laneway.core.types import Environment, Phase
+from laneway.router.base import RouterDriver
 from laneway.router.driver import BuiltinRouterDriver, applied_path
 from laneway.runtime.base import ProcessSpec
 from laneway.spec.model import Spec
@@ -26,13 +27,27 @@ ROUTER_KEY = f"{ROUTER_ENVIRONMENT}/router/0"
 ROUTED_STATES = ("healthy", "running")
 
 
+CONFIRM_TIMEOUT = 2.0
+"""Seconds one pass waits for the router to say it serves a new table; a release is called
+live only once it has, so a pass that times out leaves it to the next."""
+
+
 class RouterController:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        driver: RouterDriver | None = None,
+        confirm_timeout: float = CONFIRM_TIMEOUT,
+    ) -> None:
         self.ctx = ctx
         self.table_file = ctx.settings.state_dir / "routes.json"
-        self.driver = BuiltinRouterDriver(self.table_file, pid=self.router_pid)
+        self.driver: RouterDriver = driver or BuiltinRouterDriver(
+            self.table_file, pid=self.router_pid
+        )
+        self.confirm_timeout = confirm_timeout
         self.table: routing.RoutingTable | None = None
-        self._version = int(time.time() * 1000)
+        self._version = int(ctx.clock() * 1000)
         self._adopted: int | None = None
         self._failures = 0
         self._next_start = 0.0
@@ -105,6 +120,24 @@ class RouterController:
         except OSError:
             return "no log"
         return lines[-1] if lines else "no output"
+
+    def refresh_from_store(self) -> bool:
+        """Recompute the table from the store's environments; apply it if it changed."""
+        environments = self.ctx.store.list_environments()
+        specs = {e.id: self.ctx.specs.live_spec(e) for e in environments}
+        return self.refresh(environments, specs)
+
+    async def confirm(self) -> bool:
+        """Refresh the table and wait (bounded) until the router says it serves it."""
+        self.refresh_from_store()
+        table = self.table
+        deadline = asyncio.get_running_loop().time() + self.confirm_timeout
+        while table is not None and self.driver.verify(table) is not True:
+            if asyncio.get_running_loop().time() >= deadline:
+                log.warning("router: table v%s not confirmed yet", table.version)
+                return False
+            await asyncio.sleep(0.002)
+        return True
 
     def refresh(self, environments: list[Environment], specs: dict[str, Spec | None]) -> bool:
         """Apply the table if it changed; True when a new table was written.

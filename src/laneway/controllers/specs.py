@@ -1,0 +1,74 @@
+"""Which spec each generation of an environment runs: builds' specs read once, shared.
+
+A build never changes, so its parsed `laneway.yaml` is kept for the life of the process; a
+release's build never changes once set, so the build of each generation is kept too. The
+environment reconciler, the routing controller and the API (which checks a proposed build's
+spec) all read through the one `Specs` that the context holds.
+"""
+
+from __future__ import annotations
+
+from laneway.core import environments as plans
+from laneway.core.types import Environment
+from laneway.errors import NotFound, SpecError
+from laneway.spec.loader import load_spec_text
+from laneway.spec.model import Spec
+from laneway.store.repository import Store
+
+
+class Specs:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._by_build: dict[str, Spec] = {}
+        self._generation_builds: dict[tuple[str, int], str] = {}
+
+    def of_build(self, build_id: str) -> Spec:
+        """The spec of a build; raises NotFound or SpecError."""
+        spec = self._by_build.get(build_id)
+        if spec is None:
+            text = self._store.get_build(build_id).spec_text
+            spec = load_spec_text(text, filename="laneway.yaml")
+            self._by_build[build_id] = spec
+        return spec
+
+    def of_environment(self, environment: Environment) -> Spec | None:
+        """The spec of the environment's newest release, None before it is built."""
+        return None if environment.build_id is None else self.of_build(environment.build_id)
+
+    def generations(self, environment: Environment) -> dict[int, plans.Generation]:
+        """The target, live and warm generations that have a build, with their specs."""
+        found = {}
+        for number in {environment.target_generation, environment.live, environment.warm} - {0}:
+            build_id = self._build_of(environment, number)
+            if build_id:
+                found[number] = plans.Generation(number, build_id, self.of_build(build_id))
+        return found
+
+    def generation_specs(self, environment: Environment) -> dict[int, Spec]:
+        """Like `generations`, but an unreadable record or spec leaves its generation out."""
+        try:
+            return {n: g.spec for n, g in self.generations(environment).items()}
+        except (NotFound, SpecError):
+            return {}
+
+    def live_spec(self, environment: Environment) -> Spec | None:
+        return self.generation_specs(environment).get(environment.live)
+
+    def _build_of(self, environment: Environment, number: int) -> str | None:
+        if number == environment.target_generation and environment.build_id:
+            return environment.build_id
+        key = (environment.id, number)
+        build_id = self._generation_builds.get(key)
+        if build_id is None:
+            try:
+                build_id = self._store.get_release(environment.id, number).build_id
+            except NotFound:
+                return None
+            if build_id:
+                self._generation_builds[key] = build_id
+        return build_id
+
+    def forget(self, environment_id: str) -> None:
+        """Drop what is kept of a destroyed environment's generations."""
+        for key in [k for k in self._generation_builds if k[0] == environment_id]:
+            del self._generation_builds[key]

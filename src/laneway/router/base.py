@@ -1,0 +1,23 @@
+"""The router driver interface: how the control plane hands the data plane a routing table.
+
+Drivers sit beside this file: `driver.py` (the built-in router, through a table file and
+SIGHUP) and `fake.py` (in memory, for controller tests); HAProxy and Gateway API drivers
+will join them. The control plane computes one `RoutingTable`; each driver realizes it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from laneway.core.routing import RoutingTable
+
+
+class RouterDriver(Protocol):
+    def apply(self, table: RoutingTable) -> None:
+        """Make `table` the one to serve. Never raises because the data plane is down."""
+        ...
+
+    def verify(self, table: RoutingTable) -> bool | None:
+        """True if the data plane serves `table` (or a later one), False if an older one,
+        None if it has not said."""
+        ...

@@ -1,0 +1,32 @@
+"""An in-memory router driver for controller tests: it keeps every table it is handed and
+confirms them at once, or only when the test says so (`confirming = False`, then `confirm()`)."""
+
+from __future__ import annotations
+
+from laneway.core.routing import RoutingTable
+
+
+class FakeRouterDriver:
+    def __init__(self, *, confirming: bool = True) -> None:
+        self.tables: list[RoutingTable] = []
+        self.confirming = confirming
+        self.served: int | None = None
+
+    def apply(self, table: RoutingTable) -> None:
+        self.tables.append(table)
+        if self.confirming:
+            self.served = table.version
+
+    def verify(self, table: RoutingTable) -> bool | None:
+        if self.served is None:
+            return None
+        return self.served >= table.version
+
+    def confirm(self) -> None:
+        """The data plane has loaded the newest table it was handed."""
+        if self.tables:
+            self.served = self.tables[-1].version
+
+    @property
+    def table(self) -> RoutingTable | None:
+        return self.tables[-1] if self.tables else None

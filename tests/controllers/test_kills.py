@@ -1,0 +1,131 @@
+"""Kill between actions: the control plane dies right after any action of an operation took
+effect, a new reconciler starts on the same store and the same (surviving) processes, and
+the environment converges to what an uninterrupted run reaches, nothing started twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from laneway.controllers.harness import Harness, Killed
+
+Step = Callable[[Harness, dict[str, str]], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    before: Step
+    """Brings the environment to where the operation starts (not interrupted)."""
+    operation: Step
+    """Writes the intent (as the API does); the passes after it are the ones killed."""
+    after: float = 0.0
+    """Seconds of fake time the operation runs for after converging (a warm window, say)."""
+
+
+def _create(h: Harness, ids: dict[str, str]) -> None:
+    ids["env"] = h.create(build_id=ids.setdefault("b1", h.add_build()))
+
+
+def _running(h: Harness, ids: dict[str, str]) -> None:
+    _create(h, ids)
+    h.converge(ids["env"])
+
+
+def _deployed(h: Harness, ids: dict[str, str]) -> None:
+    _running(h, ids)
+    h.deploy(ids["env"], ids.setdefault("b2", h.add_build(files={"v": "2"})))
+    h.converge(ids["env"])
+
+
+def _deploy(h: Harness, ids: dict[str, str]) -> None:
+    h.deploy(ids["env"], h.add_build(files={"v": "3"}))
+
+
+def _rollback(h: Harness, ids: dict[str, str]) -> None:
+    h.rollback(ids["env"], 1)
+
+
+def _deployed_and_cold(h: Harness, ids: dict[str, str]) -> None:
+    _deployed(h, ids)
+    h.settle(ids["env"], 31)
+
+
+def _destroy(h: Harness, ids: dict[str, str]) -> None:
+    h.destroy(ids["env"])
+
+
+def _nothing(h: Harness, ids: dict[str, str]) -> None:
+    return None
+
+
+SCENARIOS = {
+    "create": Scenario(_nothing, _create),
+    "deploy": Scenario(_running, _deploy, after=31.0),
+    "rollback to warm": Scenario(_deployed, _rollback),
+    "rollback after warm": Scenario(_deployed_and_cold, _rollback, after=31.0),
+    "destroy": Scenario(_deployed, _destroy),
+}
+
+
+def outcome(h: Harness, scenario: Scenario, *, kill_after: int | None) -> tuple[object, ...]:
+    """Run the scenario, killing the control plane after `kill_after` actions of the
+    operation (then starting a new one); returns what an observer can compare."""
+    ids: dict[str, str] = {}
+    scenario.before(h, ids)
+    h.applied.clear()
+    h.kill_after = kill_after
+    scenario.operation(h, ids)
+    env = ids["env"]
+    try:
+        h.converge(env)
+        if scenario.after:
+            h.settle(env, scenario.after)
+    except Killed:
+        h.kill_after = None
+        h.restart()
+        h.converge(env)
+        if scenario.after:
+            h.settle(env, scenario.after)
+    h.kill_after = None
+    environment = h.converge(env)
+    twice = {k: n for k, n in h.runtime.starts().items() if n > 1}
+    assert not twice, f"started more than once: {twice}"
+    if environment is None:
+        assert h.runtime.list_processes(env) == []
+        assert h.postgres.instances == set()
+        assert not (h.ctx.settings.environments_dir / env).exists()
+        return ("deleted",)
+    live_processes = sorted(k.split("/", 1)[1] for k in h.alive(env))
+    leases = sorted((lease.generation, lease.service) for lease in h.store.leases(env))
+    return (
+        environment.phase,
+        (environment.release, environment.live, environment.warm),
+        h.states(env),
+        live_processes,
+        leases,
+        sorted(p.name for p in (h.ctx.settings.environments_dir / env / "releases").iterdir()),
+    )
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_kill_after_any_action_converges_to_the_same_end(tmp_path: Path, name: str) -> None:
+    scenario = SCENARIOS[name]
+    clean = Harness(tmp_path / "clean")
+    try:
+        expected = outcome(clean, scenario, kill_after=None)
+        actions = len(clean.applied)
+    finally:
+        clean.close()
+    assert actions > 0
+    for kill_after in range(1, actions + 1):
+        h = Harness(tmp_path / f"kill{kill_after}")
+        try:
+            assert outcome(h, scenario, kill_after=kill_after) == expected, (
+                f"killed after action {kill_after} of {actions}"
+            )
+        finally:
+            h.close()

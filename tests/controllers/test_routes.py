@@ -1,0 +1,51 @@
+"""The routing controller over the fake driver: the table it computes from the store, and
+the confirmation a release waits for."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from laneway.controllers.harness import Harness
+from laneway.core.types import ReplicaStatus
+
+
+def _pools(harness: Harness, host: str) -> list[tuple[str, int, list[int]]]:
+    table = harness.driver.table
+    assert table is not None
+    route = table.match(f"{host}.shop.localhost")
+    assert route is not None
+    return [(p.release, p.weight, [b.port for b in p.backends]) for p in route.pools]
+
+
+def test_only_healthy_replicas_of_the_live_release_of_the_routed_service_take_traffic(
+    harness: Harness,
+) -> None:
+    env = harness.create(build_id=harness.add_build())
+    harness.converge(env)
+    environment = harness.environment(env)
+    web = next(r for r in environment.replicas if r.service == "web")
+    extra = (
+        replace(web, index=1, port=1, state="starting"),
+        replace(web, index=2, port=2, release="v9"),
+        ReplicaStatus(service="worker", index=1, release="v1", port=3, state="running"),
+    )
+    harness.store.update_environment(env, replicas=environment.replicas + extra)
+    harness.router.refresh_from_store()
+    assert _pools(harness, "staging") == [("v1", 100, [web.port])]
+
+
+def test_an_unchanged_table_is_not_applied_again(harness: Harness) -> None:
+    env = harness.create(build_id=harness.add_build())
+    harness.converge(env)
+    count = len(harness.driver.tables)
+    assert harness.router.refresh_from_store() is False
+    assert len(harness.driver.tables) == count
+
+
+def test_confirm_says_whether_the_router_serves_the_newest_table(harness: Harness) -> None:
+    harness.driver.confirming = False
+    env = harness.create(build_id=harness.add_build())
+    harness.converge(env, steady=False)
+    assert harness.run(harness.router.confirm()) is False
+    harness.driver.confirm()
+    assert harness.run(harness.router.confirm()) is True
