@@ -16,12 +16,10 @@ import httpx
 import uvicorn
 
 from laneway.api import auth, flag_service
-from laneway.api.app import create_app
 from laneway.api.flagd_sync import FlagSyncServer
-from laneway.controllers.context import build_context
+from laneway.composition import build_app, build_context, local_runtime
 from laneway.controllers.routes import ROUTER_ENVIRONMENT
 from laneway.errors import LanewayError, Unavailable
-from laneway.runtime.local import LocalRuntime
 from laneway.settings import Settings
 from laneway.store.repository import Store
 
@@ -61,7 +59,7 @@ async def serve(settings: Settings) -> None:
     rhost, rport = settings.router
     ours = [
         p
-        for p in LocalRuntime(settings.owner).list_processes(ROUTER_ENVIRONMENT)
+        for p in local_runtime(settings).list_processes(ROUTER_ENVIRONMENT)
         if p.alive and p.release == f"{rhost}:{rport}"
     ]
     if not ours:  # our own router, adopted, may hold it; anything else may not
@@ -75,7 +73,7 @@ async def serve(settings: Settings) -> None:
     elif not settings.client_config.exists():
         log.warning("no client config at %s; set LANEWAY_TOKEN", settings.client_config)
     ctx = build_context(settings, store)
-    app = create_app(ctx)
+    app = build_app(ctx)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
     )
@@ -113,7 +111,7 @@ def running_api(settings: Settings) -> str | None:
 def halt(settings: Settings) -> list[str]:
     """Stop every process this instance started: app replicas, hooks and the router."""
     names = {ROUTER_ENVIRONMENT: "laneway", **_environment_names(settings)}
-    runtime = LocalRuntime(settings.owner)
+    runtime = local_runtime(settings)
     stopped = []
     processes = runtime.list_processes()
     for process in sorted(processes, key=lambda p: p.environment_id == ROUTER_ENVIRONMENT):

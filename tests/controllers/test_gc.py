@@ -62,5 +62,7 @@ def test_events_of_destroyed_environments_are_pruned_after_an_hour(harness: Harn
     assert harness.converge(env) is None
     assert harness.store.events(env)
     harness.clock.now = 4_000_000_000.0  # the events' stamps are wall-clock; be far past them
-    assert any("events of destroyed environments" in line for line in gc.collect_garbage(harness.ctx))
+    assert any(
+        "events of destroyed environments" in line for line in gc.collect_garbage(harness.ctx)
+    )
     assert harness.store.events(env) == []

@@ -10,8 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from laneway.api import auth
-from laneway.api.app import create_app
-from laneway.controllers.context import build_context
+from laneway.composition import build_app, build_context
 from laneway.settings import load_settings
 from laneway.store.repository import Store
 
@@ -25,7 +24,7 @@ def api(tmp_path: Path):
     for role in auth.ROLES:
         tokens[role] = auth.new_token()
         store.add_token(name=role, token_hash=auth.hash_token(tokens[role]), role=role)
-    app = create_app(ctx, run_controllers=False)
+    app = build_app(ctx, run_controllers=False)
     with TestClient(app) as client:
         yield client, tokens, store
     store.close()

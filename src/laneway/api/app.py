@@ -10,11 +10,13 @@ from fastapi import FastAPI
 
 from laneway import __version__
 from laneway.api import flags, ofrep, pipeline, problems, routes
+from laneway.api.flag_service import FlagService
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 
 
-def create_app(ctx: Context, *, run_controllers: bool = True) -> FastAPI:
+def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool = True) -> FastAPI:
+    """The API over `ctx`; `flag_service` serves flag sets (the composition root makes it)."""
     manager = Manager(ctx)
 
     @contextlib.asynccontextmanager
@@ -37,6 +39,7 @@ def create_app(ctx: Context, *, run_controllers: bool = True) -> FastAPI:
     app.state.ctx = ctx
     app.state.store = ctx.store
     app.state.manager = manager
+    app.state.flags = flag_service
     problems.install(app)
     app.include_router(routes.router)
     app.include_router(pipeline.router)

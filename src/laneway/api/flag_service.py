@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from laneway.controllers.context import Context, instance_secret
+from laneway.controllers.context import Context
 from laneway.flags import keys
 from laneway.flags.definitions import parse_flag_set
 from laneway.flags.types import FlagSet
@@ -35,8 +35,6 @@ REVALIDATE_AFTER = 1.0
 # context it cannot use, e.g. `fractional` without a targeting key; the answer already says
 # so, and at OFREP rates the log would drown.
 logging.getLogger("openfeature.contrib.tools.flagd.core.targeting").setLevel(logging.CRITICAL)
-
-_lock = threading.Lock()
 
 
 @dataclass
@@ -123,15 +121,8 @@ class FlagService:
 
 
 def get(app: FastAPI) -> FlagService:
-    """The app's FlagService, made on first use from its context (store engine, secret)."""
-    service: FlagService | None = getattr(app.state, "flags", None)
-    if service is None:
-        with _lock:
-            service = getattr(app.state, "flags", None)
-            if service is None:
-                ctx: Context = app.state.ctx
-                service = FlagService(FlagStore(ctx.store.engine), instance_secret(ctx.settings))
-                app.state.flags = service
+    """The app's FlagService, handed to `create_app` by the composition root."""
+    service: FlagService = app.state.flags
     return service
 
 

@@ -107,7 +107,7 @@ def register(app: typer.Typer, spec_app: typer.Typer) -> None:
     ) -> None:
         """Run the app from the work tree in the foreground, restarting services on changes."""
         from laneway import dev
-        from laneway.controllers.context import instance_secret
+        from laneway.composition import instance_secret
 
         settings = load_settings()
         root = repo.resolve()

@@ -1,9 +1,10 @@
-"""What every controller is handed: settings, store, runtime, providers, artifacts, clock."""
+"""What every controller is handed: settings, store, runtime, providers, artifacts, clock.
+
+Built by the composition root (`laneway.composition`) for the server, and from fakes by
+`controllers/harness.py` for tests."""
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,9 +14,7 @@ from pathlib import Path
 from laneway.builds.artifacts import ArtifactStore
 from laneway.controllers.specs import Specs
 from laneway.resources.base import ResourceProvider
-from laneway.resources.registry import providers
 from laneway.runtime.base import Runtime
-from laneway.runtime.local import LocalRuntime
 from laneway.settings import Settings
 from laneway.store.repository import Store
 from laneway.store.vault import Vault
@@ -42,31 +41,3 @@ class Context:
 
     def log_dir(self, environment_id: str) -> Path:
         return self.settings.logs_dir / environment_id
-
-
-def instance_secret(settings: Settings) -> bytes:
-    """A random secret made at first start (0600); resource passwords derive from it."""
-    path = settings.state_dir / "secret"
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-        os.replace(tmp, path)
-    return path.read_text().strip().encode()
-
-
-def build_context(settings: Settings, store: Store) -> Context:
-    for path in (settings.environments_dir, settings.logs_dir, settings.artifacts):
-        path.mkdir(parents=True, exist_ok=True)
-    secret = instance_secret(settings)
-    return Context(
-        settings=settings,
-        store=store,
-        runtime=LocalRuntime(settings.owner),
-        providers=providers(settings, secret=secret),
-        artifacts=ArtifactStore(settings.artifacts),
-        vault=Vault(secret),
-        secret=secret,
-    )

@@ -1,0 +1,64 @@
+"""The composition root: the one place that picks laneway's implementations.
+
+`laneway server` (and the tests that run its API in-process) build the control plane here:
+the local runtime, the resource providers, the artifact store, the vault and the flag
+service, all from the settings and one instance secret. Everything below takes what it
+is handed; controller tests hand fakes instead (`controllers/harness.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from fastapi import FastAPI
+
+from laneway.api.app import create_app
+from laneway.api.flag_service import FlagService
+from laneway.builds.artifacts import ArtifactStore
+from laneway.controllers.context import Context
+from laneway.resources.registry import providers
+from laneway.runtime.local import LocalRuntime
+from laneway.settings import Settings
+from laneway.store.flags import FlagStore
+from laneway.store.repository import Store
+from laneway.store.vault import Vault
+
+
+def instance_secret(settings: Settings) -> bytes:
+    """A random secret made at first start (0600); resource passwords, sealed config and
+    flag client keys derive from it."""
+    path = settings.state_dir / "secret"
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        os.replace(tmp, path)
+    return path.read_text().strip().encode()
+
+
+def local_runtime(settings: Settings) -> LocalRuntime:
+    return LocalRuntime(settings.owner)
+
+
+def build_context(settings: Settings, store: Store) -> Context:
+    for path in (settings.environments_dir, settings.logs_dir, settings.artifacts):
+        path.mkdir(parents=True, exist_ok=True)
+    secret = instance_secret(settings)
+    return Context(
+        settings=settings,
+        store=store,
+        runtime=local_runtime(settings),
+        providers=providers(settings, secret=secret),
+        artifacts=ArtifactStore(settings.artifacts),
+        vault=Vault(secret),
+        secret=secret,
+    )
+
+
+def build_app(ctx: Context, *, run_controllers: bool = True) -> FastAPI:
+    """The API with its controllers and the flag service over the same store and secret."""
+    flags = FlagService(FlagStore(ctx.store.engine), ctx.secret)
+    return create_app(ctx, flag_service=flags, run_controllers=run_controllers)
