@@ -28,8 +28,8 @@ from laneway.core.types import Desired, Environment, Kind, Phase
 from laneway.errors import LanewayError
 from laneway.resources.registry import providers
 from laneway.settings import Settings
-from laneway.spec.loader import load_spec
 from laneway.spec.model import Spec
+from laneway.workspace import load_spec
 
 COLORS = ("cyan", "magenta", "green", "yellow", "blue", "red")
 IGNORED_DIRS = {

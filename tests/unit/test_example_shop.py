@@ -240,7 +240,7 @@ def wait_healthy(app: App) -> None:
 
 def test_spec_and_procfile_describe_the_same_app() -> None:
     check = (
-        "from pathlib import Path; from laneway.spec.loader import load_spec; "
+        "from pathlib import Path; from laneway.workspace import load_spec; "
         f"s = load_spec(Path({str(EXAMPLE / 'laneway.yaml')!r})); "
         "print(s.app, *sorted(s.services), *s.resources, s.hooks.release)"
     )

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from laneway.cli.client import Client
 from laneway.errors import InvalidInput, LanewayError, NotFound
-from laneway.spec.loader import load_spec
+from laneway.workspace import load_spec
 
 # wide when piped, so that tables keep whole URLs and ids
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)

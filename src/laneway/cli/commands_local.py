@@ -15,7 +15,7 @@ from rich.console import Console
 from laneway.errors import Conflict, InvalidInput
 from laneway.settings import load_settings
 from laneway.spec import schema, starter
-from laneway.spec.loader import load_spec
+from laneway.workspace import load_spec, read_repo
 
 # wide when piped, so that tables keep whole URLs and ids
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -129,7 +129,7 @@ def register(app: typer.Typer, spec_app: typer.Typer) -> None:
         target = root / "laneway.yaml"
         if target.exists() and not force:
             raise Conflict(f"{target} exists already", hint="use --force to overwrite it")
-        target.write_text(starter.starter_spec(root))
+        target.write_text(starter.starter_spec(read_repo(root)))
         out.print(f"wrote {target}")
 
     @spec_app.command("schema")

@@ -1,7 +1,7 @@
 """Reads laneway.yaml into a Spec, with errors that name file, line, column and field.
 
-Called by the CLI, the builder and the API, each with the text of one spec. Pure apart
-from `load_spec` reading the file it is given.
+Called by the CLI, the builder and the API, each with the text of one spec. Pure: reading
+the file is `laneway.workspace.load_spec`'s job.
 
 The YAML is composed, not loaded, so every value keeps the node it came from; the nodes
 are turned into plain data here (rejecting duplicate keys, keeping mapping keys and
@@ -16,7 +16,6 @@ Every problem is reported at once, sorted by position. Nothing but `SpecError` l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -87,21 +86,6 @@ def load_spec_text(text: str, *, filename: str = "laneway.yaml") -> Spec:
         raise SpecError(
             [f"{filename}:1:1: could not read the spec ({type(exc).__name__}: {exc})"]
         ) from None
-
-
-def load_spec(path: Path) -> Spec:
-    """Read `path` (UTF-8) and load it with `load_spec_text`."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SpecError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SpecError([f"{path}:{line}:{col}: not UTF-8 text"]) from None
-    return load_spec_text(text, filename=str(path))
 
 
 def _load(text: str, filename: str) -> Spec:

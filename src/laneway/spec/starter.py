@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import yaml
 
@@ -34,43 +33,66 @@ class _Repo:
     python: bool = False
 
 
-def starter_spec(repo: Path) -> str:
+@dataclass(frozen=True)
+class RepoFiles:
+    """What the starter reads of a repository, read by `laneway.workspace.read_repo`: its
+    directory's name and path (for messages), the names of the files at its top that the
+    starter looks for, and the text of those it reads (None when unreadable)."""
+
+    name: str
+    root: str
+    present: frozenset[str]
+    texts: dict[str, str | None] = field(default_factory=dict)
+
+
+LOOKED_FOR = (
+    "requirements.txt",
+    "pyproject.toml",
+    "manage.py",
+    "package.json",
+    "Procfile",
+    *_NPM_LOCKFILES,
+)
+READ = ("Procfile", "package.json")
+
+
+def starter_spec(repo: RepoFiles) -> str:
     """The starter laneway.yaml text for `repo`; SpecError if its Procfile is malformed."""
     return _render(_inspect(repo))
 
 
-def _inspect(repo: Path) -> _Repo:
-    found = _Repo(app=dns_label(repo.resolve().name, fallback="app"))
+def _inspect(repo: RepoFiles) -> _Repo:
+    found = _Repo(app=dns_label(repo.name, fallback="app"))
+    has = repo.present.__contains__
 
-    if (repo / "requirements.txt").is_file():
+    if has("requirements.txt"):
         found.build.append("pip install -r requirements.txt --target .deps")
         found.path.append(".deps/bin")
         found.python = True
-    elif (repo / "pyproject.toml").is_file():
+    elif has("pyproject.toml"):
         found.build.append("pip install . --target .deps")
         found.path.append(".deps/bin")
         found.python = True
 
-    if found.python and (repo / "manage.py").is_file():
+    if found.python and has("manage.py"):
         # Django, as Heroku's Python buildpack treats it: static files collected in the build
         found.build.append("python manage.py collectstatic --noinput")
 
     scripts: dict[str, object] = {}
-    if (repo / "package.json").is_file():
-        locked = any((repo / name).is_file() for name in _NPM_LOCKFILES)
+    if has("package.json"):
+        locked = any(has(name) for name in _NPM_LOCKFILES)
         found.build.append("npm ci" if locked else "npm install")
         found.path.append("node_modules/.bin")
-        scripts = _npm_scripts(repo / "package.json")
+        scripts = _npm_scripts(repo.texts.get("package.json"))
         if "build" in scripts:
             found.build.append("npm run build")
 
-    path = repo / "Procfile"
-    if path.is_file():
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError([f"{path}: cannot read: {exc}"]) from None
-        parsed = procfile.parse_procfile(text, filename=str(path))
+    if has("Procfile"):
+        path = f"{repo.root.rstrip('/')}/Procfile"
+        text = repo.texts.get("Procfile")
+        if text is None:
+            raise SpecError([f"{path}: cannot read it as UTF-8 text"])
+        parsed = procfile.parse_procfile(text, filename=path)
         found.release = parsed.release
         for name, command in parsed.services.items():
             service = dns_label(name, fallback="service")
@@ -79,7 +101,7 @@ def _inspect(repo: Path) -> _Repo:
                 unique, number = f"{service}-{number}", number + 1
             found.services[unique] = command
         found.from_procfile = bool(found.services)
-    if found.release is None and found.python and (repo / "manage.py").is_file():
+    if found.release is None and found.python and has("manage.py"):
         found.release = "python manage.py migrate --noinput"
 
     if not found.services:
@@ -94,10 +116,10 @@ def dns_label(text: str, *, fallback: str) -> str:
     return label or fallback
 
 
-def _npm_scripts(path: Path) -> dict[str, object]:
+def _npm_scripts(text: str | None) -> dict[str, object]:
     try:
-        scripts = json.loads(path.read_text(encoding="utf-8")).get("scripts", {})
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        scripts = json.loads(text or "").get("scripts", {})
+    except (ValueError, AttributeError):
         return {}
     return scripts if isinstance(scripts, dict) else {}
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from laneway.errors import SpecError
-from laneway.spec.loader import load_spec, load_spec_text
+from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
+from laneway.workspace import load_spec
 
 SKETCH = (Path(__file__).parent / "design_sketch.yaml").read_text()  # DESIGN.md's sketch
 

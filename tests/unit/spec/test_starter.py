@@ -11,6 +11,7 @@ from laneway.errors import SpecError
 from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
 from laneway.spec.starter import PLACEHOLDER_COMMAND, dns_label, starter_spec
+from laneway.workspace import read_repo
 
 PIP_REQUIREMENTS = "pip install -r requirements.txt --target .deps"
 PIP_PROJECT = "pip install . --target .deps"
@@ -26,7 +27,7 @@ def make_repo(root: Path, files: dict[str, str], name: str = "shop") -> Path:
 
 
 def load(repo: Path) -> tuple[str, Spec]:
-    text = starter_spec(repo)
+    text = starter_spec(read_repo(repo))
     return text, load_spec_text(text)
 
 
@@ -173,7 +174,7 @@ def test_starter_passes_the_json_schema(
     jsonschema = pytest.importorskip("jsonschema")
     from laneway.spec.schema import json_schema
 
-    text = starter_spec(make_repo(tmp_path, files))
+    text = starter_spec(read_repo(make_repo(tmp_path, files)))
     jsonschema.validate(yaml.safe_load(text), json_schema())
 
 
@@ -227,7 +228,7 @@ def test_commands_round_trip_exactly(tmp_path: Path) -> None:
 def test_malformed_procfile_is_a_spec_error(tmp_path: Path) -> None:
     repo = make_repo(tmp_path, {"Procfile": "web: run\nnot a process line\n"})
     with pytest.raises(SpecError) as raised:
-        starter_spec(repo)
+        starter_spec(read_repo(repo))
     assert raised.value.problems == [
         f"{repo / 'Procfile'}:2: expected `name: command`, got 'not a process line'"
     ]
@@ -236,7 +237,7 @@ def test_malformed_procfile_is_a_spec_error(tmp_path: Path) -> None:
 def test_writes_nothing(tmp_path: Path) -> None:
     repo = make_repo(tmp_path, {"requirements.txt": "", "Procfile": "web: run\n"})
     before = sorted(p.name for p in repo.iterdir())
-    starter_spec(repo)
+    starter_spec(read_repo(repo))
     assert sorted(p.name for p in repo.iterdir()) == before == ["Procfile", "requirements.txt"]
 
 
