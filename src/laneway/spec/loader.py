@@ -167,7 +167,7 @@ def _convert(document: _Document, node: Node, loc: Loc, *, depth: int) -> Any:
         document.open.discard(id(node))
 
 
-def _convert_scalar(document: _Document, node: Node, loc: Loc) -> Any:
+def _convert_scalar(document: _Document, node: ScalarNode, loc: Loc) -> Any:
     if node.tag == f"{_YAML}timestamp":
         return node.value  # no spec field is a date; keep what was typed
     if messages.is_env_value(loc) and node.style is None and node.tag != f"{_YAML}null":
@@ -189,15 +189,16 @@ def _convert_mapping(document: _Document, node: MappingNode, loc: Loc, *, depth:
     result: dict[str, Any] = {}
     # `<<: *defaults` merges a mapping (or a list of them, the first winning); keys written
     # here win over merged ones. Merged first, so the winners' nodes are the ones recorded.
-    sources: list[Node] = []
+    sources: list[MappingNode] = []
     for key_node, value_node in node.value:
         if key_node.tag != f"{_YAML}merge":
             continue
         listed = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-        if not all(isinstance(source, MappingNode) for source in listed):
+        mappings = [source for source in listed if isinstance(source, MappingNode)]
+        if len(mappings) != len(listed):
             document.report(value_node, loc, "`<<` needs a mapping or a list of mappings")
             continue
-        sources += listed
+        sources += mappings
     for source in reversed(sources):
         if id(source) in document.open:
             document.report(source, loc, "an alias refers to a value that contains it")

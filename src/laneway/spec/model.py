@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 
 from pydantic import (
     BaseModel,
@@ -60,6 +60,11 @@ EnvValue = Annotated[str, WithJsonSchema({"type": ["string", "number", "boolean"
 EnvMap = dict[EnvKey, EnvValue]
 Replicas = Annotated[int, Field(ge=0, le=64, strict=True)]
 Duration = Annotated[str, Field(pattern=DURATION)]
+
+
+def is_kind(value: str) -> TypeGuard[Kind]:
+    """Whether `value` names an environment kind (narrows it to `Kind`)."""
+    return value in KINDS
 
 
 class _Strict(BaseModel):
@@ -318,28 +323,32 @@ class Spec(_Strict):
                 return name
         return None
 
+    def overrides_for(self, kind: str) -> EnvironmentOverrides | None:
+        """The `environments.<kind>` section, if the spec has one; `kind` may be any string."""
+        return self.environments.get(kind) if is_kind(kind) else None
+
     def replicas_for(self, service: str, kind: str) -> int:
         """Replicas of `service` in an environment of `kind`: the kind's override, if any."""
-        overrides = self.environments.get(kind)  # type: ignore[call-overload]
+        overrides = self.overrides_for(kind)
         if overrides is not None and service in overrides.replicas:
             return overrides.replicas[service]
         return self.services[service].replicas
 
     def protected(self, kind: str) -> bool:
         """Whether environments of `kind` are protected: production is, unless it says not."""
-        overrides = self.environments.get(kind)  # type: ignore[call-overload]
+        overrides = self.overrides_for(kind)
         if overrides is not None and overrides.protected is not None:
             return overrides.protected
         return kind == "production"
 
     def keep_warm_for(self, kind: str) -> float:
-        overrides = self.environments.get(kind)  # type: ignore[call-overload]
+        overrides = self.overrides_for(kind)
         if overrides is not None and overrides.keep_warm is not None:
             return seconds(overrides.keep_warm)
         return DEFAULT_KEEP_WARM.get(kind, 0.0)
 
     def drain_for(self, kind: str) -> float:
-        overrides = self.environments.get(kind)  # type: ignore[call-overload]
+        overrides = self.overrides_for(kind)
         if overrides is not None and overrides.drain is not None:
             return seconds(overrides.drain)
         return DEFAULT_DRAIN
@@ -347,7 +356,7 @@ class Spec(_Strict):
     def env_for(self, kind: str) -> dict[str, str]:
         """The spec's variables for `kind`: top-level `env`, then `environments.<kind>.env`."""
         merged = dict(self.env)
-        overrides = self.environments.get(kind)  # type: ignore[call-overload]
+        overrides = self.overrides_for(kind)
         if overrides is not None:
             merged.update(overrides.env)
         return merged
@@ -393,12 +402,12 @@ def _conflicts(
     for kind, overrides in environments.items():
         if services is not None:
             listed = ", ".join(services)
-            for service in overrides.replicas:
-                if service not in services:
+            for replicated in overrides.replicas:
+                if replicated not in services:
                     problems.append(
                         (
-                            ("environments", kind, "replicas", service),
-                            f"no such service{did_you_mean(service, list(services))} "
+                            ("environments", kind, "replicas", replicated),
+                            f"no such service{did_you_mean(replicated, list(services))} "
                             f"(services: {listed})",
                         )
                     )
