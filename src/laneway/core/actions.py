@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from laneway.core.types import ResourceType
+
 
 @dataclass(frozen=True)
 class Build:
@@ -20,7 +22,7 @@ class Unpack:
 @dataclass(frozen=True)
 class Provision:
     name: str
-    type: str
+    type: ResourceType
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,15 @@ from laneway.core.actions import (
     Unpack,
 )
 from laneway.core.process_env import compose_env
-from laneway.core.types import Desired, Environment, Phase, ProcessInfo, ReplicaStatus
+from laneway.core.types import (
+    Desired,
+    Environment,
+    Phase,
+    ProcessInfo,
+    ReplicaState,
+    ReplicaStatus,
+    ResourceType,
+)
 from laneway.spec.model import Spec
 
 __all__ = [
@@ -118,7 +126,7 @@ class Plan:
 
 
 def backoff(restarts: int) -> float:
-    return min(0.5 * 2 ** max(restarts - 1, 0), RESTART_BACKOFF_MAX)
+    return min(0.5 * 2.0 ** max(restarts - 1, 0), RESTART_BACKOFF_MAX)
 
 
 def desired_replicas(spec: Spec, kind: str) -> list[tuple[str, int]]:
@@ -195,7 +203,7 @@ def _plan_target(
         )
     spec = target.spec
     missing: list[Action] = [
-        Provision(name, resource.type)
+        Provision(name, ResourceType(resource.type))
         for name, resource in spec.resources.items()
         if name not in observed.resources
     ]
@@ -248,19 +256,18 @@ def _ready(statuses: list[ReplicaStatus], spec: Spec, *, first: bool) -> bool:
     """Whether traffic may move to these replicas. Replacing a live release needs every new
     replica up; a first release goes live once the routed service is, so that a crashing
     worker leaves the web reachable (the environment then says it is degraded)."""
-    up = ("healthy", "running")
     routed = spec.routed_service()
     if first and routed is not None:
         web = [s for s in statuses if s.service == routed]
-        return bool(web) and all(s.state in up for s in web)
-    return all(s.state in up for s in statuses)
+        return bool(web) and all(s.state.up for s in web)
+    return all(s.state.up for s in statuses)
 
 
 def _failing(statuses: list[ReplicaStatus]) -> ReplicaStatus | None:
     for status in statuses:
-        if status.state == "unhealthy":
+        if status.state is ReplicaState.UNHEALTHY:
             return status
-        if status.state == "backoff" and status.restarts >= DEPLOY_CRASH_LIMIT:
+        if status.state is ReplicaState.BACKOFF and status.restarts >= DEPLOY_CRASH_LIMIT:
             return status
     return None
 
@@ -385,21 +392,23 @@ def _plan_generation(
             (label, service, index), ReplicaStatus(service=service, index=index, release=label)
         )
         process = by_slot.get(slot)
-        checked = spec.services[service].health is not None
+        check = spec.services[service].health
+        checked = check is not None
         if process is not None and process.alive:
             healthy, detail = observed.health.get(process.pid, (not checked, "not probed yet"))
             restarts = status.restarts
             if healthy and now - process.started_at > HEALTHY_RESETS_BACKOFF_AFTER:
                 restarts = 0
-            state = "healthy" if checked else "running"
+            state = ReplicaState.HEALTHY if checked else ReplicaState.RUNNING
             message = ""
             up = now - process.started_at
             if not checked and up < settle:
-                state, message = "starting", f"up {up:.1f}s; counted as running after {settle:g}s"
-            if not healthy:
-                grace = spec.services[service].health.grace  # type: ignore[union-attr]
+                state = ReplicaState.STARTING
+                message = f"up {up:.1f}s; counted as running after {settle:g}s"
+            if not healthy and check is not None:
+                grace = check.grace
                 overdue = now - process.started_at > grace
-                state = "unhealthy" if overdue else "starting"
+                state = ReplicaState.UNHEALTHY if overdue else ReplicaState.STARTING
                 message = f"not healthy after {grace:g}s: {detail}" if overdue else detail
             statuses.append(
                 replace(
@@ -424,7 +433,7 @@ def _plan_generation(
                 replace(
                     status,
                     pid=None,
-                    state="backoff",
+                    state=ReplicaState.BACKOFF,
                     restarts=restarts,
                     retry_at=now + backoff(restarts),
                     last_exit=exit_text,
@@ -436,7 +445,9 @@ def _plan_generation(
             statuses.append(status)
             continue
         actions.append(StartReplica(service, index, generation.number))
-        statuses.append(replace(status, state="starting", retry_at=None, message="starting"))
+        statuses.append(
+            replace(status, state=ReplicaState.STARTING, retry_at=None, message="starting")
+        )
 
     wanted_slots = set(wanted)
     for process in mine:
@@ -450,14 +461,14 @@ def _plan_generation(
 
 
 def replicas_phase(statuses: list[ReplicaStatus]) -> tuple[Phase, str]:
-    troubled = [s for s in statuses if s.state in ("backoff", "unhealthy")]
+    troubled = [s for s in statuses if s.state in (ReplicaState.BACKOFF, ReplicaState.UNHEALTHY)]
     if troubled:
         return Phase.DEGRADED, "; ".join(
             f"{s.service}/{s.index} {s.message}"
             + (f" ({s.restarts} restarts)" if s.restarts else "")
             for s in troubled
         )
-    starting = [s for s in statuses if s.state == "starting"]
+    starting = [s for s in statuses if s.state is ReplicaState.STARTING]
     if starting:
         return Phase.STARTING, "; ".join(
             f"{s.service}/{s.index} {s.message or 'starting'}" for s in starting

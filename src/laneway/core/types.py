@@ -47,6 +47,64 @@ class ReleaseState(StrEnum):
         return self in (ReleaseState.LIVE, ReleaseState.SUPERSEDED)
 
 
+class ReplicaState(StrEnum):
+    """How the controller last saw one replica: pending -> starting -> healthy (with a health
+    check) or running (without one, once up a while); unhealthy past its grace; backoff after
+    it exited, until its restart."""
+
+    PENDING = "pending"
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    RUNNING = "running"
+    UNHEALTHY = "unhealthy"
+    BACKOFF = "backoff"
+
+    @property
+    def up(self) -> bool:
+        """Whether the replica may take traffic."""
+        return self in (ReplicaState.HEALTHY, ReplicaState.RUNNING)
+
+
+class ResourceType(StrEnum):
+    POSTGRES = "postgres"
+    SQLITE = "sqlite"
+    DIRECTORY = "directory"
+
+
+class EventType(StrEnum):
+    """What an environment's event is about; the API and its event stream send the value."""
+
+    CREATED = "created"
+    BUILD = "build"
+    BUILD_OUTPUT = "build.output"
+    BUILT = "built"
+    UNPACKED = "unpacked"
+    PROVISIONED = "provisioned"
+    HOOK = "hook"
+    STARTED = "started"
+    STOPPED = "stopped"
+    DEPLOY = "deploy"
+    SWITCHED = "switched"
+    DEPLOY_FAILED = "deploy.failed"
+    PHASE = "phase"
+    FAILED = "failed"
+    ERROR = "error"
+    DESTROY = "destroy"
+    DELETED = "deleted"
+
+
+class Role(StrEnum):
+    """What an API token may do; each role may do what the ones before it may."""
+
+    VIEWER = "viewer"
+    DEPLOYER = "deployer"
+    ADMIN = "admin"
+
+    def includes(self, other: Role) -> bool:
+        order = list(Role)
+        return order.index(self) >= order.index(other)
+
+
 @dataclass(frozen=True)
 class Release:
     """A numbered pairing, per environment, of a build with the config in force."""
@@ -152,7 +210,7 @@ class ReplicaStatus:
     """The generation the replica belongs to (`v3`)."""
     pid: int | None = None
     port: int | None = None
-    state: str = "pending"  # pending | starting | healthy | running | crashed | backoff
+    state: ReplicaState = ReplicaState.PENDING
     restarts: int = 0
     retry_at: float | None = None
     last_exit: str | None = None
@@ -163,7 +221,7 @@ class ReplicaStatus:
 class ResourceRecord:
     environment_id: str
     name: str
-    type: str
+    type: ResourceType
     details: dict[str, str] = field(default_factory=dict)
 
 
@@ -181,7 +239,7 @@ class Event:
     id: int
     environment_id: str
     time: datetime
-    type: str
+    type: EventType
     message: str
 
 
