@@ -10,7 +10,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from laneway.core.types import Desired, Kind, Phase, ReplicaStatus, ResourceRecord
+from laneway.core.types import (
+    Desired,
+    EventType,
+    Kind,
+    Phase,
+    ReplicaState,
+    ReplicaStatus,
+    ResourceRecord,
+    ResourceType,
+    Role,
+)
 from laneway.errors import Conflict, NotFound
 from laneway.store.repository import Store
 from laneway.testing import PG_ADMIN
@@ -45,10 +55,11 @@ def test_environments(store: Store):
         store.create_environment(
             app="shop", name="x", kind=Kind.PREVIEW, branch="x", ref="x", build_id=None
         )
-    replicas = (ReplicaStatus("web", 0, pid=1, port=20000, state="healthy"),)
+    replicas = (ReplicaStatus("web", 0, pid=1, port=20000, state=ReplicaState.HEALTHY),)
     updated = store.update_environment(created.id, phase=Phase.RUNNING, replicas=replicas)
     assert store.get_environment("shop", "x") == updated
     assert updated.replicas == replicas
+    assert store.get_environment("shop", "x").replicas[0].state is ReplicaState.HEALTHY
     store.update_environment(created.id, desired=Desired.DELETED)
     with pytest.raises(Conflict, match="still being destroyed"):
         store.create_environment(
@@ -69,19 +80,26 @@ def test_port_leases_are_stable_and_unique(store: Store):
 
 
 def test_resources_tokens_events(store: Store):
-    store.put_resource(ResourceRecord("e1", "db", "postgres", {"value": "postgresql://a"}))
-    store.put_resource(ResourceRecord("e1", "db", "postgres", {"value": "postgresql://b"}))
+    store.put_resource(
+        ResourceRecord("e1", "db", ResourceType.POSTGRES, {"value": "postgresql://a"})
+    )
+    store.put_resource(
+        ResourceRecord("e1", "db", ResourceType.POSTGRES, {"value": "postgresql://b"})
+    )
     assert store.resources("e1") == [
-        ResourceRecord("e1", "db", "postgres", {"value": "postgresql://b"})
+        ResourceRecord("e1", "db", ResourceType.POSTGRES, {"value": "postgresql://b"})
     ]
-    store.add_token(name="ci", token_hash="h" * 64, role="viewer")
-    assert store.token_by_hash("h" * 64)[1:] == ("ci", "viewer")
+    store.add_token(name="ci", token_hash="h" * 64, role=Role.VIEWER)
+    assert store.token_by_hash("h" * 64)[1:] == ("ci", Role.VIEWER)
+    assert store.token_by_hash("h" * 64)[2] is Role.VIEWER
+    assert store.resources("e1")[0].type is ResourceType.POSTGRES
     assert store.token_by_hash("x" * 64) is None
-    store.add_event("e1", "phase", "one")
-    store.add_event("e2", "phase", "two")
+    store.add_event("e1", EventType.PHASE, "one")
+    store.add_event("e2", EventType.PHASE, "two")
     assert store.latest_event_id("e2") > store.latest_event_id("e1") > 0
     assert store.prune_events({"e1"}, before=datetime.now(UTC) + timedelta(seconds=5)) == 1
-    assert [e.message for e in store.events("e1")] == ["one"] and store.events("e2") == []
+    assert [(e.type, e.message) for e in store.events("e1")] == [(EventType.PHASE, "one")]
+    assert store.events("e1")[0].type is EventType.PHASE and store.events("e2") == []
 
 
 def test_migrations_run_again_without_change(store: Store):

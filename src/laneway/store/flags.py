@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -52,6 +52,7 @@ log = logging.getLogger("laneway.store.flags")
 Change = Callable[[dict[str, JsonValue]], dict[str, JsonValue]]
 Listener = Callable[[str, int], None]
 ATTEMPTS = 50
+T = TypeVar("T")
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # PostgreSQL: serialization failure, deadlock
 
 
@@ -246,7 +247,7 @@ class FlagStore:
         with self._session() as s:
             gone = select(EnvironmentRow.id)
             result = s.execute(delete(FlagSetRow).where(FlagSetRow.environment_id.not_in(gone)))
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return db.rowcount(result)
 
     # internals --------------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ class FlagStore:
                 raise _Retry from None
             raise Unavailable(f"store: {exc.orig}") from None
 
-    def _run(self, attempt: Callable[[], tuple[Any, list[tuple[str, int]]]]) -> Any:
+    def _run(self, attempt: Callable[[], tuple[T, list[tuple[str, int]]]]) -> T:
         for number in range(ATTEMPTS):
             try:
                 result, changed = attempt()
@@ -353,7 +354,7 @@ class FlagStore:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if db.rowcount(result) != 1:
                 raise _Retry
         else:
             s.add(FlagSetRow(environment_id=environment.id, app=environment.app, **values))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from laneway.core.types import (
     BuildRecord,
@@ -13,6 +14,7 @@ from laneway.core.types import (
     Phase,
     Release,
     ReleaseState,
+    ReplicaState,
     ReplicaStatus,
 )
 from laneway.store.models import BuildRow, EnvironmentRow, ReleaseRow
@@ -74,9 +76,14 @@ def environment_record(row: EnvironmentRow) -> Environment:
         failure=row.failure,
         created_at=aware(row.created_at),
         updated_at=aware(row.updated_at),
-        replicas=tuple(ReplicaStatus(**r) for r in json.loads(row.replicas_json or "[]")),
+        replicas=tuple(replica_status(r) for r in json.loads(row.replicas_json or "[]")),
         target=row.target or row.release,
         live=row.live or 0,
         warm=row.warm or 0,
         warm_until=row.warm_until or 0.0,
     )
+
+
+def replica_status(stored: dict[str, Any]) -> ReplicaStatus:
+    """A replica status from its stored JSON object (`asdict` of one)."""
+    return ReplicaStatus(**{**stored, "state": ReplicaState(stored.get("state", "pending"))})

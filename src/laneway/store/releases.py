@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from laneway.core.types import Desired, Environment, Release, ReleaseState
 from laneway.errors import Conflict, NotFound
+from laneway.store import db
 from laneway.store.models import EnvironmentRow, PortLeaseRow, ReleaseRow
 from laneway.store.records import environment_record, release_record, utcnow
 
@@ -74,7 +75,7 @@ class ReleaseStore:
                 raise NotFound(f"no environment with id {environment_id!r}")
             if env.desired != str(Desired.RUNNING):
                 raise Conflict(f"environment {env.name!r} is being destroyed")
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if db.rowcount(claimed) != 1:
                 raise Conflict(
                     f"environment {env.name!r} moved on to v{env.release} meanwhile; "
                     "look at `laneway releases` and try again"

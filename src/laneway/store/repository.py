@@ -25,11 +25,15 @@ from laneway.core.types import (
     Desired,
     Environment,
     Event,
+    EventType,
     Kind,
     Phase,
     PortLease,
     ReleaseState,
+    ReplicaStatus,
     ResourceRecord,
+    ResourceType,
+    Role,
 )
 from laneway.errors import Conflict, NotFound, Unavailable
 from laneway.store import db
@@ -242,18 +246,22 @@ class Store(ReleaseStore):
                 query = query.where(EnvironmentRow.app == app)
             return [environment_record(r) for r in s.scalars(query)]
 
-    def update_environment(self, environment_id: str, **changes: object) -> Environment:
+    def update_environment(
+        self,
+        environment_id: str,
+        *,
+        replicas: tuple[ReplicaStatus, ...] | None = None,
+        **changes: object,
+    ) -> Environment:
         """Write controller-owned fields (phase, message, build_id, commit, replicas, ...)."""
         with self._session() as s:
             row = s.get(EnvironmentRow, environment_id)
             if row is None:
                 raise NotFound(f"no environment with id {environment_id!r}")
+            if replicas is not None:
+                row.replicas_json = json.dumps([asdict(r) for r in replicas])
             for key, value in changes.items():
-                if key == "replicas":
-                    row.replicas_json = json.dumps(
-                        [asdict(r) for r in value]  # type: ignore[attr-defined]
-                    )
-                elif key in ("phase", "desired", "kind"):
+                if key in ("phase", "desired", "kind"):
                     setattr(row, key, str(value))
                 else:
                     setattr(row, key, value)
@@ -346,7 +354,9 @@ class Store(ReleaseStore):
                 select(ResourceRow).where(ResourceRow.environment_id == environment_id)
             )
             return [
-                ResourceRecord(r.environment_id, r.name, r.type, json.loads(r.details_json))
+                ResourceRecord(
+                    r.environment_id, r.name, ResourceType(r.type), json.loads(r.details_json)
+                )
                 for r in rows
             ]
 
@@ -380,7 +390,7 @@ class Store(ReleaseStore):
         with self._session() as s:
             return int(s.scalar(select(func.count()).select_from(TokenRow)) or 0)
 
-    def add_token(self, *, name: str, token_hash: str, role: str) -> str:
+    def add_token(self, *, name: str, token_hash: str, role: Role) -> str:
         token_id = secrets.token_hex(4)
         with self._session() as s:
             s.add(
@@ -390,15 +400,15 @@ class Store(ReleaseStore):
             )
         return token_id
 
-    def token_by_hash(self, token_hash: str) -> tuple[str, str, str] | None:
+    def token_by_hash(self, token_hash: str) -> tuple[str, str, Role] | None:
         """(id, name, role) of the token with this hash, if any."""
         with self._session() as s:
             row = s.scalar(select(TokenRow).where(TokenRow.token_hash == token_hash))
-            return None if row is None else (row.id, row.name, row.role)
+            return None if row is None else (row.id, row.name, Role(row.role))
 
     # events -----------------------------------------------------------------------------
 
-    def add_event(self, environment_id: str, type_: str, message: str) -> None:
+    def add_event(self, environment_id: str, type_: EventType, message: str) -> None:
         with self._session() as s:
             s.add(
                 EventRow(environment_id=environment_id, time=utcnow(), type=type_, message=message)
@@ -410,7 +420,7 @@ class Store(ReleaseStore):
             result = s.execute(
                 delete(EventRow).where(EventRow.environment_id.not_in(keep), EventRow.time < before)
             )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return db.rowcount(result)
 
     def latest_event_id(self, environment_id: str) -> int:
         with self._session() as s:
@@ -429,4 +439,7 @@ class Store(ReleaseStore):
                 .order_by(EventRow.id)
                 .limit(limit)
             )
-            return [Event(r.id, r.environment_id, aware(r.time), r.type, r.message) for r in rows]
+            return [
+                Event(r.id, r.environment_id, aware(r.time), EventType(r.type), r.message)
+                for r in rows
+            ]
