@@ -48,7 +48,9 @@ def boolean_flag(state: State = State.DISABLED) -> dict[str, JsonValue]:
     return {"state": str(state), "variants": dict(BOOLEAN_VARIANTS), "defaultVariant": "on"}
 
 
-def with_flag(document: Mapping[str, JsonValue], key: str, flag: Mapping[str, JsonValue]) -> dict:
+def with_flag(
+    document: Mapping[str, JsonValue], key: str, flag: Mapping[str, JsonValue]
+) -> dict[str, JsonValue]:
     doc = _copy(document)
     flags = doc.setdefault("flags", {})
     if not isinstance(flags, dict):
@@ -59,7 +61,7 @@ def with_flag(document: Mapping[str, JsonValue], key: str, flag: Mapping[str, Js
     return doc
 
 
-def without_flag(document: Mapping[str, JsonValue], key: str) -> dict:
+def without_flag(document: Mapping[str, JsonValue], key: str) -> dict[str, JsonValue]:
     doc = _copy(document)
     doc.get("flags", {}).pop(key, None)
     return doc
@@ -72,7 +74,7 @@ def set_fields(
     state: str | None = _UNSET,
     default_variant: str | None = _UNSET,
     targeting: Mapping[str, JsonValue] | None = _UNSET,
-) -> dict:
+) -> dict[str, JsonValue]:
     """The flag's state, default variant or targeting replaced; None targeting removes it."""
     doc = _copy(document)
     flag = _flag(doc, key)
@@ -95,7 +97,7 @@ def rollout(
     *,
     variant: str | None = None,
     rest: str | None = None,
-) -> dict:
+) -> dict[str, JsonValue]:
     """`percent` of users on `variant`, the others on `rest`, sticky per targeting key.
 
     `variant` defaults to a boolean flag's true variant, `rest` to the default variant (or a

@@ -106,6 +106,8 @@ def _default(flag: FlagDefinition, reason: Reason) -> Resolution:
 
 
 def _targeted(flag: FlagDefinition, context: Mapping[str, JsonValue], timestamp: int) -> Resolution:
+    if flag.targeting is None:  # a flag made without `resolve_static`
+        return _default(flag, Reason.STATIC)
     # The data the reference's `targeting()` builds: the attributes, then $flagd, then the
     # targeting key (None when absent), each overriding what the context said.
     data: dict[str, Any] = dict(context)

@@ -105,7 +105,7 @@ class FlagDefinition:
     state: State
     variants: Mapping[str, JsonValue]
     default_variant: str | None
-    targeting: Mapping[str, JsonValue] | None
+    targeting: dict[str, JsonValue] | None
     variant_type: VariantType
     metadata: Mapping[str, MetadataValue]
     reference: Any = field(repr=False, compare=False)
