@@ -26,7 +26,7 @@ class ReadGate:
 
     __slots__ = ("_transport", "reasons")
 
-    def __init__(self, transport: asyncio.BaseTransport) -> None:
+    def __init__(self, transport: asyncio.ReadTransport) -> None:
         self._transport = transport
         self.reasons = 0
 
@@ -36,7 +36,7 @@ class ReadGate:
 
     def pause(self, reason: int) -> None:
         if not self.reasons and not self._transport.is_closing():
-            self._transport.pause_reading()  # type: ignore[attr-defined]
+            self._transport.pause_reading()
         self.reasons |= reason
 
     def resume(self, reason: int) -> None:
@@ -44,4 +44,4 @@ class ReadGate:
             return
         self.reasons &= ~reason
         if not self.reasons and not self._transport.is_closing():
-            self._transport.resume_reading()  # type: ignore[attr-defined]
+            self._transport.resume_reading()

@@ -36,7 +36,7 @@ class Router:
         self.tick_interval = tick
         self.state = proxy.RouterState(options=options)
         self._stamp: tuple[int, int, int] | None = None
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
 
     @property
