@@ -14,7 +14,7 @@ from pathlib import Path
 
 def rotate(directory: Path, *, max_bytes: int) -> list[Path]:
     """Rotate every `*.log` in `directory` larger than `max_bytes` to `*.log.1`."""
-    rotated = []
+    rotated: list[Path] = []
     if not directory.is_dir():
         return rotated
     for path in directory.glob("*.log"):
