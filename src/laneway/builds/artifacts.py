@@ -35,7 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
-from laneway.builds.unpacking import EPOCH, PERMISSIONS, extract_tar, inside, remove_tree
+# `X as X`: names builder and git use from here, re-exported
+from laneway.builds.unpacking import EPOCH as EPOCH
+from laneway.builds.unpacking import PERMISSIONS, inside
+from laneway.builds.unpacking import extract_tar as extract_tar
+from laneway.builds.unpacking import remove_tree as remove_tree
 from laneway.errors import Conflict, InvalidInput, NotFound, Unavailable, UnsafeArtifact
 
 MARKER = ".laneway-build"
