@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from laneway.api import auth
 from laneway.composition import build_app, build_context
+from laneway.core.types import Role
 from laneway.settings import load_settings
 from laneway.store.repository import Store
 
@@ -21,7 +22,7 @@ def api(tmp_path: Path):
     store = Store.open(settings.database_url)
     ctx = build_context(settings, store)
     tokens = {}
-    for role in auth.ROLES:
+    for role in Role:
         tokens[role] = auth.new_token()
         store.add_token(name=role, token_hash=auth.hash_token(tokens[role]), role=role)
     app = build_app(ctx, run_controllers=False)

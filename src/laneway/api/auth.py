@@ -10,25 +10,26 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from fastapi import Request
 
+from laneway.core.types import Role
 from laneway.errors import Forbidden, Unauthorized, Unavailable
 from laneway.store.repository import Store
-
-ROLES = ("viewer", "deployer", "admin")
 
 
 @dataclass(frozen=True)
 class Principal:
     token_id: str
     name: str
-    role: str
+    role: Role
 
-    def can(self, role: str) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
+    def can(self, role: Role) -> bool:
+        return self.role.includes(role)
 
 
 def hash_token(token: str) -> str:
@@ -52,7 +53,7 @@ def ensure_admin_token(store: Store, client_config: Path, api_url: str) -> str |
         raise Unavailable(
             f"cannot write the client config {client_config}: {exc.strerror}"
         ) from None
-    store.add_token(name="admin", token_hash=hash_token(token), role="admin")
+    store.add_token(name="admin", token_hash=hash_token(token), role=Role.ADMIN)
     return token
 
 
@@ -77,11 +78,12 @@ def authenticate(store: Store, authorization: str | None) -> Principal:
     return Principal(*found)
 
 
-def require(role: str):  # type: ignore[no-untyped-def]
+def require(role: Role) -> Callable[[Request], Principal]:
     """A FastAPI dependency: the caller, who must hold at least `role`."""
 
     def dependency(request: Request) -> Principal:
-        principal = authenticate(request.app.state.store, request.headers.get("authorization"))
+        store = cast(Store, request.app.state.store)  # starlette's State holds Any
+        principal = authenticate(store, request.headers.get("authorization"))
         if not principal.can(role):
             raise Forbidden(
                 f"token {principal.name!r} has role {principal.role}; this needs {role}"

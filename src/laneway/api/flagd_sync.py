@@ -31,6 +31,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 import grpc
 from google.protobuf.struct_pb2 import Struct
@@ -46,10 +47,14 @@ RECHECK = 10.0
 SHUTDOWN_GRACE = 1.0
 """Seconds open streams get to finish when the server stops; then they are cancelled."""
 
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Context = grpc.aio.ServicerContext
+
 HINT = "the selector must be an environment's client key (`laneway flags key --env ENV`)"
 
 
-def _presented_key(request: object, context: grpc.aio.ServicerContext) -> str:
+def _presented_key(request: object, context: Context[Request, Response]) -> str:
     metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
     selector = metadata.get("flagd-selector")
     if isinstance(selector, str) and selector.strip():
@@ -69,18 +74,17 @@ class FlagSyncServicer(sync_pb2_grpc.FlagSyncServiceServicer):
     def __init__(self, service: FlagService) -> None:
         self.service = service
 
-    async def _environment(self, request: object, context: grpc.aio.ServicerContext) -> str:
+    async def _environment(self, request: object, context: Context[Request, Response]) -> str:
         key = _presented_key(request, context)
         if not key:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"missing client key: {HINT}")
         environment_id = self.service.environment_of(key)
         if environment_id is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"unknown client key: {HINT}")
-        assert environment_id is not None
         return environment_id
 
     async def _document(
-        self, environment_id: str, context: grpc.aio.ServicerContext
+        self, environment_id: str, context: Context[Request, Response]
     ) -> tuple[int, str]:
         """The environment's version and its flag set as flagd JSON; the version is read
         first, so a change after it is never missed (at worst the set is sent twice)."""
@@ -97,11 +101,12 @@ class FlagSyncServicer(sync_pb2_grpc.FlagSyncServiceServicer):
             await context.abort(
                 grpc.StatusCode.NOT_FOUND, "the environment of this client key no longer exists"
             )
-        assert found is not None
         return found
 
     async def SyncFlags(  # noqa: N802 (the schema's name)
-        self, request: sync_pb2.SyncFlagsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: sync_pb2.SyncFlagsRequest,
+        context: Context[sync_pb2.SyncFlagsRequest, sync_pb2.SyncFlagsResponse],
     ) -> AsyncIterator[sync_pb2.SyncFlagsResponse]:
         environment_id = await self._environment(request, context)
         sent: str | None = None
@@ -110,7 +115,7 @@ class FlagSyncServicer(sync_pb2_grpc.FlagSyncServiceServicer):
             if document != sent:
                 yield sync_pb2.SyncFlagsResponse(flag_configuration=document)
                 sent = document
-            current = version
+            current: int | None = version
             while current == version:
                 current = await self.service.wait_for_change(
                     environment_id, version, timeout=RECHECK
@@ -118,14 +123,18 @@ class FlagSyncServicer(sync_pb2_grpc.FlagSyncServiceServicer):
             # a changed version, or None (destroyed): _document answers both
 
     async def FetchAllFlags(  # noqa: N802
-        self, request: sync_pb2.FetchAllFlagsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: sync_pb2.FetchAllFlagsRequest,
+        context: Context[sync_pb2.FetchAllFlagsRequest, sync_pb2.FetchAllFlagsResponse],
     ) -> sync_pb2.FetchAllFlagsResponse:
         environment_id = await self._environment(request, context)
         _, document = await self._document(environment_id, context)
         return sync_pb2.FetchAllFlagsResponse(flag_configuration=document)
 
     async def GetMetadata(  # noqa: N802
-        self, request: sync_pb2.GetMetadataRequest, context: grpc.aio.ServicerContext
+        self,
+        request: sync_pb2.GetMetadataRequest,
+        context: Context[sync_pb2.GetMetadataRequest, sync_pb2.GetMetadataResponse],
     ) -> sync_pb2.GetMetadataResponse:
         # Providers call this before SyncFlags without their selector, so it can name no
         # environment; an empty `metadata` adds nothing to their evaluation context.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,15 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from laneway.api import flag_service
 from laneway.api.auth import Principal, require
 from laneway.controllers.context import Context
-from laneway.core.types import Environment
+from laneway.core.types import Environment, Role
 from laneway.errors import NotFound
 from laneway.flags import editing, parse_flag_set
 from laneway.flags.records import FlagChange, StoredFlagSet
 from laneway.flags.types import JsonValue
 
 router = APIRouter(prefix="/api/v1")
-viewer = Depends(require("viewer"))
-deployer = Depends(require("deployer"))
+viewer = Depends(require(Role.VIEWER))
+deployer = Depends(require(Role.DEPLOYER))
 
 VERSION_HEADER = "X-Laneway-Flags-Version"
 
@@ -78,7 +78,7 @@ class ChangeOut(BaseModel):
 
 
 def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    return cast(Context, request.app.state.ctx)  # starlette's State holds Any; app.py sets it
 
 
 def _service(request: Request) -> flag_service.FlagService:
@@ -168,7 +168,9 @@ def _one_state(stored: StoredFlagSet, key: str) -> dict[str, JsonValue]:
 
 
 @router.delete("/apps/{app}/flags/{key}")
-def delete_flag(app: str, key: str, request: Request, principal: Principal = deployer) -> dict:
+def delete_flag(
+    app: str, key: str, request: Request, principal: Principal = deployer
+) -> dict[str, Any]:
     ctx = _ctx(request)
     ctx.store.get_app(app)
     names = {e.id: e.name for e in ctx.store.list_environments(app)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path as FilePath
+from typing import cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
@@ -32,24 +33,24 @@ from laneway.controllers.manager import Manager
 from laneway.core import config as configs
 from laneway.core import pipeline
 from laneway.core.config import ConfigEntry
-from laneway.core.types import Environment, Release, ReleaseState
+from laneway.core.types import Environment, EventType, Release, ReleaseState, Role
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
 from laneway.spec.model import Spec
 
 router = APIRouter(prefix="/api/v1")
-viewer = Depends(require("viewer"))
-deployer = Depends(require("deployer"))
+viewer = Depends(require(Role.VIEWER))
+deployer = Depends(require(Role.DEPLOYER))
 
 HOOK_OUTPUT_LINES = 200
 MAX_RELEASE = 2**31 - 1
 
 
 def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    return cast(Context, request.app.state.ctx)  # starlette's State holds Any; app.py sets it
 
 
 def _manager(request: Request) -> Manager:
-    return request.app.state.manager  # type: ignore[no-any-return]
+    return cast(Manager, request.app.state.manager)
 
 
 # reading ------------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def _propose(
         generation=generation,
     )
     note = f" (hotfix: {hotfix_reason})" if hotfix_reason else ""
-    ctx.store.add_event(environment.id, "deploy", f"{release.name}: {description}{note}")
+    ctx.store.add_event(environment.id, EventType.DEPLOY, f"{release.name}: {description}{note}")
     _manager(request).wake(environment.id)
     first = ctx.store.latest_event_id(environment.id) - 1
     return ReleaseOut.of(release, events_after=first)
@@ -178,6 +179,7 @@ def deploy(
     if (body.ref is None) == (body.build is None):
         raise InvalidInput("give exactly one of ref or build")
     new_spec = None
+    build_id: str | None
     if body.build:
         build_id, commit = _build_of(ctx, app, body.build)
         new_spec = _spec(request, build_id)
@@ -229,7 +231,7 @@ def cancel_deploy(
     live = ctx.store.abort_deploy(environment.id, f"cancelled by {principal.name}")
     ctx.store.add_event(
         environment.id,
-        "deploy.failed",
+        EventType.DEPLOY_FAILED,
         f"deploy of {environment.release_name} cancelled by {principal.name}",
     )
     _manager(request).wake(environment.id)
@@ -416,7 +418,7 @@ def _side(request: Request, environment: Environment) -> tuple[pipeline.Side, Sp
             resources[record.name] = f"{record.type} (unknown: {exc.message})"
     overrides: dict[str, object] = {}
     if spec is not None:
-        section = spec.environments.get(str(environment.kind))  # type: ignore[call-overload]
+        section = spec.overrides_for(environment.kind)
         if section is not None:
             overrides = section.model_dump(mode="json", exclude_defaults=True, by_alias=True)
     flag_set = flag_service.get(request.app).load(environment.id)

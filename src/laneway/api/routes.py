@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -33,22 +34,22 @@ from laneway.controllers import builds
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import routing
-from laneway.core.types import BuildRecord, Desired, Environment, Event
+from laneway.core.types import BuildRecord, Desired, Environment, Event, EventType, Role
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound, SpecError
 from laneway.spec.loader import load_spec_text
 from laneway.spec.model import DNS_LABEL
 
 router = APIRouter(prefix="/api/v1")
-viewer = Depends(require("viewer"))
-deployer = Depends(require("deployer"))
+viewer = Depends(require(Role.VIEWER))
+deployer = Depends(require(Role.DEPLOYER))
 
 
 def _ctx(request: Request) -> Context:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    return cast(Context, request.app.state.ctx)  # starlette's State holds Any; app.py sets it
 
 
 def _manager(request: Request) -> Manager:
-    return request.app.state.manager  # type: ignore[no-any-return]
+    return cast(Manager, request.app.state.manager)
 
 
 def _url(ctx: Context, environment: Environment) -> str:
@@ -151,7 +152,7 @@ def create_environment(
         if not same:
             raise
         return _out(ctx, existing)  # the same request again (a retry): nothing to do
-    ctx.store.add_event(environment.id, "created", f"environment {body.name} requested")
+    ctx.store.add_event(environment.id, EventType.CREATED, f"environment {body.name} requested")
     _manager(request).wake()
     return _out(ctx, environment)
 
@@ -223,7 +224,7 @@ def destroy_environment(
     environment = ctx.store.get_environment(app, name)
     if environment.desired != Desired.DELETED:
         environment = ctx.store.update_environment(environment.id, desired=Desired.DELETED)
-        ctx.store.add_event(environment.id, "destroy", "destroy requested")
+        ctx.store.add_event(environment.id, EventType.DESTROY, "destroy requested")
     _manager(request).wake(environment.id)
     return _out(ctx, environment)
 
@@ -310,16 +311,13 @@ async def create_build(
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
 
+    def output(line: str) -> None:
+        message = ("output", json.dumps({"line": line.rstrip("\n")}))
+        loop.call_soon_threadsafe(queue.put_nowait, message)
+
     def run() -> None:
         try:
-            build, cached = builds.build_and_record(
-                ctx,
-                app,
-                body.ref,
-                on_output=lambda line: loop.call_soon_threadsafe(
-                    queue.put_nowait, ("output", json.dumps({"line": line.rstrip("\n")}))
-                ),
-            )
+            build, cached = builds.build_and_record(ctx, app, body.ref, on_output=output)
             payload = _build(build).model_dump(mode="json") | {"cached": cached}
             loop.call_soon_threadsafe(queue.put_nowait, ("result", json.dumps(payload)))
         except LanewayError as exc:
