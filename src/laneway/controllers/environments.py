@@ -21,7 +21,7 @@ from laneway.controllers.context import Context
 from laneway.core import config as configs
 from laneway.core import environments as plans
 from laneway.core import redaction
-from laneway.core.types import Environment, Phase, ReleaseState, ResourceRecord
+from laneway.core.types import Environment, EventType, Phase, ReleaseState, ResourceRecord
 from laneway.errors import (
     BuildFailed,
     InvalidInput,
@@ -106,7 +106,7 @@ class EnvironmentReconciler:
             environment = store.update_environment(
                 environment.id, phase=plan.phase, message=plan.message
             )
-            store.add_event(environment.id, "phase", f"{plan.phase}: {plan.message}")
+            store.add_event(environment.id, EventType.PHASE, f"{plan.phase}: {plan.message}")
         # a pass whose only step is a build under way made no progress: wait, don't spin
         waiting = all(isinstance(a, plans.Build) for a in plan.actions)
         outcome = Outcome.IDLE if waiting else Outcome.PROGRESSED
@@ -175,7 +175,7 @@ class EnvironmentReconciler:
         if before != ReleaseState.LIVE:
             store.add_event(
                 environment.id,
-                "switched",
+                EventType.SWITCHED,
                 f"v{environment.release} is live (the router confirmed it on a later pass)",
             )
 
@@ -196,7 +196,7 @@ class EnvironmentReconciler:
             self._last_error.pop(environment.id, None)
             last = batch[-1]
             if isinstance(last, plans.DeleteRecord):
-                store.add_event(environment.id, "deleted", "environment destroyed")
+                store.add_event(environment.id, EventType.DELETED, "environment destroyed")
                 self._forget(environment.id)
                 return None, False
             if isinstance(
@@ -222,7 +222,7 @@ class EnvironmentReconciler:
             self._abort(environment, error.message)
             return store.get_environment_by_id(environment.id) or environment
         if isinstance(error, PermanentFailure):
-            store.add_event(environment.id, "failed", error.message)
+            store.add_event(environment.id, EventType.FAILED, error.message)
             store.update_release(
                 environment.id,
                 environment.release,
@@ -247,7 +247,7 @@ class EnvironmentReconciler:
         if self._last_error.get(environment.id) != error.message:
             # the same error again makes no new event: one per distinct error, not per retry
             self._last_error[environment.id] = error.message
-            store.add_event(environment.id, "error", error.message)
+            store.add_event(environment.id, EventType.ERROR, error.message)
         message = f"{plan.message}{RETRYING}{error.message}"
         if environment.message == message:
             return environment
@@ -310,15 +310,19 @@ class EnvironmentReconciler:
                 except (NotFound, UnsafeArtifact) as exc:
                     raise PermanentFailure(f"cannot unpack build {build_id}: {exc}") from None
                 store.add_event(
-                    environment.id, "unpacked", f"build {build_id[7:19]} unpacked as v{release}"
+                    environment.id,
+                    EventType.UNPACKED,
+                    f"build {build_id[7:19]} unpacked as v{release}",
                 )
             case plans.Provision(name=name, type=type_):
                 value = await asyncio.to_thread(ctx.providers[type_].ensure, environment.id, name)
                 store.put_resource(ResourceRecord(environment.id, name, type_, {"value": value}))
-                store.add_event(environment.id, "provisioned", f"{type_} resource {name!r} ready")
+                store.add_event(
+                    environment.id, EventType.PROVISIONED, f"{type_} resource {name!r} ready"
+                )
             case plans.RunHook(release=release, command=command):
                 assert spec is not None
-                store.add_event(environment.id, "hook", f"release hook: {command}")
+                store.add_event(environment.id, EventType.HOOK, f"release hook: {command}")
                 await asyncio.to_thread(self._start_hook, environment, spec, release, command)
             case plans.HookDone():
                 assert spec is not None and spec.hooks.release is not None
@@ -328,13 +332,13 @@ class EnvironmentReconciler:
                 info = await asyncio.to_thread(self._start, environment, generation, service, index)
                 store.add_event(
                     environment.id,
-                    "started",
+                    EventType.STARTED,
                     f"{service}/{index} of v{number} started (pid {info.pid})",
                 )
             case plans.StopProcess(key=key, reason=reason, timeout=timeout):
                 await asyncio.to_thread(ctx.runtime.stop_process, key, timeout=timeout)
                 name = "/".join(key.split("/")[1:3])
-                store.add_event(environment.id, "stopped", f"{name} stopped: {reason}")
+                store.add_event(environment.id, EventType.STOPPED, f"{name} stopped: {reason}")
             case plans.Switch(generation=generation, warm_until=warm_until):
                 await self._switch(environment, generation, warm_until, plan)
             case plans.AbortDeploy(reason=reason, service=service, index=index):
@@ -349,10 +353,10 @@ class EnvironmentReconciler:
             case plans.DestroyResources():
                 # only the kinds this environment has: an unreachable server of a kind it
                 # never used must not block its destroy
-                types = {r.type for r in store.resources(environment.id)}
+                types: set[str] = {r.type for r in store.resources(environment.id)}
                 types |= {r.type for r in spec.resources.values()} if spec else set()
-                for type_ in sorted(types & ctx.providers.keys()):
-                    await asyncio.to_thread(ctx.providers[type_].destroy_all, environment.id)
+                for provider in sorted(types & ctx.providers.keys()):
+                    await asyncio.to_thread(ctx.providers[provider].destroy_all, environment.id)
                 for record in store.resources(environment.id):
                     store.remove_resource(environment.id, record.name)
             case plans.RemoveFiles():
@@ -378,10 +382,10 @@ class EnvironmentReconciler:
 
     async def _build(self, environment: Environment, ref: str) -> None:
         store = self.ctx.store
-        store.add_event(environment.id, "build", f"building {ref}")
+        store.add_event(environment.id, EventType.BUILD, f"building {ref}")
 
         def on_output(line: str) -> None:
-            store.add_event(environment.id, "build.output", line.rstrip("\n"))
+            store.add_event(environment.id, EventType.BUILD_OUTPUT, line.rstrip("\n"))
 
         try:
             build, cached = await asyncio.to_thread(
@@ -399,7 +403,7 @@ class EnvironmentReconciler:
         store.update_environment(environment.id, build_id=build.id, commit=build.commit)
         note = " (cached)" if cached else ""
         store.add_event(
-            environment.id, "built", f"build {build.id[7:19]} of {build.commit[:12]}{note}"
+            environment.id, EventType.BUILT, f"build {build.id[7:19]} of {build.commit[:12]}{note}"
         )
 
     def _resource_values(self, environment: Environment) -> dict[str, str]:
@@ -470,7 +474,7 @@ class EnvironmentReconciler:
         )
         if action.exit_code == 0:
             store.update_environment(environment.id, hook_release=action.release)
-            store.add_event(environment.id, "hook", "release hook succeeded")
+            store.add_event(environment.id, EventType.HOOK, "release hook succeeded")
             return
         tail = "\n".join(output.splitlines()[-10:])
         what = (
@@ -527,7 +531,7 @@ class EnvironmentReconciler:
         if not confirmed:
             store.add_event(
                 environment.id,
-                "switching",
+                EventType.SWITCHING,
                 f"v{environment.release}: traffic moving to v{generation}{previous}; "
                 "waiting for the router to confirm",
             )
@@ -536,7 +540,7 @@ class EnvironmentReconciler:
         self._marked[environment.id] = environment.release
         store.add_event(
             environment.id,
-            "switched",
+            EventType.SWITCHED,
             f"v{environment.release} is live (traffic on v{generation} in {took:.0f} ms){previous}",
         )
 
@@ -555,7 +559,7 @@ class EnvironmentReconciler:
         serving = f"; v{live.number} keeps serving" if live is not None else ""
         store.add_event(
             environment.id,
-            "deploy.failed",
+            EventType.DEPLOY_FAILED,
             f"deploy of v{environment.release} failed{serving}: {detail}",
         )
         self._last_error.pop(environment.id, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -40,7 +41,7 @@ async def probe_all(
 class HealthCache:
     """The latest healthy answer per pid of one environment; unhealthy ones are never reused."""
 
-    def __init__(self, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._healthy: dict[int, tuple[float, str]] = {}
 

@@ -24,7 +24,6 @@ log = logging.getLogger("laneway.router")
 
 ROUTER_ENVIRONMENT = "_router"
 ROUTER_KEY = f"{ROUTER_ENVIRONMENT}/router/0"
-ROUTED_STATES = ("healthy", "running")
 
 
 CONFIRM_TIMEOUT = 2.0
@@ -156,7 +155,7 @@ class RouterController:
                 for replica in environment.replicas
                 if replica.service == service
                 and replica.release == live
-                and replica.state in ROUTED_STATES
+                and replica.state.up
                 and replica.port
             )
             inputs.append(

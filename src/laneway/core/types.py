@@ -84,6 +84,7 @@ class EventType(StrEnum):
     STARTED = "started"
     STOPPED = "stopped"
     DEPLOY = "deploy"
+    SWITCHING = "switching"
     SWITCHED = "switched"
     DEPLOY_FAILED = "deploy.failed"
     PHASE = "phase"
