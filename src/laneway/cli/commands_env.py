@@ -137,7 +137,7 @@ def wait_for(
                 last = data
                 status.update(f"{name}: {data['phase']}: {data['message']}")
                 if until == "running" and data["phase"] == "running":
-                    return data
+                    return last
                 if until == "running" and data["phase"] == "failed":
                     raise LanewayError(
                         f"environment {name} failed: {data['message'].splitlines()[0]}",
