@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+    from psycopg.rows import TupleRow
 
 CONNECT_TIMEOUT = 3  # seconds to wait for the database server to answer a connect
 STATEMENT_TIMEOUT_MS = 5000  # no query may hold a connection longer than this
@@ -37,7 +42,7 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def connect(url: str, component: str):  # -> psycopg.Connection
+def connect(url: str, component: str) -> Connection[TupleRow]:
     """An autocommit connection; callers open transactions where they need them."""
     import psycopg
 
