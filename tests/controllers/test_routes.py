@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from laneway.controllers.harness import Harness
-from laneway.core.types import ReplicaStatus
+from laneway.core.types import ReplicaState, ReplicaStatus
 
 
 def _pools(harness: Harness, host: str) -> list[tuple[str, int, list[int]]]:
@@ -25,9 +25,9 @@ def test_only_healthy_replicas_of_the_live_release_of_the_routed_service_take_tr
     environment = harness.environment(env)
     web = next(r for r in environment.replicas if r.service == "web")
     extra = (
-        replace(web, index=1, port=1, state="starting"),
+        replace(web, index=1, port=1, state=ReplicaState.STARTING),
         replace(web, index=2, port=2, release="v9"),
-        ReplicaStatus(service="worker", index=1, release="v1", port=3, state="running"),
+        ReplicaStatus(service="worker", index=1, release="v1", port=3, state=ReplicaState.RUNNING),
     )
     harness.store.update_environment(env, replicas=environment.replicas + extra)
     harness.router.refresh_from_store()
