@@ -196,8 +196,16 @@ def test_unhealthy_deploy_and_failing_hook_leave_traffic_where_it_was(
     assert v3["state"] == "failed" and "exited with code 3" in v3["message"]
     assert "migrating" in (v3["hook_output"] or "")
 
-    # a second deploy while one runs is refused with a clear message
-    first = server.cli("deploy", "qa", "--ref", sick, "--no-wait", cwd=repo)
+    # a second deploy while one runs is refused with a clear message; the first one's hook
+    # takes a minute, so it is still under way whatever the machine's load
+    def slow_hook(tree: Path) -> None:
+        spec = (tree / "laneway.yaml").read_text()
+        (tree / "laneway.yaml").write_text(
+            spec.replace("release: python -m shop.migrate", "release: sleep 60")
+        )
+
+    slow = branch_with(repo, tmp_path, "slow-hook", slow_hook)
+    first = server.cli("deploy", "qa", "--ref", slow, "--no-wait", cwd=repo)
     assert "v4" in first.stdout
     second = server.cli("deploy", "qa", "--ref", "main", cwd=repo, check=False)
     assert second.returncode == 1 and "in progress" in second.stderr
