@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from laneway.router.types import PoolTarget, Target
+from laneway.router.table import PoolTarget, Target
 from laneway.router.upstream import UpstreamConnection
 
 
