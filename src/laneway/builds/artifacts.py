@@ -2,9 +2,8 @@
 
 `builds.builder` stores what it builds (`put_dir`, `cache_put`); the runtime unpacks a build
 into each environment's directory (`unpack`). Writing the deterministic tar is here; reading
-one back safely is `builds.unpacking`, whose `extract_tar`, `remove_tree` and `EPOCH` are
-still reached as `artifacts.*` by `builds.git` and `builds.builder`. Everything lives in
-files under one root, no database:
+one back safely is `builds.unpacking` (which `builds.git` and `builds.builder` also use
+directly). Everything lives in files under one root, no database:
 
     <root>/sha256/<hex>.tar    the artifact: a deterministic, uncompressed tar; <hex> is its sha256
     <root>/sha256/<hex>.json   provenance (commit, ref, app, spec digest, command, created, size...)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import laneway
-from laneway.builds import artifacts, git
+from laneway.builds import artifacts, git, unpacking
 from laneway.errors import BuildFailed, InvalidInput
 from laneway.spec import loader
 from laneway.spec.model import Spec
@@ -68,6 +68,62 @@ def build(
     exits non-zero, is killed, or runs past `timeout` seconds.
     """
     repo = Path(repo)
+    source = _resolve(repo, ref)
+    cached_id = store.cache_get(source.key)
+    if cached_id is not None:
+        return source.result(cached_id, cached=True, lines=store.log(cached_id).splitlines())
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"build-{source.commit[:12]}-", dir=workdir))
+    try:
+        tree, home, tmp = scratch / "tree", scratch / "home", scratch / "tmp"
+        home.mkdir()
+        tmp.mkdir()
+        git.export_tree(repo, source.commit, tree)
+        started = time.monotonic()
+        lines: list[str] = []
+        command = source.spec.build.command
+        if command:
+            environment = _environment(source, tree=tree, home=home, tmp=tmp, extra=env or {})
+            lines = _run_command(
+                command, source, cwd=tree, env=environment, timeout=timeout, on_output=on_output
+            )
+        artifact_id = store.put_dir(
+            tree,
+            metadata=_provenance(source, duration=time.monotonic() - started),
+            log="".join(f"{line}\n" for line in lines),
+        )
+        store.cache_put(source.key, artifact_id)
+        return source.result(artifact_id, cached=False, lines=lines)
+    finally:
+        unpacking.remove_tree(scratch)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What a build is of: the commit a ref resolved to, its spec, and the cache key."""
+
+    commit: str
+    ref: str
+    spec: Spec
+    spec_digest: str
+    key: str
+
+    def result(self, artifact_id: str, *, cached: bool, lines: list[str]) -> BuildResult:
+        return BuildResult(
+            id=artifact_id,
+            commit=self.commit,
+            ref=self.ref,
+            cached=cached,
+            spec=self.spec,
+            spec_digest=self.spec_digest,
+            log_tail=_tail(lines),
+        )
+
+
+def _resolve(repo: Path, ref: str) -> _Source:
+    """Resolve `ref` and read, validate and digest the commit's `laneway.yaml`."""
     commit = git.resolve(repo, ref)
     text = git.show_file(repo, commit, SPEC_FILE)
     if text is None:
@@ -76,92 +132,83 @@ def build(
             hint=f"commit a {SPEC_FILE} describing the app, then build again",
         )
     spec = loader.load_spec_text(text, filename=f"{SPEC_FILE}@{commit[:12]}")
-    spec_digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-    command = spec.build.command
-    extra = dict(env or {})
-    key = cache_key(commit, command)
+    return _Source(
+        commit=commit,
+        ref=ref,
+        spec=spec,
+        spec_digest="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
+        key=cache_key(commit, spec.build.command),
+    )
 
-    cached_id = store.cache_get(key)
-    if cached_id is not None:
-        return BuildResult(
-            id=cached_id,
-            commit=commit,
-            ref=ref,
-            cached=True,
-            spec=spec,
-            spec_digest=spec_digest,
-            log_tail=_tail(store.log(cached_id).splitlines()),
+
+def _environment(
+    source: _Source, *, tree: Path, home: Path, tmp: Path, extra: Mapping[str, str]
+) -> dict[str, str]:
+    """The build command's whole environment: nothing else of the server's is passed on."""
+    front = [str(tree / p) for p in source.spec.build.path]
+    return {
+        # package-index settings of the server's environment (mirrors, proxies)
+        **{k: v for k, v in os.environ.items() if k.upper().startswith(_PASSED_PREFIXES)},
+        # the spec's own variables, as every service of the build will see them
+        **source.spec.env,
+        "PATH": ":".join([*front, os.environ.get("PATH", _DEFAULT_PATH)]),
+        "HOME": str(home),
+        # package caches of the server's user: downloads are reused across builds
+        # (what a build outputs does not depend on them)
+        "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip"),
+        "NPM_CONFIG_CACHE": os.environ.get("NPM_CONFIG_CACHE") or str(Path.home() / ".npm"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "TMPDIR": str(tmp),
+        # Tools that honour it (pip, compileall, ...) then produce reproducible output.
+        "SOURCE_DATE_EPOCH": str(unpacking.EPOCH),
+        **extra,
+        "LANEWAY_BUILD_COMMIT": source.commit,
+        "LANEWAY_BUILD_REF": source.ref,
+    }
+
+
+def _run_command(
+    command: str,
+    source: _Source,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    on_output: Callable[[str], None] | None,
+) -> list[str]:
+    """Run the build command, passing each output line to `on_output`; returns the lines.
+
+    Raises `BuildFailed`, with the log's tail as hint, when the command does not succeed.
+    """
+    lines: list[str] = []
+
+    def emit(line: str) -> None:
+        lines.append(line)
+        if on_output is not None:
+            on_output(line)
+
+    outcome = _run(command, cwd=cwd, env=env, timeout=timeout, emit=emit)
+    if outcome is not None:
+        raise BuildFailed(
+            f"build of {source.commit[:12]} failed: {outcome}", hint=_tail(lines) or None
         )
+    return lines
 
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f"build-{commit[:12]}-", dir=workdir))
-    try:
-        tree, home, tmp = scratch / "tree", scratch / "home", scratch / "tmp"
-        home.mkdir()
-        tmp.mkdir()
-        git.export_tree(repo, commit, tree)
-        lines: list[str] = []
-        started = time.monotonic()
-        if command:
-            front = [str(tree / p) for p in spec.build.path]
-            environment = {
-                # package-index settings of the server's environment (mirrors, proxies)
-                **{k: v for k, v in os.environ.items() if k.upper().startswith(_PASSED_PREFIXES)},
-                # the spec's own variables, as every service of the build will see them
-                **spec.env,
-                "PATH": ":".join([*front, os.environ.get("PATH", _DEFAULT_PATH)]),
-                "HOME": str(home),
-                # package caches of the server's user: downloads are reused across builds
-                # (what a build outputs does not depend on them)
-                "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR")
-                or str(Path.home() / ".cache" / "pip"),
-                "NPM_CONFIG_CACHE": os.environ.get("NPM_CONFIG_CACHE") or str(Path.home() / ".npm"),
-                "LANG": os.environ.get("LANG", "C.UTF-8"),
-                "TMPDIR": str(tmp),
-                # Tools that honour it (pip, compileall, ...) then produce reproducible output.
-                "SOURCE_DATE_EPOCH": str(artifacts.EPOCH),
-                **extra,
-                "LANEWAY_BUILD_COMMIT": commit,
-                "LANEWAY_BUILD_REF": ref,
-            }
 
-            def emit(line: str) -> None:
-                lines.append(line)
-                if on_output is not None:
-                    on_output(line)
-
-            outcome = _run(command, cwd=tree, env=environment, timeout=timeout, emit=emit)
-            if outcome is not None:
-                raise BuildFailed(
-                    f"build of {commit[:12]} failed: {outcome}", hint=_tail(lines) or None
-                )
-        metadata = {
-            "commit": commit,
-            "ref": ref,
-            "app": spec.app,
-            "spec_digest": spec_digest,
-            "build_command": command,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "duration_seconds": round(time.monotonic() - started, 3),
-            "builder_version": laneway.__version__,
-            "format": FORMAT_VERSION,
-            "cache_key": key,
-        }
-        log = "".join(f"{line}\n" for line in lines)
-        artifact_id = store.put_dir(tree, metadata=metadata, log=log)
-        store.cache_put(key, artifact_id)
-        return BuildResult(
-            id=artifact_id,
-            commit=commit,
-            ref=ref,
-            cached=False,
-            spec=spec,
-            spec_digest=spec_digest,
-            log_tail=_tail(lines),
-        )
-    finally:
-        artifacts.remove_tree(scratch)
+def _provenance(source: _Source, *, duration: float) -> dict[str, object]:
+    """The metadata stored beside the artifact: where it came from and how it was made."""
+    return {
+        "commit": source.commit,
+        "ref": source.ref,
+        "app": source.spec.app,
+        "spec_digest": source.spec_digest,
+        "build_command": source.spec.build.command,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_seconds": round(duration, 3),
+        "builder_version": laneway.__version__,
+        "format": FORMAT_VERSION,
+        "cache_key": source.key,
+    }
 
 
 _PASSED_PREFIXES = ("PIP_", "NPM_CONFIG_", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "UV_")

@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from laneway.builds import artifacts
+from laneway.builds import unpacking
 from laneway.errors import InvalidInput, LanewayError, Unavailable
 
 _SYMLINK_MODE = "120000"
@@ -67,7 +67,7 @@ def export_tree(repo: Path, commit: str, target: Path) -> None:
     """Write `commit`'s tree into `target` (created; must be empty), as `git archive` sees it.
 
     `.gitattributes` in the commit apply: `export-ignore` paths are left out. Submodule
-    contents are not included. Members go through `artifacts.extract_tar`, so a tree
+    contents are not included. Members go through `unpacking.extract_tar`, so a tree
     whose symlinks point outside itself is refused with `UnsafeArtifact`.
     """
     _check_ref(commit)
@@ -90,7 +90,7 @@ def export_tree(repo: Path, commit: str, target: Path) -> None:
         unreadable: tarfile.TarError | None = None
         try:
             with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                artifacts.extract_tar(tar, target, source=f"commit {commit[:12]} of {repo}")
+                unpacking.extract_tar(tar, target, source=f"commit {commit[:12]} of {repo}")
         except tarfile.TarError as exc:
             unreadable = exc  # usually git failed and wrote nothing; its message says why
         except BaseException:

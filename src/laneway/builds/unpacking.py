@@ -1,11 +1,36 @@
 """Reading a tar back safely: nothing lands outside the target, nothing special is created.
 
 `builds.artifacts` unpacks artifacts with `extract_tar` (`ArtifactStore.unpack`), and
-`builds.git` extracts commit trees with it (as `artifacts.extract_tar`); `remove_tree` removes
-such a tree, read-only directories included (also `builds.builder`'s scratch directory).
-`EPOCH` and `PERMISSIONS` are the mtime and mode bits of a laneway tree, used alike when
-`builds.artifacts` writes a tar. Must not write outside the directory it is given, follow a
-symlink it has not checked, or set ownership.
+`builds.git` extracts commit trees with it; `remove_tree` removes such a tree, read-only
+directories included (also `builds.builder`'s scratch directory). `EPOCH` and `PERMISSIONS`
+are the mtime and mode bits of a laneway tree, used alike when `builds.artifacts` writes a
+tar. Must not write outside the directory it is given, follow a symlink it has not checked,
+or set ownership.
+
+What a link may point at and which member types are refused is the standard library's
+policy: each link and special member goes through `tarfile.data_filter` (PEP 706), and its
+refusal becomes laneway's `UnsafeArtifact`. Members are not written by `TarFile.extract`,
+though; laneway's writer keeps what the filter does not give:
+
+- It never writes through a symlink. Each path is created with `O_EXCL | O_NOFOLLOW`, and a
+  member whose parent is a symlink or a file is refused by name, so safety does not rest on
+  `os.path.realpath` at extraction time. The filter's checks do, and Pythons before 3.11.13
+  let crafted links get past them (CVE-2025-4517 and its siblings, python/cpython#135034);
+  the floor, 3.11.4, is the first with the filter at all.
+- It refuses more: absolute names (the filter strips the `/`) and `..` components, names
+  laneway reserves, duplicates, and hardlinks to anything but a regular file already
+  extracted: an artifact laneway wrote has none of these, so one means tampering.
+- Symlinks are checked again once the whole tree exists: the filter judges each link when
+  it is extracted, so a chain through a link that comes later would get past it.
+- Modes keep all their permission bits (the filter drops group and other write, and the
+  modes of directories), so re-storing an unpacked tree gives back the artifact's id;
+  directory modes are set last, so a read-only directory still gets its contents.
+- File contents are copied inside the kernel from the tar file's descriptor when the caller
+  has one (`copy_file_range`).
+
+Regular files and directories skip the filter: after the name checks above, the filter
+could only accept them, and its two `realpath` walks per member would make unpacking a
+tree of a few thousand files take twice as long.
 """
 
 from __future__ import annotations
@@ -16,7 +41,7 @@ import os
 import shutil
 import sys
 import tarfile
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +79,7 @@ def extract_tar(
     kinds: dict[str, str] = {"": "dir"}  # what each path under root is: dir, file or symlink
     dir_modes: dict[str, tuple[int, int]] = {}
     symlinks: list[str] = []
+    real_root = os.path.realpath(root)
 
     def refuse(name: str, why: str) -> UnsafeArtifact:
         return UnsafeArtifact(f"{source}: member {name!r} {why}; nothing was unpacked")
@@ -109,29 +135,25 @@ def extract_tar(
             os.mkdir(dest, 0o700)
             kinds[rel] = "dir"
             dir_modes[rel] = (mode, int(member.mtime))
-        elif member.issym():
-            if not member.linkname or member.linkname.startswith("/"):
-                raise refuse(name, f"is a symlink to {member.linkname!r}, outside the tree")
-            os.symlink(member.linkname, dest)
-            kinds[rel] = "symlink"
-            symlinks.append(rel)
-        elif member.islnk():
-            linked = _relative(member.linkname)
-            if not linked or kinds.get(linked) != "file":
-                raise refuse(
-                    name, f"is a hardlink to {member.linkname!r}, not a file earlier in the tree"
-                )
-            os.link(os.path.join(root, linked), dest, follow_symlinks=False)
-            kinds[rel] = "file"
-        elif member.ischr() or member.isblk():
-            raise refuse(name, "is a device")
-        elif member.isfifo():
-            raise refuse(name, "is a fifo")
         else:
-            raise refuse(name, f"has an unsupported type {member.type!r}")
+            _check(member, real_root, refuse)  # links and special members: the data filter
+            if member.issym():
+                if not member.linkname:
+                    raise refuse(name, "is a symlink to nothing (an empty target)")
+                os.symlink(member.linkname, dest)
+                kinds[rel] = "symlink"
+                symlinks.append(rel)
+            else:  # a hardlink: the filter refused every other type
+                linked = _relative(member.linkname)
+                if not linked or kinds.get(linked) != "file":
+                    raise refuse(
+                        name,
+                        f"is a hardlink to {member.linkname!r}, not a file earlier in the tree",
+                    )
+                os.link(os.path.join(root, linked), dest, follow_symlinks=False)
+                kinds[rel] = "file"
 
     # Resolved once the whole tree exists, so chains through other symlinks are followed.
-    real_root = os.path.realpath(root)
     for rel in symlinks:
         if not inside(os.path.realpath(os.path.join(root, rel)), real_root):
             link = os.readlink(os.path.join(root, rel))
@@ -141,6 +163,31 @@ def extract_tar(
         path = os.path.join(root, rel)
         os.chmod(path, dir_modes[rel][0])
         os.utime(path, (dir_modes[rel][1], dir_modes[rel][1]))
+
+
+def _check(
+    member: tarfile.TarInfo, real_root: str, refuse: Callable[[str, str], UnsafeArtifact]
+) -> None:
+    """`tarfile.data_filter`'s verdict on a link or special member, in laneway's words."""
+    try:
+        tarfile.data_filter(member, real_root)
+    except tarfile.FilterError as exc:
+        name = member.name
+        kind = "symlink" if member.issym() else "hardlink"
+        if isinstance(exc, tarfile.SpecialFileError):
+            if member.ischr() or member.isblk():
+                why = "is a device"
+            elif member.isfifo():
+                why = "is a fifo"
+            else:
+                why = f"has an unsupported type {member.type!r}"
+        elif isinstance(exc, tarfile.AbsoluteLinkError):
+            why = f"is a {kind} to {member.linkname!r}, outside the tree"
+        elif isinstance(exc, tarfile.LinkOutsideDestinationError):
+            why = f"is a {kind} to {member.linkname!r}, which resolves outside the tree"
+        else:
+            why = f"is refused by the tar data filter ({exc})"
+        raise refuse(name, why) from None
 
 
 def _copy_range(source: int, target: int, offset: int, size: int) -> None:

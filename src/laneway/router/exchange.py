@@ -1,7 +1,8 @@
 """One request on a client connection of the built-in router, and the response to it.
 
 `router.proxy` makes an `Exchange` in `on_headers_complete` and keeps it in its connection's
-pipeline until the response is written; `router.headers` fills in the head the backend gets.
+pipeline until `router.relay` has written the response; `router.headers` fills in the head
+the backend gets.
 A plain record with slots: no behaviour beyond describing itself, no I/O.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from laneway.router.types import PoolTarget, Target
+from laneway.router.table import PoolTarget, Target
 from laneway.router.upstream import UpstreamConnection
 
 

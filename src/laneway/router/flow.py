@@ -1,12 +1,12 @@
 """Backpressure for the built-in router: pause a socket's reading while its bytes cannot go on.
 
-Used by `router.proxy` (client side) and `router.upstream` (backend side). A proxied byte
-stream has a reader and a writer on different sockets; when the writer's send buffer passes
-its high-water mark, asyncio calls `pause_writing()` on the writer's protocol, which pauses
-the reader here, and `resume_writing()` undoes it. A client connection may also be paused
-for reasons of its own (a pipelined request waits for its turn, a request body waits for a
-backend connection), so a gate holds a set of reasons and reads again only when none holds.
-No I/O of its own beyond `pause_reading`/`resume_reading`.
+Used by `router.proxy` and `router.relay` (client side) and `router.upstream` (backend
+side). A proxied byte stream has a reader and a writer on different sockets; when the
+writer's send buffer passes its high-water mark, asyncio calls `pause_writing()` on the
+writer's protocol, which pauses the reader here, and `resume_writing()` undoes it. A client
+connection may also be paused for reasons of its own (a pipelined request waits for its
+turn, a request body waits for a backend connection), so a gate holds a set of reasons and
+reads again only when none holds. No I/O of its own beyond `pause_reading`/`resume_reading`.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Request and response heads as the built-in router passes them on.
 
 `router.proxy` calls `rewrite_request` once per request (from `on_headers_complete`) and
-`rewrite_response` once per response head a backend sends. Both copy headers through except
-the hop-by-hop ones (`Connection`, `Keep-Alive`, `TE`, `Upgrade`, ... and whatever a
-`Connection` header nominates) and the framing ones, which the proxy decides itself; the
-request also gets X-Forwarded-For/-Proto/-Host. Hot path: the name sets below are built once,
-at import, status lines are cached, and each head is one pass over its headers (two when a
-`Connection` header nominates more). Pure: no I/O, no clock, no logging.
+`router.relay` calls `rewrite_response` once per response head a backend sends. Both copy
+headers through except the hop-by-hop ones (`Connection`, `Keep-Alive`, `TE`, `Upgrade`, ...
+and whatever a `Connection` header nominates) and the framing ones, which the proxy decides
+itself; the request also gets X-Forwarded-For/-Proto/-Host. Hot path: the name sets below
+are built once, at import, status lines are cached, and each head is one pass over its
+headers (two when a `Connection` header nominates more). Pure: no I/O, no clock, no logging.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The built-in router's own answers: short HTML pages saying what went wrong.
 
-`router.proxy` sends one instead of a backend's response when it cannot forward a request
+`router.relay` sends one instead of a backend's response when it cannot forward a request
 (404 no such host, 503 no healthy replica, 502 no replica reachable, 504 too slow, 400/431
 a malformed request). Pure: builds bytes, writes nothing.
 """

@@ -4,7 +4,8 @@
 The table comes from a JSON file (`RoutingTable.to_json`) that `router.driver` writes: it is
 loaded at start, on SIGHUP, and on a 0.5 s tick when the file's identity, mtime or size
 changed. After each load the router writes the version it serves to `<file>.applied`; a bad
-file keeps the table in service and logs one line. The data path is `router.proxy`.
+file keeps the table in service and logs one line. The data path is `router.proxy`, one
+protocol per client connection over the `router.state` they share.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from laneway import errors
 from laneway.core.routing import RoutingTable
 from laneway.router import driver, proxy
+from laneway.router.state import RouterState
 from laneway.router.types import CounterKey, PoolCounters, ProxyOptions
 
 log = logging.getLogger("laneway.router")
@@ -34,7 +36,7 @@ class Router:
     ) -> None:
         self.table_file = Path(table_file)
         self.tick_interval = tick
-        self.state = proxy.RouterState(options=options)
+        self.state = RouterState(options=options)
         self._stamp: tuple[int, int, int] | None = None
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None

@@ -1,11 +1,11 @@
 """Connections from the built-in router to backends, kept alive and pooled per backend.
 
-`router.proxy` borrows a connection for one request (`UpstreamPools.acquire`, or `connect`
+`router.relay` borrows a connection for one request (`UpstreamPools.acquire`, or `connect`
 when none is idle), binds itself as the connection's `sink`, and gives it back with
 `release` when the response is complete and both sides allow reuse; anything else closes
 it. A connection parses responses with `httptools.HttpResponseParser` and hands each piece
 to its sink; after a `101 Switching Protocols` it passes bytes through unparsed. The pools
-also remember backends that refused a connection (passive health), so that the proxy tries
+also remember backends that refused a connection (passive health), so that the relay tries
 them last for a short while. Nothing here knows about routes or the client side.
 """
 

@@ -253,6 +253,11 @@ def test_unpack_round_trip_keeps_modes_and_symlinks(store: ArtifactStore, tmp_pa
     (tree / "readonly").chmod(0o555)
     (tree / "suid").write_text("x")
     (tree / "suid").chmod(0o4755)
+    # modes tarfile's data filter would change (group write dropped, owner write added)
+    (tree / "shared").write_text("x")
+    (tree / "shared").chmod(0o664)
+    (tree / "frozen").write_text("x")
+    (tree / "frozen").chmod(0o444)
     artifact_id = store.put_dir(tree, metadata=META)
     target = tmp_path / "envs" / "preview-1" / "app"
     store.unpack(artifact_id, target)
@@ -357,6 +362,14 @@ UNSAFE = {
         ],
         "resolves outside",
     ),
+    "symlink-chain-later": (
+        # "up" is judged before "self" exists, when it still resolves inside
+        [
+            member("up", tarfile.SYMTYPE, link="self/.."),
+            member("self", tarfile.SYMTYPE, link="."),
+        ],
+        "resolves outside",
+    ),
     "write-through-symlink": (
         [
             member("dir", tarfile.SYMTYPE, link="."),
@@ -369,11 +382,19 @@ UNSAFE = {
             member("out", tarfile.SYMTYPE, link="../.."),
             member("out/evil", data=b"x"),
         ],
+        "resolves outside",  # refused at the symlink, before anything is written through it
+    ),
+    "write-through-symlink-escaping-later": (
+        [
+            member("up", tarfile.SYMTYPE, link="self/.."),
+            member("self", tarfile.SYMTYPE, link="."),
+            member("up/evil", data=b"x"),
+        ],
         "through the symlink",
     ),
     "overwrite-symlink": (
         [
-            member("link", tarfile.SYMTYPE, link="../victim"),
+            member("link", tarfile.SYMTYPE, link="ok.txt"),
             member("link", data=b"x"),
         ],
         "appears twice",
@@ -382,7 +403,7 @@ UNSAFE = {
     "hardlink-up": ([member("h", tarfile.LNKTYPE, link="../victim")], "hardlink"),
     "hardlink-to-symlink": (
         [
-            member("s", tarfile.SYMTYPE, link="../victim"),
+            member("s", tarfile.SYMTYPE, link="ok.txt"),
             member("h", tarfile.LNKTYPE, link="s"),
         ],
         "hardlink",
@@ -390,6 +411,8 @@ UNSAFE = {
     "char-device": ([member("null", tarfile.CHRTYPE)], "device"),
     "block-device": ([member("sda", tarfile.BLKTYPE)], "device"),
     "fifo": ([member("pipe", tarfile.FIFOTYPE)], "fifo"),
+    "unknown-type": ([member("odd", b"Z")], "unsupported type"),
+    "symlink-empty": ([member("nowhere", tarfile.SYMTYPE, link="")], "empty target"),
     "reserved-marker": ([member(artifacts.MARKER, data=b"sha256:" + b"0" * 64)], "reserves"),
     "file-as-parent": (
         [member("f", data=b"x"), member("f/child", data=b"y")],

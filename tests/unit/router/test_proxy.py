@@ -10,8 +10,10 @@ import pytest
 
 from laneway.core.routing import Backend, Pool, Route, RoutingTable
 from laneway.router import flow
-from laneway.router.proxy import ProxyProtocol, RouterState
-from laneway.router.types import PoolCounters, ProxyOptions, Target
+from laneway.router.proxy import ProxyProtocol
+from laneway.router.state import RouterState
+from laneway.router.table import Target
+from laneway.router.types import PoolCounters, ProxyOptions
 from laneway.router.upstream import UpstreamConnection
 
 HOST = "feature-x.shop.localhost"
