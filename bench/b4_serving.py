@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import shutil
 import statistics
 import subprocess
@@ -27,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import hey_output  # bench/hey_output.py, beside this script
 import httpx
 from openfeature import api
 from openfeature.contrib.provider.flagd import FlagdProvider
@@ -128,15 +128,10 @@ def hey_load(url: str, key: str, *, rate: int, seconds: int = 5) -> tuple[float,
         text=True,
         check=True,
     ).stdout
-    assert "[200]" in out and not re.search(r"\[(4|5)\d\d\]", out), out
-
-    def pct_ms(q: int) -> float:
-        found = re.search(rf"{q}% in ([0-9.]+) secs", out)
-        assert found, out
-        return float(found.group(1)) * 1000
-
-    rps = re.search(r"Requests/sec:\s+([0-9.]+)", out)
-    return pct_ms(50), pct_ms(99), float(rps.group(1)) if rps else 0.0
+    report = hey_output.parse(out)
+    failures = report.failures()
+    assert not failures, f"hey at {rate}/s: {'; '.join(failures)}\n{out}"
+    return report.latency_ms(50), report.latency_ms(99), report.requests_per_second
 
 
 def main() -> None:
