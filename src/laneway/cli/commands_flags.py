@@ -10,11 +10,11 @@ from typing import Any
 from urllib.parse import quote
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
+from laneway.cli import output
 from laneway.cli.client import Client
-from laneway.cli.commands_env import AppOpt, JsonOpt, RepoOpt, app_of, out
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of
+from laneway.cli.output import escape
 from laneway.errors import InvalidInput
 
 flags_app = typer.Typer(
@@ -154,9 +154,9 @@ def list_flags(
     if env is not None:
         data = client.request("GET", _env_path(app, env, "/flags"))
         if as_json:
-            out.print_json(json.dumps(data))
+            output.print_json(data)
             return
-        table = Table("flag", "type", "state", "default", "targeting")
+        table = output.table("flag", "type", "state", "default", "targeting")
         for f in data["flags"]:
             rollout = f["rollout"]
             targeting = (
@@ -167,21 +167,21 @@ def list_flags(
             table.add_row(
                 escape(f["key"]), f["type"], f["state"], f["defaultVariant"] or "-", targeting
             )
-        out.print(table)
-        out.print(f"[dim]{env}: version {data['version']}[/]")
+        output.out().print(table)
+        output.out().print(f"[dim]{env}: version {data['version']}[/]")
         return
     data = client.request("GET", f"/apps/{quote(app, safe='')}/flags")
     if as_json:
-        out.print_json(json.dumps(data))
+        output.print_json(data)
         return
-    table = Table("flag", "type", *data["environments"])
+    table = output.table("flag", "type", *data["environments"])
     for f in data["flags"]:
         cells = [
             _describe(f["environments"][e]) if e in f["environments"] else "[dim]-[/]"
             for e in data["environments"]
         ]
         table.add_row(escape(f["key"]), f["type"] or "-", *cells)
-    out.print(table)
+    output.out().print(table)
 
 
 @flags_app.command("create")
@@ -214,9 +214,9 @@ def create(
     if definition is not None:
         body["definition"] = definition
     created = client.request("POST", f"/apps/{quote(app, safe='')}/flags", json=body)
-    out.print(f"[green]✓[/] flag [bold]{escape(key)}[/] created in app {app}")
+    output.out().print(f"[green]✓[/] flag [bold]{escape(key)}[/] created in app {app}")
     for name, flag in created["environments"].items():
-        out.print(f"  {name}: {_describe(flag)}")
+        output.out().print(f"  {name}: {_describe(flag)}")
 
 
 @flags_app.command("set")
@@ -246,9 +246,9 @@ def set_flag(
     client = Client()
     app = _app(client, app_name, repo)
     flag = client.request("PATCH", _env_path(app, env, f"/flags/{_key(key)}"), json=body)
-    out.print(f"[green]✓[/] {escape(key)} in {env}: {_describe(flag)}")
+    output.out().print(f"[green]✓[/] {escape(key)} in {env}: {_describe(flag)}")
     if variant is not None and flag["targeting"]:
-        out.print("  [dim]its targeting still decides for the users it matches[/]")
+        output.out().print("  [dim]its targeting still decides for the users it matches[/]")
 
 
 @flags_app.command("rollout")
@@ -277,7 +277,7 @@ def rollout(
         json={k: v for k, v in body.items() if v is not None},
     )
     r = flag["rollout"]
-    out.print(
+    output.out().print(
         f"[green]✓[/] {escape(key)} in {env}: {r['percent']:g}% of users get "
         f"{escape(r['variant'])}, the rest {escape(r['rest'])} (sticky per targetingKey)"
     )
@@ -294,7 +294,7 @@ def delete(
     app = _app(client, app_name, repo)
     result = client.request("DELETE", f"/apps/{quote(app, safe='')}/flags/{_key(key)}")
     where = ", ".join(result["removed_from"]) or "no environment"
-    out.print(f"[green]✓[/] flag {escape(key)} deleted (from {where})")
+    output.out().print(f"[green]✓[/] flag {escape(key)} deleted (from {where})")
 
 
 @flags_app.command("import")
@@ -309,7 +309,7 @@ def import_flags(
     client = Client()
     app = _app(client, app_name, repo)
     data = client.request("PUT", _env_path(app, env, "/flagset"), json=document)
-    out.print(
+    output.out().print(
         f"[green]✓[/] {len(data['flags'])} flags imported into {env} (version {data['version']})"
     )
 
@@ -333,7 +333,7 @@ def export(
         file.write_text(text)
     except OSError as exc:
         raise InvalidInput(f"{file}: cannot write: {exc.strerror}") from None
-    out.print(f"[green]✓[/] {env}'s flags written to {file}")
+    output.out().print(f"[green]✓[/] {env}'s flags written to {file}")
 
 
 @flags_app.command("history")
@@ -353,14 +353,14 @@ def history(
         params["key"] = key
     items = client.request("GET", _env_path(app, env, "/flag-history"), params=params)
     if as_json:
-        out.print_json(json.dumps(items))
+        output.print_json(items)
         return
-    table = Table("when", "version", "who", "flag", "change")
+    table = output.table("when", "version", "who", "flag", "change")
     for c in items:
         table.add_row(
             c["time"][:19], str(c["version"]), escape(c["actor"]), escape(c["key"]), _change(c)
         )
-    out.print(table)
+    output.out().print(table)
 
 
 def _change(change: dict[str, Any]) -> str:
@@ -396,7 +396,7 @@ def client_key(
     app = _app(client, app_name, repo)
     data = client.request("POST", _env_path(app, env, "/flag-key"))
     if as_json:
-        out.print_json(json.dumps(data))
+        output.print_json(data)
         return
-    out.print(f"LANEWAY_FLAGS_URL={data['url']}")
-    out.print(f"LANEWAY_FLAGS_KEY={data['key']}")
+    output.out().print(f"LANEWAY_FLAGS_URL={data['url']}")
+    output.out().print(f"LANEWAY_FLAGS_KEY={data['key']}")

@@ -1,4 +1,4 @@
-"""CLI commands of the pipeline: deploy, promote, rollback, config, diff.
+"""`laneway deploy`, `promote`, `rollback` and `diff`: releases along the pipeline.
 
 A command that makes a release follows the environment's events until the release is live
 or has failed, printing each step; `--no-wait` returns once the release is recorded.
@@ -6,17 +6,19 @@ or has failed, printing each step; `--no-wait` returns once the release is recor
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
+from laneway.cli import output
 from laneway.cli.client import Client
-from laneway.cli.commands_env import AppOpt, JsonOpt, RepoOpt, app_of, err, out, register_app
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of, register_app
 from laneway.errors import InvalidInput, LanewayError
+
+commands = typer.Typer()
+"""Top-level commands, merged into `laneway` by main.py."""
 
 WaitOpt = typer.Option(False, "--no-wait", help="Return once the release is recorded.")
 TimeoutOpt = typer.Option(900.0, "--timeout", help="Seconds to wait for the release.")
@@ -35,6 +37,7 @@ def follow_release(
 ) -> None:
     """Print the steps of a release until it is live; raise if it fails."""
     name = release["name"]
+    out, err = output.out(), output.err()
     if release.get("unchanged"):
         out.print(
             f"nothing to deploy: {environment} runs {name} with this build and config already"
@@ -76,12 +79,7 @@ def follow_release(
                 )
 
 
-def _release_line(release: dict[str, Any]) -> str:
-    hotfix = f" [yellow](hotfix: {release['hotfix_reason']})[/]" if release["hotfix_reason"] else ""
-    return f"{release['name']}: {release['description']}{hotfix}"
-
-
-def _announce(
+def announce(
     client: Client,
     app: str,
     environment: str,
@@ -91,186 +89,125 @@ def _announce(
     timeout: float,
 ) -> None:
     """Print the release just made and, unless told not to wait, follow it until it is live."""
-    out.print(_release_line(release), markup=True)
+    hotfix = f" [yellow](hotfix: {release['hotfix_reason']})[/]" if release["hotfix_reason"] else ""
+    output.out().print(f"{release['name']}: {release['description']}{hotfix}", markup=True)
     if wait:
         follow_release(client, app, environment, release, timeout=timeout)
 
 
-def register(app: typer.Typer, config_app: typer.Typer) -> None:
-    @app.command()
-    def deploy(
-        environment: str = typer.Argument(..., help="Environment name."),
-        ref: str | None = typer.Option(None, "--ref", help="Git ref to deploy (built if needed)."),
-        build: str | None = typer.Option(None, "--build", help="Build id (or a prefix)."),
-        hotfix: bool = typer.Option(False, "--hotfix", help="Bypass the pipeline's protection."),
-        reason: str | None = typer.Option(None, "--reason", help="Why (needed with --hotfix)."),
-        cancel: bool = typer.Option(False, "--cancel", help="Stop the deploy under way."),
-        no_wait: bool = WaitOpt,
-        timeout: float = TimeoutOpt,
-        app_name: str | None = AppOpt,
-        repo: Path | None = RepoOpt,
-    ) -> None:
-        """Deploy a ref or a build with zero downtime: the new release starts beside the old,
-        takes traffic once healthy, and the old one stays warm for an instant rollback.
-        `--cancel` stops the deploy under way (the live release keeps serving)."""
-        if cancel:
-            if ref or build or hotfix or reason:
-                raise InvalidInput("--cancel takes no --ref, --build, --hotfix or --reason")
-            name, _ = app_of(repo, app_name)
-            live = Client().request(
-                "POST", f"/apps/{name}/environments/{environment}/deploys/cancel"
-            )
-            out.print(f"deploy cancelled; {live['name']} serves {environment}")
-            return
-        if (ref is None) == (build is None):
-            raise InvalidInput("give exactly one of --ref or --build")
-        name, root = app_of(repo, app_name)
-        client = Client()
-        if ref is not None:
-            register_app(client, name, root)  # the ref is read from this repository
-        body = {"ref": ref, "build": build, "hotfix": hotfix, "reason": reason}
-        path = f"/apps/{name}/environments/{environment}/deploys"
-        release = client.request("POST", path, json=body)
-        _announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
-
-    @app.command()
-    def promote(
-        source: str = typer.Argument(..., help="Environment whose live build is promoted."),
-        target: str = typer.Argument(..., help="Environment that receives it."),
-        hotfix: bool = typer.Option(False, "--hotfix", help="Bypass the pipeline's protection."),
-        reason: str | None = typer.Option(None, "--reason", help="Why (needed with --hotfix)."),
-        no_wait: bool = WaitOpt,
-        timeout: float = TimeoutOpt,
-        app_name: str | None = AppOpt,
-        repo: Path | None = RepoOpt,
-    ) -> None:
-        """Deploy to TARGET the very build SOURCE runs (never a rebuild), with TARGET's config."""
+@commands.command()
+def deploy(
+    environment: str = typer.Argument(..., help="Environment name."),
+    ref: str | None = typer.Option(None, "--ref", help="Git ref to deploy (built if needed)."),
+    build: str | None = typer.Option(None, "--build", help="Build id (or a prefix)."),
+    hotfix: bool = typer.Option(False, "--hotfix", help="Bypass the pipeline's protection."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (needed with --hotfix)."),
+    cancel: bool = typer.Option(False, "--cancel", help="Stop the deploy under way."),
+    no_wait: bool = WaitOpt,
+    timeout: float = TimeoutOpt,
+    app_name: str | None = AppOpt,
+    repo: Path | None = RepoOpt,
+) -> None:
+    """Deploy a ref or a build with zero downtime: the new release starts beside the old,
+    takes traffic once healthy, and the old one stays warm for an instant rollback.
+    `--cancel` stops the deploy under way (the live release keeps serving)."""
+    if cancel:
+        if ref or build or hotfix or reason:
+            raise InvalidInput("--cancel takes no --ref, --build, --hotfix or --reason")
         name, _ = app_of(repo, app_name)
-        client = Client()
-        body = {"from": source, "to": target, "hotfix": hotfix, "reason": reason}
-        release = client.request("POST", f"/apps/{name}/promotions", json=body)
-        _announce(client, name, target, release, wait=not no_wait, timeout=timeout)
+        live = Client().request("POST", f"/apps/{name}/environments/{environment}/deploys/cancel")
+        output.out().print(f"deploy cancelled; {live['name']} serves {environment}")
+        return
+    if (ref is None) == (build is None):
+        raise InvalidInput("give exactly one of --ref or --build")
+    name, root = app_of(repo, app_name)
+    client = Client()
+    if ref is not None:
+        register_app(client, name, root)  # the ref is read from this repository
+    body = {"ref": ref, "build": build, "hotfix": hotfix, "reason": reason}
+    path = f"/apps/{name}/environments/{environment}/deploys"
+    release = client.request("POST", path, json=body)
+    announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
 
-    @app.command()
-    def rollback(
-        environment: str = typer.Argument(..., help="Environment name."),
-        to: str | None = typer.Option(None, "--to", help="Release to go back to, e.g. v3."),
-        no_wait: bool = WaitOpt,
-        timeout: float = TimeoutOpt,
-        app_name: str | None = AppOpt,
-        repo: Path | None = RepoOpt,
-    ) -> None:
-        """Go back to the previous release (or --to vN) as a new release; instant while the
-        previous release is still warm."""
-        number = None
-        if to is not None:
-            digits = to.removeprefix("v")
-            if not digits.isdigit() or int(digits) < 1:
-                raise InvalidInput(f"--to {to}: expected a release such as v3")
-            number = int(digits)
-        name, _ = app_of(repo, app_name)
-        client = Client()
-        path = f"/apps/{name}/environments/{environment}/rollback"
-        release = client.request("POST", path, json={"to": number})
-        _announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
 
-    @config_app.command("list")
-    def config_list(
-        environment: str = typer.Argument(..., help="Environment name."),
-        as_json: bool = JsonOpt,
-        app_name: str | None = AppOpt,
-        repo: Path | None = RepoOpt,
-    ) -> None:
-        """The environment's config; secrets show only that they are set, and a fingerprint."""
-        name, _ = app_of(repo, app_name)
-        items = Client().request("GET", f"/apps/{name}/environments/{environment}/config")
-        if as_json:
-            out.print_json(json.dumps(items))
-            return
-        if not items:
-            out.print(f"{environment} has no config; `laneway config set {environment} KEY=VALUE`")
-            return
-        table = Table("key", "value", "fingerprint")
-        for item in items:
-            value = "[dim](secret)[/]" if item["secret"] else item["value"]
-            table.add_row(item["key"], value, item["fingerprint"] or "")
-        out.print(table)
+@commands.command()
+def promote(
+    source: str = typer.Argument(..., help="Environment whose live build is promoted."),
+    target: str = typer.Argument(..., help="Environment that receives it."),
+    hotfix: bool = typer.Option(False, "--hotfix", help="Bypass the pipeline's protection."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (needed with --hotfix)."),
+    no_wait: bool = WaitOpt,
+    timeout: float = TimeoutOpt,
+    app_name: str | None = AppOpt,
+    repo: Path | None = RepoOpt,
+) -> None:
+    """Deploy to TARGET the very build SOURCE runs (never a rebuild), with TARGET's config."""
+    name, _ = app_of(repo, app_name)
+    client = Client()
+    body = {"from": source, "to": target, "hotfix": hotfix, "reason": reason}
+    release = client.request("POST", f"/apps/{name}/promotions", json=body)
+    announce(client, name, target, release, wait=not no_wait, timeout=timeout)
 
-    @config_app.command("set")
-    def config_set(
-        environment: str = typer.Argument(..., help="Environment name."),
-        assignments: list[str] = typer.Argument(..., help="KEY=VALUE ..."),
-        secret: bool = typer.Option(False, "--secret", help="Never show these values back."),
-        no_wait: bool = WaitOpt,
-        timeout: float = TimeoutOpt,
-        app_name: str | None = AppOpt,
-        repo: Path | None = RepoOpt,
-    ) -> None:
-        """Set variables: a new release, restarted with zero downtime."""
-        from laneway.core.config import parse_assignments
 
-        values = parse_assignments(assignments)
-        _change(environment, {"set": values, "secret": secret}, no_wait, timeout, app_name, repo)
+@commands.command()
+def rollback(
+    environment: str = typer.Argument(..., help="Environment name."),
+    to: str | None = typer.Option(None, "--to", help="Release to go back to, e.g. v3."),
+    no_wait: bool = WaitOpt,
+    timeout: float = TimeoutOpt,
+    app_name: str | None = AppOpt,
+    repo: Path | None = RepoOpt,
+) -> None:
+    """Go back to the previous release (or --to vN) as a new release; instant while the
+    previous release is still warm."""
+    number = None
+    if to is not None:
+        digits = to.removeprefix("v")
+        if not digits.isdigit() or int(digits) < 1:
+            raise InvalidInput(f"--to {to}: expected a release such as v3")
+        number = int(digits)
+    name, _ = app_of(repo, app_name)
+    client = Client()
+    path = f"/apps/{name}/environments/{environment}/rollback"
+    release = client.request("POST", path, json={"to": number})
+    announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
 
-    @config_app.command("unset")
-    def config_unset(
-        environment: str = typer.Argument(..., help="Environment name."),
-        keys: list[str] = typer.Argument(..., help="KEY ..."),
-        no_wait: bool = WaitOpt,
-        timeout: float = TimeoutOpt,
-        app_name: str | None = AppOpt,
-        repo: Path | None = RepoOpt,
-    ) -> None:
-        """Remove variables: a new release, restarted with zero downtime."""
-        _change(environment, {"unset": keys}, no_wait, timeout, app_name, repo)
 
-    def _change(
-        environment: str,
-        body: dict[str, Any],
-        no_wait: bool,
-        timeout: float,
-        app_name: str | None,
-        repo: Path | None,
-    ) -> None:
-        name, _ = app_of(repo, app_name)
-        client = Client()
-        path = f"/apps/{name}/environments/{environment}/config"
-        release = client.request("PATCH", path, json=body)
-        _announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
-
-    @app.command()
-    def diff(
-        left: str = typer.Argument(..., help="Environment name, e.g. staging."),
-        right: str = typer.Argument(..., help="Environment name, e.g. production."),
-        as_json: bool = JsonOpt,
-        app_name: str | None = AppOpt,
-        repo: Path | None = RepoOpt,
-    ) -> None:
-        """Show two environments side by side. Exit 0 when they are in parity on everything
-        but the differences the spec declares, 1 otherwise."""
-        name, _ = app_of(repo, app_name)
-        report = Client().request(
-            "GET", f"/apps/{name}/diff", params={"left": left, "right": right}
+def print_diff(left: str, right: str, report: dict[str, Any]) -> None:
+    table = output.table("", "", left, right, "")
+    for row in report["rows"]:
+        style = STATUS_STYLE.get(row["status"], "")
+        table.add_row(
+            row["section"],
+            row["item"],
+            row["left"] if row["left"] is not None else "[dim]-[/]",
+            row["right"] if row["right"] is not None else "[dim]-[/]",
+            f"[{style}]{row['status']}[/]",
         )
-        if as_json:
-            out.print_json(json.dumps(report))
-        else:
-            table = Table("", "", left, right, "")
-            for row in report["rows"]:
-                style = STATUS_STYLE.get(row["status"], "")
-                table.add_row(
-                    row["section"],
-                    row["item"],
-                    row["left"] if row["left"] is not None else "[dim]-[/]",
-                    row["right"] if row["right"] is not None else "[dim]-[/]",
-                    f"[{style}]{row['status']}[/]",
-                )
-            out.print(table)
-            drifted = [
-                f"{r['section']} {r['item']} ({r['status']})"
-                for r in report["rows"]
-                if r["status"] in ("differs", "left-only", "right-only")
-            ]
-            verdict = "[green]in parity[/]" if report["in_parity"] else "[red]drift[/]: "
-            out.print(f"{left} and {right}: {verdict}" + ", ".join(drifted))
-        raise typer.Exit(0 if report["in_parity"] else 1)
+    output.out().print(table)
+    drifted = [
+        f"{r['section']} {r['item']} ({r['status']})"
+        for r in report["rows"]
+        if r["status"] in ("differs", "left-only", "right-only")
+    ]
+    verdict = "[green]in parity[/]" if report["in_parity"] else "[red]drift[/]: "
+    output.out().print(f"{left} and {right}: {verdict}" + ", ".join(drifted))
+
+
+@commands.command()
+def diff(
+    left: str = typer.Argument(..., help="Environment name, e.g. staging."),
+    right: str = typer.Argument(..., help="Environment name, e.g. production."),
+    as_json: bool = JsonOpt,
+    app_name: str | None = AppOpt,
+    repo: Path | None = RepoOpt,
+) -> None:
+    """Show two environments side by side. Exit 0 when they are in parity on everything
+    but the differences the spec declares, 1 otherwise."""
+    name, _ = app_of(repo, app_name)
+    report = Client().request("GET", f"/apps/{name}/diff", params={"left": left, "right": right})
+    if as_json:
+        output.print_json(report)
+    else:
+        print_diff(left, right, report)
+    raise typer.Exit(0 if report["in_parity"] else 1)

@@ -1,7 +1,8 @@
 """The `laneway` command. Every command but `server`, `up`, `demo`, `halt`, `init` and `spec`
 talks to the HTTP API; errors are printed as one message (and a hint), never a traceback.
 
-Exit status: 0 ok, 1 failure, 2 bad usage or input.
+Each `commands_*` module registers its commands on its own Typer app; this one puts them
+together. Exit status: 0 ok, 1 failure, 2 bad usage or input.
 """
 
 from __future__ import annotations
@@ -9,10 +10,18 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from laneway.cli import commands_env, commands_flags, commands_local, commands_pipeline
+from laneway.cli import (
+    commands_builds,
+    commands_config,
+    commands_env,
+    commands_flags,
+    commands_local,
+    commands_pipeline,
+    commands_releases,
+    commands_spec,
+    output,
+)
 from laneway.errors import LanewayError
 
 app = typer.Typer(
@@ -22,23 +31,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-env_app = typer.Typer(help="Create, list, show and destroy environments.", no_args_is_help=True)
-spec_app = typer.Typer(
-    help="The laneway.yaml spec: check it, print its JSON Schema.", no_args_is_help=True
-)
-config_app = typer.Typer(
-    help="Config per environment: each change is a new release.", no_args_is_help=True
-)
-app.add_typer(env_app, name="env")
-app.add_typer(spec_app, name="spec")
-app.add_typer(config_app, name="config")
+# top-level commands first, in this order in `laneway --help`, then the command groups
+for module in (
+    commands_builds,
+    commands_releases,
+    commands_env,
+    commands_local,
+    commands_spec,
+    commands_pipeline,
+):
+    app.add_typer(module.commands)
+app.add_typer(commands_env.env_app, name="env")
+app.add_typer(commands_spec.spec_app, name="spec")
+app.add_typer(commands_config.config_app, name="config")
 app.add_typer(commands_flags.flags_app, name="flags")
-
-commands_env.register(app, env_app)
-commands_local.register(app, spec_app)
-commands_pipeline.register(app, config_app)
-
-err = Console(stderr=True, soft_wrap=True)
 
 
 def main() -> None:
@@ -47,19 +53,18 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)  # typer.Exit(code) comes back as a value without standalone mode
     except LanewayError as exc:
-        err.print(
-            f"[bold red]error:[/] {exc.message}", highlight=False, markup=True, soft_wrap=True
-        )
+        err = output.err()
+        err.print(f"[bold red]error:[/] {exc.message}", markup=True)
         if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+            err.print(f"[dim]hint:[/] {exc.hint}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted")
+        output.err().print("interrupted")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        err.print("aborted")
+        output.err().print("aborted")
         sys.exit(1)
     except Exception as exc:  # click's usage errors and anything unforeseen: no traceback
         import click
@@ -67,5 +72,8 @@ def main() -> None:
         if isinstance(exc, click.exceptions.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        err.print(f"[bold red]error:[/] unexpected {exc.__class__.__name__}: {escape(str(exc))}")
+        output.err().print(
+            f"[bold red]error:[/] unexpected {exc.__class__.__name__}: {output.escape(str(exc))}",
+            highlight=True,
+        )
         sys.exit(1)

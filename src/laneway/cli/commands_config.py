@@ -1,0 +1,87 @@
+"""`laneway config list|set|unset`: config per environment; each change is a new release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from laneway.cli import output
+from laneway.cli.client import Client
+from laneway.cli.commands_pipeline import TimeoutOpt, WaitOpt, announce
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of
+
+config_app = typer.Typer(
+    help="Config per environment: each change is a new release.", no_args_is_help=True
+)
+
+
+@config_app.command("list")
+def config_list(
+    environment: str = typer.Argument(..., help="Environment name."),
+    as_json: bool = JsonOpt,
+    app_name: str | None = AppOpt,
+    repo: Path | None = RepoOpt,
+) -> None:
+    """The environment's config; secrets show only that they are set, and a fingerprint."""
+    name, _ = app_of(repo, app_name)
+    items = Client().request("GET", f"/apps/{name}/environments/{environment}/config")
+    if as_json:
+        output.print_json(items)
+        return
+    if not items:
+        output.out().print(
+            f"{environment} has no config; `laneway config set {environment} KEY=VALUE`"
+        )
+        return
+    table = output.table("key", "value", "fingerprint")
+    for item in items:
+        value = "[dim](secret)[/]" if item["secret"] else item["value"]
+        table.add_row(item["key"], value, item["fingerprint"] or "")
+    output.out().print(table)
+
+
+@config_app.command("set")
+def config_set(
+    environment: str = typer.Argument(..., help="Environment name."),
+    assignments: list[str] = typer.Argument(..., help="KEY=VALUE ..."),
+    secret: bool = typer.Option(False, "--secret", help="Never show these values back."),
+    no_wait: bool = WaitOpt,
+    timeout: float = TimeoutOpt,
+    app_name: str | None = AppOpt,
+    repo: Path | None = RepoOpt,
+) -> None:
+    """Set variables: a new release, restarted with zero downtime."""
+    from laneway.core.config import parse_assignments
+
+    values = parse_assignments(assignments)
+    _change(environment, {"set": values, "secret": secret}, no_wait, timeout, app_name, repo)
+
+
+@config_app.command("unset")
+def config_unset(
+    environment: str = typer.Argument(..., help="Environment name."),
+    keys: list[str] = typer.Argument(..., help="KEY ..."),
+    no_wait: bool = WaitOpt,
+    timeout: float = TimeoutOpt,
+    app_name: str | None = AppOpt,
+    repo: Path | None = RepoOpt,
+) -> None:
+    """Remove variables: a new release, restarted with zero downtime."""
+    _change(environment, {"unset": keys}, no_wait, timeout, app_name, repo)
+
+
+def _change(
+    environment: str,
+    body: dict[str, Any],
+    no_wait: bool,
+    timeout: float,
+    app_name: str | None,
+    repo: Path | None,
+) -> None:
+    name, _ = app_of(repo, app_name)
+    client = Client()
+    path = f"/apps/{name}/environments/{environment}/config"
+    release = client.request("PATCH", path, json=body)
+    announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
