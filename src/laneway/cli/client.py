@@ -1,5 +1,9 @@
 """The CLI's HTTP client: finds the server (LANEWAY_URL/LANEWAY_TOKEN or the client config),
-turns problem+json answers into laneway errors and connection failures into a plain message."""
+turns problem+json answers into laneway errors and connection failures into a plain message.
+
+httpx is imported when the first client is made, not with this module: importing it takes
+longer than the rest of a command's start-up, and `laneway --help` makes no request.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from laneway.errors import (
     Conflict,
@@ -21,6 +23,9 @@ from laneway.errors import (
     Unauthorized,
     Unavailable,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 BY_STATUS: dict[int, type[LanewayError]] = {
     400: InvalidInput,
@@ -77,6 +82,8 @@ class Client:
     def __init__(self, url: str | None = None, token: str | None = None) -> None:
         if url is None or token is None:
             url, token = find_server()
+        import httpx
+
         self.url = url
         self.http = httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
@@ -85,6 +92,8 @@ class Client:
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
         """httpx's errors as laneway's: the server is down, or the connection broke."""
+        import httpx
+
         try:
             yield
         except httpx.ConnectError:
