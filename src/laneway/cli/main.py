@@ -30,6 +30,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
 )
 # top-level commands first, in this order in `laneway --help`, then the command groups
 for module in (
@@ -66,12 +68,14 @@ def main() -> None:
     except typer.Abort:
         output.err().print("aborted")
         sys.exit(1)
-    except Exception as exc:  # click's usage errors and anything unforeseen: no traceback
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # click's usage errors, as typer ships its own click
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()  # the usage line and what is wrong, as click prints it
+        else:
+            output.err().print(f"error: {exc.format_message()}", markup=False)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # anything unforeseen: one line, no traceback
         output.err().print(
             f"[bold red]error:[/] unexpected {exc.__class__.__name__}: {output.escape(str(exc))}",
             highlight=True,
