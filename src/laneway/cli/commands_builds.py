@@ -26,17 +26,18 @@ def build(
     name, root = app_of(repo, app_name)
     client = Client()
     register_app(client, name, root)
-    for event, data in client.events("POST", f"/apps/{name}/builds", json={"ref": ref}):
-        if event == "output" and not as_json:
+    for event in client.events("POST", f"/apps/{name}/builds", json={"ref": ref}):
+        data = event.data
+        if event.type == "output" and not as_json:
             output.err().print(f"[dim]build |[/] {data['line']}", markup=True)
-        elif event == "result":
+        elif event.type == "result":
             if as_json:
                 output.print_json(data)
             else:
                 cached = " (cached: nothing was run)" if data.get("cached") else ""
                 output.out().print(f"build [bold]{data['id']}[/] of {data['commit'][:12]}{cached}")
             return
-        elif event == "error":
+        elif event.type == "error":
             raise LanewayError(data["detail"], hint=data.get("hint"))
     raise LanewayError("the build stream ended without a result")
 

@@ -73,15 +73,16 @@ def wait_for(
     err = output.err()
     with err.status(f"waiting for {name}…") as status:
         params = {"follow": "true", "after": str(after)}
-        for event, data in client.events("GET", path, params=params):
-            if event == "status":
+        for event in client.events("GET", path, params=params):
+            data = event.data
+            if event.type == "status":
                 last = data
                 status.update(f"{name}: {data['phase']}: {data['message']}")
                 if _settled(name, last, until=until):
                     return last
-            elif event == "end":
+            elif event.type == "end":
                 return last
-            elif event == "build.output":
+            elif event.type == "build.output":
                 err.print(f"  [dim]build |[/] {data['message']}", markup=True)
             else:
                 err.print(f"  {data['message']}")

@@ -47,13 +47,14 @@ def follow_release(
     path = f"/apps/{app}/environments/{environment}/events"
     params = {"follow": "true", "after": str(release.get("events_after") or 0)}
     with err.status(f"{environment}: {name}…") as status:
-        for event, data in client.events("GET", path, params=params):
+        for event in client.events("GET", path, params=params):
+            data = event.data
             if time.monotonic() - started > timeout:
                 raise LanewayError(
                     f"{name} is not live on {environment} after {timeout:g}s",
                     hint=f"it goes on; see `laneway env show {environment}`",
                 )
-            if event == "status":
+            if event.type == "status":
                 status.update(f"{environment}: {data['phase']}: {data['message']}")
                 if data["phase"] == "failed" and data["release"] == name:
                     raise LanewayError(
@@ -61,18 +62,18 @@ def follow_release(
                         hint=f"`laneway releases {environment} {name}` has the details",
                     )
                 continue
-            if event == "end":
+            if event.type == "end":
                 raise LanewayError(f"{environment} was destroyed")
             message = data["message"]
-            if event == "build.output":
+            if event.type == "build.output":
                 err.print(f"  [dim]build |[/] {message}", markup=True)
                 continue
             err.print(f"  {message}")
-            if event == "switched" and message.startswith(f"{name} is live"):
+            if event.type == "switched" and message.startswith(f"{name} is live"):
                 took = time.monotonic() - started
                 out.print(f"[green]{name} is live on {environment}[/] ({took:.1f}s)")
                 return
-            if event == "deploy.failed" and message.startswith(f"deploy of {name} "):
+            if event.type == "deploy.failed" and message.startswith(f"deploy of {name} "):
                 raise LanewayError(
                     f"{name} failed on {environment}; traffic stayed where it was",
                     hint=f"`laneway releases {environment} {name}` has the details",

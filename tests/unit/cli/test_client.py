@@ -1,0 +1,107 @@
+"""The CLI's client against a real HTTP server on loopback: server-sent events read as the
+standard says (ids, multi-line data, comments, any line ending), and problem answers and
+broken streams as laneway errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from laneway.cli.client import Client, Event
+from laneway.errors import LanewayError, NotFound, Unavailable
+
+# written in pieces that split lines and events, as a server flushing as it goes would
+STREAM = [
+    b": a comment, then the first event over two data lines\r\n",
+    b'id: 7\r\nevent: status\r\ndata: {"phase": "pending",\r\n',
+    b'data:  "message": "line one\\nline two"}\r\n\r',
+    b"\nretry: 3000\n\n",  # no data: not an event
+    b'event: build.output\ndata: {"message": "pip | ok"}\n\n',
+    b'id: 8\ndata: {"n": 8}\n',
+    b"\n",
+    b': ping\n\nevent: end\ndata: {"deleted": true}\n\n',
+]
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        assert self.headers["Authorization"] == "Bearer t0ken"
+        if self.path == "/api/v1/events":
+            self._answer(200, "text/event-stream", STREAM)
+        elif self.path == "/api/v1/not-json":
+            self._answer(200, "text/event-stream", [b"event: status\ndata: hello\n\n"])
+        elif self.path == "/api/v1/plain":
+            self._answer(200, "text/plain", [b"not events\n"])
+        else:
+            problem = {"title": "not found", "detail": "no environment 'x'", "hint": "see env list"}
+            self._answer(404, "application/problem+json", [json.dumps(problem).encode()])
+
+    def _answer(self, status: int, content_type: str, chunks: list[bytes]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.end_headers()
+        for chunk in chunks:
+            self.wfile.write(chunk)
+            self.wfile.flush()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = Client(f"http://127.0.0.1:{server.server_address[1]}", "t0ken")
+    try:
+        yield client
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_events_as_the_standard_reads_them(client: Client) -> None:
+    assert list(client.events("GET", "/events")) == [
+        Event(
+            type="status",
+            data={"phase": "pending", "message": "line one\nline two"},
+            id="7",
+        ),
+        Event(type="build.output", data={"message": "pip | ok"}, id="7"),
+        Event(type="message", data={"n": 8}, id="8"),
+        Event(type="end", data={"deleted": True}, id="8"),
+    ]
+
+
+def test_a_problem_answer_is_a_laneway_error(client: Client) -> None:
+    with pytest.raises(NotFound) as raised:
+        list(client.events("GET", "/missing"))
+    assert raised.value.message == "no environment 'x'"
+    assert raised.value.hint == "see env list"
+
+
+def test_an_event_that_is_not_json_says_where(client: Client) -> None:
+    with pytest.raises(LanewayError, match="/not-json: status: .* not JSON: 'hello'"):
+        list(client.events("GET", "/not-json"))
+
+
+def test_an_answer_that_is_not_an_event_stream_is_refused(client: Client) -> None:
+    with pytest.raises(Unavailable, match="failed: SSEError"):
+        list(client.events("GET", "/plain"))
+
+
+def test_no_server_is_unavailable() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = server.server_address[1]
+    server.server_close()  # the port is free now: nothing listens
+    client = Client(f"http://127.0.0.1:{port}", "t0ken")
+    with pytest.raises(Unavailable, match="cannot reach the laneway server"):
+        list(client.events("GET", "/events"))
+    client.close()
