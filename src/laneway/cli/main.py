@@ -48,8 +48,22 @@ app.add_typer(commands_spec.spec_app, name="spec")
 app.add_typer(commands_config.config_app, name="config")
 app.add_typer(commands_flags.flags_app, name="flags")
 
+UNUSED_IMPORTS = ("httpx._main", "trio")
+"""Modules the command never runs that its libraries would import on the way: httpx's own
+command line (click, pygments, rich's progress bars and syntax), which `import httpx` loads
+unless it cannot, and trio, which httpcore loads where it is installed, for async clients
+(the CLI's client is sync). Together they were half of `laneway env list`'s start-up."""
+
+
+def skip_unused_imports() -> None:
+    """A None entry in sys.modules makes an import fail at once; both libraries catch the
+    ImportError and go on without the module. Left alone where one is imported already."""
+    for name in UNUSED_IMPORTS:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
 
 def main() -> None:
+    skip_unused_imports()
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
