@@ -8,7 +8,7 @@ import typer
 
 from laneway.cli import output
 from laneway.cli.client import Client
-from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of, register_app
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of, register_app, which_app
 from laneway.errors import LanewayError
 
 commands = typer.Typer()
@@ -47,7 +47,7 @@ def builds(
     app_name: str | None = AppOpt, repo: Path | None = RepoOpt, as_json: bool = JsonOpt
 ) -> None:
     """List the app's builds."""
-    name, _ = app_of(repo, app_name)
+    name = which_app(repo, app_name)
     items = Client().request("GET", f"/apps/{name}/builds")
     if as_json:
         output.print_json(items)

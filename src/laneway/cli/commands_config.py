@@ -10,7 +10,7 @@ import typer
 from laneway.cli import output
 from laneway.cli.client import Client
 from laneway.cli.commands_pipeline import TimeoutOpt, WaitOpt, announce
-from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, which_app
 
 config_app = typer.Typer(
     help="Config per environment: each change is a new release.", no_args_is_help=True
@@ -25,7 +25,7 @@ def config_list(
     repo: Path | None = RepoOpt,
 ) -> None:
     """The environment's config; secrets show only that they are set, and a fingerprint."""
-    name, _ = app_of(repo, app_name)
+    name = which_app(repo, app_name)
     items = Client().request("GET", f"/apps/{name}/environments/{environment}/config")
     if as_json:
         output.print_json(items)
@@ -80,7 +80,7 @@ def _change(
     app_name: str | None,
     repo: Path | None,
 ) -> None:
-    name, _ = app_of(repo, app_name)
+    name = which_app(repo, app_name)
     client = Client()
     path = f"/apps/{name}/environments/{environment}/config"
     release = client.request("PATCH", path, json=body)

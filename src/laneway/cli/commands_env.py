@@ -12,7 +12,7 @@ import typer
 
 from laneway.cli import output
 from laneway.cli.client import Client
-from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of, register_app
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of, register_app, which_app
 from laneway.errors import InvalidInput, LanewayError, NotFound
 
 env_app = typer.Typer(help="Create, list, show and destroy environments.", no_args_is_help=True)
@@ -158,7 +158,7 @@ def env_list(
     app_name: str | None = AppOpt, repo: Path | None = RepoOpt, as_json: bool = JsonOpt
 ) -> None:
     """List the app's environments."""
-    name, _ = app_of(repo, app_name)
+    name = which_app(repo, app_name)
     items = Client().request("GET", f"/apps/{name}/environments")
     if as_json:
         output.print_json(items)
@@ -184,7 +184,7 @@ def env_show(
     as_json: bool = JsonOpt,
 ) -> None:
     """Show one environment: phase, source, build, replicas."""
-    app, _ = app_of(repo, app_name)
+    app = which_app(repo, app_name)
     e = Client().request("GET", f"/apps/{app}/environments/{name}")
     if as_json:
         output.print_json(e)
@@ -201,7 +201,7 @@ def env_destroy(
     repo: Path | None = RepoOpt,
 ) -> None:
     """Destroy an environment: its processes, ports, files, databases and roles."""
-    app, _ = app_of(repo, app_name)
+    app = which_app(repo, app_name)
     client = Client()
     client.request("DELETE", f"/apps/{app}/environments/{name}")
     if wait:
@@ -222,7 +222,7 @@ def logs(
     repo: Path | None = RepoOpt,
 ) -> None:
     """Print an environment's logs, labelled per service replica."""
-    app, _ = app_of(repo, app_name)
+    app = which_app(repo, app_name)
     params: dict[str, str] = {"tail": str(tail), "follow": str(follow).lower()}
     if service:
         params["service"] = service

@@ -13,7 +13,7 @@ import typer
 
 from laneway.cli import output
 from laneway.cli.client import Client
-from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, which_app
 from laneway.cli.output import escape
 from laneway.errors import InvalidInput
 
@@ -32,7 +32,7 @@ def _app(client: Client, app_name: str | None, repo: Path | None) -> str:
     if app_name:
         return app_name
     try:
-        return app_of(repo, app_name)[0]
+        return which_app(repo, app_name)
     except InvalidInput:
         if repo is not None:
             raise

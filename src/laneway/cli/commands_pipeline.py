@@ -14,7 +14,7 @@ import typer
 
 from laneway.cli import output
 from laneway.cli.client import Client
-from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of, register_app
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of, register_app, which_app
 from laneway.errors import InvalidInput, LanewayError
 
 commands = typer.Typer()
@@ -115,7 +115,7 @@ def deploy(
     if cancel:
         if ref or build or hotfix or reason:
             raise InvalidInput("--cancel takes no --ref, --build, --hotfix or --reason")
-        name, _ = app_of(repo, app_name)
+        name = which_app(repo, app_name)
         live = Client().request("POST", f"/apps/{name}/environments/{environment}/deploys/cancel")
         output.out().print(f"deploy cancelled; {live['name']} serves {environment}")
         return
@@ -143,7 +143,7 @@ def promote(
     repo: Path | None = RepoOpt,
 ) -> None:
     """Deploy to TARGET the very build SOURCE runs (never a rebuild), with TARGET's config."""
-    name, _ = app_of(repo, app_name)
+    name = which_app(repo, app_name)
     client = Client()
     body = {"from": source, "to": target, "hotfix": hotfix, "reason": reason}
     release = client.request("POST", f"/apps/{name}/promotions", json=body)
@@ -167,7 +167,7 @@ def rollback(
         if not digits.isdigit() or int(digits) < 1:
             raise InvalidInput(f"--to {to}: expected a release such as v3")
         number = int(digits)
-    name, _ = app_of(repo, app_name)
+    name = which_app(repo, app_name)
     client = Client()
     path = f"/apps/{name}/environments/{environment}/rollback"
     release = client.request("POST", path, json={"to": number})
@@ -205,7 +205,7 @@ def diff(
 ) -> None:
     """Show two environments side by side. Exit 0 when they are in parity on everything
     but the differences the spec declares, 1 otherwise."""
-    name, _ = app_of(repo, app_name)
+    name = which_app(repo, app_name)
     report = Client().request("GET", f"/apps/{name}/diff", params={"left": left, "right": right})
     if as_json:
         output.print_json(report)

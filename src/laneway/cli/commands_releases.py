@@ -9,7 +9,7 @@ import typer
 
 from laneway.cli import output
 from laneway.cli.client import Client
-from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, which_app
 from laneway.errors import InvalidInput
 
 commands = typer.Typer()
@@ -67,7 +67,7 @@ def releases(
 ) -> None:
     """List an environment's releases, newest first; or show one with its config and its
     release hook's output."""
-    name, _ = app_of(repo, app_name)
+    name = which_app(repo, app_name)
     path = f"/apps/{name}/environments/{environment}/releases"
     if release is not None:
         digits = release.removeprefix("v")

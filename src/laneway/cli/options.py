@@ -61,5 +61,13 @@ def app_of(repo: Path | None, app: str | None) -> tuple[str, Path]:
     return load_spec(spec_path).app, root
 
 
+def which_app(repo: Path | None, app: str | None) -> str:
+    """The app a command works on where it needs no repository (reading, deploying a build):
+    `--app` as given, with no git run, else laneway.yaml's as `app_of` finds it."""
+    if app and repo is None:
+        return app
+    return app_of(repo, app)[0]
+
+
 def register_app(client: Client, app: str, repo: Path) -> None:
     client.request("PUT", f"/apps/{app}", json={"repo": str(repo)})
