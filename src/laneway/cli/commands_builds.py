@@ -1,7 +1,5 @@
 """`laneway build` and `laneway builds`: build a commit of the app, list its builds."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import typer

@@ -1,7 +1,5 @@
 """`laneway config list|set|unset`: config per environment; each change is a new release."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Any
 

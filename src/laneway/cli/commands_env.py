@@ -1,8 +1,6 @@
 """`laneway env create|list|show|destroy` and `laneway logs`; `wait_for` follows an
 environment's events until it serves (also used by `laneway demo`)."""
 
-from __future__ import annotations
-
 import contextlib
 import time
 from pathlib import Path

@@ -1,8 +1,6 @@
 """`laneway flags ...`: define feature flags, switch and roll them out per environment, import
 and export flagd documents, read the history, print an environment's client key."""
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path

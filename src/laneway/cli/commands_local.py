@@ -4,8 +4,6 @@ Each imports the server side (the control plane, the runtime) when it runs, not 
 that the client commands and `laneway --help` start without it.
 """
 
-from __future__ import annotations
-
 import contextlib
 from pathlib import Path
 

@@ -4,8 +4,6 @@ A command that makes a release follows the environment's events until the releas
 or has failed, printing each step; `--no-wait` returns once the release is recorded.
 """
 
-from __future__ import annotations
-
 import time
 from pathlib import Path
 from typing import Any

@@ -1,7 +1,5 @@
 """`laneway releases`: an environment's releases, newest first, or one in full."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Any
 

@@ -1,8 +1,6 @@
 """`laneway init` and `laneway spec check|schema`: write, validate and describe laneway.yaml,
 locally. The spec's modules (pydantic, YAML) are imported when one of these runs."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 

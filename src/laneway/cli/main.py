@@ -3,6 +3,12 @@ talks to the HTTP API; errors are printed as one message (and a hint), never a t
 
 Each `commands_*` module registers its commands on its own Typer app; this one puts them
 together. Exit status: 0 ok, 1 failure, 2 bad usage or input.
+
+Start-up is part of every command's time (docs/benchmarks.md, B5), so: a command imports what
+only it needs inside itself (the server side, the spec's pydantic models), httpx is imported
+with the first client, rich with the first thing printed, and help is click's plain help. The
+`commands_*` modules leave out `from __future__ import annotations`: typer reads their
+signatures on every run, and real annotations spare it compiling each one from a string.
 """
 
 from __future__ import annotations
