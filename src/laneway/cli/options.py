@@ -6,6 +6,7 @@ around the current directory (or `--repo`).
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,10 @@ AppOpt = typer.Option(
 )
 RepoOpt = typer.Option(None, "--repo", help="The app's git repository (default: the current one).")
 JsonOpt = typer.Option(False, "--json", help="Print JSON.")
+
+APP_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
+"""spec.model.DNS_LABEL, here so that finding the app imports no pydantic (a test keeps the
+two the same)."""
 
 
 def repo_root(repo: Path | None) -> Path:
@@ -56,9 +61,34 @@ def app_of(repo: Path | None, app: str | None) -> tuple[str, Path]:
     spec_path = root / "laneway.yaml"
     if not spec_path.exists():
         raise InvalidInput(f"no laneway.yaml in {root}", hint="create one with `laneway init`")
-    from laneway.workspace import load_spec  # pydantic and YAML, only where a spec is read
+    name = app_in_spec(spec_path)
+    if name is None:  # the spec loader says what is wrong, with line and column
+        from laneway.workspace import load_spec
 
-    return load_spec(spec_path).app, root
+        name = load_spec(spec_path).app
+    return name, root
+
+
+def app_in_spec(path: Path) -> str | None:
+    """The `app:` of a laneway.yaml, read without loading the whole spec: a command that
+    needs only the app's name does not pay for the spec's models (pydantic), and the spec is
+    validated where it is used (`spec check`, `up`, and the server at each build). None where
+    the name is not plainly there, for the spec loader to explain."""
+    import yaml
+
+    try:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=loader)
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    found = [v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "app"]
+    if len(found) != 1 or not isinstance(found[0], yaml.ScalarNode):
+        return None
+    if found[0].tag != "tag:yaml.org,2002:str" or not APP_NAME.fullmatch(found[0].value):
+        return None
+    return str(found[0].value)
 
 
 def which_app(repo: Path | None, app: str | None) -> str:

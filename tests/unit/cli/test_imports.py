@@ -9,8 +9,11 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from laneway.testing import git
 
 SERVER_SIDE = [
     "sqlalchemy",
@@ -54,7 +57,7 @@ print("IMPORTED " + json.dumps({"exit": code, "modules": modules}))
 """
 
 
-def imported(*args: str) -> tuple[int, set[str]]:
+def imported(*args: str, cwd: Path | None = None) -> tuple[int, set[str]]:
     """The exit code of `laneway ARGS` and the modules the process had imported by its end."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,6 +70,7 @@ def imported(*args: str) -> tuple[int, set[str]]:
         text=True,
         timeout=60,
         env=env,
+        cwd=cwd,
     )
     report = json.loads(result.stdout.split("IMPORTED ", 1)[1])
     return report["exit"], set(report["modules"])
@@ -96,3 +100,12 @@ def test_a_client_command_imports_no_server_side(args: tuple[str, ...]) -> None:
     assert code == 1  # it did try: the server is not there
     assert "httpx" in modules  # the request was made
     assert loaded(modules, SERVER_SIDE + NEVER_RUN) == []
+
+
+def test_in_the_apps_repository_only_the_name_is_read(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "laneway.yaml").write_text("app: shop\nservices:\n  web: {command: x}\n")
+    code, modules = imported("env", "list", cwd=tmp_path)
+    assert code == 1
+    assert "yaml" in modules
+    assert loaded(modules, ["laneway.spec", *SERVER_SIDE]) == []
