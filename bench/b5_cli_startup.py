@@ -11,11 +11,13 @@ loaded machine the CPU time moves far less than the wall time.
 - `python -c pass`: the interpreter alone, the floor under every other line;
 - `laneway --help`;
 - `laneway env list --app bench`: one API request to the running server;
+- `laneway env list`: the same in the app's repository, which reads the app's name from its
+  laneway.yaml;
 - `laneway spec check`: a local command that loads a spec (pydantic, YAML).
 
 `laneway` is the console script installed beside this Python (as `pip install` writes it),
 or `python -m laneway.cli` where there is none. With `--src before=/tmp/old/src --src
-after=src` each laneway command runs once per source tree (put first on PYTHONPATH), in the
+after=src` each laneway command runs once per source tree (its PYTHONPATH), in the
 same round robin, so that two versions are compared side by side. Everything it started is
 stopped at the end.
 """
@@ -37,6 +39,7 @@ from laneway.testing import git, make_server
 LANEWAY_COMMANDS = {
     "laneway --help": ["--help"],
     "laneway env list --app bench": ["env", "list", "--app", "bench"],
+    "laneway env list": ["env", "list"],
     "laneway spec check": ["spec", "check"],
 }
 SPEC = "app: bench\nservices:\n  web: {command: python3 -m http.server $PORT --bind 127.0.0.1}\n"
@@ -84,7 +87,8 @@ def main() -> None:
                 "python -c pass": ([sys.executable, "-c", "pass"], server.env)
             }
             for label, tree in trees.items():
-                env = {**server.env, "PYTHONPATH": str(Path(tree).resolve()) if tree else ""}
+                path = ":".join(str(Path(part).resolve()) for part in tree.split(":") if part)
+                env = {**server.env, "PYTHONPATH": path}
                 tag = f"{label}: " if label else ""
                 for what, args_ in LANEWAY_COMMANDS.items():
                     commands[f"{tag}{what}"] = ([*laneway, *args_], env)
