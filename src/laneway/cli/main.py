@@ -58,7 +58,8 @@ UNUSED_IMPORTS = ("httpx._main", "trio")
 """Modules the command never runs that its libraries would import on the way: httpx's own
 command line (click, pygments, rich's progress bars and syntax), which `import httpx` loads
 unless it cannot, and trio, which httpcore loads where it is installed, for async clients
-(the CLI's client is sync). Together they were half of `laneway env list`'s start-up."""
+(the CLI's client is sync). Together they were a quarter of `laneway env list`'s
+start-up."""
 
 
 def skip_unused_imports() -> None:
