@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
 import os
 import re
@@ -120,7 +119,7 @@ class DevSession:
 
     def provision(self, spec: Spec) -> dict[str, str]:
         # under a home of its own: the server's garbage collector must not see these as orphans
-        dev_settings = dataclasses.replace(self.settings, home=self.settings.home / "dev")
+        dev_settings = self.settings.model_copy(update={"home": self.settings.home / "dev"})
         available = providers(dev_settings, secret=self.secret)
         values = {}
         for name, resource in spec.resources.items():

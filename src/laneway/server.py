@@ -123,7 +123,7 @@ def halt(settings: Settings) -> list[str]:
 
 def _environment_names(settings: Settings) -> dict[str, str]:
     """Environment id -> `app/name`, when the store can be read (halt works without it)."""
-    if not (settings.state_dir / "laneway.db").exists() and "LANEWAY_STORE_URL" not in settings.env:
+    if not (settings.state_dir / "laneway.db").exists() and settings.store_url is None:
         return {}
     try:
         store = Store.open(settings.database_url)

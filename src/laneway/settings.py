@@ -1,16 +1,31 @@
 """Everything that differs between two laneway instances on one machine, read from the environment.
 
 Tests and benchmarks run several instances side by side, each with its own LANEWAY_HOME and
-addresses; nothing else is global.
+addresses; nothing else is global. The variables (README's "Settings") are read and checked by
+pydantic-settings; a bad one is an `InvalidInput` of one line naming it, which the CLI prints
+before exiting 2.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Annotated, Any, ClassVar
 
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+
+from laneway.addresses import Address, parse_address
 from laneway.errors import InvalidInput
 
 DEFAULT_API = "127.0.0.1:7070"
@@ -20,25 +35,70 @@ DEFAULT_FLAGS_SYNC = "127.0.0.1:8015"
 """flagd's sync service for in-process providers (their default port); `off` disables it."""
 
 
-def parse_address(text: str, *, what: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InvalidInput(f"{what}: expected HOST:PORT such as 127.0.0.1:8080, got {text!r}")
-    return host.strip("[]"), int(port)
+def _address(value: Any) -> Any:
+    return parse_address(value) if isinstance(value, str) else value
 
 
-@dataclass(frozen=True)
-class Settings:
-    home: Path
-    api: tuple[str, int]
-    router: tuple[str, int]
-    postgres_url: str
-    artifacts: Path
-    port_range: tuple[int, int] = (20000, 29999)
-    domain: str = "localhost"
-    env: dict[str, str] = field(default_factory=dict)
-    flags_sync: tuple[str, int] | None = ("127.0.0.1", 8015)
+def _address_or_off(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return None
+    return _address(value)
+
+
+def _port_range(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    low, _, high = value.partition("-")
+    if not (low.isdigit() and high.isdigit() and 1024 <= int(low) < int(high) < 65536):
+        raise ValueError(f"expected a range like 20000-29999, got {value!r}")
+    return int(low), int(high)
+
+
+# NoDecode: the value is text to parse, not JSON (which pydantic-settings tries for tuples)
+AddressSetting = Annotated[Address, NoDecode, BeforeValidator(_address)]
+PortRange = Annotated[tuple[int, int], NoDecode, BeforeValidator(_port_range)]
+
+
+class Settings(BaseSettings):
+    """One instance's settings: LANEWAY_<FIELD> (LANEWAY_PORTS for the port range); an empty
+    variable counts as unset."""
+
+    model_config = SettingsConfigDict(env_prefix="LANEWAY_", env_ignore_empty=True, frozen=True)
+
+    home: Annotated[Path, AfterValidator(Path.expanduser)] = Field(
+        default_factory=lambda: Path.home() / ".laneway"
+    )
+    api: AddressSetting = parse_address(DEFAULT_API)
+    router: AddressSetting = parse_address(DEFAULT_ROUTER)
+    postgres_url: str = DEFAULT_POSTGRES
+    artifacts_dir: Path | None = Field(None, validation_alias="LANEWAY_ARTIFACTS")
+    port_range: PortRange = Field((20000, 29999), validation_alias="LANEWAY_PORTS")
+    store_url: str | None = None
+    flags_sync: Annotated[Address | None, NoDecode, BeforeValidator(_address_or_off)] = (
+        parse_address(DEFAULT_FLAGS_SYNC)
+    )
     """flagd sync (gRPC) address, or None when LANEWAY_FLAGS_SYNC is `off`."""
+    domain: ClassVar[str] = "localhost"  # hostnames are <name>.<app>.localhost; no variable
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The arguments, then the environment: the one `load_settings` was given, or
+        os.environ. No .env file, no secrets directory."""
+        environ = _environ.get()
+        if environ is None:
+            return init_settings, env_settings
+        return init_settings, _Environment(settings_cls, environ)
+
+    @property
+    def artifacts(self) -> Path:
+        return (self.artifacts_dir or self.home / "artifacts").expanduser()
 
     @property
     def state_dir(self) -> Path:
@@ -54,7 +114,7 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        return self.env.get("LANEWAY_STORE_URL") or f"sqlite:///{self.state_dir / 'laneway.db'}"
+        return self.store_url or f"sqlite:///{self.state_dir / 'laneway.db'}"
 
     @property
     def client_config(self) -> Path:
@@ -63,10 +123,7 @@ class Settings:
     @property
     def flags_sync_address(self) -> str | None:
         """`HOST:PORT` of flagd sync, or None when it is off."""
-        if self.flags_sync is None:
-            return None
-        host, port = self.flags_sync
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return None if self.flags_sync is None else str(self.flags_sync)
 
     @property
     def api_url(self) -> str:
@@ -75,7 +132,7 @@ class Settings:
         host, port = self.api
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return f"http://{Address(host, port)}"
 
     @property
     def owner(self) -> str:
@@ -88,8 +145,7 @@ class Settings:
 
     @property
     def router_url(self) -> str:
-        host, port = self.router
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return f"http://{self.router}"
 
     def make_dirs(self) -> None:
         """The state directories, readable by this user only: they hold database passwords,
@@ -99,35 +155,49 @@ class Settings:
             path.chmod(0o700)
 
 
+_environ: ContextVar[Mapping[str, str] | None] = ContextVar("environ", default=None)
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of os.environ:
+    tests and benchmarks read the settings of other instances than their own."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env_vars = parse_env_vars(
+            environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+OPTIONS = {"api": "--api", "router": "--router", "flags_sync": "--flags-sync"}
+"""Settings that `laneway server` also takes as an option."""
+
+
 def load_settings(
     *,
     api: str | None = None,
     router: str | None = None,
     flags_sync: str | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    env = dict(os.environ if environ is None else environ)
-    home = Path(env.get("LANEWAY_HOME") or Path.home() / ".laneway").expanduser()
-    low, _, high = env.get("LANEWAY_PORTS", "20000-29999").partition("-")
-    if not (low.isdigit() and high.isdigit() and 1024 <= int(low) < int(high) < 65536):
-        raise InvalidInput(
-            f"LANEWAY_PORTS: expected a range like 20000-29999, got {env['LANEWAY_PORTS']!r}"
-        )
-    return Settings(
-        home=home,
-        api=parse_address(api or env.get("LANEWAY_API") or DEFAULT_API, what="API address"),
-        router=parse_address(
-            router or env.get("LANEWAY_ROUTER") or DEFAULT_ROUTER, what="router address"
-        ),
-        postgres_url=env.get("LANEWAY_POSTGRES_URL") or DEFAULT_POSTGRES,
-        artifacts=Path(env.get("LANEWAY_ARTIFACTS") or home / "artifacts").expanduser(),
-        port_range=(int(low), int(high)),
-        env=env,
-        flags_sync=_flags_sync(flags_sync or env.get("LANEWAY_FLAGS_SYNC") or DEFAULT_FLAGS_SYNC),
-    )
+    """The settings from `environ` (default os.environ), the options given overriding their
+    variables. Raises InvalidInput naming the variable when a value is bad."""
+    given = {"api": api, "router": router, "flags_sync": flags_sync}
+    options: dict[str, Any] = {name: value for name, value in given.items() if value}
+    token = _environ.set(environ)
+    try:
+        return Settings(**options)
+    except ValidationError as exc:
+        raise InvalidInput("; ".join(_problem(error) for error in exc.errors())) from None
+    finally:
+        _environ.reset(token)
 
 
-def _flags_sync(text: str) -> tuple[str, int] | None:
-    if text.strip().lower() == "off":
-        return None
-    return parse_address(text, what="flags sync address (LANEWAY_FLAGS_SYNC)")
+def _problem(error: ErrorDetails) -> str:
+    """`LANEWAY_PORTS: expected a range like 20000-29999, got '5'` from a pydantic error."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = field if field.startswith("LANEWAY_") else f"LANEWAY_{field.upper()}"
+    if field in OPTIONS:
+        name = f"{name} ({OPTIONS[field]})"
+    reason = error.get("ctx", {}).get("error") or error["msg"]
+    return f"{name}: {reason}"

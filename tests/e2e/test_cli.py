@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from laneway.resources.postgres import PostgresProvider
@@ -196,15 +197,11 @@ def _info(url: str) -> dict | None:
 
 
 def _processes_in(directory: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.readlink(entry / "cwd") == str(directory):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
+    return [
+        process.pid
+        for process in psutil.process_iter(["cwd"])
+        if process.info["cwd"] == str(directory)
+    ]
 
 
 def test_demo_prints_urls_that_serve(tmp_path: Path, shared_artifacts: Path):

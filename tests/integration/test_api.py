@@ -3,7 +3,9 @@ problem+json that says what and where, and changes nothing."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from laneway.api import auth
 from laneway.composition import build_app, build_context
-from laneway.core.types import Role
+from laneway.core.types import EventType, Role
 from laneway.settings import load_settings
 from laneway.store.repository import Store
 
@@ -171,3 +173,75 @@ def test_first_start_writes_an_admin_token_and_stores_only_its_hash(tmp_path):
     store.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("db.sqlite*"))
     assert token.encode() not in raw and auth.hash_token(token).encode() in raw
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, str]]:
+    """The events of a server-sent event stream as field -> value (comments skipped)."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            if fields:
+                yield fields
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+
+
+def test_followed_events_carry_ids_to_resume_from(api, repo):
+    client, tokens, store = api
+    deployer = {"Authorization": f"Bearer {tokens['deployer']}"}
+    viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+    client.put("/api/v1/apps/shop", json={"repo": str(repo)}, headers=deployer)
+    created = client.post(
+        "/api/v1/apps/shop/environments", json={"name": "x", "branch": "main"}, headers=deployer
+    )
+    assert created.status_code < 300, created.text
+    environment = store.get_environment("shop", "x")
+    store.add_event(environment.id, EventType.PHASE, "one")
+    store.add_event(environment.id, EventType.PHASE, "two")
+    ids = [str(e.id) for e in store.events(environment.id)]
+    path = "/api/v1/apps/shop/environments/x/events?follow=true"
+
+    def follow(headers: dict[str, str], until: str) -> list[dict[str, str]]:
+        seen = []
+        with client.stream("GET", path, headers=headers) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for event in _sse_events(response.iter_lines()):
+                seen.append(event)
+                if event["event"] == until:
+                    return seen
+        raise AssertionError(f"the stream ended before a {until!r} event: {seen}")
+
+    seen = follow(viewer, "status")
+    assert [e["id"] for e in seen if "id" in e] == ids
+    assert [json.loads(e["data"])["message"] for e in seen][-3:-1] == ["one", "two"]
+    assert all(json.loads(e["data"])["id"] == int(e["id"]) for e in seen if "id" in e)
+    assert json.loads(seen[-1]["data"])["name"] == "x"
+
+    resumed = follow(viewer | {"Last-Event-ID": ids[-2]}, "status")
+    assert [e.get("id") for e in resumed] == [ids[-1], None]
+
+    with client.stream("GET", path, headers=viewer | {"Last-Event-ID": ids[-1]}) as response:
+        stream = _sse_events(response.iter_lines())
+        assert next(stream)["event"] == "status"
+        store.add_event(environment.id, EventType.DELETED, "gone")
+        store.delete_environment_record(environment.id)
+        rest = list(stream)
+    assert [e["event"] for e in rest if e["event"] != "status"] == ["deleted", "end"]
+
+    bad = client.get(path, headers=viewer | {"Last-Event-ID": "soon"})
+    assert bad.status_code == 400 and "last-event-id" in bad.json()["detail"].lower()
+
+
+def test_a_build_streams_its_result(api, repo):
+    client, tokens, _ = api
+    deployer = {"Authorization": f"Bearer {tokens['deployer']}"}
+    client.put("/api/v1/apps/shop", json={"repo": str(repo)}, headers=deployer)
+    with client.stream(
+        "POST", "/api/v1/apps/shop/builds", json={"ref": "main"}, headers=deployer
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = list(_sse_events(response.iter_lines()))
+    assert events[-1]["event"] == "result", events
+    assert json.loads(events[-1]["data"])["id"].startswith("sha256:")

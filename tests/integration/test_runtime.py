@@ -3,12 +3,15 @@ machine, databases on the PostgreSQL server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
 import sqlite3
+import threading
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
@@ -96,15 +99,10 @@ def test_stop_kills_the_whole_group_even_if_term_is_ignored(
 
 def _live_members(pgid: int) -> list[int]:
     live = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_bytes()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2 :].split()
-            if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-                live.append(int(entry.name))
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                live.append(process.pid)
     return live
 
 
@@ -219,3 +217,21 @@ def test_unlabelled_members_of_a_broken_group_are_stopped(tmp_path: Path, runtim
         timeout=10,
         what="the orphans to go",
     )
+
+
+def test_a_group_draining_after_sigterm_is_left_alone(tmp_path: Path, runtime: LocalRuntime):
+    drained = tmp_path / "drained"
+    command = (
+        f"(trap 'sleep 1; echo ok > {drained}; exit' TERM; while :; do sleep 0.05; done) & wait"
+    )
+    info = runtime.start_process(spec(tmp_path, command))
+    wait_until(lambda: len(_live_members(info.pid)) == 3, what="sh, the subshell and its sleep")
+    stopping = threading.Thread(
+        target=runtime.stop_process, args=(info.key,), kwargs={"timeout": 10}
+    )
+    stopping.start()
+    wait_until(lambda: info.pid not in _live_members(info.pid), what="the leader to exit")
+    assert _live_members(info.pid), "the subshell drains"
+    runtime.list_processes()  # a group whose leader is gone, but it is being stopped
+    stopping.join()
+    assert drained.read_text() == "ok\n", "a draining group was killed"

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import sessionmaker
 
 from laneway.core.types import (
+    BuildRecord,
     Desired,
     EventType,
     Kind,
@@ -21,7 +24,8 @@ from laneway.core.types import (
     ResourceType,
     Role,
 )
-from laneway.errors import Conflict, NotFound
+from laneway.errors import Conflict, NotFound, Unavailable
+from laneway.store import retrying
 from laneway.store.repository import Store
 from laneway.testing import PG_ADMIN
 
@@ -149,6 +153,45 @@ def test_an_environment_starts_with_release_v1(store: Store):
     assert store.releases(e.id) == []
 
 
+def test_concurrent_check_then_inserts_all_succeed(store: Store):
+    """The same app, build and ports asked for at once: the losers of each insert run
+    again and find what the winner wrote."""
+    import threading
+
+    build = BuildRecord(
+        id="sha256:" + "ab" * 32,
+        app="shop",
+        commit="c" * 40,
+        ref="main",
+        spec_text="app: shop\n",
+        spec_digest="d",
+        created_at=datetime.now(UTC),
+    )
+    callers = 6
+    barrier = threading.Barrier(callers)
+    leases: list[int] = []
+    failures: list[BaseException] = []
+
+    def call(n: int) -> None:
+        try:
+            barrier.wait()
+            store.ensure_app("shop", "/repo")
+            store.record_build(build)
+            leases.append(store.lease_port(f"e{n}", "web", 0, iter(range(20000, 20100))).port)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert [a.name for a in store.list_apps()] == ["shop"]
+    assert [b.id for b in store.list_builds("shop")] == [build.id]
+    assert len(set(leases)) == callers
+
+
 def test_of_concurrent_releases_with_one_expectation_exactly_one_wins(store: Store):
     import threading
 
@@ -218,3 +261,26 @@ def test_a_release_is_refused_for_an_environment_being_destroyed(store: Store):
             created_by="t",
         )
     assert [r.number for r in store.releases(e.id)] == [1]
+
+
+def test_transactions_translate_sqlalchemy_errors(tmp_path: Path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    sessions = sessionmaker(engine)
+    with retrying.transaction(sessions) as s:
+        s.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        s.execute(text("INSERT INTO t VALUES (1)"))
+    with (
+        pytest.raises(retrying.LostRace, match="a concurrent change won: UNIQUE"),
+        retrying.transaction(sessions) as s,
+    ):
+        s.execute(text("INSERT INTO t VALUES (1)"))
+    with retrying.transaction(sessions) as s:
+        assert s.execute(text("SELECT count(*) FROM t")).scalar() == 1
+    engine.dispose()
+
+    unreachable = sessionmaker(create_engine(f"sqlite:///{tmp_path}"))  # a directory
+    with (
+        pytest.raises(Unavailable, match="store: unable to open database file"),
+        retrying.transaction(unreachable) as s,
+    ):
+        s.execute(text("SELECT 1"))

@@ -1,7 +1,9 @@
 """API routes: apps, builds, environments, their events and logs.
 
 Handlers validate, write desired state, wake the controller and return the new status; the
-controllers act. Streams (build output, events, logs) are server-sent events or plain text.
+controllers act. Streams (build output, events) are server-sent events, written by
+sse-starlette (which pings idle streams and stops a stream whose client went away); logs are
+plain text.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from laneway.api import logs as logfiles
 from laneway.api import protection
@@ -236,29 +239,36 @@ async def environment_events(
     request: Request,
     after: int = Query(0, ge=-1, le=2**62, description="-1: only what happens from now on"),
     follow: bool = False,
+    last_event_id: int | None = Header(
+        None, ge=0, le=2**62, description="a reconnecting client resumes after this event"
+    ),
     _: Principal = viewer,
-) -> StreamingResponse | list[EventOut]:
+) -> EventSourceResponse | list[EventOut]:
+    """The environment's events; with follow, a server-sent event stream of them (each with
+    its id), a `status` event every 100 ms and an `end` event once the environment is gone."""
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
+    if last_event_id is not None:
+        after = last_event_id
     if not follow:
         return [_event(e) for e in ctx.store.events(environment.id, after=after)]
 
-    async def stream() -> AsyncIterator[bytes]:
+    async def stream() -> AsyncIterator[ServerSentEvent]:
         cursor = ctx.store.latest_event_id(environment.id) if after < 0 else after
-        while not await request.is_disconnected():
+        while True:
             for event in ctx.store.events(environment.id, after=cursor):
                 cursor = event.id
-                yield _sse(event.type, _event(event).model_dump_json(), event_id=event.id)
+                yield _sse_event(event)
             current = ctx.store.get_environment_by_id(environment.id)
             if current is None:
                 for event in ctx.store.events(environment.id, after=cursor):
-                    yield _sse(event.type, _event(event).model_dump_json(), event_id=event.id)
-                yield _sse("end", json.dumps({"deleted": True}))
+                    yield _sse_event(event)
+                yield ServerSentEvent(json.dumps({"deleted": True}), event="end")
                 return
-            yield _sse("status", _out(ctx, current).model_dump_json())
+            yield ServerSentEvent(_out(ctx, current).model_dump_json(), event="status")
             await asyncio.sleep(0.1)
 
-    return StreamingResponse(stream(), media_type="text/event-stream")
+    return EventSourceResponse(stream())
 
 
 @router.get("/apps/{app}/environments/{name}/logs", response_model=None)
@@ -304,7 +314,7 @@ def list_builds(app: str, request: Request, _: Principal = viewer) -> list[Build
 @router.post("/apps/{app}/builds", response_model=None)
 async def create_build(
     app: str, body: BuildIn, request: Request, _: Principal = deployer
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """Build a ref; the answer streams the build's output, then its result or error."""
     ctx = _ctx(request)
     ctx.store.get_app(app)
@@ -334,15 +344,15 @@ async def create_build(
 
     task = asyncio.create_task(asyncio.to_thread(run))
 
-    async def stream() -> AsyncIterator[bytes]:
+    async def stream() -> AsyncIterator[ServerSentEvent]:
         while True:
             kind, data = await queue.get()
-            yield _sse(kind, data)
+            yield ServerSentEvent(data, event=kind)
             if kind in ("result", "error"):
                 await task
                 return
 
-    return StreamingResponse(stream(), media_type="text/event-stream")
+    return EventSourceResponse(stream())
 
 
 @router.get("/builds/{build_id}", response_model=BuildOut)
@@ -365,6 +375,5 @@ def _event(event: Event) -> EventOut:
     return EventOut(id=event.id, time=event.time, type=event.type, message=event.message)
 
 
-def _sse(event: str, data: str, *, event_id: int | None = None) -> bytes:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {data}\n\n".encode()
+def _sse_event(event: Event) -> ServerSentEvent:
+    return ServerSentEvent(_event(event).model_dump_json(), event=event.type, id=str(event.id))

@@ -14,18 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from laneway import errors
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """`127.0.0.1:8080`, `[::1]:8080`, `localhost:0` -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise errors.InvalidInput(
-            f"--listen: expected HOST:PORT such as 127.0.0.1:8080, got {text!r}"
-        )
-    return host, int(port)
+from laneway import addresses, errors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from laneway.router import server  # after the above: imports take a while
 
     try:
-        host, port = parse_listen(args.listen)
+        host, port = _listen(args.listen)
         if not args.table.parent.is_dir():
             raise errors.InvalidInput(f"--table: directory {args.table.parent} does not exist")
         server.run(host, port, args.table)
@@ -59,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _listen(text: str) -> addresses.Address:
+    try:
+        return addresses.parse_address(text, any_port=True)
+    except ValueError as exc:
+        raise errors.InvalidInput(f"--listen: {exc}") from None
 
 
 if __name__ == "__main__":

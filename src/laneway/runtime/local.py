@@ -2,7 +2,7 @@
 
 A process is started in a session of its own with three labels in its environment
 (LANEWAY_OWNER, LANEWAY_PROCESS_KEY, LANEWAY_PROCESS_RELEASE). `list_processes` reads them back
-from /proc, so processes outlive the control plane and a restarted one adopts them, the way
+with psutil, so processes outlive the control plane and a restarted one adopts them, the way
 pods outlive a kubelet restart. Output goes straight to a log file opened for append, so no
 laneway process sits in the data path of an app's logs.
 """
@@ -16,6 +16,8 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+
+import psutil
 
 from laneway.errors import LanewayError
 from laneway.runtime.base import ProcessInfo, ProcessSpec
@@ -38,7 +40,7 @@ class LocalRuntime:
         self._groups: dict[int, str] = {}  # group id -> key, of every leader seen
 
     def _scan(self) -> tuple[list[ProcessInfo], set[int]]:
-        """/proc read at most every SCAN_TTL seconds: every environment's worker lists its
+        """Processes read at most every SCAN_TTL seconds: every environment's worker lists its
         processes each pass, and our own just-started children are known without it."""
         now = time.monotonic()
         if self._scanned is None or now - self._scanned[0] > SCAN_TTL:
@@ -60,7 +62,7 @@ class LocalRuntime:
         for pgid in list(self._groups):
             if pgid not in live:
                 del self._groups[pgid]
-                orphaned_groups = orphaned_groups | ({pgid} if _group_exists(pgid) else set())
+                orphaned_groups = orphaned_groups | ({pgid} if group_members(pgid) else set())
         self._groups.update((p.pid, p.key) for p in leaders)
         for pgid in orphaned_groups - self._stopping:
             kill_group(pgid)
@@ -185,36 +187,23 @@ def scan_groups(owner: str) -> tuple[list[ProcessInfo], set[int]]:
 
     The leader is always the `sh` laneway started, which keeps its environment, so its
     labels stay readable even when the app rewrites its own (setproctitle does)."""
-    marker = f"{LABEL_OWNER}={owner}".encode()
     leaders = []
     members: set[int] = set()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
+    boot_error = _boot_time_error()
+    for process in psutil.process_iter():
         try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read()
-            if marker not in environ:
+            labels = process.environ()
+            if labels.get(LABEL_OWNER) != owner:
                 continue
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        state, pgid = fields[0], int(fields[2])
-        if state in (b"Z", b"X"):
-            continue
-        labels = dict(
-            item.split(b"=", 1) for item in environ.split(b"\0") if item.startswith(b"LANEWAY_")
-        )
-        if labels.get(LABEL_OWNER.encode()) != owner.encode():
-            continue
-        key = labels.get(LABEL_KEY.encode(), b"").decode()
-        if key.count("/") not in (2, 3):
-            continue
-        if pgid != pid:
-            members.add(pgid)
+            key = labels.get(LABEL_KEY, "")
+            if key.count("/") not in (2, 3) or not _running(process):
+                continue
+            pgid = os.getpgid(process.pid)
+            if pgid != process.pid:
+                members.add(pgid)
+                continue
+            started_at = process.create_time() + boot_error
+        except (psutil.Error, ProcessLookupError):
             continue
         environment_id, service, index = _split_key(key)
         leaders.append(
@@ -223,30 +212,44 @@ def scan_groups(owner: str) -> tuple[list[ProcessInfo], set[int]]:
                 environment_id=environment_id,
                 service=service,
                 index=index,
-                release=labels.get(LABEL_RELEASE.encode(), b"").decode(),
-                pid=pid,
+                release=labels.get(LABEL_RELEASE, ""),
+                pid=process.pid,
                 alive=True,
-                started_at=_start_time(fields),
+                started_at=started_at,
             )
         )
     live = {p.pid for p in leaders}
     return leaders, {pgid for pgid in members - live if not _alive(pgid)}
 
 
+def _running(process: psutil.Process) -> bool:
+    return process.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+
+
 def _alive(pid: int) -> bool:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
+        return _running(psutil.Process(pid))
+    except psutil.NoSuchProcess:
         return False
-    return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
 
 
-def _start_time(fields: list[bytes]) -> float:
-    ticks = int(fields[19])
-    with open("/proc/uptime") as f:
-        uptime = float(f.read().split()[0])
-    return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+def _boot_time_error() -> float:
+    """What to add to psutil's create times: they count from the boot time that /proc/stat
+    gives in whole seconds, up to a second early; CLOCK_BOOTTIME (the uptime) gives the exact
+    one, so an adopted process's age is as precise as a child's."""
+    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME) - psutil.boot_time()
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    """The live (not zombie) processes of a process group, its leader or not."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid and _running(process):
+                found.append(process)
+        except (psutil.Error, ProcessLookupError):
+            continue
+    return found
 
 
 def kill_group(pgid: int) -> None:
@@ -255,46 +258,35 @@ def kill_group(pgid: int) -> None:
 
 
 def terminate_group(
-    pid: int, *, timeout: float, child: subprocess.Popen[bytes] | None = None
+    pgid: int, *, timeout: float, child: subprocess.Popen[bytes] | None = None
 ) -> None:
-    """SIGTERM the process group, wait up to `timeout`, then SIGKILL it."""
+    """SIGTERM the process group, wait up to `timeout` for every member to exit, then
+    SIGKILL what is left (members forked meanwhile too)."""
+    members = group_members(pgid)
     try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child is not None and child.poll() is not None:
-            break
-        if child is None and not _group_alive(pid):
-            break
-        time.sleep(0.02)
-    try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
         pass
+    else:
+        _wait_exited(members, timeout=timeout)
+    kill_group(pgid)
     if child is not None:
         child.wait()
 
 
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _wait_exited(members: list[psutil.Process], *, timeout: float) -> None:
+    """Like psutil.wait_procs, but a zombie counts as exited: for a process that is not our
+    child, wait_procs waits until init has reaped it, which some inits do only every second
+    or two, and where nothing reaps (laneway as a container's pid 1), never."""
+    deadline = time.monotonic() + timeout
+    while any(_still_running(process) for process in members):
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.02)
 
 
-def _group_alive(pgid: int) -> bool:
+def _still_running(process: psutil.Process) -> bool:
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
+        return process.is_running() and _running(process)
+    except psutil.NoSuchProcess:
         return False
-    try:
-        with open(f"/proc/{pgid}/stat", "rb") as f:
-            stat = f.read()
-        return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
-    except OSError:
-        return True  # the leader is gone but others in its group may live on

@@ -21,23 +21,20 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import time
-from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from laneway.errors import Conflict, NotFound, Unavailable
+from laneway.errors import Conflict, NotFound
 from laneway.flags import editing
 from laneway.flags.definitions import FlagDefinitionError, parse_flag_set
 from laneway.flags.records import IMPORT_KEY, AppFlag, FlagChange, StoredFlagSet
 from laneway.flags.types import FlagSet, JsonValue, State
-from laneway.store import db
+from laneway.store import db, retrying
 from laneway.store.models import (
     AppFlagRow,
     AppRow,
@@ -52,12 +49,7 @@ log = logging.getLogger("laneway.store.flags")
 Change = Callable[[dict[str, JsonValue]], dict[str, JsonValue]]
 Listener = Callable[[str, int], None]
 ATTEMPTS = 50
-T = TypeVar("T")
-_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # PostgreSQL: serialization failure, deadlock
-
-
-class _Retry(Exception):
-    """Another writer changed the same rows first: run the whole change again."""
+R = TypeVar("R")
 
 
 @dataclass
@@ -251,29 +243,19 @@ class FlagStore:
 
     # internals --------------------------------------------------------------------------
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with self._sessions.begin() as session:
-                yield session
-        except IntegrityError:
-            raise _Retry from None
-        except OperationalError as exc:
-            if _retryable(exc):
-                raise _Retry from None
-            raise Unavailable(f"store: {exc.orig}") from None
+    def _session(self) -> AbstractContextManager[Session]:
+        return retrying.transaction(self._sessions)
 
-    def _run(self, attempt: Callable[[], tuple[T, list[tuple[str, int]]]]) -> T:
-        for number in range(ATTEMPTS):
-            try:
-                result, changed = attempt()
-            except _Retry:
-                time.sleep(random.uniform(0, 0.002 * (number + 1)))
-                continue
-            for environment_id, version in changed:
-                self._notify(environment_id, version)
-            return result
-        raise Conflict("the flags kept changing under this write; try again")
+    def _run(self, attempt: Callable[[], tuple[R, list[tuple[str, int]]]]) -> R:
+        """A write: `attempt` (its result, and the flag sets it changed) run again whole
+        while it loses races, then the listeners told."""
+        try:
+            result, changed = retrying.run(attempt, attempts=ATTEMPTS)
+        except retrying.LostRace:
+            raise Conflict("the flags kept changing under this write; try again") from None
+        for environment_id, version in changed:
+            self._notify(environment_id, version)
+        return result
 
     def _notify(self, environment_id: str, version: int) -> None:
         for listener in self._listeners:
@@ -355,7 +337,7 @@ class FlagStore:
                 .execution_options(synchronize_session=False)
             )
             if db.rowcount(result) != 1:
-                raise _Retry
+                raise retrying.LostRace("store: the flag set changed meanwhile")
         else:
             s.add(FlagSetRow(environment_id=environment.id, app=environment.app, **values))
             s.flush()
@@ -397,13 +379,6 @@ def _validate(document: dict[str, Any], environment: str) -> FlagSet:
         return parse_flag_set(document)
     except FlagDefinitionError as exc:
         raise FlagDefinitionError(exc.problems, hint=f"in environment {environment!r}") from None
-
-
-def _retryable(exc: OperationalError) -> bool:
-    if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
-        return True
-    text = str(exc.orig).lower()
-    return "database is locked" in text or "database is busy" in text
 
 
 def _app_flag(row: AppFlagRow) -> AppFlag:

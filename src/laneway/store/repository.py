@@ -6,17 +6,15 @@ short transaction, so a crash leaves either the old or the new row, never half o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import Engine, delete, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from laneway.core.types import (
@@ -36,7 +34,7 @@ from laneway.core.types import (
     Role,
 )
 from laneway.errors import Conflict, NotFound, Unavailable
-from laneway.store import db
+from laneway.store import db, retrying
 from laneway.store.models import (
     AppRow,
     BuildRow,
@@ -56,7 +54,7 @@ from laneway.store.records import (
 )
 from laneway.store.releases import ReleaseStore
 
-T = TypeVar("T")
+CHECK_THEN_INSERT_ATTEMPTS = 10  # each lost race is another caller's win: 10 racers at once
 
 
 class Store(ReleaseStore):
@@ -73,29 +71,15 @@ class Store(ReleaseStore):
     def close(self) -> None:
         self.engine.dispose()
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with self._sessions.begin() as session:
-                yield session
-        except OperationalError as exc:
-            raise Unavailable(f"store: {exc.orig}") from None
-        except IntegrityError as exc:
-            raise Conflict(f"store: a concurrent change won: {exc.orig}") from None
-
-    def _retrying(self, attempt: Callable[[], T], *, times: int = 5) -> T:
-        """Run a check-then-insert again when a concurrent insert of the same key won."""
-        for _ in range(times - 1):
-            try:
-                return attempt()
-            except Conflict:
-                continue
-        return attempt()
+    def _session(self) -> AbstractContextManager[Session]:
+        return retrying.transaction(self._sessions)
 
     # apps -------------------------------------------------------------------------------
 
     def ensure_app(self, name: str, repo: str) -> App:
-        return self._retrying(lambda: self._ensure_app(name, repo))
+        return retrying.run(
+            lambda: self._ensure_app(name, repo), attempts=CHECK_THEN_INSERT_ATTEMPTS
+        )
 
     def _ensure_app(self, name: str, repo: str) -> App:
         with self._session() as s:
@@ -122,8 +106,11 @@ class Store(ReleaseStore):
     # builds -----------------------------------------------------------------------------
 
     def record_build(self, build: BuildRecord) -> BuildRecord:
-        # recorded meanwhile by another caller: the same build, nothing to do
-        with contextlib.suppress(Conflict), self._session() as s:
+        """Record a build once; one recorded meanwhile by another caller is the same build."""
+        return retrying.run(lambda: self._record_build(build), attempts=CHECK_THEN_INSERT_ATTEMPTS)
+
+    def _record_build(self, build: BuildRecord) -> BuildRecord:
+        with self._session() as s:
             if s.get(BuildRow, build.id) is None:
                 s.add(BuildRow(**asdict(build)))
         return build
@@ -300,8 +287,9 @@ class Store(ReleaseStore):
         """Lease the first candidate no one holds; the same (env, generation, service, index)
         keeps its port."""
         # a retry goes on with the same candidates: the one it lost was taken by the winner
-        return self._retrying(
-            lambda: self._lease_port(environment_id, service, index, candidates, generation)
+        return retrying.run(
+            lambda: self._lease_port(environment_id, service, index, candidates, generation),
+            attempts=CHECK_THEN_INSERT_ATTEMPTS,
         )
 
     def _lease_port(
