@@ -265,6 +265,23 @@ environments:
     assert env["PATH"] == "/bin"
 
 
+@pytest.mark.parametrize(
+    "kind, spec_env, expected",
+    [
+        (Kind.DEVELOPMENT, "", "1"),
+        (Kind.DEVELOPMENT, "env: {PYTHONUNBUFFERED: ''}\n", ""),
+        (Kind.PREVIEW, "", None),
+        (Kind.PRODUCTION, "", None),
+    ],
+)
+def test_development_output_is_unbuffered_unless_the_spec_says_otherwise(kind, spec_env, expected):
+    spec = load_spec_text(f"app: a\n{spec_env}services: {{web: {{command: x}}}}\n")
+    env = plans.compose_env(
+        environment(kind=kind), spec, service="web", port=1, resources={}, base={}
+    )
+    assert env.get("PYTHONUNBUFFERED") == expected
+
+
 def test_build_path_goes_in_front_of_path():
     spec = load_spec_text(
         "app: a\nbuild: {command: x, path: [.deps/bin, node_modules/.bin]}\nservices: {web: {command: x}}\n"
