@@ -468,5 +468,7 @@ def test_a_deploy_counts_on_a_replica_without_health_check_only_once_it_stays_up
     plan = plan_for(env, young)
     assert not any(isinstance(a, plans.Switch) for a in plan.actions)
     worker = next(r for r in plan.replicas if r.release == "v2" and r.service == "worker")
-    assert worker.state == "starting" and "after 3s" in worker.message
+    assert worker.state == "starting" and "once up 3s" in worker.message
+    later = plan_for(env, young, now=NOW + 1.5)
+    assert (later.phase, later.message) == (plan.phase, plan.message), "one event, not one a pass"
     assert any(isinstance(a, plans.Switch) for a in plan_for(env, young, now=NOW + 2.5).actions)
