@@ -107,15 +107,13 @@ def register(app: typer.Typer, spec_app: typer.Typer) -> None:
     ) -> None:
         """Run the app from the work tree in the foreground, restarting services on changes."""
         from laneway import dev
-        from laneway.composition import instance_secret
 
         settings = load_settings()
         root = repo.resolve()
         if not (root / "laneway.yaml").exists():
             raise InvalidInput(f"no laneway.yaml in {root}", hint="create one with `laneway init`")
         load_spec(root / "laneway.yaml")
-        session = dev.DevSession(repo=root, settings=settings, secret=instance_secret(settings))
-        asyncio.run(session.run_until_signalled())
+        asyncio.run(dev.run(root, settings))
 
     @app.command()
     def init(
