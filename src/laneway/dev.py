@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import re
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -32,7 +30,7 @@ from laneway.controllers.context import Context
 from laneway.controllers.environments import EnvironmentReconciler, Outcome
 from laneway.core.environments import backoff
 from laneway.core.types import Environment, Kind
-from laneway.errors import Conflict, LanewayError
+from laneway.errors import LanewayError
 from laneway.runtime import logfiles
 from laneway.settings import Settings
 from laneway.spec.loader import load_spec_text
@@ -72,25 +70,10 @@ async def run(repo: Path, settings: Settings, *, console: Console | None = None)
     spec = load_spec_text(spec_text, filename=SPEC_FILE)
     ctx = await asyncio.to_thread(composition.development_context, settings)
     try:
-        with _one_session(ctx, spec.app):
+        with development.one_session(ctx, spec.app):
             await Session(ctx, repo, spec, spec_text, console).run()
     finally:
         ctx.store.close()
-
-
-@contextlib.contextmanager
-def _one_session(ctx: Context, app: str) -> Iterator[None]:
-    """Two sessions of one app would stop each other's processes at start."""
-    path = ctx.settings.state_dir / f"up-{app}.lock"
-    with open(path, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Conflict(
-                f"`laneway up` runs app {app!r} already (home {ctx.settings.home})",
-                hint="stop it first (Ctrl-C in its terminal)",
-            ) from None
-        yield
 
 
 class Session:
@@ -228,8 +211,6 @@ class Session:
             self._wakeup.set()
 
     async def _changed(self, paths: set[Path]) -> None:
-        """A restart of the replicas; a new release when laneway.yaml changed for a valid one,
-        or when the environment has failed (its hook runs again)."""
         names = sorted({p.name for p in paths})
         shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
         spec_text = self.spec_text
@@ -239,17 +220,17 @@ class Session:
             environment = self.ctx.store.get_environment_by_id(self.environment_id)
             if environment is None:
                 return
-            if spec_text == self.spec_text and not environment.failure:
+            if not development.needs_release(self.ctx, environment, spec_text):
                 self.say(f"changed: {shown}; restarting")
                 await development.restart(self.ctx, environment.id, drain=self.drain)
                 return
             tree = await asyncio.to_thread(development.WorkTree.read, self.repo)
-            updated = development.release(
+            released = development.release(
                 self.ctx, environment, tree, spec_text, description=f"changed: {shown}"
             )
             self.spec_text = spec_text
             self.spec = load_spec_text(spec_text, filename=SPEC_FILE)
-            self.say(f"changed: {shown}; release v{updated.release}")
+            self.say(f"changed: {shown}; release v{released.release}")
 
     def _read_spec(self) -> str | None:
         """The work tree's laneway.yaml if it is valid for this session; else None, said."""

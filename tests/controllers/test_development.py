@@ -211,6 +211,18 @@ def test_a_session_killed_after_any_pass_is_mended_by_the_next_start(
     assert [p.name for p in releases.iterdir()] == [v]
 
 
+@pytest.mark.parametrize(
+    "text, hooks_exit, needed",
+    [(SPEC, 0, False), (TWO_WEBS, 0, True), (SPEC, 1, True)],
+    ids=["same spec: a restart", "another spec", "the environment failed"],
+)
+def test_which_changes_need_a_release(
+    harness: Harness, tree: development.WorkTree, text: str, hooks_exit: int, needed: bool
+):
+    environment = running(harness, tree, hooks_exit=hooks_exit)
+    assert development.needs_release(harness.ctx, environment, text) is needed
+
+
 def test_a_retired_link_goes_and_what_it_points_to_stays(tmp_path: Path):
     work = tmp_path / "work"
     work.mkdir()

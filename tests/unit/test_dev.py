@@ -218,10 +218,10 @@ def test_a_run_starts_serves_and_stops_everything(tmp_path: Path):
 
 def test_a_second_session_of_the_same_app_is_refused(dev: Dev):
     ctx = dev.harness.ctx
-    with up._one_session(ctx, "shop"):
-        with pytest.raises(Conflict, match="runs app 'shop'"), up._one_session(ctx, "shop"):
+    with development.one_session(ctx, "shop"):
+        with pytest.raises(Conflict, match="runs app 'shop'"), development.one_session(ctx, "shop"):
             pass
-        with up._one_session(ctx, "other"):
+        with development.one_session(ctx, "other"):
             pass
-    with up._one_session(ctx, "shop"):
+    with development.one_session(ctx, "shop"):
         pass  # free again once the first session ended

@@ -38,8 +38,11 @@ developer's).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +51,7 @@ from laneway.builds import git
 from laneway.controllers.context import Context
 from laneway.core.environments import HOOK_SERVICE
 from laneway.core.types import BuildRecord, Environment, Kind, Phase
-from laneway.errors import LanewayError, NotFound
+from laneway.errors import Conflict, LanewayError, NotFound
 from laneway.settings import Settings
 
 NAME = "dev"
@@ -117,6 +120,21 @@ def link_release(ctx: Context, environment_id: str, release: int, tree: WorkTree
     target.symlink_to(tree.path, target_is_directory=True)
 
 
+@contextlib.contextmanager
+def one_session(ctx: Context, app: str) -> Iterator[None]:
+    """Held while a session runs the app: two would stop each other's processes at start."""
+    path = ctx.settings.state_dir / f"up-{app}.lock"
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(
+                f"`laneway up` runs app {app!r} already (home {ctx.settings.home})",
+                hint="stop it first (Ctrl-C in its terminal)",
+            ) from None
+        yield
+
+
 def find(ctx: Context, app: str) -> Environment | None:
     try:
         return ctx.store.get_environment(app, NAME)
@@ -169,6 +187,15 @@ def release(
     if updated.branch != tree.branch:
         updated = ctx.store.update_environment(environment.id, branch=tree.branch)
     return updated
+
+
+def needs_release(ctx: Context, environment: Environment, spec_text: str) -> bool:
+    """Whether a change in the work tree needs a new release, not a restart of the replicas:
+    `spec_text` is not the current build's spec, or the environment has failed (a new
+    release runs its hook again)."""
+    if environment.failure or environment.build_id is None:
+        return True
+    return ctx.store.get_build(environment.build_id).spec_text != spec_text
 
 
 async def restart(ctx: Context, environment_id: str, *, drain: float) -> None:
