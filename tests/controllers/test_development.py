@@ -3,6 +3,8 @@ pass at a time on the harness: the work tree a directory, its releases links to 
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,33 @@ def test_a_restart_starts_the_replicas_again_at_once_without_counting_a_crash(
     assert all(r.restarts == 0 for r in after.replicas)
     assert [r.port for r in after.replicas] == [r.port for r in before.replicas], "same URLs"
     assert after.release == 1 and hooks_run(harness) == [1], "no new release, no hook"
+
+
+def test_a_restart_waits_until_the_stopped_replicas_ports_are_closed(
+    harness: Harness, tree: development.WorkTree
+):
+    """A stopped process may still hold its port a moment; a port found taken would be
+    leased anew, and the URL the developer has open would move."""
+    before = running(harness, tree)
+    (web,) = [r for r in before.replicas if r.service == "web"]
+    assert web.port is not None
+    closing = socket.create_server(("127.0.0.1", web.port))
+
+    async def scenario() -> None:
+        restart = asyncio.create_task(development.restart(harness.ctx, before.id, drain=DRAIN))
+        for _ in range(5):
+            await asyncio.sleep(development.PORT_POLL)
+        assert not restart.done(), "it waits while the port is held"
+        closing.close()
+        await restart
+
+    try:
+        harness.run(scenario())
+    finally:
+        closing.close()
+    after = harness.converge(before.id)
+    assert after is not None
+    assert [r.port for r in after.replicas if r.service == "web"] == [web.port]
 
 
 def test_a_crash_is_still_restarted_with_backoff(harness: Harness, tree: development.WorkTree):

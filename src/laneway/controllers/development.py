@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from laneway.builds import git
+from laneway.controllers import ports
 from laneway.controllers.context import Context
 from laneway.core.environments import HOOK_SERVICE
 from laneway.core.types import BuildRecord, Environment, Kind, Phase
@@ -56,6 +57,7 @@ from laneway.settings import Settings
 
 NAME = "dev"
 CREATED_BY = "laneway up"
+PORT_POLL = 0.02
 
 
 def settings_for(settings: Settings) -> Settings:
@@ -206,6 +208,7 @@ async def restart(ctx: Context, environment_id: str, *, drain: float) -> None:
     await asyncio.gather(
         *(asyncio.to_thread(ctx.runtime.stop_process, p.key, timeout=drain) for p in replicas)
     )
+    await _ports_closed(ctx, environment_id, timeout=drain)
     environment = ctx.store.get_environment_by_id(environment_id)
     if environment is not None:
         fresh = tuple(
@@ -221,6 +224,17 @@ async def restart(ctx: Context, environment_id: str, *, drain: float) -> None:
             for status in environment.replicas
         )
         ctx.store.update_environment(environment_id, replicas=fresh)
+
+
+async def _ports_closed(ctx: Context, environment_id: str, *, timeout: float) -> None:
+    """Wait (bounded) until nothing listens on the environment's leased ports: a stopped
+    process may still be closing its socket, and a port found taken is leased anew, which
+    would move the URL the developer has open."""
+    leased = [lease.port for lease in ctx.store.leases(environment_id)]
+    for _ in range(int(timeout / PORT_POLL)):
+        if all(await asyncio.to_thread(lambda: [ports.is_free(p) for p in leased])):
+            return
+        await asyncio.sleep(PORT_POLL)
 
 
 async def stop(ctx: Context, environment_id: str, *, drain: float) -> None:
