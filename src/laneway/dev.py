@@ -29,7 +29,7 @@ from laneway.controllers import development, manager
 from laneway.controllers.context import Context
 from laneway.controllers.environments import EnvironmentReconciler, Outcome
 from laneway.core.environments import backoff
-from laneway.core.types import Environment, Kind
+from laneway.core.types import Environment, EventType, Kind
 from laneway.errors import LanewayError
 from laneway.runtime import logfiles
 from laneway.settings import Settings
@@ -48,6 +48,7 @@ IGNORED_DIRS = {
     ".pytest_cache",
 }
 SPEC_FILE = "laneway.yaml"
+FAILURES = (EventType.ERROR, EventType.FAILED, EventType.DEPLOY_FAILED)
 
 
 def watch_filter(_change: watchfiles.Change, path: str) -> bool:
@@ -185,13 +186,13 @@ class Session:
         or moved (a new generation leases ports of its own)."""
         for event in self.ctx.store.events(self.environment_id, after=self._last_event):
             self._last_event = event.id
-            style = "red" if event.type in ("error", "failed", "deploy.failed") else ""
+            style = "red" if event.type in FAILURES else ""
             self.say(event.message, style)
         if environment is None or not environment.live:
             return
         for replica in environment.replicas:
-            up = replica.state in ("healthy", "running")
-            if replica.release != f"v{environment.live}" or not replica.port or not up:
+            live = replica.release == f"v{environment.live}"
+            if not live or not replica.port or not replica.state.up:
                 continue
             label = f"{replica.service}.{replica.index}"
             if self._urls.get(label) != replica.port:

@@ -51,7 +51,7 @@ from laneway.builds import git
 from laneway.controllers import ports
 from laneway.controllers.context import Context
 from laneway.core.environments import HOOK_SERVICE
-from laneway.core.types import BuildRecord, Environment, Kind, Phase
+from laneway.core.types import BuildRecord, Environment, Kind, Phase, ReplicaState
 from laneway.errors import Conflict, LanewayError, NotFound
 from laneway.settings import Settings
 
@@ -215,7 +215,7 @@ async def restart(ctx: Context, environment_id: str, *, drain: float) -> None:
             dataclasses.replace(
                 status,
                 pid=None,
-                state="pending",
+                state=ReplicaState.PENDING,
                 restarts=0,
                 retry_at=None,
                 last_exit=None,
