@@ -78,6 +78,9 @@ async def run(repo: Path, settings: Settings, *, console: Console | None = None)
 
 
 class Session:
+    """One `laneway up`: the environment's passes, the watch of the work tree and the
+    printing, as tasks of one event loop; `_passing` keeps them from overlapping."""
+
     def __init__(
         self, ctx: Context, repo: Path, spec: Spec, spec_text: str, console: Console
     ) -> None:

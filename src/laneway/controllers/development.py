@@ -1,11 +1,10 @@
 """A development environment: the app's work tree, run by the environment reconciler.
 
 Called by `laneway.dev` (`laneway up`), which drives the reconciler in-process on the context
-`laneway.composition.development_context` builds. The work tree
-is the build: each release records a build whose spec is the tree's laneway.yaml as it was
-then, and the release's directory `releases/vN` is a symlink to the tree, which the
-reconciler's observe counts as unpacked; nothing is built or unpacked, the processes run the
-files as they are. Everything else is the reconciler's, as for any environment: resources,
+`laneway.composition.development_context` builds. The work tree is the build: each release
+records a build whose spec is the tree's laneway.yaml as it was then, and the release's
+directory `releases/vN` is a symlink to the tree, which the reconciler's observe counts as
+unpacked; nothing is built or unpacked, the processes run the files as they are. Everything else is the reconciler's, as for any environment: resources,
 the release hook as a job, replicas, crash restarts with backoff, ports leased per
 generation.
 
