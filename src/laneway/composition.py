@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-
-from laneway.api.app import create_app
-from laneway.api.flag_service import FlagService
 from laneway.builds.artifacts import ArtifactStore
 from laneway.controllers import development
 from laneway.controllers.context import Context
 from laneway.resources.registry import providers
 from laneway.runtime.local import LocalRuntime
 from laneway.settings import Settings
-from laneway.store.flags import FlagStore
 from laneway.store.repository import Store
 from laneway.store.vault import Vault
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def instance_secret(settings: Settings) -> bytes:
@@ -80,5 +79,10 @@ def development_context(settings: Settings) -> Context:
 
 def build_app(ctx: Context, *, run_controllers: bool = True) -> FastAPI:
     """The API with its controllers and the flag service over the same store and secret."""
+    # imported here: `laneway up` composes its context from this module and serves no API
+    from laneway.api.app import create_app
+    from laneway.api.flag_service import FlagService
+    from laneway.store.flags import FlagStore
+
     flags = FlagService(FlagStore(ctx.store.engine), ctx.secret)
     return create_app(ctx, flag_service=flags, run_controllers=run_controllers)
