@@ -1,6 +1,7 @@
 """The composition root: the one place that picks laneway's implementations.
 
-`laneway server` (and the tests that run its API in-process) build the control plane here:
+`laneway server` (and the tests that run its API in-process) build the control plane here,
+and `laneway up` the control plane of its one development environment:
 the local runtime, the resource providers, the artifact store, the vault and the flag
 service, all from the settings and one instance secret. Everything below takes what it
 is handed; controller tests hand fakes instead (`controllers/harness.py`).
@@ -10,19 +11,19 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-
-from laneway.api.app import create_app
-from laneway.api.flag_service import FlagService
 from laneway.builds.artifacts import ArtifactStore
+from laneway.controllers import development
 from laneway.controllers.context import Context
 from laneway.resources.registry import providers
 from laneway.runtime.local import LocalRuntime
 from laneway.settings import Settings
-from laneway.store.flags import FlagStore
 from laneway.store.repository import Store
 from laneway.store.vault import Vault
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def instance_secret(settings: Settings) -> bytes:
@@ -58,7 +59,30 @@ def build_context(settings: Settings, store: Store) -> Context:
     )
 
 
+def development_context(settings: Settings) -> Context:
+    """`laneway up`'s context: the home `<home>/dev` of its own (its SQLite store, its owner),
+    the local runtime, the providers and a vault keyed by the home's instance secret (the one
+    `laneway up` always used, so the development database keeps its password). No flag
+    client key: nothing serves flags to `laneway up`."""
+    secret = instance_secret(settings)
+    dev = development.settings_for(settings)
+    dev.make_dirs()
+    return Context(
+        settings=dev,
+        store=Store.open(dev.database_url),
+        runtime=local_runtime(dev),
+        providers=providers(dev, secret=secret),
+        artifacts=ArtifactStore(dev.artifacts),
+        vault=Vault(secret),
+    )
+
+
 def build_app(ctx: Context, *, run_controllers: bool = True) -> FastAPI:
     """The API with its controllers and the flag service over the same store and secret."""
+    # imported here: `laneway up` composes its context from this module and serves no API
+    from laneway.api.app import create_app
+    from laneway.api.flag_service import FlagService
+    from laneway.store.flags import FlagStore
+
     flags = FlagService(FlagStore(ctx.store.engine), ctx.secret)
     return create_app(ctx, flag_service=flags, run_controllers=run_controllers)

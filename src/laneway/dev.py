@@ -1,36 +1,43 @@
 """`laneway up`: the app from its work tree, in the foreground, for development.
 
-Every service replica runs as a child process with its resources (the development database is
-kept between runs, like a compose volume), output multiplexed and labelled per replica, the
-services restarted when files change, and everything stopped on Ctrl-C. No server needed.
+No server: the control plane of this one environment runs here, in-process. The environment
+is of kind `development` (controllers/development.py says how the work tree is its build);
+the same EnvironmentReconciler and LocalRuntime as for any environment run it, one pass at a
+time, driven by a loop like a worker of controllers/manager.py. Between passes the session
+acts on what the developer does: a changed file restarts the replicas, a changed laneway.yaml
+makes a new release, Ctrl-C or SIGTERM stops every process.
+
+It prints the reconciler's events, every replica's output (followed from the log files the
+runtime writes, labelled `web.0 |` in a colour of its own) and the URLs of the live replicas.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import os
 import re
 import signal
-import socket
-import subprocess
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import watchfiles
 from rich.console import Console
+from rich.text import Text
 
-from laneway.core import environments as plans
-from laneway.core.types import Desired, Environment, Kind, Phase
+from laneway import composition, workspace
+from laneway.controllers import development, manager
+from laneway.controllers.context import Context
+from laneway.controllers.environments import EnvironmentReconciler, Outcome
+from laneway.core.environments import backoff
+from laneway.core.types import Environment, EventType, Kind
 from laneway.errors import LanewayError
-from laneway.resources.registry import providers
+from laneway.runtime import logfiles
 from laneway.settings import Settings
+from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
-from laneway.workspace import load_spec
 
 COLORS = ("cyan", "magenta", "green", "yellow", "blue", "red")
+FOLLOW_INTERVAL = 0.1
 IGNORED_DIRS = {
     ".git",
     "__pycache__",
@@ -40,10 +47,12 @@ IGNORED_DIRS = {
     ".laneway",
     ".pytest_cache",
 }
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "TERM")
+SPEC_FILE = "laneway.yaml"
+FAILURES = (EventType.ERROR, EventType.FAILED, EventType.DEPLOY_FAILED)
 
 
-def _watch_filter(_change: watchfiles.Change, path: str) -> bool:
+def watch_filter(_change: watchfiles.Change, path: str) -> bool:
+    """Whether a changed path restarts the app: not editors' scratch files, not caches."""
     parts = Path(path).parts
     name = parts[-1] if parts else ""
     editor_scratch = (
@@ -54,224 +63,211 @@ def _watch_filter(_change: watchfiles.Change, path: str) -> bool:
     return not any(p in IGNORED_DIRS for p in parts) and not editor_scratch
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+async def run(repo: Path, settings: Settings, *, console: Console | None = None) -> None:
+    """Run the work tree `repo` until SIGINT or SIGTERM; every process of it is stopped
+    before this returns."""
+    console = console or Console(highlight=False, soft_wrap=True)
+    spec_text = workspace.read_spec_text(repo / SPEC_FILE)
+    spec = load_spec_text(spec_text, filename=SPEC_FILE)
+    ctx = await asyncio.to_thread(composition.development_context, settings)
+    try:
+        with development.one_session(ctx, spec.app):
+            await Session(ctx, repo, spec, spec_text, console).run()
+    finally:
+        ctx.store.close()
 
 
-def _git(repo: Path, *args: str) -> str:
-    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else ""
+class Session:
+    """One `laneway up`: the environment's passes, the watch of the work tree and the
+    printing, as tasks of one event loop; `_passing` keeps them from overlapping."""
 
-
-@dataclass
-class Replica:
-    service: str
-    index: int
-    port: int | None
-    color: str
-    process: asyncio.subprocess.Process | None = None
-    restarts: int = 0
-    reader: asyncio.Task[None] | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.service}.{self.index}"
-
-
-@dataclass
-class DevSession:
-    repo: Path
-    settings: Settings
-    secret: bytes
-    console: Console = field(default_factory=Console)
-    replicas: list[Replica] = field(default_factory=list)
-    stopping: bool = False
-
-    @property
-    def environment_id(self) -> str:
-        return "d" + hashlib.sha256(str(self.repo.resolve()).encode()).hexdigest()[:7]
-
-    def environment(self, spec: Spec) -> Environment:
-        now = datetime.now(UTC)
-        return Environment(
-            id=self.environment_id,
-            app=spec.app,
-            name="dev",
-            kind=Kind.DEVELOPMENT,
-            branch=_git(self.repo, "rev-parse", "--abbrev-ref", "HEAD") or None,
-            ref=None,
-            build_id="worktree",
-            commit=_git(self.repo, "rev-parse", "HEAD") or None,
-            desired=Desired.RUNNING,
-            phase=Phase.RUNNING,
-            message="",
-            release=1,
-            hook_release=1,
-            failure=None,
-            created_at=now,
-            updated_at=now,
-        )
-
-    def say(self, text: str) -> None:
-        self.console.print(f"[bold]laneway |[/] {text}", highlight=False)
-
-    def provision(self, spec: Spec) -> dict[str, str]:
-        # under a home of its own: the server's garbage collector must not see these as orphans
-        dev_settings = self.settings.model_copy(update={"home": self.settings.home / "dev"})
-        available = providers(dev_settings, secret=self.secret)
-        values = {}
-        for name, resource in spec.resources.items():
-            values[name] = available[resource.type].ensure(self.environment_id, name)
-            self.say(f"{resource.type} resource {name!r} ready")
-        return values
-
-    def process_env(
-        self, spec: Spec, resources: dict[str, str], replica: Replica | None
-    ) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if k in PASSED_THROUGH}
-        base["PYTHONUNBUFFERED"] = "1"
-        return plans.compose_env(
-            self.environment(spec),
-            spec,
-            service=replica.service if replica else None,
-            port=replica.port if replica else None,
-            resources=resources,
-            base=base,
-            app_dir=str(self.repo),
-        )
-
-    async def run_hook(self, spec: Spec, resources: dict[str, str]) -> None:
-        if not spec.hooks.release:
-            return
-        self.say(f"release hook: {spec.hooks.release}")
-        process = await asyncio.create_subprocess_shell(
-            spec.hooks.release,
-            cwd=self.repo,
-            env=self.process_env(spec, resources, None),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert process.stdout is not None
-        async for line in process.stdout:
-            self.console.print(
-                f"[dim]release |[/] {line.decode(errors='replace').rstrip()}", highlight=False
-            )
-        if await process.wait() != 0:
-            raise LanewayError(
-                f"release hook `{spec.hooks.release}` exited with code {process.returncode}"
-            )
-
-    async def start(self, spec: Spec, resources: dict[str, str], replica: Replica) -> None:
-        replica.process = await asyncio.create_subprocess_shell(
-            spec.services[replica.service].command,
-            cwd=self.repo,
-            env=self.process_env(spec, resources, replica),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        replica.reader = asyncio.create_task(self._pump(spec, resources, replica, replica.process))
-
-    async def _pump(
-        self,
-        spec: Spec,
-        resources: dict[str, str],
-        replica: Replica,
-        process: asyncio.subprocess.Process,
+    def __init__(
+        self, ctx: Context, repo: Path, spec: Spec, spec_text: str, console: Console
     ) -> None:
-        assert process.stdout is not None
-        async for line in process.stdout:
-            text = line.decode(errors="replace").rstrip()
-            self.console.print(
-                f"[{replica.color}]{replica.label:>10} |[/] {text}", highlight=False, markup=True
-            )
-        code = await process.wait()
-        if self.stopping or replica.process is not process:
-            return
-        replica.restarts += 1
-        delay = plans.backoff(replica.restarts)
-        self.say(f"{replica.label} exited with code {code}; restarting in {delay:g}s")
-        await asyncio.sleep(delay)
-        if not self.stopping and replica.process is process:
-            await self.start(spec, resources, replica)
+        self.ctx = ctx
+        self.repo = repo.resolve()
+        self.spec = spec
+        self.spec_text = spec_text
+        self.console = console
+        self.http = httpx.AsyncClient()
+        self.reconciler = EnvironmentReconciler(ctx, http=self.http)
+        self.environment_id = ""
+        self._passing = asyncio.Lock()
+        """Held by a pass, and by whatever the session does between passes."""
+        self._wakeup = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._follower: logfiles.Follower | None = None
+        self._last_event = 0
+        self._urls: dict[str, int] = {}
+        self._colors: dict[str, str] = {}
 
-    async def stop(self, replica: Replica, timeout: float = 10.0) -> None:
-        process, replica.process = replica.process, None
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-        if replica.reader is not None:
-            await replica.reader
+    @property
+    def drain(self) -> float:
+        return self.spec.drain_for(Kind.DEVELOPMENT)
 
-    async def stop_all(self) -> None:
-        await asyncio.gather(*(self.stop(r) for r in self.replicas))
-
-    async def run_until_signalled(self) -> None:
-        """Run until SIGINT or SIGTERM, then stop every replica before returning."""
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.run()
-
-    def _replicas(self, spec: Spec) -> list[Replica]:
-        ports = {(r.service, r.index): r.port for r in self.replicas}
-        return [
-            Replica(
-                service,
-                index,
-                ports.get((service, index)) or _free_port()
-                if spec.services[service].has_port(service)
-                else None,
-                COLORS[n % len(COLORS)],
-            )
-            for n, (service, index) in enumerate(plans.desired_replicas(spec, "development"))
-        ]
+    def say(self, message: str, style: str = "") -> None:
+        self.console.print(Text.assemble(("laneway | ", "bold"), (message, style)))
 
     async def run(self) -> None:
-        spec = load_spec(self.repo / "laneway.yaml")
-        resources = await asyncio.to_thread(self.provision, spec)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._stop.set)
+        tasks: list[asyncio.Task[None]] = []
         try:
-            await self.run_hook(spec, resources)
-            self.replicas = self._replicas(spec)
-            for replica in self.replicas:
-                await self.start(spec, resources, replica)
-                if replica.port:
-                    self.say(f"{replica.label} at http://127.0.0.1:{replica.port}/")
-            self.say("watching for changes; Ctrl-C stops everything")
-            async for changes in watchfiles.awatch(
-                self.repo, watch_filter=_watch_filter, debounce=300, step=50
-            ):
-                names = sorted({Path(p).name for _, p in changes})
-                self.say(
-                    f"changed: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}; restarting"
+            tree = await asyncio.to_thread(development.WorkTree.read, self.repo)
+            async with self._passing:
+                environment = await development.start(
+                    self.ctx, tree, self.spec_text, app=self.spec.app, drain=self.drain
                 )
-                await self.stop_all()
-                if any(Path(p).name == "laneway.yaml" for _, p in changes):
-                    try:
-                        spec = load_spec(self.repo / "laneway.yaml")
-                    except LanewayError as exc:
-                        self.say(
-                            f"[red]laneway.yaml is invalid, keeping the last good one:[/]\n{exc}"
-                        )
-                    self.replicas = self._replicas(spec)
-                for replica in self.replicas:
-                    replica.restarts = 0
-                    await self.start(spec, resources, replica)
+                self.environment_id = environment.id
+                self._last_event = self.ctx.store.latest_event_id(environment.id)
+                self._follower = logfiles.Follower.from_end(self.ctx.log_dir(environment.id))
+            self.say(f"{self.spec.app} from {self.repo} as v{environment.release} of `dev`")
+            tasks = [
+                asyncio.create_task(self._drive()),
+                asyncio.create_task(self._watch()),
+                asyncio.create_task(self._follow()),
+            ]
+            self.say("watching for changes; Ctrl-C stops everything")
+            stopped = asyncio.create_task(self._stop.wait())
+            done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            for task in done - {stopped}:
+                task.result()  # a session task that ended on its own failed: say why
         finally:
-            self.stopping = True
-            self.say("stopping")
-            await self.stop_all()
+            await self._shutdown(tasks)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
+        self.say("stopping")
+        # the pass under way ends first, so that a process it starts is stopped too
+        async with self._passing:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.environment_id:
+                await development.stop(self.ctx, self.environment_id, drain=self.drain)
+        self._print_output()
+        await self.http.aclose()
+        self.say("stopped; the development database and files are kept for the next run")
+
+    async def _drive(self) -> None:
+        """Passes of the reconciler: at once while one makes progress, on the manager's
+        intervals otherwise, with backoff after a failed one; a change wakes it."""
+        retries = streak = 0
+        while True:
+            self._wakeup.clear()
+            async with self._passing:
+                try:
+                    result = await self.reconciler.reconcile(self.environment_id)
+                    environment, outcome = result.environment, result.outcome
+                except Exception as exc:  # a bug: said, and tried again after a pause
+                    self.say(f"a pass failed: {type(exc).__name__}: {exc}", "red")
+                    environment = self.ctx.store.get_environment_by_id(self.environment_id)
+                    outcome = Outcome.RETRY
+                self._report(environment)
+            if environment is None:
+                raise LanewayError("the development environment's record is gone")
+            if outcome is Outcome.PROGRESSED and streak < manager.MAX_STREAK:
+                retries, streak = 0, streak + 1
+                await asyncio.sleep(0)
+                continue
+            streak = 0
+            if outcome is Outcome.RETRY:
+                retries += 1
+                interval = backoff(retries)
+            else:
+                retries = 0
+                steady = environment.phase in manager.STEADY
+                interval = manager.STEADY_INTERVAL if steady else manager.BUSY_INTERVAL
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), interval)
+
+    def _report(self, environment: Environment | None) -> None:
+        """What happened in the pass (its events), and the URLs of live replicas that are new
+        or moved (a new generation leases ports of its own)."""
+        for event in self.ctx.store.events(self.environment_id, after=self._last_event):
+            self._last_event = event.id
+            style = "red" if event.type in FAILURES else ""
+            self.say(event.message, style)
+        if environment is None or not environment.live:
+            return
+        for replica in environment.replicas:
+            live = replica.release == f"v{environment.live}"
+            if not live or not replica.port or not replica.state.up:
+                continue
+            label = f"{replica.service}.{replica.index}"
+            if self._urls.get(label) != replica.port:
+                self._urls[label] = replica.port
+                self.say(f"{label} at http://127.0.0.1:{replica.port}/", "bold green")
+
+    async def _watch(self) -> None:
+        home = self.ctx.settings.home.resolve()
+
+        def relevant(change: watchfiles.Change, path: str) -> bool:
+            return watch_filter(change, path) and not Path(path).is_relative_to(home)
+
+        async for changes in watchfiles.awatch(
+            self.repo, watch_filter=relevant, debounce=300, step=50
+        ):
+            await self._changed({Path(p) for _, p in changes})
+            self._wakeup.set()
+
+    async def _changed(self, paths: set[Path]) -> None:
+        names = sorted({p.name for p in paths})
+        shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+        spec_text = self.spec_text
+        if self.repo / SPEC_FILE in paths:
+            spec_text = self._read_spec() or spec_text
+        async with self._passing:
+            environment = self.ctx.store.get_environment_by_id(self.environment_id)
+            if environment is None:
+                return
+            if not development.needs_release(self.ctx, environment, spec_text):
+                self.say(f"changed: {shown}; restarting")
+                await development.restart(self.ctx, environment.id, drain=self.drain)
+                return
+            tree = await asyncio.to_thread(development.WorkTree.read, self.repo)
+            released = development.release(
+                self.ctx, environment, tree, spec_text, description=f"changed: {shown}"
+            )
+            self.spec_text = spec_text
+            self.spec = load_spec_text(spec_text, filename=SPEC_FILE)
+            self.say(f"changed: {shown}; release v{released.release}")
+
+    def _read_spec(self) -> str | None:
+        """The work tree's laneway.yaml if it is valid for this session; else None, said."""
+        try:
+            text = workspace.read_spec_text(self.repo / SPEC_FILE)
+            spec = load_spec_text(text, filename=SPEC_FILE)
+        except LanewayError as exc:
+            self.say(f"{SPEC_FILE} is invalid, keeping the last good one:\n{exc}", "red")
+            return None
+        if spec.app != self.spec.app:
+            self.say(
+                f"{SPEC_FILE} names app {spec.app!r} now; this session runs {self.spec.app!r} "
+                "with the last good one until `laneway up` is started again",
+                "red",
+            )
+            return None
+        return text
+
+    async def _follow(self) -> None:
+        while True:
+            self._print_output()
+            await asyncio.sleep(FOLLOW_INTERVAL)
+
+    def _print_output(self) -> None:
+        if self._follower is None:
+            return
+        for path, line in self._follower.read():
+            label = logfiles.label(path)
+            color = "dim" if label == "release" else self._color(label)
+            text = line.decode(errors="replace").rstrip("\n")
+            self.console.print(Text.assemble((f"{label:>10} | ", color), text))
+
+    def _color(self, label: str) -> str:
+        if label not in self._colors:
+            self._colors[label] = COLORS[len(self._colors) % len(COLORS)]
+        return self._colors[label]

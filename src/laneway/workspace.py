@@ -14,6 +14,11 @@ from laneway.spec.model import Spec
 
 def load_spec(path: Path) -> Spec:
     """Read `path` (UTF-8) and load it with `load_spec_text`."""
+    return load_spec_text(read_spec_text(path), filename=str(path))
+
+
+def read_spec_text(path: Path) -> str:
+    """The text of the spec at `path`; a SpecError if it cannot be read or is not UTF-8."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -24,7 +29,7 @@ def load_spec(path: Path) -> Spec:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise SpecError([f"{path}:{line}:{col}: not UTF-8 text"]) from None
-    return load_spec_text(text, filename=str(path))
+    return text
 
 
 def read_repo(repo: Path) -> starter.RepoFiles:

@@ -145,46 +145,68 @@ def _drop_owned(home: Path) -> None:
             provider.destroy_all(environment_id)
 
 
-def test_up_runs_the_work_tree_and_restarts_on_change(tmp_path: Path, example_repo: Path):
-    repo = tmp_path / "shop"
-    shutil.copytree(example_repo, repo)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LANEWAY_")}
-    env["LANEWAY_HOME"] = str(tmp_path / "home")
-    log = tmp_path / "up.log"
+def _up(repo: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "w") as out:
-        up = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "laneway.cli", "up"],
             cwd=repo,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def _url(log: Path) -> str:
+    match = wait_until(
+        lambda: re.search(r"web\.0 at (http://127\.0\.0\.1:\d+)/", log.read_text()),
+        timeout=60,
+        what="web to start",
+    )
+    return match.group(1)
+
+
+def test_up_runs_the_work_tree_and_restarts_on_change(tmp_path: Path, example_repo: Path):
+    repo = tmp_path / "shop"
+    shutil.copytree(example_repo, repo)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LANEWAY_")}
+    env["LANEWAY_HOME"] = str(tmp_path / "home")
+    log, again = tmp_path / "up.log", tmp_path / "up-again.log"
+    up = _up(repo, env, log)
     try:
-        match = wait_until(
-            lambda: re.search(r"web\.0 at http://127\.0\.0\.1:(\d+)/", log.read_text()),
-            timeout=60,
-            what="web to start",
-        )
-        url = f"http://127.0.0.1:{match.group(1)}"
+        url = _url(log)
         first = wait_until(lambda: _info(url), timeout=30, what="web to answer")
         assert first["environment"] == "dev" and first["kind"] == "development"
+        assert _processes_in(repo), "the replicas run in the work tree"
+        httpx.get(f"{url}/", timeout=5).raise_for_status()  # a visit, kept in the database
         (repo / "shop" / "web.py").write_text(
             (repo / "shop" / "web.py").read_text() + "\n# changed\n"
         )
         wait_until(
             lambda: (_info(url) or {}).get("pid") not in (None, first["pid"]),
             timeout=30,
-            what="web to restart",
+            what="web to restart at the same URL",
         )
         text = log.read_text()
         assert "changed: web.py" in text and "worker.0 |" in text and "release |" in text
-    finally:
         up.send_signal(signal.SIGINT)
-        code = up.wait(timeout=30)
+        assert up.wait(timeout=30) == 0
+        assert "stopping" in log.read_text()
+        assert not _processes_in(repo), "laneway up left processes behind"
+
+        # a second run: a release of its own (the hook runs again), the same database
+        up = _up(repo, env, again)
+        url = _url(again)
+        second = wait_until(lambda: _info(url), timeout=30, what="web to answer again")
+        assert second["release"] == "v2" and second["visits"] >= 1
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=30) == 0
+    finally:
+        if up.poll() is None:  # the test failed: stop what it started all the same
+            up.send_signal(signal.SIGINT)
+            up.wait(timeout=60)
         _drop_owned(tmp_path / "home")
-    assert code == 0
-    assert "stopping" in log.read_text()
-    assert not [p for p in _processes_in(repo)], "laneway up left processes behind"
+    assert "release | migrate:" in again.read_text()
+    assert not _processes_in(repo), "laneway up left processes behind"
     dev = load_settings(environ={"LANEWAY_HOME": str(tmp_path / "home" / "dev")})
     assert owned_databases(dev.owner) == [], "the test left the development database behind"
 

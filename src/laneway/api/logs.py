@@ -9,6 +9,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+from laneway.runtime import logfiles
+
 POLL = 0.2
 
 
@@ -19,10 +21,6 @@ def log_files(directory: Path, service: str | None) -> list[Path]:
     if service is None:
         return files
     return [f for f in files if f.name.split(".")[0] == service]
-
-
-def _label(path: Path) -> str:
-    return path.name.removesuffix(".log")
 
 
 def tail_lines(path: Path, count: int) -> tuple[list[bytes], int]:
@@ -48,27 +46,14 @@ async def stream(
     alive: Callable[[], bool],
     disconnected: Callable[[], Awaitable[bool]],
 ) -> AsyncIterator[bytes]:
-    offsets: dict[Path, int] = {}
+    follower = logfiles.Follower(directory)
     for path in log_files(directory, service):
-        lines, offsets[path] = tail_lines(path, tail)
+        lines, follower.offsets[path] = tail_lines(path, tail)
         for line in lines:
-            yield f"{_label(path)} | ".encode() + (line if line.endswith(b"\n") else line + b"\n")
+            yield f"{logfiles.label(path)} | ".encode() + (
+                line if line.endswith(b"\n") else line + b"\n"
+            )
     while follow and alive() and not await disconnected():
         await asyncio.sleep(POLL)
-        for path in log_files(directory, service):
-            offset = offsets.get(path, 0)
-            try:
-                size = path.stat().st_size
-            except OSError:
-                continue
-            if size < offset:
-                offset = 0  # rotated
-            if size == offset:
-                continue
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read(size - offset)
-            complete = data[: data.rfind(b"\n") + 1]
-            offsets[path] = offset + len(complete)
-            for line in complete.splitlines(keepends=True):
-                yield f"{_label(path)} | ".encode() + line
+        for path, line in follower.read(log_files(directory, service)):
+            yield f"{logfiles.label(path)} | ".encode() + line

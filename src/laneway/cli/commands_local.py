@@ -114,7 +114,6 @@ def up(
     import asyncio
 
     from laneway import dev
-    from laneway.composition import instance_secret
     from laneway.settings import load_settings
     from laneway.workspace import load_spec
 
@@ -123,5 +122,4 @@ def up(
     if not (root / "laneway.yaml").exists():
         raise InvalidInput(f"no laneway.yaml in {root}", hint="create one with `laneway init`")
     load_spec(root / "laneway.yaml")
-    session = dev.DevSession(repo=root, settings=settings, secret=instance_secret(settings))
-    asyncio.run(session.run_until_signalled())
+    asyncio.run(dev.run(root, settings))

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import Enum
+from pathlib import Path
 
 import httpx
 
@@ -345,7 +346,7 @@ class EnvironmentReconciler:
                 self._abort(environment, reason, service=service, index=index)
             case plans.Retire(generation=generation):
                 await asyncio.to_thread(
-                    shutil.rmtree, ctx.release_dir(environment.id, generation), True
+                    remove_release_dir, ctx.release_dir(environment.id, generation)
                 )
                 store.retire_generation(environment.id, generation)
             case plans.Forget(key=key):
@@ -593,6 +594,15 @@ def _batches(actions: list[plans.Action]) -> list[list[plans.Action]]:
         else:
             batches.append([action])
     return batches
+
+
+def remove_release_dir(path: Path) -> None:
+    """A retired generation's files. A development release's directory is a link to the
+    work tree (controllers/development.py): the link goes, never what it points to."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_environment_files(ctx: Context, environment_id: str) -> None:

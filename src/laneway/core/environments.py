@@ -403,8 +403,9 @@ def _plan_generation(
             message = ""
             up = now - process.started_at
             if not checked and up < settle:
+                # no ticking number: a message that changes every pass is an event every pass
                 state = ReplicaState.STARTING
-                message = f"up {up:.1f}s; counted as running after {settle:g}s"
+                message = f"counted as running once up {settle:g}s"
             if not healthy and check is not None:
                 grace = check.grace
                 overdue = now - process.started_at > grace

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from laneway.core.types import Environment
+from laneway.core.types import Environment, Kind
 from laneway.spec.model import Spec
+
+KIND_DEFAULTS: dict[Kind, dict[str, str]] = {
+    Kind.DEVELOPMENT: {"PYTHONUNBUFFERED": "1"},
+}
+"""Below the spec's env: a development environment's output is followed as it is written
+(`laneway up` prints it), so Python does not buffer it."""
 
 
 def compose_env(
@@ -21,8 +27,8 @@ def compose_env(
     flags: tuple[str, str] | None = None,
     flags_sync: str | None = None,
 ) -> dict[str, str]:
-    """A process's environment: base < spec env < kind overrides < service env < the
-    environment's config < laneway's own.
+    """A process's environment: base < the kind's defaults (`KIND_DEFAULTS`) < spec env <
+    kind overrides < service env < the environment's config < laneway's own.
 
     `build.path` entries, resolved in `app_dir`, go in front of the base PATH. `release` and
     `build` (id, commit) name the generation the process belongs to; by default the
@@ -31,6 +37,7 @@ def compose_env(
     sync, for in-process providers (LANEWAY_FLAGS_SYNC; the key is their selector).
     """
     env = dict(base)
+    env.update(KIND_DEFAULTS.get(environment.kind, {}))
     if app_dir is not None and spec.build.path:
         front = [f"{app_dir.rstrip('/')}/{p.strip('/')}" for p in spec.build.path]
         env["PATH"] = ":".join([*front, env["PATH"]] if env.get("PATH") else front)

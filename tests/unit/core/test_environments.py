@@ -265,6 +265,23 @@ environments:
     assert env["PATH"] == "/bin"
 
 
+@pytest.mark.parametrize(
+    "kind, spec_env, expected",
+    [
+        (Kind.DEVELOPMENT, "", "1"),
+        (Kind.DEVELOPMENT, "env: {PYTHONUNBUFFERED: ''}\n", ""),
+        (Kind.PREVIEW, "", None),
+        (Kind.PRODUCTION, "", None),
+    ],
+)
+def test_development_output_is_unbuffered_unless_the_spec_says_otherwise(kind, spec_env, expected):
+    spec = load_spec_text(f"app: a\n{spec_env}services: {{web: {{command: x}}}}\n")
+    env = plans.compose_env(
+        environment(kind=kind), spec, service="web", port=1, resources={}, base={}
+    )
+    assert env.get("PYTHONUNBUFFERED") == expected
+
+
 def test_build_path_goes_in_front_of_path():
     spec = load_spec_text(
         "app: a\nbuild: {command: x, path: [.deps/bin, node_modules/.bin]}\nservices: {web: {command: x}}\n"
@@ -451,5 +468,7 @@ def test_a_deploy_counts_on_a_replica_without_health_check_only_once_it_stays_up
     plan = plan_for(env, young)
     assert not any(isinstance(a, plans.Switch) for a in plan.actions)
     worker = next(r for r in plan.replicas if r.release == "v2" and r.service == "worker")
-    assert worker.state == "starting" and "after 3s" in worker.message
+    assert worker.state == "starting" and "once up 3s" in worker.message
+    later = plan_for(env, young, now=NOW + 1.5)
+    assert (later.phase, later.message) == (plan.phase, plan.message), "one event, not one a pass"
     assert any(isinstance(a, plans.Switch) for a in plan_for(env, young, now=NOW + 2.5).actions)
