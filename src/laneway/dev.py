@@ -27,7 +27,8 @@ from rich.text import Text
 from laneway import composition, workspace
 from laneway.controllers import development, manager
 from laneway.controllers.context import Context
-from laneway.controllers.environments import EnvironmentReconciler, Outcome
+from laneway.controllers.environments import EnvironmentReconciler
+from laneway.controllers.outcomes import Outcome
 from laneway.core.environments import backoff
 from laneway.core.types import Environment, EventType, Kind
 from laneway.errors import LanewayError

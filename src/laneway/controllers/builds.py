@@ -1,16 +1,20 @@
 """Build a ref of an app and record the build: one path for the API's `build` and for the
-environment reconciler. Blocking: callers run it in a thread."""
+environment reconciler. `build_and_record` blocks (callers run it in a thread);
+`BuildTasks` runs it as a task per environment, so the passes that wait for a build go on
+supervising the live release."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from laneway.builds import builder, git
 from laneway.controllers.context import Context
-from laneway.core.types import BuildRecord
-from laneway.errors import InvalidInput
+from laneway.controllers.outcomes import PermanentFailure
+from laneway.core.types import BuildRecord, Environment, EventType
+from laneway.errors import BuildFailed, InvalidInput, NotFound, UnsafeArtifact
 
 
 def build_and_record(
@@ -37,3 +41,59 @@ def build_and_record(
         )
     )
     return record, result.cached
+
+
+class BuildTasks:
+    """Builds under way, one per environment: environment id -> (release, task)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._building: dict[str, tuple[int, asyncio.Task[None]]] = {}
+
+    @property
+    def under_way(self) -> list[asyncio.Task[None]]:
+        return [task for _, task in self._building.values()]
+
+    def forget(self, environment_id: str) -> None:
+        self._building.pop(environment_id, None)
+
+    def step(self, environment: Environment, ref: str) -> None:
+        """Builds run as tasks of their own, so the passes that wait for one go on
+        supervising the live release; a finished build's failure is raised here."""
+        running = self._building.get(environment.id)
+        if running is not None and running[0] != environment.release:
+            running = None  # a build for a release replaced meanwhile: its result is dropped
+        if running is None:
+            task = asyncio.create_task(self._build(environment, ref))
+            self._building[environment.id] = (environment.release, task)
+            return
+        _, task = running
+        if task.done():
+            del self._building[environment.id]
+            task.result()
+
+    async def _build(self, environment: Environment, ref: str) -> None:
+        store = self.ctx.store
+        store.add_event(environment.id, EventType.BUILD, f"building {ref}")
+
+        def on_output(line: str) -> None:
+            store.add_event(environment.id, EventType.BUILD_OUTPUT, line.rstrip("\n"))
+
+        try:
+            build, cached = await asyncio.to_thread(
+                build_and_record, self.ctx, environment.app, ref, on_output=on_output
+            )
+        except (BuildFailed, InvalidInput, NotFound, UnsafeArtifact) as exc:
+            detail = f"\n{exc.hint}" if exc.hint else ""
+            raise PermanentFailure(f"build of {ref} failed: {exc.message}{detail}") from None
+        store.update_release(
+            environment.id, environment.release, build_id=build.id, commit=build.commit
+        )
+        current = store.get_environment_by_id(environment.id)
+        if current is None or current.release != environment.release:
+            return  # replaced by a newer release while it built
+        store.update_environment(environment.id, build_id=build.id, commit=build.commit)
+        note = " (cached)" if cached else ""
+        store.add_event(
+            environment.id, EventType.BUILT, f"build {build.id[7:19]} of {build.commit[:12]}{note}"
+        )

@@ -8,63 +8,35 @@ responsive. An action that fails ends the pass; the next pass plans again from w
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from enum import Enum
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
-from laneway.controllers import builds, health, hooks, ports
+from laneway.controllers import health, hooks
+from laneway.controllers.builds import BuildTasks
 from laneway.controllers.context import Context
-from laneway.core import config as configs
+from laneway.controllers.launching import Launcher
+from laneway.controllers.outcomes import Outcome, PassResult, PermanentFailure
 from laneway.core import environments as plans
-from laneway.core import redaction
 from laneway.core.types import Environment, EventType, Phase, ReleaseState, ResourceRecord
 from laneway.errors import (
-    BuildFailed,
-    InvalidInput,
     LanewayError,
     NotFound,
     SpecError,
     UnsafeArtifact,
 )
-from laneway.flags.keys import client_key
 from laneway.runtime import logfiles
-from laneway.runtime.base import ProcessInfo, ProcessSpec
 from laneway.spec.model import Spec
 
-PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
 RETRYING = "; retrying: "
 STOP_TIMEOUT = 10.0
 DEPLOY_RETRY_LIMIT = 600.0
 """Seconds a deploy may keep failing with errors that may pass (a database down, no free
 port) before it is aborted; traffic stays on the live release either way."""
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
-
-
-class Outcome(Enum):
-    """How a pass went: the manager passes again at once, on its tick, or after a backoff."""
-
-    PROGRESSED = "progressed"
-    IDLE = "idle"
-    RETRY = "retry"
-
-
-class PermanentFailure(LanewayError):
-    """Retrying will not help until the user changes something (a failed build or hook)."""
-
-
-@dataclass(frozen=True)
-class PassResult:
-    """What one pass did: the environment as recorded after it (None once deleted), how it
-    went, and the actions it applied (none: the environment had converged)."""
-
-    environment: Environment | None
-    outcome: Outcome
-    actions: tuple[plans.Action, ...] = ()
 
 
 class EnvironmentReconciler:
@@ -83,12 +55,8 @@ class EnvironmentReconciler:
         self._health: dict[str, health.HealthCache] = {}
         self._marked: dict[str, int] = {}
         """The release last marked live per environment, so it is marked once per process."""
-        self._building: dict[str, tuple[int, asyncio.Task[None]]] = {}
-        """Builds under way: environment id -> (release, task)."""
-
-    @property
-    def builds_under_way(self) -> list[asyncio.Task[None]]:
-        return [task for _, task in self._building.values()]
+        self.builds = BuildTasks(ctx)
+        self.launcher = Launcher(ctx)
 
     async def reconcile(self, environment_id: str) -> PassResult:
         """One pass: observe, plan, apply, record."""
@@ -211,7 +179,7 @@ class EnvironmentReconciler:
     def _forget(self, environment_id: str) -> None:
         self._health.pop(environment_id, None)
         self._marked.pop(environment_id, None)
-        self._building.pop(environment_id, None)
+        self.builds.forget(environment_id)
         self._last_error.pop(environment_id, None)
         self.ctx.specs.forget(environment_id)
 
@@ -303,7 +271,7 @@ class EnvironmentReconciler:
         store = ctx.store
         match action:
             case plans.Build(ref=ref):
-                self._build_step(environment, ref)
+                self.builds.step(environment, ref)
             case plans.Unpack(build_id=build_id, release=release):
                 target = ctx.release_dir(environment.id, release)
                 try:
@@ -324,13 +292,17 @@ class EnvironmentReconciler:
             case plans.RunHook(release=release, command=command):
                 assert spec is not None
                 store.add_event(environment.id, EventType.HOOK, f"release hook: {command}")
-                await asyncio.to_thread(self._start_hook, environment, spec, release, command)
+                await asyncio.to_thread(
+                    self.launcher.start_hook, environment, spec, release, command
+                )
             case plans.HookDone():
                 assert spec is not None and spec.hooks.release is not None
-                self._finish_hook(environment, action, spec.hooks.release)
+                self.launcher.finish_hook(environment, action, spec.hooks.release)
             case plans.StartReplica(service=service, index=index, generation=number):
                 generation = self.ctx.specs.generations(environment)[number]
-                info = await asyncio.to_thread(self._start, environment, generation, service, index)
+                info = await asyncio.to_thread(
+                    self.launcher.start_replica, environment, generation, service, index
+                )
                 store.add_event(
                     environment.id,
                     EventType.STARTED,
@@ -352,164 +324,23 @@ class EnvironmentReconciler:
             case plans.Forget(key=key):
                 ctx.runtime.forget(key)
             case plans.DestroyResources():
-                # only the kinds this environment has: an unreachable server of a kind it
-                # never used must not block its destroy
-                types: set[str] = {r.type for r in store.resources(environment.id)}
-                types |= {r.type for r in spec.resources.values()} if spec else set()
-                for provider in sorted(types & ctx.providers.keys()):
-                    await asyncio.to_thread(ctx.providers[provider].destroy_all, environment.id)
-                for record in store.resources(environment.id):
-                    store.remove_resource(environment.id, record.name)
+                await self._destroy_resources(environment, spec)
             case plans.RemoveFiles():
                 await asyncio.to_thread(remove_environment_files, ctx, environment.id)
                 store.release_ports(environment.id)
             case plans.DeleteRecord():
                 store.delete_environment_record(environment.id)
 
-    def _build_step(self, environment: Environment, ref: str) -> None:
-        """Builds run as tasks of their own, so the passes that wait for one go on
-        supervising the live release; a finished build's failure is raised here."""
-        running = self._building.get(environment.id)
-        if running is not None and running[0] != environment.release:
-            running = None  # a build for a release replaced meanwhile: its result is dropped
-        if running is None:
-            task = asyncio.create_task(self._build(environment, ref))
-            self._building[environment.id] = (environment.release, task)
-            return
-        _, task = running
-        if task.done():
-            del self._building[environment.id]
-            task.result()
-
-    async def _build(self, environment: Environment, ref: str) -> None:
-        store = self.ctx.store
-        store.add_event(environment.id, EventType.BUILD, f"building {ref}")
-
-        def on_output(line: str) -> None:
-            store.add_event(environment.id, EventType.BUILD_OUTPUT, line.rstrip("\n"))
-
-        try:
-            build, cached = await asyncio.to_thread(
-                builds.build_and_record, self.ctx, environment.app, ref, on_output=on_output
-            )
-        except (BuildFailed, InvalidInput, NotFound, UnsafeArtifact) as exc:
-            detail = f"\n{exc.hint}" if exc.hint else ""
-            raise PermanentFailure(f"build of {ref} failed: {exc.message}{detail}") from None
-        store.update_release(
-            environment.id, environment.release, build_id=build.id, commit=build.commit
-        )
-        current = store.get_environment_by_id(environment.id)
-        if current is None or current.release != environment.release:
-            return  # replaced by a newer release while it built
-        store.update_environment(environment.id, build_id=build.id, commit=build.commit)
-        note = " (cached)" if cached else ""
-        store.add_event(
-            environment.id, EventType.BUILT, f"build {build.id[7:19]} of {build.commit[:12]}{note}"
-        )
-
-    def _resource_values(self, environment: Environment) -> dict[str, str]:
-        return {
-            r.name: r.details.get("value", "") for r in self.ctx.store.resources(environment.id)
-        }
-
-    def config_of(self, environment: Environment, release: int) -> dict[str, configs.ConfigEntry]:
-        return self.ctx.vault.open(self.ctx.store.sealed_config(environment.id, release))
-
-    def _hidden_values(self, environment: Environment) -> list[str]:
-        """What must never reach a log or a message: resource addresses, secret config."""
-        hidden = list(self._resource_values(environment).values())
-        for number in {environment.release, environment.live} - {0}:
-            hidden += configs.secret_values(self.config_of(environment, number))
-        return hidden
-
-    def _process_env(
-        self,
-        environment: Environment,
-        spec: Spec,
-        *,
-        release: int,
-        service: str | None = None,
-        port: int | None = None,
-        build: plans.Generation | None = None,
-    ) -> dict[str, str]:
-        build_id = build.build_id if build is not None else environment.build_id
-        commit = environment.commit
-        if build is not None and build.build_id != environment.build_id:
-            commit = self.ctx.store.get_build(build.build_id).commit
-        return plans.compose_env(
-            environment,
-            spec,
-            service=service,
-            port=port,
-            resources=self._resource_values(environment),
-            base={k: v for k, v in os.environ.items() if k in PASSED_THROUGH},
-            app_dir=str(self.ctx.release_dir(environment.id, release)),
-            config=configs.plain(self.config_of(environment, release)),
-            release=release,
-            build=(build_id or "", commit or ""),
-            flags=(
-                (self.ctx.settings.api_url, client_key(self.ctx.secret, environment.id))
-                if self.ctx.secret
-                else None
-            ),
-            flags_sync=self.ctx.settings.flags_sync_address,
-        )
-
-    def _start_hook(self, environment: Environment, spec: Spec, release: int, command: str) -> None:
-        hidden = set(spec.resource_env_names().values())
-        hidden |= {k for k, e in self.config_of(environment, release).items() if e.secret}
-        hooks.start(
-            self.ctx,
-            environment.id,
-            release,
-            command,
-            env=self._process_env(environment, spec, release=release),
-            hidden_keys=hidden,
-        )
-
-    def _finish_hook(self, environment: Environment, action: plans.HookDone, command: str) -> None:
-        store = self.ctx.store
-        self.ctx.runtime.forget(action.key)
-        output = hooks.keep_output(
-            self.ctx, environment.id, action.release, self._hidden_values(environment)
-        )
-        if action.exit_code == 0:
-            store.update_environment(environment.id, hook_release=action.release)
-            store.add_event(environment.id, EventType.HOOK, "release hook succeeded")
-            return
-        tail = "\n".join(output.splitlines()[-10:])
-        what = (
-            f"did not finish within {plans.HOOK_TIMEOUT:g}s"
-            if action.exit_code is None
-            else f"exited with code {action.exit_code}"
-        )
-        raise PermanentFailure(f"release hook `{command}` {what}:\n{tail}")
-
-    def _start(
-        self, environment: Environment, generation: plans.Generation, service: str, index: int
-    ) -> ProcessInfo:
-        ctx = self.ctx
-        spec = generation.spec
-        number = generation.number
-        port = None
-        if spec.services[service].has_port(service):
-            port = ports.lease(ctx, environment.id, number, service, index)
-        env = self._process_env(
-            environment, spec, release=number, service=service, port=port, build=generation
-        )
-        return ctx.runtime.start_process(
-            ProcessSpec(
-                environment_id=environment.id,
-                service=service,
-                index=index,
-                release=f"v{number}",
-                command=spec.services[service].command,
-                cwd=ctx.release_dir(environment.id, number),
-                env=env,
-                log_path=ctx.log_dir(environment.id) / f"{service}.{index}.log",
-                per_release=True,
-            )
-        )
+    async def _destroy_resources(self, environment: Environment, spec: Spec | None) -> None:
+        """Only the kinds this environment has: an unreachable server of a kind it never
+        used must not block its destroy."""
+        store, providers = self.ctx.store, self.ctx.providers
+        types: set[str] = {r.type for r in store.resources(environment.id)}
+        types |= {r.type for r in spec.resources.values()} if spec else set()
+        for provider in sorted(types & providers.keys()):
+            await asyncio.to_thread(providers[provider].destroy_all, environment.id)
+        for record in store.resources(environment.id):
+            store.remove_resource(environment.id, record.name)
 
     async def _switch(
         self,
@@ -553,7 +384,7 @@ class EnvironmentReconciler:
         store = self.ctx.store
         detail = reason
         if service is not None:
-            tail = self._log_tail(environment, f"{service}.{index}.log")
+            tail = self.launcher.log_tail(environment, f"{service}.{index}.log")
             if tail:
                 detail = f"{reason}\n{tail}"
         live = store.abort_deploy(environment.id, detail)
@@ -564,14 +395,6 @@ class EnvironmentReconciler:
             f"deploy of v{environment.release} failed{serving}: {detail}",
         )
         self._last_error.pop(environment.id, None)
-
-    def _log_tail(self, environment: Environment, name: str, lines: int = 10) -> str:
-        path = self.ctx.log_dir(environment.id) / name
-        try:
-            text = path.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return ""
-        return redaction.redact("\n".join(text), self._hidden_values(environment))
 
     def _rotate_logs(self, environment: Environment) -> None:
         logfiles.rotate(self.ctx.log_dir(environment.id), max_bytes=LOG_ROTATE_BYTES)

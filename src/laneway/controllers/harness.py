@@ -20,8 +20,9 @@ import httpx
 from laneway.builds.artifacts import ArtifactStore
 from laneway.controllers import hooks
 from laneway.controllers.context import Context
-from laneway.controllers.environments import EnvironmentReconciler, Outcome, PassResult
+from laneway.controllers.environments import EnvironmentReconciler
 from laneway.controllers.manager import STEADY
+from laneway.controllers.outcomes import Outcome, PassResult
 from laneway.controllers.routes import RouterController
 from laneway.core import environments as plans
 from laneway.core.clock import FakeClock
@@ -201,7 +202,7 @@ class Harness:
 
     async def _pass(self, environment_id: str) -> PassResult:
         result = await self.reconciler.reconcile(environment_id)
-        await asyncio.gather(*self.reconciler.builds_under_way, return_exceptions=True)
+        await asyncio.gather(*self.reconciler.builds.under_way, return_exceptions=True)
         return result
 
     def converge(

@@ -14,7 +14,8 @@ import httpx
 
 from laneway.controllers import gc
 from laneway.controllers.context import Context
-from laneway.controllers.environments import EnvironmentReconciler, Outcome
+from laneway.controllers.environments import EnvironmentReconciler
+from laneway.controllers.outcomes import Outcome
 from laneway.controllers.routes import RouterController
 from laneway.core.environments import backoff
 from laneway.core.types import Phase

@@ -1,0 +1,141 @@
+"""What an environment's processes are started with, and what they must never show.
+
+The environment reconciler (`controllers/environments.py`) hands its start actions here: a
+replica's process environment (resources, config of its release, flags, ports) and its
+`ProcessSpec`; the release hook's start and end (`controllers/hooks.py` runs it as a job);
+and the values that must never reach a log or a message (resource addresses, secrets).
+"""
+
+from __future__ import annotations
+
+import os
+
+from laneway.controllers import hooks, ports
+from laneway.controllers.context import Context
+from laneway.controllers.outcomes import PermanentFailure
+from laneway.core import config as configs
+from laneway.core import environments as plans
+from laneway.core import redaction
+from laneway.core.types import Environment, EventType
+from laneway.flags.keys import client_key
+from laneway.runtime.base import ProcessInfo, ProcessSpec
+from laneway.spec.model import Spec
+
+PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME")
+
+
+class Launcher:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def resource_values(self, environment: Environment) -> dict[str, str]:
+        return {
+            r.name: r.details.get("value", "") for r in self.ctx.store.resources(environment.id)
+        }
+
+    def config_of(self, environment: Environment, release: int) -> dict[str, configs.ConfigEntry]:
+        return self.ctx.vault.open(self.ctx.store.sealed_config(environment.id, release))
+
+    def hidden_values(self, environment: Environment) -> list[str]:
+        """What must never reach a log or a message: resource addresses, secret config."""
+        hidden = list(self.resource_values(environment).values())
+        for number in {environment.release, environment.live} - {0}:
+            hidden += configs.secret_values(self.config_of(environment, number))
+        return hidden
+
+    def process_env(
+        self,
+        environment: Environment,
+        spec: Spec,
+        *,
+        release: int,
+        service: str | None = None,
+        port: int | None = None,
+        build: plans.Generation | None = None,
+    ) -> dict[str, str]:
+        build_id = build.build_id if build is not None else environment.build_id
+        commit = environment.commit
+        if build is not None and build.build_id != environment.build_id:
+            commit = self.ctx.store.get_build(build.build_id).commit
+        return plans.compose_env(
+            environment,
+            spec,
+            service=service,
+            port=port,
+            resources=self.resource_values(environment),
+            base={k: v for k, v in os.environ.items() if k in PASSED_THROUGH},
+            app_dir=str(self.ctx.release_dir(environment.id, release)),
+            config=configs.plain(self.config_of(environment, release)),
+            release=release,
+            build=(build_id or "", commit or ""),
+            flags=(
+                (self.ctx.settings.api_url, client_key(self.ctx.secret, environment.id))
+                if self.ctx.secret
+                else None
+            ),
+            flags_sync=self.ctx.settings.flags_sync_address,
+        )
+
+    def start_hook(self, environment: Environment, spec: Spec, release: int, command: str) -> None:
+        hidden = set(spec.resource_env_names().values())
+        hidden |= {k for k, e in self.config_of(environment, release).items() if e.secret}
+        hooks.start(
+            self.ctx,
+            environment.id,
+            release,
+            command,
+            env=self.process_env(environment, spec, release=release),
+            hidden_keys=hidden,
+        )
+
+    def finish_hook(self, environment: Environment, action: plans.HookDone, command: str) -> None:
+        store = self.ctx.store
+        self.ctx.runtime.forget(action.key)
+        output = hooks.keep_output(
+            self.ctx, environment.id, action.release, self.hidden_values(environment)
+        )
+        if action.exit_code == 0:
+            store.update_environment(environment.id, hook_release=action.release)
+            store.add_event(environment.id, EventType.HOOK, "release hook succeeded")
+            return
+        tail = "\n".join(output.splitlines()[-10:])
+        what = (
+            f"did not finish within {plans.HOOK_TIMEOUT:g}s"
+            if action.exit_code is None
+            else f"exited with code {action.exit_code}"
+        )
+        raise PermanentFailure(f"release hook `{command}` {what}:\n{tail}")
+
+    def start_replica(
+        self, environment: Environment, generation: plans.Generation, service: str, index: int
+    ) -> ProcessInfo:
+        ctx = self.ctx
+        spec = generation.spec
+        number = generation.number
+        port = None
+        if spec.services[service].has_port(service):
+            port = ports.lease(ctx, environment.id, number, service, index)
+        env = self.process_env(
+            environment, spec, release=number, service=service, port=port, build=generation
+        )
+        return ctx.runtime.start_process(
+            ProcessSpec(
+                environment_id=environment.id,
+                service=service,
+                index=index,
+                release=f"v{number}",
+                command=spec.services[service].command,
+                cwd=ctx.release_dir(environment.id, number),
+                env=env,
+                log_path=ctx.log_dir(environment.id) / f"{service}.{index}.log",
+                per_release=True,
+            )
+        )
+
+    def log_tail(self, environment: Environment, name: str, lines: int = 10) -> str:
+        path = self.ctx.log_dir(environment.id) / name
+        try:
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        return redaction.redact("\n".join(text), self.hidden_values(environment))
