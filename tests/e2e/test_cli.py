@@ -24,12 +24,13 @@ from laneway.runtime.local import scan
 from laneway.settings import load_settings
 from laneway.testing import (
     PG_ADMIN,
+    Output,
     Server,
     free_port,
     git,
     make_server,
     owned_databases,
-    wait_until,
+    poll_until,
 )
 
 pytestmark = pytest.mark.e2e
@@ -149,40 +150,37 @@ def test_up_runs_the_work_tree_and_restarts_on_change(tmp_path: Path, example_re
     shutil.copytree(example_repo, repo)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANEWAY_")}
     env["LANEWAY_HOME"] = str(tmp_path / "home")
-    log = tmp_path / "up.log"
-    with open(log, "w") as out:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "laneway.cli", "up"],
-            cwd=repo,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    env["PYTHONUNBUFFERED"] = "1"
+    up = subprocess.Popen(
+        [sys.executable, "-m", "laneway.cli", "up"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert up.stdout is not None
+    output = Output(up.stdout, log=tmp_path / "up.log")
     try:
-        match = wait_until(
-            lambda: re.search(r"web\.0 at http://127\.0\.0\.1:(\d+)/", log.read_text()),
-            timeout=60,
-            what="web to start",
-        )
+        match = output.wait_for(r"web\.0 at http://127\.0\.0\.1:(\d+)/", what="web's address")
         url = f"http://127.0.0.1:{match.group(1)}"
-        first = wait_until(lambda: _info(url), timeout=30, what="web to answer")
+        first = poll_until(lambda: _info(url), what="an answer from web")
         assert first["environment"] == "dev" and first["kind"] == "development"
         (repo / "shop" / "web.py").write_text(
             (repo / "shop" / "web.py").read_text() + "\n# changed\n"
         )
-        wait_until(
+        output.wait_for("changed: web.py", what="the change noticed")
+        poll_until(
             lambda: (_info(url) or {}).get("pid") not in (None, first["pid"]),
-            timeout=30,
-            what="web to restart",
+            what="an answer from the restarted web",
         )
-        text = log.read_text()
-        assert "changed: web.py" in text and "worker.0 |" in text and "release |" in text
+        assert "worker.0 |" in output.text and "release |" in output.text
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(timeout=30)
         _drop_owned(tmp_path / "home")
     assert code == 0
-    assert "stopping" in log.read_text()
+    output.wait_for("stopping", what="the stop announced")
     assert not [p for p in _processes_in(repo)], "laneway up left processes behind"
     dev = load_settings(environ={"LANEWAY_HOME": str(tmp_path / "home" / "dev")})
     assert owned_databases(dev.owner) == [], "the test left the development database behind"
@@ -209,33 +207,27 @@ def _processes_in(directory: Path) -> list[int]:
 
 def test_demo_prints_urls_that_serve(tmp_path: Path, shared_artifacts: Path):
     server = make_server(tmp_path / "home", artifacts=shared_artifacts)
-    log = tmp_path / "demo.log"
-    with open(log, "w") as out:
-        demo = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "laneway.cli",
-                "demo",
-                "--api",
-                server.api,
-                "--router",
-                server.router,
-            ],
-            env=server.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "laneway.cli",
+            "demo",
+            "--api",
+            server.api,
+            "--router",
+            server.router,
+        ],
+        env={**server.env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert demo.stdout is not None
+    output = Output(demo.stdout, log=tmp_path / "demo.log")
     try:
-        wait_until(
-            lambda: "laneway demo" in log.read_text() or demo.poll() is not None,
-            timeout=300,
-            what="the demo's URLs",
-        )
-        text = log.read_text()
-        assert (
-            "http://staging.shop.localhost:" in text and "http://feature-x.shop.localhost:" in text
-        ), text
+        for name in ("staging", "feature-x"):
+            output.wait_for(rf"http://{name}\.shop\.localhost:", what=f"{name}'s URL", timeout=120)
         staging = server.get("staging.shop.localhost", "/api/info").json()
         feature = server.get("feature-x.shop.localhost", "/api/info").json()
         repo = server.home / "demo" / "shop"
