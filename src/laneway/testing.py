@@ -10,6 +10,7 @@ measure of speed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,8 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -45,7 +45,7 @@ def free_port() -> int:
 
 
 POLL_INTERVAL = 0.05
-EVENT_GUARD = 60.0
+EVENT_GUARD = 120.0
 """Seconds a wait on an environment's events may take before the test fails: a guard against
 a hang, well above the slowest step here (a build of the example app)."""
 
@@ -170,7 +170,8 @@ class Server:
         if not (self.home / "client.json").exists():
             return False
         try:
-            return self.http().get("/api/v1/status").status_code == 200
+            with self.http() as http:
+                return http.get("/api/v1/status").status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -184,7 +185,7 @@ class Server:
 
     def events(
         self, environment: str, *, app: str = "shop", after: int = 0
-    ) -> Iterator[StreamEvent]:
+    ) -> Generator[StreamEvent, None, None]:
         """The environment's event stream from event id `after` on (`GET …/events?follow=true`),
         read with a standard server-sent-events parser."""
         url = f"/api/v1/apps/{app}/environments/{environment}/events"
@@ -216,13 +217,14 @@ class Server:
         """The first event of `environment` from id `after` on that `match`es. Fails when the
         environment goes away first or nothing matches within `timeout` (a guard)."""
         deadline = time.monotonic() + timeout
-        for event in self.events(environment, app=app, after=after):
-            if match(event):
-                return event
-            if event.type == "end":
-                raise AssertionError(f"{environment} is gone; it never showed {what}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{environment} showed no {what} within {timeout:g}s")
+        with contextlib.closing(self.events(environment, app=app, after=after)) as events:
+            for event in events:
+                if match(event):
+                    return event
+                if event.type == "end":
+                    raise AssertionError(f"{environment} is gone; it never showed {what}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{environment} showed no {what} within {timeout:g}s")
         raise AssertionError(f"the event stream of {environment} ended before {what}")
 
     def wait_gone(self, environment: str, *, app: str = "shop") -> None:
@@ -409,8 +411,3 @@ class Output:
         with self._changed:
             self.closed = True
             self._changed.notify_all()
-
-
-def duplicated(processes: list[ProcessInfo]) -> list[str]:
-    """Keys that more than one live process carries: a replica started twice."""
-    return [key for key, count in Counter(p.key for p in processes).items() if count > 1]

@@ -227,7 +227,7 @@ def test_demo_prints_urls_that_serve(tmp_path: Path, shared_artifacts: Path):
     output = Output(demo.stdout, log=tmp_path / "demo.log")
     try:
         for name in ("staging", "feature-x"):
-            output.wait_for(rf"http://{name}\.shop\.localhost:", what=f"{name}'s URL", timeout=120)
+            output.wait_for(rf"http://{name}\.shop\.localhost:", what=f"{name}'s URL")
         staging = server.get("staging.shop.localhost", "/api/info").json()
         feature = server.get("feature-x.shop.localhost", "/api/info").json()
         repo = server.home / "demo" / "shop"

@@ -7,11 +7,18 @@ Each kill waits for a condition (a step on the environment's event stream, the r
 process in /proc), never for time. The app's spec on these branches keeps the previous
 generation warm for 4 s and lets its release hook be held: while the file named by the config
 variable HOLD exists the hook waits, and with FAIL_HOOK set it fails.
+
+A build killed with the server runs on unsupervised: that test is marked xfail until the
+control plane stops it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +27,6 @@ import pytest
 from laneway.testing import (
     RouterLoad,
     Server,
-    duplicated,
     git,
     live,
     owned_databases,
@@ -99,7 +105,8 @@ def releases(server: Server, environment: str) -> list[dict[str, Any]]:
 def processes(server: Server, environment_id: str) -> list[str]:
     """`service/index/generation` of the environment's live processes, release hooks too."""
     found = [p for p in server.processes() if p.environment_id == environment_id]
-    assert duplicated(found) == [], "a process runs twice"
+    twice = [key for key, count in Counter(p.key for p in found).items() if count > 1]
+    assert twice == [], "a replica runs twice"
     return sorted(p.key.split("/", 1)[1] for p in found)
 
 
@@ -153,18 +160,17 @@ def hook_runs(server: Server, environment_id: str, release: int) -> int:
     return log.read_text().count(f"--- release v{release}\n")
 
 
-def build_leftovers(server: Server) -> list[str]:
-    """Processes still working in a build's scratch directory, and the directories left."""
+def build_processes(server: Server) -> set[int]:
+    """Processes working in a build's scratch directory (the server's `tmp`)."""
     scratch = str(server.home / "tmp")
-    found = []
+    found = set()
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and str(entry.joinpath("cwd").readlink()).startswith(scratch):
-                found.append(f"pid {entry.name}")
+                found.add(int(entry.name))
         except OSError:
             continue
-    root = server.home / "tmp"
-    return found + ([p.name for p in root.iterdir()] if root.is_dir() else [])
+    return found
 
 
 def test_kills_during_deploys_and_rollbacks(
@@ -187,7 +193,7 @@ def test_kills_during_deploys_and_rollbacks(
         settled(server, "staging", "v2", after=after)
         built = steps(server, "staging", after)
         assert built.count("build") == 2 and built.count("built") == 1, built
-        assert build_leftovers(server) == []
+        assert list((server.home / "tmp").iterdir()) == [], "a build's scratch directory is left"
 
         # while the release hook of v3 runs: it is waited for, not run again
         hold.touch()
@@ -297,3 +303,37 @@ def test_kills_during_a_promote(
     assert [(r["name"], r["state"]) for r in promoted] == [("v2", "live"), ("v1", "superseded")]
     assert promoted[0]["build"] == releases(server, "staging")[0]["build"]
     assert len(owned_databases(server.owner())) == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="kill -9 of `laneway server` while `laneway env create` builds: the build's `sh -c` "
+    "(a session of its own, unlabelled, so neither adopted nor collected) runs on after the "
+    "restart, beside the build the restarted server starts again; builds.builder._run kills "
+    "its group only when the server's thread unwinds",
+)
+def test_a_build_killed_with_the_server_stops_with_it(
+    server: Server, example_repo: Path, tmp_path: Path
+) -> None:
+    hold = tmp_path / "build-hold"
+    tree = tmp_path / "tree"
+    git(example_repo, "worktree", "add", "-q", "-b", "held-build", str(tree), "main")
+    spec = (tree / "laneway.yaml").read_text()
+    gate = f"while [ -e {hold} ]; do sleep 0.05; done; pip install"
+    (tree / "laneway.yaml").write_text(spec.replace("command: pip install", f"command: {gate}"))
+    git(tree, "commit", "-q", "-am", "a build that waits for a file to go")
+    hold.touch()
+    server.cli("env", "create", "held", "--branch", "held-build", "--no-wait", cwd=example_repo)
+    server.wait_for("held", step("build", "building"), what="the build")
+    killed = poll_until(lambda: build_processes(server), what="the build's processes")
+    try:
+        restart(server)
+        assert build_processes(server) & killed == set(), "the killed server's build runs on"
+        hold.unlink()
+        server.wait_for("held", status(lambda e: e["phase"] == "running"), what="running")
+        assert build_processes(server) == set()
+    finally:
+        hold.unlink(missing_ok=True)
+        for pid in build_processes(server):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
