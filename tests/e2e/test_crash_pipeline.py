@@ -119,18 +119,16 @@ def settled(
     after: int = 0,
 ) -> dict[str, Any]:
     """Wait until `release` serves; check that it is the one live release, that the releases
-    are numbered 1..n once each, and that no process runs twice or belongs to a generation
-    neither serving nor warm. Returns the environment."""
+    are numbered 1..n once each, and that no process runs twice. (A generation that was warm
+    before the switch may still be draining: `retired` checks what runs once it is gone.)
+    Returns the environment."""
     shown = server.wait_for(
         environment, live(release, serving=serving), after=after, what=f"{release} live"
     ).data
     numbers = [r["number"] for r in releases(server, environment)]
     assert numbers == list(range(len(numbers), 0, -1)), numbers
     assert [r["name"] for r in releases(server, environment) if r["state"] == "live"] == [release]
-    generations = {shown["serving"], shown["warm"], None}
-    assert {key.split("/")[-1] for key in processes(server, shown["id"])} <= {
-        g for g in generations if g
-    }
+    processes(server, shown["id"])
     return shown
 
 
