@@ -1,24 +1,38 @@
 """Run a whole laneway instance for tests and benchmarks: a server process with its own
-LANEWAY_HOME and ports chosen at run time, its CLI, and a teardown that leaves nothing behind."""
+LANEWAY_HOME and ports chosen at run time, its CLI, and a teardown that leaves nothing behind.
+
+Waiting: what an environment does is announced on its event stream, so a test waits there
+(`Server.wait_for`) and wakes when the event arrives; what a process prints is read as it comes
+(`Output`). Only what sends no notice (a process appearing in /proc, a port starting to answer)
+is polled, with `poll_until`. Every bound on a wait is a guard against a hung test, not a
+measure of speed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import httpx
 import psycopg
+from httpx_sse import connect_sse
 
 from laneway import server as control_plane
+from laneway.core.types import ProcessInfo
 from laneway.resources.postgres import PostgresProvider
+from laneway.runtime.local import scan
 from laneway.settings import load_settings
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -30,20 +44,73 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(
-    predicate: Callable[[], object],
+POLL_INTERVAL = 0.05
+EVENT_GUARD = 120.0
+"""Seconds a wait on an environment's events may take before the test fails: a guard against
+a hang, well above the slowest step here (a build of the example app)."""
+
+
+def poll_until(
+    predicate: Callable[[], Any],
     *,
+    what: str,
     timeout: float = 30,
-    what: str = "condition",
-    interval: float = 0.05,
-) -> object:
+    interval: float = POLL_INTERVAL,
+) -> Any:
+    """Call `predicate` every `interval` seconds until it returns something truthy; return it.
+
+    This polls, so use it only for what sends no notice when it happens: a process appearing
+    in /proc, a port starting to answer, a file written by a process we do not read. Anything
+    an environment does is on its event stream: wait with `Server.wait_for`. `timeout` only
+    keeps a broken test from hanging."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"no {what} within {timeout:g}s")
+
+
+wait_until = poll_until
+"""The former name, still used by tests/integration and bench/."""
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One server-sent event of an environment's stream: a step as recorded (`type` build,
+    hook, started, switched, deploy.failed, ...; `data` its id, time, type and message), its
+    `status` (`data` the environment as `laneway env show --json` prints it, sent every 100 ms),
+    or `end` once the environment is gone (also when it did not exist)."""
+
+    type: str
+    data: dict[str, Any]
+
+    @property
+    def message(self) -> str:
+        return str(self.data.get("message", ""))
+
+
+Match = Callable[[StreamEvent], object]
+
+
+def step(type_: str, text: str = "") -> Match:
+    """Matches the step `type_` whose message contains `text`."""
+    return lambda e: e.type == type_ and text in e.message
+
+
+def status(predicate: Callable[[dict[str, Any]], object]) -> Match:
+    """Matches a status whose environment satisfies `predicate`."""
+    return lambda e: e.type == "status" and predicate(e.data)
+
+
+def live(release: str, *, serving: str | None = None) -> Match:
+    """Matches the environment running `release` (on generation `serving`, by default the
+    release's own) with traffic on it: the release has been marked live by then."""
+    generation = serving or release
+    return status(
+        lambda e: (e["release"], e["serving"], e["phase"]) == (release, generation, "running")
+    )
 
 
 @dataclass
@@ -91,7 +158,8 @@ class Server:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_until(self._ready, timeout=30, what=f"laneway server on {self.api}")
+        # polled: nothing announces that the API has started answering
+        poll_until(self._ready, timeout=30, what=f"laneway server on {self.api}")
 
     def _ready(self) -> bool:
         assert self.process is not None
@@ -102,7 +170,8 @@ class Server:
         if not (self.home / "client.json").exists():
             return False
         try:
-            return self.http().get("/api/v1/status").status_code == 200
+            with self.http() as http:
+                return http.get("/api/v1/status").status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -114,13 +183,77 @@ class Server:
             base_url=self.url, headers={"Authorization": f"Bearer {self.token()}"}, timeout=30
         )
 
+    def events(
+        self, environment: str, *, app: str = "shop", after: int = 0
+    ) -> Generator[StreamEvent, None, None]:
+        """The environment's event stream from event id `after` on (`GET …/events?follow=true`),
+        read with a standard server-sent-events parser."""
+        url = f"/api/v1/apps/{app}/environments/{environment}/events"
+        params = {"follow": "true", "after": str(after)}
+        with (
+            self.http() as http,
+            connect_sse(http, "GET", url, params=params, timeout=EVENT_GUARD) as source,
+        ):
+            response = source.response
+            if response.status_code == 404:
+                yield StreamEvent("end", {"status": 404})
+                return
+            if response.status_code != 200:
+                response.read()
+                raise AssertionError(f"GET {url} answered {response.status_code}: {response.text}")
+            for sse in source.iter_sse():
+                yield StreamEvent(sse.event, sse.json())
+
+    def wait_for(
+        self,
+        environment: str,
+        match: Match,
+        *,
+        what: str,
+        after: int = 0,
+        app: str = "shop",
+        timeout: float = EVENT_GUARD,
+    ) -> StreamEvent:
+        """The first event of `environment` from id `after` on that `match`es. Fails when the
+        environment goes away first or nothing matches within `timeout` (a guard)."""
+        deadline = time.monotonic() + timeout
+        with contextlib.closing(self.events(environment, app=app, after=after)) as events:
+            for event in events:
+                if match(event):
+                    return event
+                if event.type == "end":
+                    raise AssertionError(f"{environment} is gone; it never showed {what}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{environment} showed no {what} within {timeout:g}s")
+        raise AssertionError(f"the event stream of {environment} ended before {what}")
+
+    def wait_gone(self, environment: str, *, app: str = "shop") -> None:
+        self.wait_for(environment, lambda e: e.type == "end", what="its end", app=app)
+
+    def last_event(self, environment: str, *, app: str = "shop") -> int:
+        """The id of the environment's newest event: pass it as `after` to see only what
+        happens from now on."""
+        with self.http() as http:
+            response = http.get(f"/api/v1/apps/{app}/environments/{environment}/events")
+        response.raise_for_status()
+        return max((int(e["id"]) for e in response.json()), default=0)
+
+    def show(self, environment: str, *, app: str = "shop") -> dict[str, Any] | None:
+        with self.http() as http:
+            response = http.get(f"/api/v1/apps/{app}/environments/{environment}")
+        return response.json() if response.status_code == 200 else None
+
+    def processes(self) -> list[ProcessInfo]:
+        """The live app processes of this instance (its router left out), read from /proc."""
+        return [p for p in scan(self.owner()) if not p.key.startswith("_router")]
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, sig)
             self.process.wait(timeout=30)
 
     def cli(
-        self, *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 300
+        self, *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "laneway.cli", *args],
@@ -185,3 +318,96 @@ def owned_databases(owner: str, postgres_url: str = PG_ADMIN) -> list[str]:
             (f"lw_{owner}_", f"lw_{owner}_"),
         ).fetchall()
     return sorted(r[0] for r in rows)
+
+
+class RouterLoad:
+    """Requests through the router from a thread of its own, each answer kept: the data path
+    must answer while the control plane is killed and restarted (the router is a process of
+    its own). The pause between requests keeps the load small on a shared machine."""
+
+    def __init__(self, server: Server, host: str, *, path: str = "/api/info", pause: float = 0.02):
+        self.url = f"{server.router_url}{path}"
+        self.host = host
+        self.pause = pause
+        self.answers: list[str] = []
+        """The `release` of each answer, in order."""
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"load {host}", daemon=True)
+
+    @property
+    def requests(self) -> int:
+        return len(self.answers) + len(self.failures)
+
+    def __enter__(self) -> RouterLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def since(self, mark: int) -> set[str]:
+        """The releases that answered after `mark` (a length of `answers` taken earlier)."""
+        return set(self.answers[mark:])
+
+    def _run(self) -> None:
+        with httpx.Client(headers={"Host": self.host}, timeout=10) as http:
+            while not self._stop.is_set():
+                try:
+                    response = http.get(self.url)
+                    if response.status_code == 200:
+                        self.answers.append(str(response.json()["release"]))
+                    else:
+                        self.failures.append(f"{response.status_code}: {response.text[:200]}")
+                except (httpx.HTTPError, ValueError, KeyError) as exc:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                self._stop.wait(self.pause)
+
+
+class Output:
+    """The lines a process prints, read by a thread as they come (and copied to `log`), so a
+    test wakes when a line arrives instead of polling a file."""
+
+    def __init__(self, stream: IO[str], *, log: Path | None = None) -> None:
+        self.lines: list[str] = []
+        self.closed = False
+        self._log = log
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    @property
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_for(self, pattern: str, *, what: str, timeout: float = EVENT_GUARD) -> re.Match[str]:
+        """The first match of the regular expression `pattern` in a line printed so far or
+        later; fails if the process closes its output first or after `timeout` (a guard)."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._changed:
+            while True:
+                for line in self.lines[seen:]:
+                    if found := regex.search(line):
+                        return found
+                seen = len(self.lines)
+                if self.closed:
+                    raise AssertionError(f"the output ended without {what}:\n{self.text}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {what} within {timeout:g}s:\n{self.text}")
+                self._changed.wait(left)
+
+    def _read(self, stream: IO[str]) -> None:
+        with stream, open(self._log or os.devnull, "a") as log:
+            for line in stream:
+                log.write(line)
+                log.flush()
+                with self._changed:
+                    self.lines.append(line)
+                    self._changed.notify_all()
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()

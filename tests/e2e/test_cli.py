@@ -25,12 +25,13 @@ from laneway.runtime.local import scan
 from laneway.settings import load_settings
 from laneway.testing import (
     PG_ADMIN,
+    Output,
     Server,
     free_port,
     git,
     make_server,
     owned_databases,
-    wait_until,
+    poll_until,
 )
 
 pytestmark = pytest.mark.e2e
@@ -145,23 +146,21 @@ def _drop_owned(home: Path) -> None:
             provider.destroy_all(environment_id)
 
 
-def _up(repo: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "laneway.cli", "up"],
-            cwd=repo,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _url(log: Path) -> str:
-    match = wait_until(
-        lambda: re.search(r"web\.0 at (http://127\.0\.0\.1:\d+)/", log.read_text()),
-        timeout=60,
-        what="web to start",
+def _up(repo: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[str], Output]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "laneway.cli", "up"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+    assert process.stdout is not None
+    return process, Output(process.stdout, log=log)
+
+
+def _url(output: Output) -> str:
+    match = output.wait_for(r"web\.0 at (http://127\.0\.0\.1:\d+)/", what="web's address")
     return match.group(1)
 
 
@@ -170,42 +169,41 @@ def test_up_runs_the_work_tree_and_restarts_on_change(tmp_path: Path, example_re
     shutil.copytree(example_repo, repo)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANEWAY_")}
     env["LANEWAY_HOME"] = str(tmp_path / "home")
-    log, again = tmp_path / "up.log", tmp_path / "up-again.log"
-    up = _up(repo, env, log)
+    env["PYTHONUNBUFFERED"] = "1"
+    up, output = _up(repo, env, tmp_path / "up.log")
     try:
-        url = _url(log)
-        first = wait_until(lambda: _info(url), timeout=30, what="web to answer")
+        url = _url(output)
+        first = poll_until(lambda: _info(url), what="an answer from web")
         assert first["environment"] == "dev" and first["kind"] == "development"
         assert _processes_in(repo), "the replicas run in the work tree"
         httpx.get(f"{url}/", timeout=5).raise_for_status()  # a visit, kept in the database
         (repo / "shop" / "web.py").write_text(
             (repo / "shop" / "web.py").read_text() + "\n# changed\n"
         )
-        wait_until(
+        output.wait_for("changed: web.py", what="the change noticed")
+        poll_until(
             lambda: (_info(url) or {}).get("pid") not in (None, first["pid"]),
-            timeout=30,
             what="web to restart at the same URL",
         )
-        text = log.read_text()
-        assert "changed: web.py" in text and "worker.0 |" in text and "release |" in text
+        assert "worker.0 |" in output.text and "release |" in output.text
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=30) == 0
-        assert "stopping" in log.read_text()
+        output.wait_for("stopping", what="the stop announced")
         assert not _processes_in(repo), "laneway up left processes behind"
 
         # a second run: a release of its own (the hook runs again), the same database
-        up = _up(repo, env, again)
+        up, again = _up(repo, env, tmp_path / "up-again.log")
         url = _url(again)
-        second = wait_until(lambda: _info(url), timeout=30, what="web to answer again")
+        second = poll_until(lambda: _info(url), what="an answer from web again")
         assert second["release"] == "v2" and second["visits"] >= 1
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=30) == 0
+        again.wait_for("release \\| migrate:", what="the hook's second run")
     finally:
         if up.poll() is None:  # the test failed: stop what it started all the same
             up.send_signal(signal.SIGINT)
             up.wait(timeout=60)
         _drop_owned(tmp_path / "home")
-    assert "release | migrate:" in again.read_text()
     assert not _processes_in(repo), "laneway up left processes behind"
     dev = load_settings(environ={"LANEWAY_HOME": str(tmp_path / "home" / "dev")})
     assert owned_databases(dev.owner) == [], "the test left the development database behind"
@@ -228,33 +226,27 @@ def _processes_in(directory: Path) -> list[int]:
 
 def test_demo_prints_urls_that_serve(tmp_path: Path, shared_artifacts: Path):
     server = make_server(tmp_path / "home", artifacts=shared_artifacts)
-    log = tmp_path / "demo.log"
-    with open(log, "w") as out:
-        demo = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "laneway.cli",
-                "demo",
-                "--api",
-                server.api,
-                "--router",
-                server.router,
-            ],
-            env=server.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "laneway.cli",
+            "demo",
+            "--api",
+            server.api,
+            "--router",
+            server.router,
+        ],
+        env={**server.env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert demo.stdout is not None
+    output = Output(demo.stdout, log=tmp_path / "demo.log")
     try:
-        wait_until(
-            lambda: "laneway demo" in log.read_text() or demo.poll() is not None,
-            timeout=300,
-            what="the demo's URLs",
-        )
-        text = log.read_text()
-        assert (
-            "http://staging.shop.localhost:" in text and "http://feature-x.shop.localhost:" in text
-        ), text
+        for name in ("staging", "feature-x"):
+            output.wait_for(rf"http://{name}\.shop\.localhost:", what=f"{name}'s URL")
         staging = server.get("staging.shop.localhost", "/api/info").json()
         feature = server.get("feature-x.shop.localhost", "/api/info").json()
         repo = server.home / "demo" / "shop"

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from laneway.runtime.local import scan
-from laneway.testing import Server, git, owned_databases, wait_until
+from laneway.testing import Server, git, owned_databases, status
 
 pytestmark = pytest.mark.e2e
 
@@ -71,13 +70,15 @@ def test_two_environments_side_by_side_then_destroyed(server: Server, example_re
         r for r in env_json(server, example_repo, "feature-x")["replicas"] if r["service"] == "web"
     )
     os.kill(web["pid"], signal.SIGKILL)
-    wait_until(
-        lambda: any(
-            r["service"] == "web" and r["state"] == "healthy" and r["pid"] != web["pid"]
-            for r in env_json(server, example_repo, "feature-x")["replicas"]
+    server.wait_for(
+        "feature-x",
+        status(
+            lambda e: any(
+                r["service"] == "web" and r["state"] == "healthy" and r["pid"] != web["pid"]
+                for r in e["replicas"]
+            )
         ),
-        timeout=60,
-        what="web to be restarted",
+        what="web restarted",
     )
     server.get("feature-x.shop.localhost")
     assert info(server, "feature-x")["visits"] == before + 2
@@ -89,7 +90,7 @@ def test_two_environments_side_by_side_then_destroyed(server: Server, example_re
     assert server.get("staging.shop.localhost").status_code == 200
     server.cli("env", "destroy", "staging", cwd=example_repo)
     assert json.loads(server.cli("env", "list", "--json", cwd=example_repo).stdout) == []
-    assert [p.key for p in scan(server.owner()) if not p.key.startswith("_router")] == []
+    assert server.processes() == []
     assert owned_databases(server.owner()) == []
     assert list((server.home / "environments").iterdir()) == []
 
@@ -136,12 +137,11 @@ def test_crashing_service_backs_off_and_the_environment_is_degraded(
         git(repo, "commit", "-q", "-am", "a worker that crashes")
         server.cli("env", "create", "crashy", "--branch", "crashy", "--no-wait", cwd=example_repo)
 
-        def degraded() -> dict | None:
-            e = env_json(server, example_repo, "crashy")
+        def degraded(e: dict) -> bool:
             worker = next((r for r in e["replicas"] if r["service"] == "worker"), None)
-            return e if e["phase"] == "degraded" and worker and worker["restarts"] >= 3 else None
+            return e["phase"] == "degraded" and worker is not None and worker["restarts"] >= 3
 
-        e = wait_until(degraded, timeout=60, what="three restarts")
+        e = server.wait_for("crashy", status(degraded), what="three restarts").data
         assert "worker/0 exited with code 3" in e["message"]
         # the web service is healthy and still serves
         assert server.get("crashy.shop.localhost", "/api/info").status_code == 200

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from laneway.testing import Server, git, wait_until
+from laneway.testing import Server, git, poll_until, step
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +28,14 @@ def branch_with(example_repo: Path, tmp_path: Path, name: str, edit) -> str:
     edit(tree)
     git(tree, "commit", "-q", "-am", name)
     return name
+
+
+def contents(path: Path) -> bytes:
+    """A file's bytes; none once it is gone (a generation retired while the test reads)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def releases(server: Server, repo: Path, env: str) -> list[dict]:
@@ -233,7 +241,7 @@ def test_unhealthy_deploy_and_failing_hook_leave_traffic_where_it_was(
     logs = server.cli("logs", "qa", "release", cwd=repo).stdout
     assert "token=***" in logs and secret not in logs
     files = [p for p in server.home.rglob("*") if p.is_file() and p.suffix in (".log", ".json", "")]
-    assert not [p for p in files if secret.encode() in p.read_bytes()]
+    assert not [p for p in files if secret.encode() in contents(p)]
 
     # while a slow build runs, the live release is still supervised: a crash is restarted
     def slow_build(tree: Path) -> None:
@@ -244,8 +252,16 @@ def test_unhealthy_deploy_and_failing_hook_leave_traffic_where_it_was(
 
     slow = branch_with(repo, tmp_path, "slow-build", slow_build)
     live = info(server, "qa")
-    server.cli("deploy", "qa", "--ref", slow, "--no-wait", cwd=repo)
+    after = server.last_event("qa")
+    name = server.cli("deploy", "qa", "--ref", slow, "--no-wait", cwd=repo).stdout.split(":")[0]
     os.kill(live["pid"], signal.SIGKILL)
+    first = server.wait_for(
+        "qa",
+        lambda e: e.type == "built" or step("started", f"web/0 of {live['release']} ")(e),
+        after=after,
+        what="the live web restarted or the build done",
+    )
+    assert first.type == "started", "the live web was not restarted while the build ran"
 
     def restarted() -> dict | None:
         try:
@@ -254,8 +270,7 @@ def test_unhealthy_deploy_and_failing_hook_leave_traffic_where_it_was(
             return None
         return now if now["pid"] != live["pid"] else None
 
-    again = wait_until(restarted, timeout=6, what="the live web restarted during the build")
+    # polled: the router answers from the new process once its next table is loaded
+    again = poll_until(restarted, what="an answer from the restarted web")
     assert again["release"] == live["release"]
-    wait_until(
-        lambda: releases(server, repo, "qa")[0]["state"] == "live", timeout=120, what="slow live"
-    )
+    server.wait_for("qa", step("switched", f"{name} is live"), after=after, what=f"{name} live")
