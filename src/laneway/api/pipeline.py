@@ -112,6 +112,9 @@ def _propose(
     ):
         return ReleaseOut.of(current, unchanged=True)
     version = current.config_version + (0 if config == current_config else 1)
+    # read before the release exists: the worker may write its first steps at once, and a
+    # follower must see every one of them (an instant rollback switches within a pass)
+    first = ctx.store.latest_event_id(environment.id)
     environment, release = ctx.store.create_release(
         environment.id,
         expect_release=environment.release,
@@ -128,7 +131,6 @@ def _propose(
     note = f" (hotfix: {hotfix_reason})" if hotfix_reason else ""
     ctx.store.add_event(environment.id, EventType.DEPLOY, f"{release.name}: {description}{note}")
     _manager(request).wake(environment.id)
-    first = ctx.store.latest_event_id(environment.id) - 1
     return ReleaseOut.of(release, events_after=first)
 
 
