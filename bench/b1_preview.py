@@ -59,7 +59,7 @@ import psycopg
 from psycopg import sql
 
 from laneway.builds.artifacts import ArtifactStore
-from laneway.demo import example_source
+from laneway.cli.demo import example_source
 from laneway.resources.postgres import PostgresProvider
 from laneway.settings import load_settings
 from laneway.testing import Server, free_port, git, make_server, wait_until

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from laneway.api import flag_service, protection
 from laneway.api.auth import Principal, require
-from laneway.api.routes import check_spec_at
 from laneway.api.schemas import (
     ConfigIn,
     ConfigVarOut,
@@ -27,7 +26,7 @@ from laneway.api.schemas import (
     ReleaseOut,
     RollbackIn,
 )
-from laneway.controllers import hooks
+from laneway.controllers import builds, hooks
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import config as configs
@@ -189,7 +188,7 @@ def deploy(
         what = f"deploy build {build_id[7:19]}"
     else:
         assert body.ref is not None
-        commit = check_spec_at(FilePath(ctx.store.get_app(app).repo), body.ref, app=app)
+        commit = builds.check_spec_at(FilePath(ctx.store.get_app(app).repo), body.ref, app=app)
         build_id = protection.build_of_commit(ctx, app, commit)
         new_spec = protection.spec_at(ctx, app, commit)
         ref = commit
@@ -368,11 +367,7 @@ def show_release(
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     release = ctx.store.get_release(environment.id, number)
-    path = hooks.output_file(ctx, environment.id, number)
-    try:
-        output = "\n".join(path.read_text(errors="replace").splitlines()[-HOOK_OUTPUT_LINES:])
-    except OSError:
-        output = None
+    output = hooks.read_output(ctx, environment.id, number, lines=HOOK_OUTPUT_LINES)
     return ReleaseOut.of(
         release,
         config=config_out(ctx, config_of(ctx, environment.id, number)),

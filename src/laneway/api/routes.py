@@ -38,8 +38,7 @@ from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import routing
 from laneway.core.types import BuildRecord, Desired, Environment, Event, EventType, Role
-from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound, SpecError
-from laneway.spec.loader import load_spec_text
+from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
 from laneway.spec.model import DNS_LABEL
 
 router = APIRouter(prefix="/api/v1")
@@ -122,7 +121,7 @@ def create_environment(
     ref = body.branch or body.ref
     if ref:
         # pinned: the commit whose spec was checked is the one that will be built
-        ref = check_spec_at(Path(ctx.store.get_app(app).repo), ref, app=app)
+        ref = builds.check_spec_at(Path(ctx.store.get_app(app).repo), ref, app=app)
     if body.build:
         matches = ctx.store.find_builds(body.build)
         matches = [b for b in matches if b.app == app]
@@ -166,7 +165,7 @@ def _check_protection(
     """An environment of a protected kind starts, like every later release, only with a build
     that ran healthy in the environment before it in the pipeline (or `hotfix` and a reason)."""
     if build_id is not None:
-        spec = load_spec_text(ctx.store.get_build(build_id).spec_text, filename="laneway.yaml")
+        spec = ctx.specs.of_build(build_id)
     else:
         assert ref is not None
         spec = protection.spec_at(ctx, app, ref)
@@ -181,27 +180,6 @@ def _check_protection(
         hotfix=body.hotfix,
         reason=body.reason,
     )
-
-
-def check_spec_at(repo: Path, ref: str, *, app: str) -> str:
-    """The commit `ref` names; refused if its laneway.yaml is missing or invalid."""
-    commit = git.resolve(repo, ref)
-    text = git.show_file(repo, commit, "laneway.yaml")
-    if text is None:
-        raise InvalidInput(
-            f"{ref} ({commit[:12]}) has no laneway.yaml", hint="`laneway init` writes one"
-        )
-    try:
-        spec = load_spec_text(text, filename="laneway.yaml")
-    except SpecError as exc:
-        raise SpecError(
-            exc.problems, hint=f"in the laneway.yaml of {ref} at commit {commit[:12]}"
-        ) from None
-    if spec.app != app:
-        raise InvalidInput(
-            f"laneway.yaml at {ref} ({commit[:12]}) describes app {spec.app!r}, not {app!r}"
-        )
-    return commit
 
 
 @router.get("/apps/{app}/environments/{name}", response_model=EnvironmentOut)

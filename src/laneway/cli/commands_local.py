@@ -75,7 +75,7 @@ def demo(
     """Run the example app: a server, `staging` from main and preview `feature-x`, URLs printed."""
     import logging
 
-    from laneway import demo as example
+    from laneway.cli import demo as example
     from laneway.settings import load_settings
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")

@@ -14,7 +14,8 @@ from laneway.builds import builder, git
 from laneway.controllers.context import Context
 from laneway.controllers.outcomes import PermanentFailure
 from laneway.core.types import BuildRecord, Environment, EventType
-from laneway.errors import BuildFailed, InvalidInput, NotFound, UnsafeArtifact
+from laneway.errors import BuildFailed, InvalidInput, NotFound, SpecError, UnsafeArtifact
+from laneway.spec.loader import load_spec_text
 
 
 def build_and_record(
@@ -41,6 +42,27 @@ def build_and_record(
         )
     )
     return record, result.cached
+
+
+def check_spec_at(repo: Path, ref: str, *, app: str) -> str:
+    """The commit `ref` names; refused if its laneway.yaml is missing or invalid."""
+    commit = git.resolve(repo, ref)
+    text = git.show_file(repo, commit, "laneway.yaml")
+    if text is None:
+        raise InvalidInput(
+            f"{ref} ({commit[:12]}) has no laneway.yaml", hint="`laneway init` writes one"
+        )
+    try:
+        spec = load_spec_text(text, filename="laneway.yaml")
+    except SpecError as exc:
+        raise SpecError(
+            exc.problems, hint=f"in the laneway.yaml of {ref} at commit {commit[:12]}"
+        ) from None
+    if spec.app != app:
+        raise InvalidInput(
+            f"laneway.yaml at {ref} ({commit[:12]}) describes app {spec.app!r}, not {app!r}"
+        )
+    return commit
 
 
 class BuildTasks:

@@ -84,6 +84,15 @@ def start(
     )
 
 
+def read_output(ctx: Context, environment_id: str, release: int, *, lines: int) -> str | None:
+    """The last `lines` of the output kept for `release` (redacted when kept), None if none."""
+    try:
+        text = output_file(ctx, environment_id, release).read_text(errors="replace")
+    except OSError:
+        return None
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def keep_output(ctx: Context, environment_id: str, release: int, hidden: list[str]) -> str:
     """Copy this release's part of release.log beside the release (redacted); return it."""
     try:
