@@ -8,8 +8,7 @@ process in /proc), never for time. The app's spec on these branches keeps the pr
 generation warm for 4 s and lets its release hook be held: while the file named by the config
 variable HOLD exists the hook waits, and with FAIL_HOOK set it fails.
 
-A build killed with the server runs on unsupervised: that test is marked xfail until the
-control plane stops it.
+A build left running by a killed server is stopped by the next one before it builds again.
 """
 
 from __future__ import annotations
@@ -303,13 +302,6 @@ def test_kills_during_a_promote(
     assert len(owned_databases(server.owner())) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kill -9 of `laneway server` while `laneway env create` builds: the build's `sh -c` "
-    "(a session of its own, unlabelled, so neither adopted nor collected) runs on after the "
-    "restart, beside the build the restarted server starts again; builds.builder._run kills "
-    "its group only when the server's thread unwinds",
-)
 def test_a_build_killed_with_the_server_stops_with_it(
     server: Server, example_repo: Path, tmp_path: Path
 ) -> None:

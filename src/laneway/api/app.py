@@ -21,7 +21,10 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(manager.run()) if run_controllers else None
+        task = None
+        if run_controllers:
+            await manager.prepare()
+            task = asyncio.create_task(manager.run())
         try:
             yield
         finally:

@@ -6,6 +6,7 @@ supervising the live release."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,26 @@ from laneway.controllers.context import Context
 from laneway.controllers.outcomes import PermanentFailure
 from laneway.core.types import BuildRecord, Environment, EventType
 from laneway.errors import BuildFailed, InvalidInput, NotFound, SpecError, UnsafeArtifact
+from laneway.runtime import local
+from laneway.runtime.base import process_key
 from laneway.spec.loader import load_spec_text
+
+BUILD_ENVIRONMENT = "_build"
+"""Build commands are labelled as processes of this pseudo-environment: a control plane
+killed while one ran finds it when it comes back and stops it (`stop_leftover_builds`); its
+scratch directory is gone by then, so it cannot be adopted."""
+
+
+def stop_leftover_builds(ctx: Context) -> list[str]:
+    """Stop build commands a previous control plane of this instance left running; called
+    before this one starts any build of its own."""
+    stopped = []
+    for process in ctx.runtime.list_processes(BUILD_ENVIRONMENT):
+        if process.alive:
+            ctx.runtime.stop_process(process.key, timeout=5)
+            stopped.append(f"build {process.service} (pid {process.pid})")
+        ctx.runtime.forget(process.key)
+    return stopped
 
 
 def build_and_record(
@@ -25,7 +45,15 @@ def build_and_record(
     repo = Path(ctx.store.get_app(app).repo)
     workdir = ctx.settings.home / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)
-    result = builder.build(repo, ref, store=ctx.artifacts, workdir=workdir, on_output=on_output)
+    key = process_key(BUILD_ENVIRONMENT, app, secrets.randbelow(1 << 31))
+    result = builder.build(
+        repo,
+        ref,
+        store=ctx.artifacts,
+        workdir=workdir,
+        on_output=on_output,
+        env=local.labels(ctx.settings.owner, key),
+    )
     if result.spec.app != app:
         raise InvalidInput(
             f"laneway.yaml at {result.commit[:12]} describes app {result.spec.app!r}, not {app!r}"

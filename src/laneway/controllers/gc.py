@@ -11,6 +11,7 @@ import logging
 import shutil
 from datetime import UTC, datetime
 
+from laneway.controllers.builds import BUILD_ENVIRONMENT
 from laneway.controllers.context import Context
 from laneway.controllers.routes import ROUTER_ENVIRONMENT
 from laneway.errors import LanewayError
@@ -40,7 +41,10 @@ def collect_garbage(ctx: Context) -> list[str]:
     known = {environment.id for environment in ctx.store.list_environments()}
     removed = []
     for process in processes:
-        if process.environment_id in known or process.environment_id == ROUTER_ENVIRONMENT:
+        if process.environment_id in known or process.environment_id in (
+            ROUTER_ENVIRONMENT,
+            BUILD_ENVIRONMENT,  # this control plane's own builds; leftovers are stopped at start
+        ):
             continue
         if process.alive:
             ctx.runtime.stop_process(process.key, timeout=5)

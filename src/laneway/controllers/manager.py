@@ -12,7 +12,7 @@ import logging
 
 import httpx
 
-from laneway.controllers import gc
+from laneway.controllers import builds, gc
 from laneway.controllers.context import Context
 from laneway.controllers.environments import EnvironmentReconciler
 from laneway.controllers.outcomes import Outcome
@@ -54,9 +54,15 @@ class Manager:
             self._wakeups[environment_id].set()
         self._wake_manager.set()
 
+    async def prepare(self) -> None:
+        """What a control plane does before it serves: stop the builds a previous one left
+        running (their scratch space is gone) and collect what belongs to nothing."""
+        for line in await asyncio.to_thread(builds.stop_leftover_builds, self.ctx):
+            log.info("stopped a build left running by a previous control plane: %s", line)
+        await asyncio.to_thread(self._collect_garbage)
+
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await asyncio.to_thread(self._collect_garbage)
         last_gc = self.ctx.clock()
         try:
             while True:

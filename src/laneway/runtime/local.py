@@ -93,10 +93,7 @@ class LocalRuntime:
             if info.key == spec.key:
                 return info
         self._exited.pop(spec.key, None)
-        env = dict(spec.env)
-        env[LABEL_OWNER] = self.owner
-        env[LABEL_KEY] = spec.key
-        env[LABEL_RELEASE] = spec.release
+        env = {**spec.env, **labels(self.owner, spec.key, spec.release)}
         log_path = spec.log_path or Path(os.devnull)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab", buffering=0) as log:
@@ -169,6 +166,13 @@ def _child_info(
         exit_code=exit_code,
         started_at=started_at,
     )
+
+
+def labels(owner: str, key: str, release: str = "") -> dict[str, str]:
+    """The variables by which `scan` recognises a process group as `owner`'s `key`; also
+    given to processes laneway starts without this runtime (builds), so that a restarted
+    control plane finds them."""
+    return {LABEL_OWNER: owner, LABEL_KEY: key, LABEL_RELEASE: release}
 
 
 def _split_key(key: str) -> tuple[str, str, int]:
