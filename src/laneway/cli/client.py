@@ -64,6 +64,12 @@ def find_server() -> tuple[str, str]:
         )
     if not token:
         raise Unauthorized(f"no token for {url}", hint="set LANEWAY_TOKEN")
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https") or not rest.strip("/"):
+        where = "LANEWAY_URL" if os.environ.get("LANEWAY_URL") else str(config_path)
+        raise InvalidInput(
+            f"{where}: expected the server's URL such as http://127.0.0.1:7070, got {url!r}"
+        )
     return url.rstrip("/"), token
 
 

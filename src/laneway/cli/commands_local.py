@@ -48,6 +48,7 @@ def server(
     settings = load_settings(api=api, router=router, flags_sync=flags_sync)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its two lines at every start
     host, port = settings.api
     rhost, rport = settings.router
     sync = settings.flags_sync_address or "off"

@@ -158,3 +158,17 @@ def test_an_https_server_is_verified(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.mark.parametrize("url", ["nonsense", "ftp://host", "http://"])
+def test_a_malformed_server_url_names_where_it_came_from(
+    url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from laneway.cli.client import find_server
+    from laneway.errors import InvalidInput
+
+    monkeypatch.setenv("LANEWAY_HOME", str(tmp_path))
+    monkeypatch.setenv("LANEWAY_URL", url)
+    monkeypatch.setenv("LANEWAY_TOKEN", "t")
+    with pytest.raises(InvalidInput, match=r"^LANEWAY_URL: expected the server's URL"):
+        find_server()
