@@ -32,11 +32,15 @@ DOCUMENT = {
     "flags": {
         "static": {"state": "ENABLED", "variants": ON_OFF, "defaultVariant": "on"},
         "targeting": {
-            "state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off",
+            "state": "ENABLED",
+            "variants": ON_OFF,
+            "defaultVariant": "off",
             "targeting": {"if": [{"ends_with": [{"var": "email"}, "@example.com"]}, "on", None]},
         },
         "fractional": {
-            "state": "ENABLED", "variants": ON_OFF, "defaultVariant": "off",
+            "state": "ENABLED",
+            "variants": ON_OFF,
+            "defaultVariant": "off",
             "targeting": {"fractional": [["on", 10], ["off", 90]]},
         },
     }
@@ -76,7 +80,10 @@ def main() -> None:
     core = FlagdCore()
     core.set_flags(json.loads(json.dumps(DOCUMENT)))
     contexts = [
-        {"targetingKey": f"user-{i}", "email": f"user-{i}@{'example.com' if i % 3 else 'elsewhere.org'}"}
+        {
+            "targetingKey": f"user-{i}",
+            "email": f"user-{i}@{'example.com' if i % 3 else 'elsewhere.org'}",
+        }
         for i in range(USERS)
     ]
     sdk_contexts = [EvaluationContext(c["targetingKey"], {"email": c["email"]}) for c in contexts]
@@ -86,20 +93,26 @@ def main() -> None:
         def run(loops: int) -> None:
             for i in range(loops):
                 evaluate(flag_set, key, contexts[i % USERS], now=now)
+
         return run
 
     def reference(key: str) -> Callable[[int], None]:
         def run(loops: int) -> None:
             for i in range(loops):
                 core.resolve_boolean_value(key, False, sdk_contexts[i % USERS])
+
         return run
 
     def ofrep_static(loops: int) -> None:
         for i in range(loops):
-            status, body = ofrep.evaluation("static", evaluate(flag_set, "static", contexts[i % USERS], now=now))
+            status, body = ofrep.evaluation(
+                "static", evaluate(flag_set, "static", contexts[i % USERS], now=now)
+            )
             json.dumps(body).encode()
 
-    print(f"B4 in-process, one core (pid {os.getpid()}, affinity {sorted(os.sched_getaffinity(0))})")
+    print(
+        f"B4 in-process, one core (pid {os.getpid()}, affinity {sorted(os.sched_getaffinity(0))})"
+    )
     print(f"{'flag':<12}{'laneway evaluate':>22}{'reference FlagdCore':>26}{'ratio':>8}")
     for key in ("static", "targeting", "fractional"):
         ours = rate(laneway(key), seconds=args.seconds, repeat=args.repeat)

@@ -34,7 +34,7 @@ from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 
-from laneway.testing import git, make_server
+from laneway.testing import started_with_app
 
 SPEC = "app: bench\nservices:\n  web: {command: python3 -m http.server $PORT --bind 127.0.0.1}\n"
 FLAGS = {
@@ -139,17 +139,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     n = parser.parse_args().n
     with tempfile.TemporaryDirectory() as tmp:
-        repo = Path(tmp) / "repo"
-        repo.mkdir()
-        (repo / "laneway.yaml").write_text(SPEC)
-        git(repo, "init", "-q", "-b", "main")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "bench")
-        server = make_server(Path(tmp) / "lw")
+        _, server = started_with_app(Path(tmp), SPEC)
         try:
-            server.start()
             with server.http() as http:
-                http.put("/api/v1/apps/bench", json={"repo": str(repo)}).raise_for_status()
                 http.post(
                     "/api/v1/apps/bench/environments",
                     json={"name": "staging", "kind": "staging", "branch": "main"},

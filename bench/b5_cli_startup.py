@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from laneway.testing import git, make_server
+from laneway.testing import started_with_app
 
 LANEWAY_COMMANDS = {
     "laneway --help": ["--help"],
@@ -74,17 +74,8 @@ def main() -> None:
     trees = dict(item.split("=", 1) for item in args.src) or {"": os.environ.get("PYTHONPATH", "")}
     laneway = laneway_command()
     with tempfile.TemporaryDirectory() as tmp:
-        repo = Path(tmp) / "repo"
-        repo.mkdir()
-        (repo / "laneway.yaml").write_text(SPEC)
-        git(repo, "init", "-q", "-b", "main")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "bench")
-        server = make_server(Path(tmp) / "lw")
+        repo, server = started_with_app(Path(tmp), SPEC)
         try:
-            server.start()
-            with server.http() as http:
-                http.put("/api/v1/apps/bench", json={"repo": str(repo)}).raise_for_status()
             # byte code written and then read, as for an installed package (pip compiles it)
             base = {k: v for k, v in server.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
             commands: dict[str, tuple[list[str], dict[str, str]]] = {

@@ -29,7 +29,6 @@ from laneway.controllers import development, manager
 from laneway.controllers.context import Context
 from laneway.controllers.environments import EnvironmentReconciler
 from laneway.controllers.outcomes import Outcome
-from laneway.core.environments import backoff
 from laneway.core.types import Environment, EventType, Kind
 from laneway.errors import LanewayError
 from laneway.runtime import logfiles
@@ -156,7 +155,7 @@ class Session:
     async def _drive(self) -> None:
         """Passes of the reconciler: at once while one makes progress, on the manager's
         intervals otherwise, with backoff after a failed one; a change wakes it."""
-        retries = streak = 0
+        pacing = manager.Pacing()
         while True:
             self._wakeup.clear()
             async with self._passing:
@@ -170,18 +169,10 @@ class Session:
                 self._report(environment)
             if environment is None:
                 raise LanewayError("the development environment's record is gone")
-            if outcome is Outcome.PROGRESSED and streak < manager.MAX_STREAK:
-                retries, streak = 0, streak + 1
+            interval = pacing.after(outcome, environment.phase)
+            if interval == 0:
                 await asyncio.sleep(0)
                 continue
-            streak = 0
-            if outcome is Outcome.RETRY:
-                retries += 1
-                interval = backoff(retries)
-            else:
-                retries = 0
-                steady = environment.phase in manager.STEADY
-                interval = manager.STEADY_INTERVAL if steady else manager.BUSY_INTERVAL
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), interval)
 

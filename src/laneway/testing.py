@@ -411,3 +411,28 @@ class Output:
         with self._changed:
             self.closed = True
             self._changed.notify_all()
+
+
+def spec_repo(path: Path, spec: str) -> Path:
+    """A git repository at `path` with one commit on `main`: `spec` as its laneway.yaml."""
+    path.mkdir(parents=True)
+    (path / "laneway.yaml").write_text(spec)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "laneway.yaml")
+    return path
+
+
+def started_with_app(root: Path, spec: str, *, app: str = "bench") -> tuple[Path, Server]:
+    """A repository of `spec` under `root` and a started server with it registered as `app`;
+    the caller tears the server down."""
+    repo = spec_repo(root / "repo", spec)
+    server = make_server(root / "lw")
+    try:
+        server.start()
+        with server.http() as http:
+            http.put(f"/api/v1/apps/{app}", json={"repo": str(repo)}).raise_for_status()
+    except BaseException:
+        server.teardown()
+        raise
+    return repo, server

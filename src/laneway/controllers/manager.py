@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 
 import httpx
 
@@ -28,6 +29,28 @@ BUSY_INTERVAL = 0.05
 STEADY_INTERVAL = 1.0
 GC_INTERVAL = 30.0
 MAX_STREAK = 20  # passes in a row without a pause, so a plan that never settles cannot spin
+
+
+@dataclass
+class Pacing:
+    """When a worker passes next: at once after a pass that made progress (at most
+    MAX_STREAK in a row), with backoff after a failed one, else on the busy or steady tick.
+    Shared by the manager's workers and `laneway up`'s loop."""
+
+    retries: int = 0
+    streak: int = 0
+
+    def after(self, outcome: Outcome, phase: Phase) -> float:
+        """Seconds to wait before the next pass (0: pass again at once)."""
+        if outcome is Outcome.PROGRESSED and self.streak < MAX_STREAK:
+            self.retries, self.streak = 0, self.streak + 1
+            return 0.0
+        self.streak = 0
+        if outcome is Outcome.RETRY:
+            self.retries += 1
+            return backoff(self.retries)
+        self.retries = 0
+        return STEADY_INTERVAL if phase in STEADY else BUSY_INTERVAL
 
 
 class Manager:
@@ -99,7 +122,7 @@ class Manager:
 
     async def _work(self, environment_id: str) -> None:
         wakeup = self._wakeups[environment_id]
-        retries = streak = 0
+        pacing = Pacing()
         while True:
             wakeup.clear()
             outcome = Outcome.RETRY
@@ -116,17 +139,10 @@ class Manager:
             if environment is None:
                 self._wakeups.pop(environment_id, None)
                 return
-            if outcome is Outcome.PROGRESSED and streak < MAX_STREAK:
-                retries, streak = 0, streak + 1
+            interval = pacing.after(outcome, environment.phase)
+            if interval == 0:
                 await asyncio.sleep(0)
                 continue
-            streak = 0
-            if outcome is Outcome.RETRY:
-                retries += 1
-                interval = backoff(retries)
-            else:
-                retries = 0
-                interval = STEADY_INTERVAL if environment.phase in STEADY else BUSY_INTERVAL
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), interval)
 
