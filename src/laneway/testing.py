@@ -202,6 +202,8 @@ class Server:
                 response.read()
                 raise AssertionError(f"GET {url} answered {response.status_code}: {response.text}")
             for sse in source.iter_sse():
+                if not sse.data:  # an event without data is not dispatched (the standard)
+                    continue
                 yield StreamEvent(sse.event, sse.json())
 
     def wait_for(
