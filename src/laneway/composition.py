@@ -48,15 +48,7 @@ def build_context(settings: Settings, store: Store) -> Context:
     for path in (settings.environments_dir, settings.logs_dir, settings.artifacts):
         path.mkdir(parents=True, exist_ok=True)
     secret = instance_secret(settings)
-    return Context(
-        settings=settings,
-        store=store,
-        runtime=local_runtime(settings),
-        providers=providers(settings, secret=secret),
-        artifacts=ArtifactStore(settings.artifacts),
-        vault=Vault(secret),
-        secret=secret,
-    )
+    return _context(settings, store, secret=secret, serves_flags=True)
 
 
 def development_context(settings: Settings) -> Context:
@@ -67,13 +59,18 @@ def development_context(settings: Settings) -> Context:
     secret = instance_secret(settings)
     dev = development.settings_for(settings)
     dev.make_dirs()
+    return _context(dev, Store.open(dev.database_url), secret=secret, serves_flags=False)
+
+
+def _context(settings: Settings, store: Store, *, secret: bytes, serves_flags: bool) -> Context:
     return Context(
-        settings=dev,
-        store=Store.open(dev.database_url),
-        runtime=local_runtime(dev),
-        providers=providers(dev, secret=secret),
-        artifacts=ArtifactStore(dev.artifacts),
+        settings=settings,
+        store=store,
+        runtime=local_runtime(settings),
+        providers=providers(settings, secret=secret),
+        artifacts=ArtifactStore(settings.artifacts),
         vault=Vault(secret),
+        secret=secret if serves_flags else b"",
     )
 
 
