@@ -14,7 +14,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
@@ -78,6 +85,12 @@ class Settings(BaseSettings):
         parse_address(DEFAULT_FLAGS_SYNC)
     )
     """flagd sync (gRPC) address, or None when LANEWAY_FLAGS_SYNC is `off`."""
+    router_max_connections: PositiveInt | None = None
+    router_head_timeout: PositiveFloat | None = None
+    router_body_timeout: PositiveFloat | None = None
+    router_send_timeout: PositiveFloat | None = None
+    router_tunnel_timeout: PositiveFloat | None = None
+    """The built-in router's limits (docs/router.md); None leaves the router's default."""
     domain: ClassVar[str] = "localhost"  # hostnames are <name>.<app>.localhost; no variable
 
     @classmethod
@@ -146,6 +159,18 @@ class Settings(BaseSettings):
     @property
     def router_url(self) -> str:
         return f"http://{self.router}"
+
+    @property
+    def router_limits(self) -> dict[str, float]:
+        """The router limits set by a variable, by option name (`max_connections`)."""
+        limits = {
+            "max_connections": self.router_max_connections,
+            "head_timeout": self.router_head_timeout,
+            "body_timeout": self.router_body_timeout,
+            "send_timeout": self.router_send_timeout,
+            "tunnel_timeout": self.router_tunnel_timeout,
+        }
+        return {name: value for name, value in limits.items() if value is not None}
 
     def make_dirs(self) -> None:
         """The state directories, readable by this user only: they hold database passwords,

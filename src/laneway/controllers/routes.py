@@ -103,7 +103,7 @@ class RouterController:
                 index=0,
                 release=self.listen,
                 command=f"exec {sys.executable} -m laneway.router --listen {self.listen} "
-                f"--table {self.table_file}",
+                f"--table {self.table_file}{self._limit_flags()}",
                 cwd=self.ctx.settings.home,
                 env={"PATH": "/usr/bin:/bin"},
                 log_path=self.ctx.settings.logs_dir / "router.log",
@@ -111,6 +111,11 @@ class RouterController:
         )
         log.info("router: started pid %s on %s", info.pid, self.listen)
         return info.pid
+
+    def _limit_flags(self) -> str:
+        """The router limits the settings give (LANEWAY_ROUTER_*), as its flags."""
+        limits = self.ctx.settings.router_limits
+        return "".join(f" --{name.replace('_', '-')} {value}" for name, value in limits.items())
 
     def _last_log_line(self) -> str:
         path = self.ctx.settings.logs_dir / "router.log"

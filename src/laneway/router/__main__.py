@@ -2,19 +2,24 @@
 
 The routing controller starts it as a process of its own, so that it outlives a restart of
 the control plane; benchmarks and tests start it the same way. Port 0 picks a free port;
-the address listened on is logged ("listening on http://HOST:PORT"). Bad arguments or an
-address that cannot be listened on exit with status 2 and one line on stderr.
+the address listened on is logged ("listening on http://HOST:PORT"). Each of its limits and
+timeouts (`router.types.ProxyOptions`) is a flag too: `--max-connections 20000`,
+`--head-timeout 5`. Bad arguments or an address that cannot be listened on exit with
+status 2 and one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from laneway import addresses, errors
+from laneway.router.types import ProxyOptions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +34,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    for field in dataclasses.fields(ProxyOptions):
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest=field.name,
+            type=_positive(int if field.type == "int" else float),
+            metavar="N" if field.type == "int" else "SECONDS",
+            help=f"default {field.default}",
+        )
     args = parser.parse_args(argv)
+    given = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(ProxyOptions)
+        if getattr(args, field.name) is not None
+    }
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s laneway router: %(message)s",
@@ -41,13 +59,26 @@ def main(argv: list[str] | None = None) -> int:
         host, port = _listen(args.listen)
         if not args.table.parent.is_dir():
             raise errors.InvalidInput(f"--table: directory {args.table.parent} does not exist")
-        server.run(host, port, args.table)
+        server.run(host, port, args.table, options=ProxyOptions(**given))
     except errors.LanewayError as exc:
         print(f"laneway router: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+
+    return parse
 
 
 def _listen(text: str) -> addresses.Address:

@@ -48,19 +48,46 @@ _NO_DROP: frozenset[bytes] = frozenset()
 _status_lines: dict[tuple[int, bytes], bytes] = {}
 
 
+def absolute_form(url: bytes) -> tuple[bytes, bytes]:
+    """The origin form and the authority of an absolute-form request target.
+
+    `http://other.host:8080/p?q` is `(b"/p?q", b"other.host:8080")`: RFC 9112 §3.2.2 has the
+    server take the host from the target, not from the Host header. Raises ValueError
+    naming the problem for a target that is neither.
+    """
+    scheme, sep, rest = url.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        raise ValueError("the request target is neither a path nor an http:// URL")
+    end = len(rest)
+    for mark in (b"/", b"?", b"#"):
+        found = rest.find(mark, 0, end)
+        if found >= 0:
+            end = found
+    authority, target = rest[:end], rest[end:]
+    if not authority or b"@" in authority:
+        raise ValueError("the request target's URL has no host, or has user information")
+    if not target.startswith(b"/"):
+        target = b"/" + target
+    return target, authority
+
+
 def rewrite_request(
     ex: Exchange,
     url: bytes,
     client_ip: bytes,
     headers: list[tuple[bytes, bytes]],
     drop: frozenset[bytes] = _NO_DROP,
+    authority: bytes | None = None,
 ) -> bytes | None:
-    """Build the head the backend gets into `ex.head`; returns the Host header.
+    """Build the head the backend gets into `ex.head`; returns the host to route by.
 
-    Also sets `ex.has_body` and `ex.chunked` from the framing headers, and `ex.error` when
-    the request has more than one Host.
+    That is the Host header, or `authority` when given (the request target's, which the
+    backend then gets as its Host). Also sets `ex.has_body` and `ex.chunked` from the
+    framing headers, and `ex.error` when the request has more than one Host.
     """
     out = [ex.method, b" ", url, b" HTTP/1.1\r\n"]
+    if authority is not None:
+        out += (b"host: ", authority, b"\r\n")
     host = forwarded_for = upgrade = None
     nominated = None
     for name, value in headers:
@@ -70,6 +97,8 @@ def rewrite_request(
                 if host is not None:  # which one would the app believe? neither
                     ex.error = (400, "The request has more than one Host header.")
                 host = value
+                if authority is not None:
+                    continue
             elif lname == b"content-length":
                 ex.has_body = value.strip() != b"0"
             elif lname == b"transfer-encoding":
@@ -89,7 +118,9 @@ def rewrite_request(
             continue
         out += (name, b": ", value, b"\r\n")
     if nominated and not drop:
-        return rewrite_request(ex, url, client_ip, headers, frozenset(nominated))
+        return rewrite_request(ex, url, client_ip, headers, frozenset(nominated), authority)
+    if authority is not None:
+        host = authority
     if ex.upgrade and upgrade is not None:
         out += (b"connection: upgrade\r\nupgrade: ", upgrade, b"\r\n")
     out += (

@@ -10,10 +10,12 @@ rewritten (`router.headers`: hop-by-hop headers dropped, X-Forwarded-* set) into
 connection (`router.upstream`) and relays the response. Bodies stream both ways a chunk at
 a time under `router.flow` backpressure, never held whole. Requests on a connection are
 answered in order (a pipelined one waits its turn). After a 101 the bytes are spliced both
-ways. Failures become short pages (`router.pages`): 400/431 a malformed request, 404 no
-such host, 503 no healthy replica, 502 no replica reachable or a broken response, 504 the
-replica took too long; never a hang. Must not block: no file or DNS I/O here, and nothing
-per request that a table swap can do.
+ways. Failures become short pages (`router.pages`): 400/431 a malformed request, 408 a
+request that did not arrive in time, 404 no such host, 503 no healthy replica (or too many
+connections), 502 no replica reachable or a broken response, 504 the replica took too long;
+never a hang. The limits and timeouts (`ProxyOptions`) are enforced here, on the state's
+twice-a-second tick; docs/router.md lists them. Must not block: no file or DNS I/O here,
+and nothing per request that a table swap can do.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import httptools
 
 from laneway.router import flow
 from laneway.router.exchange import Exchange
-from laneway.router.headers import rewrite_request
+from laneway.router.headers import absolute_form, rewrite_request
+from laneway.router.pages import error_page
 from laneway.router.relay import LAST_CHUNK, Relay
 from laneway.router.state import RouterState
 from laneway.router.upstream import UpstreamConnection
@@ -41,6 +44,17 @@ class _Stop(Exception):
     """Raised from a parser callback: the connection reads no further requests."""
 
 
+class _Refuse(Exception):
+    """Raised from a parser callback: the request gets this answer and the connection ends."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.answer = (status, message)
+
+
+_HEAD_TOO_LARGE = (431, "The request head is too large.")
+
+
 class ProxyProtocol(Relay, asyncio.Protocol):
     """One client connection: parses its requests and proxies each to a backend."""
 
@@ -51,11 +65,17 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         self.client_ip = b""
         self.current: Exchange | None = None  # the request being read
         self.raw = False  # the client's bytes are no longer HTTP (Upgrade)
+        self.last_read = self.idle_since  # when the client's bytes last arrived (or were paused)
+        self.head_since: float | None = self.idle_since  # a head being waited for, since then
+        self.stall_since = 0.0  # the send timeout: since when, and from what size, the
+        self.stall_size = 0  # paused send buffer to the client has not shrunk
         # per request being read
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._in_head = False
-        self._head_bytes = 0  # of reads that ended inside the head
+        self._messages = 0  # heads begun on this connection
+        self._head_bytes = 0  # of the head's request target and headers, as parsed
+        self._head_reads = 0  # of the reads that began and ended inside one head
 
     # -- asyncio.Protocol, client side
 
@@ -65,7 +85,14 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.client_ip = str(peer[0]).encode()
-        self.state.connections.add(self)
+        state = self.state
+        if len(state.connections) >= self.options.max_connections:
+            state.refused += 1
+            self.reading_done = True
+            self.transport.write(_OVER_LIMIT)
+            self.transport.close()
+            return
+        state.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -80,11 +107,13 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         self._out.clear()
 
     def data_received(self, data: bytes) -> None:
+        self.last_read = self.state.now
         if self.raw:
             self._forward_raw(data)
             return
         if self.reading_done:
             return
+        in_head, messages = self._in_head, self._messages
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -95,10 +124,12 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._bad_request(exc)
         else:
-            if self._in_head:  # a head still incomplete after this read: bounded, like any buffer
-                self._head_bytes += len(data)
-                if self._head_bytes > self.options.max_head_bytes:
-                    self._bad_request(None, (431, "The request head is too large."))
+            if in_head and self._in_head and messages == self._messages:
+                # A read wholly inside one head: what the parser holds of a header not yet
+                # complete is bounded too (complete ones are counted in on_header).
+                self._head_reads += len(data)
+                if self._head_reads > self.options.max_head_bytes:
+                    self._bad_request(None, _HEAD_TOO_LARGE)
         self.flush()
 
     def eof_received(self) -> bool | None:
@@ -114,6 +145,9 @@ class ProxyProtocol(Relay, asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self.stall_since = self.state.now
+        assert self.transport is not None
+        self.stall_size = self.transport.get_write_buffer_size()
         conn = self._upstream()
         if conn is not None and conn.gate is not None:
             conn.gate.pause(flow.PEER_FULL)
@@ -137,16 +171,26 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._in_head = True
-        self._head_bytes = 0
+        self._messages += 1
+        self._head_bytes = self._head_reads = 0
+        if self.head_since is None:
+            self.head_since = self.state.now
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_bytes += len(url)
+        if self._head_bytes > self.options.max_head_bytes:
+            raise _Refuse(*_HEAD_TOO_LARGE)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > self.options.max_head_bytes:
+            raise _Refuse(*_HEAD_TOO_LARGE)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self.head_since = None
         parser = self.parser
         ex = Exchange(
             parser.get_method(),
@@ -158,7 +202,13 @@ class ProxyProtocol(Relay, asyncio.Protocol):
             ex.keep_alive = False  # whatever the answer, the client's bytes are raw from here
         self.current = ex
         headers, self._headers = self._headers, []  # trailers, if any, land in the new list
-        host = rewrite_request(ex, self._url, self.client_ip, headers)
+        url, authority = self._url, None
+        if url[:1] != b"/" and url != b"*" and ex.method != b"CONNECT":
+            try:
+                url, authority = absolute_form(url)
+            except ValueError as exc:
+                ex.error = (400, f"Malformed request: {exc}.")
+        host = rewrite_request(ex, url, self.client_ip, headers, authority=authority)
         if ex.error is not None:
             pass
         elif ex.method == b"CONNECT":
@@ -214,20 +264,66 @@ class ProxyProtocol(Relay, asyncio.Protocol):
     # -- timeouts and broken requests
 
     def tick(self, now: float) -> None:
-        if self.pipeline:
-            ex = self.pipeline[0]
-            conn = ex.upstream
-            if (
-                conn is not None
-                and self.spliced is None
-                and ex.request_done
-                and not self.write_paused
-                and now - conn.last_read > self.options.read_timeout
+        """Enforce the timeouts, each against the side that is late (docs/router.md)."""
+        options = self.options
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self.write_paused and self._stalled(now) > options.send_timeout:
+            self._abort()  # the client takes no more of the response (or tunnel)
+        elif self.spliced is not None:
+            conn = self.spliced
+            if now - max(self.last_read, conn.last_read) > options.tunnel_timeout or (
+                conn.write_paused and conn.stalled(now) > options.send_timeout
             ):
-                self._fail(ex, 504, "The replica did not answer in time" + ex.describe() + ".")
-        elif self.state.draining or now - self.idle_since > self.options.keep_alive_timeout:
+                self._close()
+        elif self.pipeline:
+            if self.head_since is not None:  # the next head's time starts with its turn
+                self.head_since = now
+            self._tick_exchange(now)
+        elif self.head_since is not None and now - self.head_since > options.head_timeout:
+            if self._in_head:
+                self._bad_request(None, (408, "The request head did not arrive in time."))
+            else:
+                self._close()  # not a byte of a request: nothing to answer
+        elif self.state.draining or now - self.idle_since > options.keep_alive_timeout:
             self._close()
         self.flush()
+
+    def _tick_exchange(self, now: float) -> None:
+        options = self.options
+        ex = self.pipeline[0]
+        conn = ex.upstream
+        if conn is not None:
+            if conn.write_paused and conn.stalled(now) > options.send_timeout:
+                if not ex.request_done:  # the rest of the request has nowhere to go
+                    ex.request_done = self.reading_done = True
+                    ex.keep_alive = False
+                message = "The replica did not take the request in time"
+                self._fail(ex, 504, message + ex.describe() + ".")
+                return
+            if (
+                ex.request_done
+                and not self.write_paused
+                and now - conn.last_read > options.read_timeout
+            ):
+                self._fail(ex, 504, "The replica did not answer in time" + ex.describe() + ".")
+                return
+        reading = self.current
+        if reading is None or reading.request_done or self.raw:
+            return
+        assert self.gate is not None
+        if self.gate.reasons:  # not reading it: the wait is the router's, not the client's
+            self.last_read = now
+        elif now - self.last_read > options.body_timeout:
+            self._bad_request(None, (408, "The request body did not arrive in time."))
+
+    def _stalled(self, now: float) -> float:
+        """How long the paused send buffer to the client has not shrunk."""
+        assert self.transport is not None
+        size = self.transport.get_write_buffer_size()
+        if size < self.stall_size:
+            self.stall_since, self.stall_size = now, size
+        return now - self.stall_since
 
     def _bad_request(
         self, exc: httptools.HttpParserError | None, answer: tuple[int, str] | None = None
@@ -235,6 +331,8 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         cause = exc.__context__ if exc is not None else None
         if isinstance(cause, _Stop):
             return
+        if isinstance(cause, _Refuse):
+            answer = cause.answer
         if answer is not None:
             status, message = answer
         elif cause is not None:
@@ -262,3 +360,8 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         else:
             self._drop_upstream(ex)
             self._respond(ex, status, message)
+
+
+_OVER_LIMIT = error_page(
+    503, "The router is serving as many connections as it may; try again shortly.", keep_alive=False
+)

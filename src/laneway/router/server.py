@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
+import resource
 import signal
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -196,7 +198,43 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def run(listen_host: str, listen_port: int, table_file: Path, **options: Any) -> None:
+def run(
+    listen_host: str,
+    listen_port: int,
+    table_file: Path,
+    *,
+    options: ProxyOptions | None = None,
+    **kwargs: Any,
+) -> None:
     """Run `serve` on uvloop when it is installed, else on asyncio's own loop."""
+    options = fit_to_file_limit(options or ProxyOptions())
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(serve(listen_host, listen_port, table_file, **options))
+        runner.run(serve(listen_host, listen_port, table_file, options=options, **kwargs))
+
+
+SPARE_FILES = 256
+"""Open files kept for what is not a client connection: the listener, logs, idle pools."""
+
+
+def fit_to_file_limit(options: ProxyOptions) -> ProxyOptions:
+    """Raise the process's soft limit on open files toward what max_connections needs (two
+    per connection: the client's and a backend's), as far as the hard limit allows; if that
+    is not enough, lower max_connections to fit and say so, rather than fail accept()s."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = options.max_connections * 2 + SPARE_FILES
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return options
+    raised = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        soft = raised
+    if soft >= want:
+        return options
+    fits = max(1, (soft - SPARE_FILES) // 2)
+    log.info(
+        "max_connections lowered from %d to %d: the router may open %d files",
+        options.max_connections,
+        fits,
+        soft,
+    )
+    return dataclasses.replace(options, max_connections=fits)

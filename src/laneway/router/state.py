@@ -6,11 +6,12 @@ compiled table (`router.table.RouteMap`), replaced whole so the hot path takes n
 counters per (hostname, release), which outlive table swaps while the pair stays in the
 table; the backend connection pools (`router.upstream`); the open client connections; and a
 coarse clock that the proxy reads instead of calling `time.monotonic()` per request.
-No I/O of its own.
+No I/O of its own beyond a log line when connections were refused.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,8 @@ from laneway.router.upstream import UpstreamPools
 
 if TYPE_CHECKING:
     from laneway.router.proxy import ProxyProtocol
+
+log = logging.getLogger("laneway.router")
 
 
 class RouterState:
@@ -39,6 +42,8 @@ class RouterState:
             down_for=self.options.down_for,
         )
         self.connections: set[ProxyProtocol] = set()
+        self.refused = 0  # connections turned away at max_connections, since the router started
+        self._refused_logged = 0
         self.draining = False
         self.now = time.monotonic()  # coarse: advanced by `tick`
 
@@ -65,3 +70,10 @@ class RouterState:
         self.upstreams.sweep(now)
         for connection in list(self.connections):
             connection.tick(now)
+        if self.refused != self._refused_logged:
+            log.warning(
+                "refused %d connections: %d open, the limit (max_connections)",
+                self.refused - self._refused_logged,
+                self.options.max_connections,
+            )
+            self._refused_logged = self.refused

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ProxyOptions:
-    """Timeouts and limits of the built-in router; seconds unless named otherwise."""
+    """Timeouts and limits of the built-in router; seconds unless named otherwise.
+
+    Each is also a flag of `python -m laneway.router` (`--head-timeout 5`); docs/router.md
+    says what each bounds and what the client gets when it runs out.
+    """
 
     connect_timeout: float = 3.0
     read_timeout: float = 60.0  # from the request's end, or the last byte read, to the next byte
@@ -20,7 +24,12 @@ class ProxyOptions:
     down_for: float = 2.0  # a backend that refused a connection is tried last for this long
     max_idle_per_backend: int = 128
     idle_ttl: float = 4.0  # pooled upstream connections older than this are not reused
-    max_head_bytes: int = 64 * 1024
+    max_head_bytes: int = 64 * 1024  # request line and headers: 431 beyond
+    head_timeout: float = 10.0  # a whole request head, from the connection or its first byte: 408
+    body_timeout: float = 60.0  # between two reads of a request body: 408
+    send_timeout: float = 60.0  # a full send buffer, either side, that does not shrink
+    tunnel_timeout: float = 3600.0  # a spliced (upgraded) connection with no byte either way
+    max_connections: int = 10_000  # client connections; beyond, a new one gets 503 and is closed
 
 
 @dataclass(slots=True)

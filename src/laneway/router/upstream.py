@@ -71,6 +71,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.reused = False  # served a request before the current one
         self.spliced = False  # after 101: raw bytes both ways
         self.idle_since = 0.0
+        self.write_paused = False  # the backend takes no more for now
+        self.stall_since = 0.0  # and since when, from what size, its send buffer has not shrunk
+        self.stall_size = 0
         # per request
         self.no_body = False  # the request was HEAD: a response has no body whatever it says
         self.received = False  # a byte of the response has arrived
@@ -129,12 +132,25 @@ class UpstreamConnection(asyncio.Protocol):
         return None  # close; connection_lost tells the sink
 
     def pause_writing(self) -> None:
+        self.write_paused = True
+        self.stall_since = self.pools.now
+        assert self.transport is not None
+        self.stall_size = self.transport.get_write_buffer_size()
         if self.sink is not None and self.sink.gate is not None:
             self.sink.gate.pause(flow.PEER_FULL)
 
     def resume_writing(self) -> None:
+        self.write_paused = False
         if self.sink is not None and self.sink.gate is not None:
             self.sink.gate.resume(flow.PEER_FULL)
+
+    def stalled(self, now: float) -> float:
+        """How long the paused send buffer to the backend has not shrunk (the send timeout)."""
+        assert self.transport is not None
+        size = self.transport.get_write_buffer_size()
+        if size < self.stall_size:
+            self.stall_since, self.stall_size = now, size
+        return now - self.stall_since
 
     # -- httptools callbacks
 
