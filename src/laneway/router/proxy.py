@@ -30,7 +30,7 @@ from laneway.router import flow
 from laneway.router.exchange import Exchange
 from laneway.router.headers import absolute_form, rewrite_request
 from laneway.router.pages import error_page
-from laneway.router.relay import LAST_CHUNK, Relay
+from laneway.router.relay import LAST_CHUNK, LINGER, Relay
 from laneway.router.state import RouterState
 from laneway.router.upstream import UpstreamConnection
 
@@ -268,7 +268,10 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         options = self.options
         if self.transport is None or self.transport.is_closing():
             return
-        if self.write_paused and self._stalled(now) > options.send_timeout:
+        if self.lingering_since is not None:
+            if now - self.lingering_since > LINGER:
+                self.transport.close()
+        elif self.write_paused and self._stalled(now) > options.send_timeout:
             self._abort()  # the client takes no more of the response (or tunnel)
         elif self.spliced is not None:
             conn = self.spliced
@@ -296,7 +299,7 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         if conn is not None:
             if conn.write_paused and conn.stalled(now) > options.send_timeout:
                 if not ex.request_done:  # the rest of the request has nowhere to go
-                    ex.request_done = self.reading_done = True
+                    ex.request_done = self.reading_done = self.linger = True
                     ex.keep_alive = False
                 message = "The replica did not take the request in time"
                 self._fail(ex, 504, message + ex.describe() + ".")
@@ -340,7 +343,7 @@ class ProxyProtocol(Relay, asyncio.Protocol):
             status, message = 500, "The router failed to handle this request."
         else:
             status, message = 400, f"Malformed request: {exc}."
-        self.reading_done = True
+        self.reading_done = self.linger = True
         ex = self.current
         if ex is None or ex.request_done:
             ex = Exchange(b"GET", False, False, False)

@@ -31,6 +31,11 @@ log = logging.getLogger("laneway.router")
 
 LAST_CHUNK = b"0\r\n\r\n"
 
+LINGER = 2.0
+"""Seconds a connection answered before its request was read whole (431, 408, 504) is still
+read, and what arrives thrown away, after the answer and a FIN: closing it at once, with
+the client's bytes unread, would send a reset that can destroy the answer on its way."""
+
 
 class _BadResponse(Exception):
     pass
@@ -51,6 +56,8 @@ class Relay:
         self.reading_done = False  # no further request will be read
         self.write_paused = False
         self.closed = False
+        self.linger = False  # on closing, answer with a FIN and read on for a while: see LINGER
+        self.lingering_since: float | None = None
         self.idle_since = state.now
         self._out: list[bytes] = []  # to the client, written at the end of each event
 
@@ -303,8 +310,17 @@ class Relay:
     def _close(self) -> None:
         self.reading_done = True
         self.flush()
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is None:
+            return
+        if self.linger and self.lingering_since is None and transport.can_write_eof():
+            self.lingering_since = self.state.now
+            transport.write_eof()  # after what is buffered; reading goes on, into nothing
+            if self.gate is not None:
+                self.gate.resume(flow.PEER_FULL)
+                self.gate.resume(flow.WAITING)
+        else:
+            transport.close()
 
     def _abort(self) -> None:
         self.reading_done = True

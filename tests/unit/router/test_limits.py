@@ -46,7 +46,7 @@ def test_a_head_over_the_limit_in_one_read_is_431_and_reaches_no_backend() -> No
     protocol, transport = client(state)
     protocol.data_received(get(extra="x-big: " + "y" * 300 + "\r\n"))
     assert transport.take().startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
-    assert transport.closed
+    assert transport.eof
     assert upstream.take() == b""
 
 
@@ -72,7 +72,7 @@ def test_a_head_growing_read_by_read_is_431_once_past_the_limit() -> None:
     for _ in range(4):
         protocol.data_received(b"y" * 60)
     assert transport.take().startswith(b"HTTP/1.1 431 ")
-    assert transport.closed
+    assert transport.eof
 
 
 # -- the absolute form (RFC 9112 section 3.2.2)
@@ -121,6 +121,11 @@ def test_a_head_not_complete_in_time_is_408_and_a_silent_connection_closed() -> 
     protocol.data_received(b"\r\nx-more: 1")  # bytes keep coming, the head does not end
     state.tick(state.now + 2)
     assert transport.take().startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert transport.eof and not transport.closed  # the answer, a FIN, and reading goes on
+    protocol.data_received(b"\r\nx-more: 2")
+    state.tick(state.now + 1)
+    assert transport.take() == b"" and not transport.closed
+    state.tick(state.now + 2)  # past relay.LINGER
     assert transport.closed
     protocol.connection_lost(None)
 
@@ -156,7 +161,7 @@ def test_a_stalled_request_body_is_408_and_its_backend_connection_closed() -> No
     assert transport.take() == b""
     state.tick(state.now + 2)
     assert transport.take().startswith(b"HTTP/1.1 408 ")
-    assert transport.closed and upstream.closed and conn.closed
+    assert transport.eof and upstream.closed and conn.closed
     assert state.upstreams.idle_connections(A) == []
 
 
@@ -198,7 +203,7 @@ def test_a_backend_that_stops_reading_the_request_is_504() -> None:
     conn.pause_writing()
     state.tick(state.now + 6)
     assert b"did not take the request in time" in transport.take()
-    assert upstream.closed and transport.closed
+    assert upstream.closed and transport.eof
 
 
 def test_a_spliced_connection_idle_past_the_tunnel_timeout_is_closed() -> None:
