@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from laneway.controllers.harness import Harness
+from laneway.controllers.routes import ROUTER_KEY, RouterController
 from laneway.core.types import ReplicaState, ReplicaStatus
+from laneway.settings import load_settings
 
 
 def _pools(harness: Harness, host: str) -> list[tuple[str, int, list[int]]]:
@@ -49,3 +51,25 @@ def test_confirm_says_whether_the_router_serves_the_newest_table(harness: Harnes
     assert harness.run(harness.router.confirm()) is False
     harness.driver.confirm()
     assert harness.run(harness.router.confirm()) is True
+
+
+def test_the_router_gets_the_limits_the_settings_give_and_is_replaced_when_they_change(
+    harness: Harness,
+) -> None:
+    def controller(**limits: str) -> RouterController:
+        environ = {"LANEWAY_HOME": str(harness.ctx.settings.home)} | {
+            f"LANEWAY_ROUTER_{name.upper()}": value for name, value in limits.items()
+        }
+        return RouterController(replace(harness.ctx, settings=load_settings(environ=environ)))
+
+    first = controller().ensure_router()
+    assert harness.runtime.specs[ROUTER_KEY].command.endswith("routes.json")
+    limited = controller(max_connections="500", head_timeout="2.5", tunnel_timeout="60")
+    pid = limited.ensure_router()
+    assert pid != first and harness.runtime.starts()[ROUTER_KEY] == 2
+    command = harness.runtime.specs[ROUTER_KEY].command
+    assert command.endswith(
+        "routes.json --max-connections 500 --head-timeout 2.5 --tunnel-timeout 60.0"
+    )
+    again = controller(max_connections="500", head_timeout="2.5", tunnel_timeout="60")
+    assert again.ensure_router() == pid  # adopted, not replaced

@@ -94,6 +94,26 @@ def test_options_override_their_variables_and_empty_variables_count_as_unset():
     assert settings.router == ("127.0.0.1", 8080) and settings.port_range == (20000, 29999)
 
 
+def test_router_limits_are_the_routers_own_defaults_unless_a_variable_sets_them():
+    assert load_settings(environ={}).router_limits == {}
+    settings = load_settings(
+        environ={
+            "LANEWAY_ROUTER_MAX_CONNECTIONS": "20000",
+            "LANEWAY_ROUTER_HEAD_TIMEOUT": "5",
+            "LANEWAY_ROUTER_BODY_TIMEOUT": "30",
+            "LANEWAY_ROUTER_SEND_TIMEOUT": "30",
+            "LANEWAY_ROUTER_TUNNEL_TIMEOUT": "600",
+        }
+    )
+    assert settings.router_limits == {
+        "max_connections": 20000,
+        "head_timeout": 5,
+        "body_timeout": 30,
+        "send_timeout": 30,
+        "tunnel_timeout": 600,
+    }
+
+
 def test_the_environment_given_is_the_only_one_read(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LANEWAY_API", "nonsense")
     assert load_settings(environ={}).api == ("127.0.0.1", 7070)
@@ -131,6 +151,14 @@ def test_the_owner_tells_homes_and_stores_apart(tmp_path: Path):
             "LANEWAY_PORTS: expected a range like 20000-29999, got '30000-20000'",
         ),
         ({"LANEWAY_PORTS": "80-90"}, "LANEWAY_PORTS: expected a range like 20000-29999"),
+        (
+            {"LANEWAY_ROUTER_HEAD_TIMEOUT": "0"},
+            "LANEWAY_ROUTER_HEAD_TIMEOUT: Input should be greater than 0",
+        ),
+        (
+            {"LANEWAY_ROUTER_MAX_CONNECTIONS": "lots"},
+            "LANEWAY_ROUTER_MAX_CONNECTIONS: Input should be a valid integer",
+        ),
         (
             {"LANEWAY_PORTS": "x", "LANEWAY_API": "y"},
             "LANEWAY_API (--api): expected HOST:PORT such as 127.0.0.1:8080, got 'y'; "

@@ -56,6 +56,12 @@ class RouterController:
         host, port = self.ctx.settings.router
         return f"{host}:{port}"
 
+    @property
+    def label(self) -> str:
+        """What the router process is labelled with: its address and the limits it was
+        given, so that a server started with other LANEWAY_ROUTER_* values replaces it."""
+        return self.listen + self._limit_flags()
+
     def router_pid(self) -> int | None:
         """The router's pid once it is ready for SIGHUP: a signal sent while it still starts
         would kill it, so until it has written `.applied` it finds the table by itself."""
@@ -67,11 +73,12 @@ class RouterController:
         return None
 
     def ensure_router(self) -> int | None:
-        """Start the router if it is not running with this instance's address; adopt it if it
-        is. A router that keeps exiting (its port taken, say) is restarted with backoff."""
+        """Start the router if it is not running with this instance's address and limits;
+        adopt it if it is. A router that keeps exiting (its port taken, say) is restarted
+        with backoff."""
         runtime = self.ctx.runtime
         for process in runtime.list_processes(ROUTER_ENVIRONMENT):
-            if process.alive and process.release == self.listen:
+            if process.alive and process.release == self.label:
                 if self._adopted != process.pid:
                     log.info("router: running as pid %s on %s", process.pid, self.listen)
                     self._adopted = process.pid
@@ -79,7 +86,7 @@ class RouterController:
                     self._failures = 0
                 return process.pid
             if process.alive:
-                log.info("router: replacing pid %s listening on %s", process.pid, process.release)
+                log.info("router: replacing pid %s (%s)", process.pid, process.release)
                 runtime.stop_process(process.key, timeout=5)
             else:
                 self._failures += 1
@@ -101,7 +108,7 @@ class RouterController:
                 environment_id=ROUTER_ENVIRONMENT,
                 service="router",
                 index=0,
-                release=self.listen,
+                release=self.label,
                 command=f"exec {sys.executable} -m laneway.router --listen {self.listen} "
                 f"--table {self.table_file}{self._limit_flags()}",
                 cwd=self.ctx.settings.home,
