@@ -73,9 +73,9 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._in_head = False
-        self._messages = 0  # heads begun on this connection
-        self._head_bytes = 0  # of the head's request target and headers, as parsed
-        self._head_reads = 0  # of the reads that began and ended inside one head
+        self._read_len = 0  # of the read being parsed
+        self._head_reads = 0  # bytes of the reads that ended inside the head being read,
+        self._head_first = 0  # the first of which may hold the end of an earlier request
 
     # -- asyncio.Protocol, client side
 
@@ -113,7 +113,7 @@ class ProxyProtocol(Relay, asyncio.Protocol):
             return
         if self.reading_done:
             return
-        in_head, messages = self._in_head, self._messages
+        self._read_len = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -124,11 +124,13 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._bad_request(exc)
         else:
-            if in_head and self._in_head and messages == self._messages:
-                # A read wholly inside one head: what the parser holds of a header not yet
-                # complete is bounded too (complete ones are counted in on_header).
+            if self._in_head:  # a head still incomplete after this read
+                if not self._head_reads:
+                    self._head_first = len(data)
                 self._head_reads += len(data)
-                if self._head_reads > self.options.max_head_bytes:
+                if self._head_reads > self.options.max_head_bytes and self._head_too_large(
+                    complete=False
+                ):
                     self._bad_request(None, _HEAD_TOO_LARGE)
         self.flush()
 
@@ -171,26 +173,23 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._in_head = True
-        self._messages += 1
-        self._head_bytes = self._head_reads = 0
+        self._head_reads = 0
         if self.head_since is None:
             self.head_since = self.state.now
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._head_bytes += len(url)
-        if self._head_bytes > self.options.max_head_bytes:
-            raise _Refuse(*_HEAD_TOO_LARGE)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > self.options.max_head_bytes:
-            raise _Refuse(*_HEAD_TOO_LARGE)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self.head_since = None
+        if self._head_reads + self._read_len > self.options.max_head_bytes and (
+            self._head_too_large(complete=True)
+        ):
+            raise _Refuse(*_HEAD_TOO_LARGE)
         parser = self.parser
         ex = Exchange(
             parser.get_method(),
@@ -222,6 +221,20 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         else:
             assert self.gate is not None
             self.gate.pause(flow.WAITING)
+
+    def _head_too_large(self, *, complete: bool) -> bool:
+        """Whether the head being read is over max_head_bytes. Asked only when the reads
+        that carried it, counted whole, are: a head that fits in them needs no counting.
+        Its parsed parts are counted exactly; of a head still incomplete, so are the reads
+        that began and ended inside it, which hold what the parser keeps of a header not
+        yet complete."""
+        limit = self.options.max_head_bytes
+        if not complete and self._head_reads - self._head_first > limit:
+            return True
+        size = len(self._url)
+        for name, value in self._headers:
+            size += len(name) + len(value) + 4
+        return size > limit
 
     def _route(self, ex: Exchange, host: bytes | None) -> None:
         """Match the host and pick the pool, or set the answer the router gives instead."""
@@ -283,12 +296,14 @@ class ProxyProtocol(Relay, asyncio.Protocol):
             if self.head_since is not None:  # the next head's time starts with its turn
                 self.head_since = now
             self._tick_exchange(now)
-        elif self.head_since is not None and now - self.head_since > options.head_timeout:
-            if self._in_head:
+        elif self._in_head:
+            assert self.head_since is not None
+            if now - self.head_since > options.head_timeout:
                 self._bad_request(None, (408, "The request head did not arrive in time."))
-            else:
-                self._close()  # not a byte of a request: nothing to answer
-        elif self.state.draining or now - self.idle_since > options.keep_alive_timeout:
+        elif self.state.draining or now - self.idle_since > (
+            # not a byte yet: the first head's time runs from the accept, with nothing to answer
+            options.head_timeout if self.head_since is not None else options.keep_alive_timeout
+        ):
             self._close()
         self.flush()
 
