@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import socket
 import sys
 import time
@@ -161,8 +162,9 @@ class RouterProcess:
 
 @contextlib.asynccontextmanager
 async def router(
-    tmp_path: Path, backend: RawBackend, **flags: object
+    tmp_path: Path, backend: RawBackend, *, files: int | None = None, **flags: object
 ) -> AsyncIterator[RouterProcess]:
+    """A router process with these flags; `files` is its limit on open files, soft and hard."""
     table_file = tmp_path / "routes.json"
     route = Route(
         HOST, "shop", "feature-x", (Pool("v1", 100, (Backend("127.0.0.1", backend.port),)),)
@@ -172,19 +174,29 @@ async def router(
     for name, value in flags.items():
         argv += ["--" + name.replace("_", "-"), str(value)]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "laneway.router", *argv, stderr=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "laneway.router",
+        *argv,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=None
+        if files is None
+        else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (files, files)),
     )
     assert process.stderr is not None
     stderr = process.stderr
     reading: asyncio.Task[None] | None = None
     try:
         port = 0
+        early = []
         while not port:
             line = (await within(stderr.readline(), "the router to listen")).decode()
-            assert line, "the router exited before listening"
+            assert line, "the router exited before listening: " + "".join(early)
+            early.append(line)
             if "listening on http://" in line:
                 port = int(line.rsplit(":", 1)[1].split()[0])
         proc = RouterProcess(port, process)
+        proc.log += early
 
         async def drain() -> None:
             while line := await stderr.readline():
@@ -355,6 +367,21 @@ def test_connections_over_the_limit_are_refused_at_once_and_the_others_served(
             for _, writer in held[:-1]:
                 writer.close()
             await until(lambda: any("refused" in line for line in r.log), "the refusal logged")
+
+    run(main())
+
+
+def test_the_connection_limit_fits_the_open_file_limit(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with backend() as b, router(tmp_path, b, files=300) as r:
+            await until(lambda: any("lowered from 10000 to 22" in x for x in r.log), "the log")
+            held = [await r.open() for _ in range(22)]
+            reader, writer = held[-1]
+            writer.write(get("/ok"))
+            assert (await read_response(reader))[1] == b"ok"
+            assert (await r.request(b"")).startswith(b"HTTP/1.1 503 ")
+            for _, writer in held:
+                writer.close()
 
     run(main())
 
