@@ -284,8 +284,11 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         if self.lingering_since is not None:
             if now - self.lingering_since > LINGER:
                 self.transport.close()
-        elif self.write_paused and self._stalled(now) > options.send_timeout:
-            self._abort()  # the client takes no more of the response (or tunnel)
+        elif self.write_paused:
+            if self._stalled(now) > options.send_timeout:
+                self._abort()  # the client takes no more of the response (or tunnel)
+            else:
+                self.last_read = now  # nor is it late with a body the router cannot answer
         elif self.spliced is not None:
             conn = self.spliced
             if now - max(self.last_read, conn.last_read) > options.tunnel_timeout or (
@@ -297,8 +300,8 @@ class ProxyProtocol(Relay, asyncio.Protocol):
                 self.head_since = now
             self._tick_exchange(now)
         elif self._in_head:
-            assert self.head_since is not None
-            if now - self.head_since > options.head_timeout:
+            since = self.head_since
+            if since is not None and now - since > options.head_timeout:
                 self._bad_request(None, (408, "The request head did not arrive in time."))
         elif self.state.draining or now - self.idle_since > (
             # not a byte yet: the first head's time runs from the accept, with nothing to answer

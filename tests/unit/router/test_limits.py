@@ -177,6 +177,22 @@ def test_a_body_the_router_does_not_read_is_not_the_clients_delay() -> None:
     assert transport.take() == b"" and not transport.closed
 
 
+def test_a_client_slow_to_read_is_not_late_with_its_body_meanwhile() -> None:
+    state = make_state(Pool("v1", 100, (A,)), body_timeout=5, send_timeout=50)
+    conn, _ = idle_upstream(state)
+    protocol, transport = buffered_client(state)
+    protocol.data_received(get("/echo", extra="Content-Length: 100\r\n") + b"x" * 10)
+    conn.data_received(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nxxxxx\r\n")
+    transport.buffered = 1000
+    protocol.pause_writing()  # so the backend is not read, nor (in turn) the client
+    for left in (800, 600, 400):  # it reads, slowly, for longer than the body timeout
+        transport.buffered = left
+        state.tick(state.now + 4)
+    protocol.resume_writing()
+    state.tick(state.now + 4)
+    assert not (transport.closed or transport.eof)  # not cut, nor answered 408
+
+
 def test_a_client_that_stops_reading_is_cut_and_its_backend_connection_closed() -> None:
     state = make_state(Pool("v1", 100, (A,)), send_timeout=5, read_timeout=100)
     conn, upstream = idle_upstream(state)
