@@ -67,8 +67,8 @@ async def run(repo: Path, settings: Settings, *, console: Console | None = None)
     """Run the work tree `repo` until SIGINT or SIGTERM; every process of it is stopped
     before this returns."""
     console = console or Console(highlight=False, soft_wrap=True)
-    spec_text = workspace.read_spec_text(repo / SPEC_FILE)
-    spec = load_spec_text(spec_text, filename=SPEC_FILE)
+    spec_text = await asyncio.to_thread(workspace.read_spec_text, repo / SPEC_FILE)
+    spec = await asyncio.to_thread(load_spec_text, spec_text, filename=SPEC_FILE)
     ctx = await asyncio.to_thread(composition.development_context, settings)
     try:
         with development.one_session(ctx, spec.app):
@@ -211,7 +211,8 @@ class Session:
         shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
         spec_text = self.spec_text
         if self.repo / SPEC_FILE in paths:
-            spec_text = self._read_spec() or spec_text
+            changed: str | None = await asyncio.to_thread(self._read_spec)
+            spec_text = changed or spec_text
         async with self._passing:
             environment = self.ctx.store.get_environment_by_id(self.environment_id)
             if environment is None:
@@ -225,7 +226,7 @@ class Session:
                 self.ctx, environment, tree, spec_text, description=f"changed: {shown}"
             )
             self.spec_text = spec_text
-            self.spec = load_spec_text(spec_text, filename=SPEC_FILE)
+            self.spec = await asyncio.to_thread(load_spec_text, spec_text, filename=SPEC_FILE)
             self.say(f"changed: {shown}; release v{released.release}")
 
     def _read_spec(self) -> str | None:

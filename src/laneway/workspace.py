@@ -4,10 +4,11 @@ what `laneway init` looks at. The reading is here; what is made of the text is p
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from laneway.errors import SpecError
-from laneway.spec import starter
+from laneway.spec import limits, starter
 from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
 
@@ -18,11 +19,17 @@ def load_spec(path: Path) -> Spec:
 
 
 def read_spec_text(path: Path) -> str:
-    """The text of the spec at `path`; a SpecError if it cannot be read or is not UTF-8."""
+    """The text of the spec at `path`; a SpecError if it cannot be read, is not UTF-8 or is
+    larger than a spec may be (then only the allowed size is read)."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(limits.MAX_BYTES + 1)
+            size = max(len(data), os.fstat(file.fileno()).st_size)
     except OSError as exc:
         raise SpecError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    too_large = limits.too_large(size)
+    if too_large:
+        raise SpecError([f"{path}:1:1: {too_large}"], hint=limits.HINT)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

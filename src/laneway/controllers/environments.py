@@ -64,7 +64,8 @@ class EnvironmentReconciler:
         environment = store.get_environment_by_id(environment_id)
         if environment is None:
             return PassResult(None, Outcome.IDLE)
-        environment, generations = self._generations_or_fail(environment)
+        checked = await asyncio.to_thread(self._generations_or_fail, environment)
+        environment, generations = checked
         target = generations.get(environment.target_generation)
         spec = target.spec if target is not None else None
         observed = await self.observe(environment, generations)
@@ -299,7 +300,8 @@ class EnvironmentReconciler:
                 assert spec is not None and spec.hooks.release is not None
                 self.launcher.finish_hook(environment, action, spec.hooks.release)
             case plans.StartReplica(service=service, index=index, generation=number):
-                generation = self.ctx.specs.generations(environment)[number]
+                generations = await asyncio.to_thread(self.ctx.specs.generations, environment)
+                generation = generations[number]
                 info = await asyncio.to_thread(
                     self.launcher.start_replica, environment, generation, service, index
                 )

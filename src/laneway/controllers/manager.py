@@ -115,10 +115,10 @@ class Manager:
             if task is None or task.done():
                 self._wakeups[environment.id] = asyncio.Event()
                 self._workers[environment.id] = asyncio.create_task(self._work(environment.id))
-        self.refresh_routes()
+        await self.refresh_routes()
 
-    def refresh_routes(self) -> None:
-        self.router.refresh_from_store()
+    async def refresh_routes(self) -> None:
+        await self.router.refresh_off_loop()
 
     async def _work(self, environment_id: str) -> None:
         wakeup = self._wakeups[environment_id]
@@ -133,7 +133,7 @@ class Manager:
                 log.exception("reconciling environment %s failed; retrying", environment_id)
                 environment = self.ctx.store.get_environment_by_id(environment_id)
             try:
-                self.refresh_routes()
+                await self.refresh_routes()
             except Exception:
                 log.exception("refreshing routes failed; trying again")
             if environment is None:

@@ -50,6 +50,7 @@ class RouterController:
         self._adopted: int | None = None
         self._failures = 0
         self._next_start = 0.0
+        self._refreshing = asyncio.Lock()
 
     @property
     def listen(self) -> str:
@@ -134,13 +135,23 @@ class RouterController:
 
     def refresh_from_store(self) -> bool:
         """Recompute the table from the store's environments; apply it if it changed."""
+        return self.refresh(*self._read_store())
+
+    async def refresh_off_loop(self) -> bool:
+        """`refresh_from_store`, reading the store and parsing specs in a worker thread.
+
+        One at a time, so a table is never computed from a read older than the last one's."""
+        async with self._refreshing:
+            environments, specs = await asyncio.to_thread(self._read_store)
+            return self.refresh(environments, specs)
+
+    def _read_store(self) -> tuple[list[Environment], dict[str, Spec | None]]:
         environments = self.ctx.store.list_environments()
-        specs = {e.id: self.ctx.specs.live_spec(e) for e in environments}
-        return self.refresh(environments, specs)
+        return environments, {e.id: self.ctx.specs.live_spec(e) for e in environments}
 
     async def confirm(self) -> bool:
         """Refresh the table and wait (bounded) until the router says it serves it."""
-        self.refresh_from_store()
+        await self.refresh_off_loop()
         table = self.table
         deadline = asyncio.get_running_loop().time() + self.confirm_timeout
         while table is not None and self.driver.verify(table) is not True:

@@ -4,9 +4,16 @@ A build never changes, so its parsed `laneway.yaml` is kept for the life of the 
 release's build never changes once set, so the build of each generation is kept too. The
 environment reconciler, the routing controller and the API (which checks a proposed build's
 spec) all read through the one `Specs` that the context holds.
+
+Parsing a spec is CPU work (up to about a second for the largest allowed), so it never runs
+on the event loop: the controllers call in through `asyncio.to_thread`, the API from its
+synchronous routes (a thread pool). A parse found on the loop is logged as an error.
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 from laneway.core import environments as plans
 from laneway.core.types import Environment
@@ -14,6 +21,8 @@ from laneway.errors import NotFound, SpecError
 from laneway.spec.loader import load_spec_text
 from laneway.spec.model import Spec
 from laneway.store.repository import Store
+
+log = logging.getLogger("laneway.controllers.specs")
 
 
 class Specs:
@@ -27,6 +36,8 @@ class Specs:
         spec = self._by_build.get(build_id)
         if spec is None:
             text = self._store.get_build(build_id).spec_text
+            if _on_event_loop():
+                log.error("the spec of build %s is parsed on the event loop", build_id[7:19])
             spec = load_spec_text(text, filename="laneway.yaml")
             self._by_build[build_id] = spec
         return spec
@@ -72,3 +83,11 @@ class Specs:
         """Drop what is kept of a destroyed environment's generations."""
         for key in [k for k in self._generation_builds if k[0] == environment_id]:
             del self._generation_builds[key]
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

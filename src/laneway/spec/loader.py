@@ -11,6 +11,8 @@ pydantic error is then mapped back to its node and rewritten in plain words (`sp
     laneway.yaml:12:5: services.web.replicas: expected an integer, got 'two'
 
 Every problem is reported at once, sorted by position. Nothing but `SpecError` leaves.
+The limits of `spec.limits` (size, counts, nesting) are checked first and while the nodes
+are converted, so an oversized file costs little.
 """
 
 from __future__ import annotations
@@ -24,13 +26,11 @@ from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from laneway.errors import SpecError
-from laneway.spec import messages
+from laneway.spec import limits, messages
 from laneway.spec.messages import Loc
 from laneway.spec.model import Spec
 
 _HINT = "docs/spec.md describes every field; `laneway spec schema` prints the JSON Schema."
-_MAX_NODES = 100_000
-_MAX_DEPTH = 64
 _YAML = "tag:yaml.org,2002:"
 _PLAIN_TAGS = {f"{_YAML}{name}" for name in ("str", "int", "float", "bool", "null")}
 
@@ -59,6 +59,8 @@ class _Document:
     problems: list[tuple[int, int, str]] = field(default_factory=list)
     broken: set[Loc] = field(default_factory=set)  # reported already; pydantic's view is noise
     open: set[int] = field(default_factory=set)  # ids of the nodes being converted
+    seen: set[int] = field(default_factory=set)  # ids of the nodes converted
+    aliases: bool = False  # a node was reached twice: an alias
     constructor: yaml.constructor.SafeConstructor = field(
         default_factory=yaml.constructor.SafeConstructor
     )
@@ -74,24 +76,68 @@ class _TooBig(Exception):
     pass
 
 
+class _TooDeep(Exception):
+    def __init__(self, mark: yaml.Mark) -> None:
+        self.mark = mark
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, stopping at nesting far past the limit while it scans.
+
+    Its scanner takes time quadratic in the depth of flow collections (`[[[[...`), and its
+    composer recurses once per level: a 256 KiB file of brackets would take minutes. The
+    exact limit, with the field's location, is checked later; this only stops the absurd.
+    """
+
+    def _check_depth(self) -> None:
+        if self.flow_level + len(self.indents) > 2 * limits.MAX_DEPTH:
+            raise _TooDeep(self.get_mark())
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 (PyYAML's)
+        self._check_depth()
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        self._check_depth()
+        return bool(super().add_indent(column))
+
+
 def load_spec_text(text: str, *, filename: str = "laneway.yaml") -> Spec:
-    """Parse and validate one spec; raise SpecError listing every problem found."""
+    """Parse and validate one spec; raise SpecError listing every problem found.
+
+    CPU-bound (about 1 s for the largest spec allowed): the server calls it off its event loop.
+    """
+    too_large = limits.too_large(utf8_size(text))
+    if too_large:
+        raise SpecError([f"{filename}:1:1: {too_large}"], hint=limits.HINT)
     try:
         return _load(text, filename)
     except SpecError:
         raise
     except RecursionError:
-        raise SpecError([f"{filename}:1:1: nested too deeply"], hint=_HINT) from None
+        raise SpecError([f"{filename}:1:1: {limits.too_deep()}"], hint=limits.HINT) from None
     except Exception as exc:  # the boundary: no traceback reaches a user
         raise SpecError(
             [f"{filename}:1:1: could not read the spec ({type(exc).__name__}: {exc})"]
         ) from None
 
 
+def utf8_size(text: str) -> int:
+    """The size of `text` in UTF-8, without encoding it when that cannot matter."""
+    if len(text) * 4 <= limits.MAX_BYTES:
+        return len(text)
+    return len(text.encode("utf-8", errors="surrogatepass"))
+
+
 def _load(text: str, filename: str) -> Spec:
     text = text.removeprefix("\ufeff")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
+    except _TooDeep as exc:
+        line, col = exc.mark.line + 1, exc.mark.column + 1
+        raise SpecError(
+            [f"{filename}:{line}:{col}: {limits.too_deep()}"], hint=limits.HINT
+        ) from None
     except yaml.MarkedYAMLError as exc:
         raise SpecError([_yaml_problem(exc, filename)], hint=_HINT) from None
     except yaml.reader.ReaderError as exc:
@@ -120,7 +166,8 @@ def _load(text: str, filename: str) -> Spec:
     try:
         data = _convert(document, root, (), depth=0)
     except _TooBig:
-        raise SpecError([f"{filename}:1:1: too many values (aliases expand too far)"]) from None
+        problem = limits.too_many_values(aliases=document.aliases)
+        raise SpecError([f"{filename}:1:1: {problem}"], hint=limits.HINT) from None
     spec: Spec | None = None
     try:
         spec = Spec.model_validate(data)
@@ -138,14 +185,17 @@ def _load(text: str, filename: str) -> Spec:
 
 def _convert(document: _Document, node: Node, loc: Loc, *, depth: int) -> Any:
     document.nodes += 1
-    if document.nodes > _MAX_NODES:
+    if document.nodes > limits.MAX_VALUES:
         raise _TooBig
     if id(node) in document.open:
         document.report(node, loc, "an alias refers to a value that contains it")
         document.broken.add(loc)
         return None
-    if depth > _MAX_DEPTH:
-        document.report(node, loc[:3], "nested too deeply")
+    if id(node) in document.seen:
+        document.aliases = True
+    document.seen.add(id(node))
+    if depth > limits.MAX_DEPTH:
+        document.report(node, loc[:3], limits.too_deep())
         document.broken.add(loc[:3])
         return None
     document.values[loc] = node
@@ -155,16 +205,30 @@ def _convert(document: _Document, node: Node, loc: Loc, *, depth: int) -> Any:
         document.report(node, loc, f"unsupported tag {_tag(node.tag)}")
         document.broken.add(loc)
         return None
+    if _too_many(document, node, loc, len(node.value)):
+        return None
     document.open.add(id(node))
     try:
         if isinstance(node, MappingNode):
-            return _convert_mapping(document, node, loc, depth=depth)
+            result = _convert_mapping(document, node, loc, depth=depth)
+            return None if _too_many(document, node, loc, len(result)) else result
         return [
             _convert(document, item, (*loc, index), depth=depth + 1)
             for index, item in enumerate(node.value)
         ]
     finally:
         document.open.discard(id(node))
+
+
+def _too_many(document: _Document, node: Node, loc: Loc, count: int) -> bool:
+    """Whether the mapping or list at `loc` has more entries than allowed (then reported)."""
+    problem = limits.too_many(loc, count)
+    if problem is None:
+        return False
+    if loc not in document.broken:
+        document.report(node, loc, problem)
+        document.broken.add(loc)
+    return True
 
 
 def _convert_scalar(document: _Document, node: ScalarNode, loc: Loc) -> Any:

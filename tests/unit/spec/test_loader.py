@@ -745,19 +745,8 @@ def test_alias_bomb_is_refused() -> None:
         below = f"*a{level - 1}"
         lines.append(f"a{level}: &a{level} [{', '.join([below] * 10)}]")
     assert problems("\n".join(lines) + "\n") == [
-        "laneway.yaml:1:1: too many values (aliases expand too far)"
+        "laneway.yaml:1:1: aliases expand to more than 100,000 values, over the limit"
     ]
-
-
-@pytest.mark.parametrize(
-    ("depth", "expected"),
-    [
-        (200, "laneway.yaml:1:70: app[0][0]: nested too deeply"),
-        (5000, "laneway.yaml:1:1: nested too deeply"),  # deeper than PyYAML can compose
-    ],
-)
-def test_deep_nesting_is_a_problem(depth: int, expected: str) -> None:
-    assert expected in problems("app: " + "[" * depth + "]" * depth + "\n")
 
 
 def test_errors_carry_a_hint_and_the_given_filename() -> None:
