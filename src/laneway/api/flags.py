@@ -94,12 +94,16 @@ def _flags_of(stored: StoredFlagSet) -> list[dict[str, JsonValue]]:
 
 
 def _environment_flags(environment: Environment, stored: StoredFlagSet) -> dict[str, Any]:
+    """The environment's flags, and the warnings of their targeting (flagd answers those
+    flags with an error or null; see `definitions`)."""
+    flag_set = parse_flag_set(stored.document)
     return {
         "environment": environment.name,
         "version": stored.version,
         "updated_by": stored.updated_by,
         "updated_at": stored.updated_at,
-        "flags": _flags_of(stored),
+        "flags": editing.summarize(flag_set),
+        "warnings": [{"key": w.key, "message": w.message} for w in flag_set.warnings],
     }
 
 
@@ -259,15 +263,24 @@ def import_flags(
     request: Request,
     document: Any = Body(..., description="A flagd flag-definition document."),
     version: int | None = Query(None, ge=0, description="Refuse if the stored version differs."),
+    strict: bool = Query(
+        False,
+        description="Refuse targeting that flagd loads but answers with an error or null, "
+        "instead of importing it with a warning.",
+    ),
     principal: Principal = deployer,
 ) -> dict[str, Any]:
-    """Replace the environment's flags with a flagd document, whole, or refuse it whole."""
+    """Replace the environment's flags with a flagd document, whole, or refuse it whole.
+
+    Targeting flagd loads but cannot evaluate as meant is imported and answered as flagd
+    answers it, each flag listed in `warnings`; with `strict`, such a document is refused."""
     environment = _environment(request, app, name)
     stored = _service(request).store.update(
         environment.id,
         lambda _: document,
         actor=principal.name,
         whole=True,
+        strict=strict,
         expected_version=version,
     )
     return _environment_flags(environment, stored)

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from laneway.api import flag_service
 from laneway.api.auth import hash_token
 from laneway.errors import Forbidden, Unauthorized
-from laneway.flags import evaluate, evaluate_all, export_flag_set, ofrep
+from laneway.flags import evaluate, evaluate_all, export_flag_set, limits, ofrep
 from laneway.flags.keys import looks_like_client_key
 from laneway.flags.types import FlagSet
 
@@ -79,6 +79,10 @@ async def _context(request: Request, key: str | None = None) -> dict[str, Any] |
         body = json.loads(raw) if raw.strip() else None
     except (UnicodeDecodeError, ValueError) as exc:
         status, answer = ofrep.invalid_context(f"request body: not JSON: {exc}", key)
+        return JSONResponse(answer, status_code=status)
+    except RecursionError:  # json's own limit, far past the context's
+        message = f"context: nested deeper than the limit of {limits.MAX_DEPTH} levels"
+        status, answer = ofrep.invalid_context(message, key)
         return JSONResponse(answer, status_code=status)
     try:
         return ofrep.read_context(body)

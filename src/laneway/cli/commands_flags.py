@@ -299,6 +299,12 @@ def delete(
 def import_flags(
     file: Path = typer.Argument(..., help="A flagd flag-definition document (JSON), or -."),
     env: str = EnvOpt,
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Refuse targeting that flagd loads but answers with an error or null "
+        "(by default it is imported, as flagd answers it, with a warning).",
+    ),
     app_name: str | None = AppOpt,
     repo: Path | None = RepoOpt,
 ) -> None:
@@ -306,10 +312,19 @@ def import_flags(
     document = _read_json(file)
     client = Client()
     app = _app(client, app_name, repo)
-    data = client.request("PUT", _env_path(app, env, "/flagset"), json=document)
+    params = {"strict": "true"} if strict else {}
+    data = client.request("PUT", _env_path(app, env, "/flagset"), json=document, params=params)
+    warnings = data.get("warnings") or []
+    noted = f", {len(warnings)} with warnings" if warnings else ""
     output.out().print(
-        f"[green]✓[/] {len(data['flags'])} flags imported into {env} (version {data['version']})"
+        f"[green]✓[/] {len(data['flags'])} flags imported into {env} "
+        f"(version {data['version']}){noted}"
     )
+    err = output.err()
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning['message'])}")
+    if warnings:
+        err.print("[dim]--strict refuses such a file instead[/]")
 
 
 @flags_app.command("export")

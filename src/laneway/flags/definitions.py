@@ -4,6 +4,12 @@ Called by whatever takes flag definitions from users (API, CLI import, the store
 `evaluation`. A document is taken or refused whole: `FlagDefinitionError.problems` lists each
 problem as `flags.<key>.<field>: what`, so nothing half-valid is ever stored.
 
+Targeting that flagd loads but cannot evaluate as meant (an unknown operation or `$ref`,
+which flagd answers with PARSE_ERROR; wrong arguments to `starts_with`, `ends_with`,
+`sem_ver` or `fractional`, which it evaluates to null) is not refused but listed in
+`FlagSet.warnings`, so a flagd file is taken as flagd takes it and answered as flagd answers
+it; `strict=True` refuses those too. Size and nesting are capped first (`flags.limits`).
+
 The reference parser (openfeature-flagd-core's `FlagStore`, the one flagd's Python in-process
 provider runs on what laneway serves it) has the last word: each flag goes through it, with
 `$evaluators` expanded by it, and whatever it refuses is refused. laneway's own checks run
@@ -32,10 +38,11 @@ from openfeature.contrib.tools.flagd.core.targeting.targeting import OPERATORS
 from openfeature.exception import OpenFeatureError
 
 from laneway import errors
-from laneway.flags import evaluation
+from laneway.flags import evaluation, limits
 from laneway.flags.types import (
     FlagDefinition,
     FlagSet,
+    FlagWarning,
     JsonValue,
     MetadataValue,
     State,
@@ -65,14 +72,27 @@ class FlagDefinitionError(errors.InvalidInput):
         super().__init__("\n".join(self.problems), hint=hint)
 
 
-def parse_flag_set(document: object) -> FlagSet:
-    """Validate a flagd flag-definition document (a JSON object, as `json.loads` returns it)."""
+def parse_flag_set(document: object, *, strict: bool = False) -> FlagSet:
+    """Validate a flagd flag-definition document (a JSON object, as `json.loads` returns it).
+
+    With `strict`, what would be a warning (targeting flagd loads but answers with an error
+    or null) is a problem too, and the document is refused.
+    """
     if not isinstance(document, Mapping):
         raise FlagDefinitionError([f"document: expected a JSON object, got {_kind(document)}"])
+    too_deep = limits.document_nesting(document)
+    if too_deep:
+        raise FlagDefinitionError(too_deep)
     try:
-        doc: dict[str, Any] = json.loads(canonical_json(document, sort=False))
+        text = canonical_json(document, sort=False)
+        doc: dict[str, Any] = json.loads(text)
     except (TypeError, ValueError) as exc:
         raise FlagDefinitionError([f"document: not JSON: {exc}"]) from None
+    too_large = limits.too_large(len(text)) or limits.too_many_flags(
+        len(doc.get("flags") or ()) if isinstance(doc.get("flags"), dict) else 0
+    )
+    if too_large:
+        raise FlagDefinitionError([too_large])
 
     problems: list[str] = []
     if "metadata" in doc and doc["metadata"] is None:
@@ -110,36 +130,10 @@ def parse_flag_set(document: object) -> FlagSet:
         problems.append(f"flags: expected an object of flag key to flag, got {_kind(raw_flags)}")
         raw_flags = {}
 
-    flags: dict[str, FlagDefinition] = {}
-    uses_timestamp = False
-    for key, raw in raw_flags.items():
-        path = f"flags.{key}" if key else 'flags.""'
-        if not key:
-            problems.append(f"{path}: a flag key must not be empty")
-            continue
-        before = len(problems)
-        _check_flag(path, raw, problems)
-        if len(problems) > before:
-            continue
-        reference = _reference_flag(path, key, raw, evaluators, problems)
-        if reference is None:
-            continue
-        targeting = reference.targeting or None
-        rule_uses_timestamp = _check_rule(f"{path}.targeting", targeting, problems)
-        if len(problems) > before:
-            continue
-        uses_timestamp = uses_timestamp or rule_uses_timestamp
-        definition = FlagDefinition(
-            key=key,
-            state=State(reference.state),
-            variants=MappingProxyType(copy.deepcopy(raw["variants"])),
-            default_variant=reference.default_variant,
-            targeting=targeting,
-            variant_type=_variant_type(next(iter(raw["variants"].values()))),
-            metadata=MappingProxyType({**set_metadata, **(raw.get("metadata") or {})}),
-            reference=reference,
-        )
-        flags[key] = replace(definition, static=evaluation.resolve_static(definition))
+    warnings: list[FlagWarning] = []
+    flags = _parse_flags(raw_flags, evaluators, set_metadata, problems, warnings)
+    if strict:
+        problems += [warning.message for warning in warnings]
     if not problems:
         _check_whole(doc, problems)
     if problems:
@@ -149,8 +143,68 @@ def parse_flag_set(document: object) -> FlagSet:
         flags=MappingProxyType(flags),
         metadata=MappingProxyType(set_metadata),
         digest=hashlib.sha256(canonical_json(doc)).hexdigest(),
-        uses_timestamp=uses_timestamp,
+        uses_timestamp=any(flag.uses_timestamp for flag in flags.values()),
+        warnings=tuple(warnings),
     )
+
+
+def _parse_flags(
+    raw_flags: dict[str, Any],
+    evaluators: dict[str, Any],
+    set_metadata: dict[str, MetadataValue],
+    problems: list[str],
+    warnings: list[FlagWarning],
+) -> dict[str, FlagDefinition]:
+    flags: dict[str, FlagDefinition] = {}
+    expanded_total = 0
+    for key, raw in raw_flags.items():
+        path = f"flags.{key}" if key else 'flags.""'
+        if not key:
+            problems.append(f"{path}: a flag key must not be empty")
+            continue
+        before = len(problems)
+        _check_flag(path, raw, problems)
+        if len(problems) > before:
+            continue
+        if evaluators and "targeting" in raw:
+            size = limits.expanded_size(raw["targeting"], evaluators)
+            expanded_total += size
+            if size > limits.MAX_EXPANDED_BYTES:
+                problems.append(
+                    f"{path}.targeting: {size:,} bytes of JSON once $evaluators are pasted in, "
+                    f"over the limit of {limits.MAX_EXPANDED_BYTES:,}"
+                )
+                continue
+            if expanded_total > limits.MAX_EXPANDED_TOTAL:
+                problems.append(
+                    f"{path}.targeting: the flags' targeting, $evaluators pasted in, is over "
+                    f"the limit of {limits.MAX_EXPANDED_TOTAL:,} bytes of JSON by this flag"
+                )
+                continue
+        reference = _reference_flag(path, key, raw, evaluators, problems)
+        if reference is None:
+            continue
+        targeting = reference.targeting or None
+        too_deep = limits.too_deep(f"{path}.targeting", targeting)
+        if too_deep:
+            problems.append(f"{too_deep} (with $evaluators pasted in)")
+            continue
+        found: list[str] = []
+        uses_timestamp = _check_rule(f"{path}.targeting", targeting, found)
+        warnings += [FlagWarning(key, message) for message in dict.fromkeys(found)]
+        definition = FlagDefinition(
+            key=key,
+            state=State(reference.state),
+            variants=MappingProxyType(copy.deepcopy(raw["variants"])),
+            default_variant=reference.default_variant,
+            targeting=targeting,
+            variant_type=_variant_type(next(iter(raw["variants"].values()))),
+            metadata=MappingProxyType({**set_metadata, **(raw.get("metadata") or {})}),
+            reference=reference,
+            uses_timestamp=uses_timestamp,
+        )
+        flags[key] = replace(definition, static=evaluation.resolve_static(definition))
+    return flags
 
 
 def export_flag_set(flag_set: FlagSet) -> dict[str, JsonValue]:
@@ -281,8 +335,15 @@ def _check_whole(doc: dict[str, Any], problems: list[str]) -> None:
         problems.append(f"document: refused by the flagd parser: {detail}")
 
 
+_PARSE_ERROR = "flagd answers PARSE_ERROR"
+_NULL = "flagd evaluates it to null"
+
+
 def _check_rule(path: str, node: JsonValue, problems: list[str]) -> bool:
-    """Check a JsonLogic rule the way json_logic will run it; True if it reads $flagd.timestamp."""
+    """Check a JsonLogic rule the way json_logic will run it; True if it reads $flagd.timestamp.
+
+    What it finds, flagd loads and evaluates all the same; each says what flagd answers.
+    """
     if isinstance(node, list):
         found = False
         for item in node:
@@ -292,10 +353,10 @@ def _check_rule(path: str, node: JsonValue, problems: list[str]) -> bool:
         return False  # JsonLogic data, not an operation
     op, args = next(iter(node.items()))
     if op == "$ref":
-        problems.append(f"{path}: $ref {args!r} names no rule in $evaluators")
+        problems.append(f"{path}: $ref {args!r} names no rule in $evaluators ({_PARSE_ERROR})")
         return False
     if op not in OPERATORS and op not in SPECIAL_FORMS:
-        problems.append(f"{path}: unknown operation {op!r}")
+        problems.append(f"{path}: unknown operation {op!r} ({_PARSE_ERROR})")
         return False
     arguments = args if isinstance(args, list) else [args]
     found = False
@@ -303,7 +364,8 @@ def _check_rule(path: str, node: JsonValue, problems: list[str]) -> bool:
         name = arguments[0]
         if name.startswith("$flagd.") and name not in FLAGD_PROPERTIES:
             problems.append(
-                f"{path}: {name!r} is not a flagd property ($flagd.flagKey, $flagd.timestamp)"
+                f"{path}: {name!r} is not a flagd property ($flagd.flagKey, $flagd.timestamp; "
+                "flagd reads it as null)"
             )
         found = name == "$flagd.timestamp"
     elif op == "fractional":
@@ -311,14 +373,16 @@ def _check_rule(path: str, node: JsonValue, problems: list[str]) -> bool:
     elif op == "sem_ver":
         if len(arguments) != 3:
             problems.append(
-                f"{path}: sem_ver takes 3 arguments (version, operator, version), got {len(arguments)}"
+                f"{path}: sem_ver takes 3 arguments (version, operator, version), "
+                f"got {len(arguments)} ({_NULL})"
             )
         elif isinstance(arguments[1], str) and arguments[1] not in SEM_VER_OPERATORS:
             problems.append(
-                f"{path}: sem_ver operator {arguments[1]!r} is not one of {' '.join(sorted(SEM_VER_OPERATORS))}"
+                f"{path}: sem_ver operator {arguments[1]!r} is not one of "
+                f"{' '.join(sorted(SEM_VER_OPERATORS))} ({_NULL})"
             )
     elif op in ("starts_with", "ends_with") and len(arguments) != 2:
-        problems.append(f"{path}: {op} takes 2 arguments, got {len(arguments)}")
+        problems.append(f"{path}: {op} takes 2 arguments, got {len(arguments)} ({_NULL})")
     for argument in arguments:
         found = _check_rule(path, argument, problems) or found
     return found
@@ -327,19 +391,21 @@ def _check_rule(path: str, node: JsonValue, problems: list[str]) -> bool:
 def _check_fractional(path: str, arguments: list[JsonValue], problems: list[str]) -> None:
     buckets = arguments if arguments and isinstance(arguments[0], list) else arguments[1:]
     if not buckets:
-        problems.append(f"{path}: fractional needs at least one [variant, weight] bucket")
+        problems.append(f"{path}: fractional needs at least one [variant, weight] bucket ({_NULL})")
     for bucket in buckets:
         if isinstance(bucket, dict):
             continue  # computed at evaluation time
         if not isinstance(bucket, list) or not 1 <= len(bucket) <= 2:
             problems.append(
-                f"{path}: a fractional bucket is [variant] or [variant, weight], got {_json(bucket)}"
+                f"{path}: a fractional bucket is [variant] or [variant, weight], "
+                f"got {_json(bucket)} ({_NULL})"
             )
         elif len(bucket) == 2 and not isinstance(bucket[1], dict):
             weight = bucket[1]
             if isinstance(weight, bool) or not isinstance(weight, int):
                 problems.append(
-                    f"{path}: fractional weight of {_json(bucket[0])} must be an integer, got {_json(weight)}"
+                    f"{path}: fractional weight of {_json(bucket[0])} must be an integer, "
+                    f"got {_json(weight)} ({_NULL})"
                 )
 
 

@@ -9,6 +9,9 @@ buckets by the flag key and the targeting key (as Unleash's gradual rollout buck
 id and user id), so a user stays in their bucket across evaluations, restarts and re-parses,
 and raising the share only moves users from `rest` to `on`. Users without a targeting key get
 the default variant, which a rollout sets to `rest`.
+
+What a caller gives (a flag, a targeting rule) is measured before it is copied: copying
+recurses, so a rule nested past `limits.MAX_DEPTH` is refused first, naming the flag.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from laneway.errors import Conflict, InvalidInput, NotFound
+from laneway.flags import limits
+from laneway.flags.definitions import FlagDefinitionError
 from laneway.flags.types import FlagSet, JsonValue, State
 
 SCHEMA_URL = "https://flagd.dev/schema/v0/flags.json"
@@ -51,6 +56,9 @@ def boolean_flag(state: State = State.DISABLED) -> dict[str, JsonValue]:
 def with_flag(
     document: Mapping[str, JsonValue], key: str, flag: Mapping[str, JsonValue]
 ) -> dict[str, JsonValue]:
+    too_deep = limits.flag_nesting(key, flag)
+    if too_deep:
+        raise FlagDefinitionError(too_deep)
     doc = _copy(document)
     flags = doc.setdefault("flags", {})
     if not isinstance(flags, dict):
@@ -76,6 +84,9 @@ def set_fields(
     targeting: Mapping[str, JsonValue] | None = _UNSET,
 ) -> dict[str, JsonValue]:
     """The flag's state, default variant or targeting replaced; None targeting removes it."""
+    too_deep = limits.too_deep(f"flags.{key}.targeting", targeting)
+    if targeting is not _UNSET and too_deep:
+        raise FlagDefinitionError([too_deep])
     doc = _copy(document)
     flag = _flag(doc, key)
     if state is not _UNSET:

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from laneway import errors
+from laneway.flags import limits
 from laneway.flags.definitions import canonical_json
 from laneway.flags.types import ErrorCode, FlagSet, JsonValue, Resolution
 
@@ -55,6 +56,9 @@ def read_context(body: JsonValue) -> dict[str, JsonValue]:
     targeting_key = context.get("targetingKey")
     if targeting_key is not None and not isinstance(targeting_key, str):
         raise InvalidContext("context.targetingKey: expected a string")
+    too_deep = limits.too_deep("context", context)
+    if too_deep:
+        raise InvalidContext(too_deep)
     try:
         canonical_json(context)
     except (TypeError, ValueError) as exc:

@@ -113,6 +113,17 @@ class FlagDefinition:
     static: Resolution | None = field(default=None, repr=False, compare=False)
     """What the flag resolves to when no targeting runs (it has none, or it is disabled),
     made once when the set is parsed."""
+    uses_timestamp: bool = False
+    """Its targeting reads `$flagd.timestamp`."""
+
+
+@dataclass(frozen=True)
+class FlagWarning:
+    """Targeting flagd loads but answers with an error or null: taken, and said (`message`
+    names the flag and the field, and what flagd answers)."""
+
+    key: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,8 @@ class FlagSet:
     """sha256 of the document's canonical JSON: changes exactly when the definitions change."""
     uses_timestamp: bool = False
     """Some targeting reads `$flagd.timestamp`: answers may change while the set does not."""
+    warnings: tuple[FlagWarning, ...] = ()
+    """What `definitions.parse_flag_set` took but would refuse with `strict`, in flag order."""
 
     def __contains__(self, key: object) -> bool:
         return key in self.flags

@@ -11,7 +11,8 @@ Model (tables in migration 0003):
   definition before and after (`*` and whole documents for an import).
 
 Every write is one transaction that validates the new document whole (`parse_flag_set`:
-nothing half-valid is stored), compares and sets the version, and appends the history, so
+nothing half-valid is stored; a flag a change touches must not draw a warning, and an
+import draws them as warnings, or is refused for them when strict), compares and sets the version, and appends the history, so
 two concurrent changes both land, one after the other: a write that lost the race is applied
 again to what won. Listeners (`add_listener`) learn of each committed change (environment
 id, new version), so the API can drop its parsed copy and wake whoever watches the set.
@@ -122,12 +123,15 @@ class FlagStore:
         *,
         actor: str,
         whole: bool = False,
+        strict: bool = False,
         expected_version: int | None = None,
     ) -> StoredFlagSet:
         """Apply `change` to the environment's document and store the result, or nothing.
 
-        `whole` records the change as one import (`*`) rather than per flag. With
-        `expected_version`, a document changed meanwhile is a Conflict instead of a retry.
+        `whole` records the change as one import (`*`) rather than per flag; its warnings
+        (`FlagSet.warnings`) are taken, or refused with `strict`. Any other change is
+        refused if a flag it touches draws a warning. With `expected_version`, a document
+        changed meanwhile is a Conflict instead of a retry.
         """
 
         def attempt() -> tuple[StoredFlagSet, list[tuple[str, int]]]:
@@ -140,7 +144,10 @@ class FlagStore:
                         hint="read them again and repeat the change",
                     )
                 new = change(current.document)
-                parsed = _validate(new, current.environment.name)
+                parsed = _validate(new, current.environment.name, strict=whole and strict)
+                if not whole:
+                    touched = {key for key, _, _ in editing.diff(current.document, new)}
+                    _refuse_warnings(parsed, touched, current.environment.name)
                 if new == current.document:
                     return self._record(s, current), []
                 stored = self._write(s, current, new, parsed.digest, actor, whole=whole)
@@ -161,7 +168,7 @@ class FlagStore:
         (DISABLED unless it says otherwise), but ENABLED in the environments `enabled_in`."""
         editing.check_flag_key(key)
         flag = {"state": str(State.DISABLED), **definition}
-        parse_flag_set(editing.with_flag(editing.empty_document(), key, flag))
+        parse_flag_set(editing.with_flag(editing.empty_document(), key, flag), strict=True)
 
         def attempt() -> tuple[list[StoredFlagSet], list[tuple[str, int]]]:
             with self._session() as s:
@@ -374,11 +381,31 @@ def _lock_app(s: Session, app: str) -> None:
         raise NotFound(f"no app named {app!r}")
 
 
-def _validate(document: dict[str, Any], environment: str) -> FlagSet:
+def _validate(document: dict[str, Any], environment: str, *, strict: bool = False) -> FlagSet:
+    where = f"in environment {environment!r}"
     try:
-        return parse_flag_set(document)
+        parsed = parse_flag_set(document)
     except FlagDefinitionError as exc:
-        raise FlagDefinitionError(exc.problems, hint=f"in environment {environment!r}") from None
+        raise FlagDefinitionError(exc.problems, hint=where) from None
+    if strict and parsed.warnings:
+        raise FlagDefinitionError(
+            [warning.message for warning in parsed.warnings], hint=f"{where}; {STRICT_HINT}"
+        )
+    return parsed
+
+
+STRICT_HINT = (
+    "flagd loads such flags and answers them with an error or the default; an import that "
+    "is not strict takes them and lists each as a warning"
+)
+
+
+def _refuse_warnings(parsed: FlagSet, keys: Collection[str], environment: str) -> None:
+    """A change to a flag must leave it answering as written: what only warns on an import
+    (targeting flagd answers with an error or null) is refused here."""
+    found = [warning.message for warning in parsed.warnings if warning.key in keys]
+    if found:
+        raise FlagDefinitionError(found, hint=f"in environment {environment!r}")
 
 
 def _app_flag(row: AppFlagRow) -> AppFlag:

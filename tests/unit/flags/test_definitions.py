@@ -250,69 +250,6 @@ def test_accepted_documents_are_accepted_by_the_reference_parser():
             ],
         ),
         (
-            flags_doc(x={**BOOLEAN, "targeting": {"if": [{"$ref": "staff"}, "on", None]}}),
-            ["flags.x.targeting: $ref 'staff' names no rule in $evaluators"],
-        ),
-        (
-            flags_doc(x={**BOOLEAN, "targeting": {"iff": [True, "on", "off"]}}),
-            ["flags.x.targeting: unknown operation 'iff'"],
-        ),
-        (
-            flags_doc(
-                x={
-                    **BOOLEAN,
-                    "targeting": {"if": [{"==": [{"var": "$flagd.key"}, "x"]}, "on", None]},
-                }
-            ),
-            [
-                "flags.x.targeting: '$flagd.key' is not a flagd property ($flagd.flagKey, $flagd.timestamp)"
-            ],
-        ),
-        (
-            flags_doc(x={**BOOLEAN, "targeting": {"fractional": [["on", 50.5], ["off", 49.5]]}}),
-            [
-                'flags.x.targeting: fractional weight of "on" must be an integer, got 50.5',
-                'flags.x.targeting: fractional weight of "off" must be an integer, got 49.5',
-            ],
-        ),
-        (
-            flags_doc(x={**BOOLEAN, "targeting": {"fractional": [{"var": "email"}]}}),
-            ["flags.x.targeting: fractional needs at least one [variant, weight] bucket"],
-        ),
-        (
-            flags_doc(x={**BOOLEAN, "targeting": {"fractional": [["on", 1, 2]]}}),
-            [
-                'flags.x.targeting: a fractional bucket is [variant] or [variant, weight], got ["on", 1, 2]'
-            ],
-        ),
-        (
-            flags_doc(
-                x={
-                    **BOOLEAN,
-                    "targeting": {"if": [{"sem_ver": [{"var": "v"}, "=>", "1.0.0"]}, "on", None]},
-                }
-            ),
-            ["flags.x.targeting: sem_ver operator '=>' is not one of != < <= = > >= ^ ~"],
-        ),
-        (
-            flags_doc(
-                x={
-                    **BOOLEAN,
-                    "targeting": {"if": [{"sem_ver": [{"var": "v"}, "1.0.0"]}, "on", None]},
-                }
-            ),
-            ["flags.x.targeting: sem_ver takes 3 arguments (version, operator, version), got 2"],
-        ),
-        (
-            flags_doc(
-                x={
-                    **BOOLEAN,
-                    "targeting": {"if": [{"starts_with": [{"var": "email"}]}, "on", None]},
-                }
-            ),
-            ["flags.x.targeting: starts_with takes 2 arguments, got 1"],
-        ),
-        (
             {"flags": [{"key": "x", **BOOLEAN}]},
             ["flags: expected an object of flag key to flag, got an array"],
         ),
@@ -356,6 +293,95 @@ def test_invalid_definitions_name_the_flag_and_the_field(document, problems):
     assert isinstance(caught.value, errors.InvalidInput) and caught.value.status_code == 400
     if isinstance(document, dict) and "nan" not in repr(document):
         assert document == given
+
+
+@pytest.mark.parametrize(
+    ("document", "warnings"),
+    [
+        (
+            flags_doc(x={**BOOLEAN, "targeting": {"if": [{"$ref": "staff"}, "on", None]}}),
+            [
+                "flags.x.targeting: $ref 'staff' names no rule in $evaluators (flagd answers PARSE_ERROR)"
+            ],
+        ),
+        (
+            flags_doc(x={**BOOLEAN, "targeting": {"iff": [True, "on", "off"]}}),
+            ["flags.x.targeting: unknown operation 'iff' (flagd answers PARSE_ERROR)"],
+        ),
+        (
+            flags_doc(
+                x={
+                    **BOOLEAN,
+                    "targeting": {"if": [{"==": [{"var": "$flagd.key"}, "x"]}, "on", None]},
+                }
+            ),
+            [
+                "flags.x.targeting: '$flagd.key' is not a flagd property ($flagd.flagKey, $flagd.timestamp; flagd reads it as null)"
+            ],
+        ),
+        (
+            flags_doc(x={**BOOLEAN, "targeting": {"fractional": [["on", 50.5], ["off", 49.5]]}}),
+            [
+                'flags.x.targeting: fractional weight of "on" must be an integer, got 50.5 (flagd evaluates it to null)',
+                'flags.x.targeting: fractional weight of "off" must be an integer, got 49.5 (flagd evaluates it to null)',
+            ],
+        ),
+        (
+            flags_doc(x={**BOOLEAN, "targeting": {"fractional": [{"var": "email"}]}}),
+            [
+                "flags.x.targeting: fractional needs at least one [variant, weight] bucket (flagd evaluates it to null)"
+            ],
+        ),
+        (
+            flags_doc(x={**BOOLEAN, "targeting": {"fractional": [["on", 1, 2]]}}),
+            [
+                'flags.x.targeting: a fractional bucket is [variant] or [variant, weight], got ["on", 1, 2] (flagd evaluates it to null)'
+            ],
+        ),
+        (
+            flags_doc(
+                x={
+                    **BOOLEAN,
+                    "targeting": {"if": [{"sem_ver": [{"var": "v"}, "=>", "1.0.0"]}, "on", None]},
+                }
+            ),
+            [
+                "flags.x.targeting: sem_ver operator '=>' is not one of != < <= = > >= ^ ~ (flagd evaluates it to null)"
+            ],
+        ),
+        (
+            flags_doc(
+                x={
+                    **BOOLEAN,
+                    "targeting": {"if": [{"sem_ver": [{"var": "v"}, "1.0.0"]}, "on", None]},
+                }
+            ),
+            [
+                "flags.x.targeting: sem_ver takes 3 arguments (version, operator, version), got 2 (flagd evaluates it to null)"
+            ],
+        ),
+        (
+            flags_doc(
+                x={
+                    **BOOLEAN,
+                    "targeting": {"if": [{"starts_with": [{"var": "email"}]}, "on", None]},
+                }
+            ),
+            [
+                "flags.x.targeting: starts_with takes 2 arguments, got 1 (flagd evaluates it to null)"
+            ],
+        ),
+    ],
+)
+def test_targeting_flagd_answers_with_an_error_or_null_is_a_warning_or_with_strict_refused(
+    document, warnings
+):
+    flag_set = parse_flag_set(document)
+    assert [(w.key, w.message) for w in flag_set.warnings] == [("x", w) for w in warnings]
+    assert "x" in flag_set.flags
+    with pytest.raises(FlagDefinitionError) as caught:
+        parse_flag_set(document, strict=True)
+    assert caught.value.problems == warnings
 
 
 def test_every_bad_flag_is_reported_at_once():
