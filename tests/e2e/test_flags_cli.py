@@ -130,3 +130,30 @@ def test_flags_from_the_command_line(server: Server, repo: Path, tmp_path: Path)
     assert again["flags"] == one["flags"]
     server.cli("flags", "delete", "color", cwd=repo)
     assert "color" not in server.cli("flags", "list", cwd=repo).stdout
+
+
+TESTBED = Path(__file__).parents[1] / "unit" / "flags" / "flagd_testbed" / "testkit-flags.json"
+
+
+def test_importing_the_flagd_testbed_file_warns_and_strict_refuses(server: Server, repo: Path):
+    server.cli("env", "create", "staging", "--kind", "staging", "--branch", "main", "--no-wait", cwd=repo)  # fmt: skip
+    strict = refused(server, repo, "flags", "import", str(TESTBED), "--env", "staging", "--strict")
+    assert "flags.starts-with-wrong-args-flag.targeting: starts_with takes 2 arguments" in strict
+    assert "import that is not strict takes them" in strict
+    listed = json.loads(server.cli("flags", "list", "--env", "staging", "--json", cwd=repo).stdout)
+    assert listed["flags"] == []
+
+    imported = server.cli("flags", "import", str(TESTBED), "--env", "staging", cwd=repo)
+    assert "60 flags imported into staging (version 1), 5 with warnings" in imported.stdout
+    warnings = [line for line in imported.stderr.splitlines() if line.startswith("warning: ")]
+    assert [w.split(".")[1] for w in warnings] == [
+        "semver-invalid-operator-flag",
+        "ref-to-nonexistent-evaluator-flag",
+        "starts-with-wrong-args-flag",
+        "ends-with-wrong-args-flag",
+        "semver-wrong-args-flag",
+    ]
+    assert warnings[1] == (
+        "warning: flags.ref-to-nonexistent-evaluator-flag.targeting: $ref "
+        "'nonexistent_evaluator' names no rule in $evaluators (flagd answers PARSE_ERROR)"
+    )

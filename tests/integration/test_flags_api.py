@@ -3,6 +3,10 @@ the field with nothing changed, every change in the history with who and when, r
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import httpx
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -19,6 +23,21 @@ GOOD = {
         },
     }
 }
+
+
+TESTBED = Path(__file__).parents[1] / "unit" / "flags" / "flagd_testbed"
+
+
+def nested_if(levels: int) -> dict:
+    rule: dict = {"var": "x"}
+    for _ in range(levels):
+        rule = {"if": [rule, "on", "off"]}
+    return rule
+
+
+def nested_if_json(levels: int) -> str:
+    """`nested_if(levels)` as JSON text, written without recursing (json.dumps cannot)."""
+    return '{"if": [' * levels + '{"var": "x"}' + ', "on", "off"]}' * levels
 
 
 def snapshot(world, environment: str) -> tuple[bytes, list]:
@@ -50,14 +69,6 @@ def snapshot(world, environment: str) -> tuple[bytes, list]:
         (
             {"flags": {"x": {"state": "ON", "variants": ON_OFF}}},
             "flags.x.state: 'ON' is not ENABLED or DISABLED",
-        ),
-        (
-            {
-                "flags": {
-                    "x": {"state": "ENABLED", "variants": ON_OFF, "targeting": {"$ref": "staff"}}
-                }
-            },
-            "flags.x.targeting: $ref 'staff' names no rule in $evaluators",
         ),
         (
             {"flags": {"x": {"state": "ENABLED", "variants": ON_OFF, "colour": 1}}},
@@ -182,3 +193,119 @@ def test_import_with_a_stale_version_is_a_conflict(flag_world):
         assert stale.status_code == 409 and "changed meanwhile" in stale.json()["detail"]
         fresh = http.put(f"{ENV}/staging/flagset", params={"version": version}, json={"flags": {}})
         assert fresh.status_code == 200 and fresh.json()["version"] == version + 1
+
+
+@pytest.mark.parametrize("levels", [100, 250])  # 250: 501 levels of JSON, a 500 before
+def test_deep_targeting_is_a_400_naming_the_flag_and_the_limit(flag_world, levels):
+    flag_world.load("staging", GOOD)
+    before = snapshot(flag_world, "staging")
+    rule = nested_if_json(levels)
+    on_off = '{"on": true, "off": false}'
+    requests = [
+        ("PATCH", f"{ENV}/staging/flags/new-checkout", '{"targeting": ' + rule + "}"),
+        (
+            "POST",
+            "/api/v1/apps/shop/flags",
+            '{"key": "banner", "definition": {"variants": ' + on_off + ', "targeting": '
+            + rule + "}}",
+        ),
+        (
+            "PUT",
+            f"{ENV}/staging/flagset",
+            '{"flags": {"new-checkout": {"state": "ENABLED", "variants": ' + on_off
+            + ', "targeting": ' + rule + "}}}",
+        ),
+    ]  # fmt: skip
+    figure = f"nested {2 * levels + 1:,} levels deep, over the limit of 64"
+    with flag_world.http() as http:
+        keys = ["new-checkout", "banner", "new-checkout"]
+        for (method, path, body), key in zip(requests, keys, strict=True):
+            answer = http.request(
+                method, path, content=body, headers={"Content-Type": "application/json"}
+            )
+            assert answer.status_code == 400, (method, path, answer.text)
+            assert answer.json()["detail"] == f"flags.{key}.targeting: {figure}"
+            assert "Traceback" not in answer.text
+    assert snapshot(flag_world, "staging") == before
+
+
+def test_a_deep_ofrep_context_is_an_invalid_context(flag_world):
+    flag_world.load("staging", GOOD)
+    auth = {"Authorization": f"Bearer {flag_world.key('staging')}"}
+    with httpx.Client(base_url=flag_world.server.url, headers=auth) as http:
+        for levels in (100, 100_000):
+            body = '{"context": {"a": ' + "[" * levels + "]" * levels + "}}"
+            answer = http.post("/ofrep/v1/evaluate/flags/color", content=body)
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["errorCode"] == "INVALID_CONTEXT"
+            assert "the limit of 64" in answer.json()["errorDetails"]
+
+
+def _ofrep(flag_world, key: str, context: dict) -> tuple[int, dict]:
+    auth = {"Authorization": f"Bearer {flag_world.key('staging')}"}
+    with httpx.Client(base_url=flag_world.server.url, headers=auth) as http:
+        answer = http.post(f"/ofrep/v1/evaluate/flags/{key}", json={"context": context})
+    return answer.status_code, answer.json()
+
+
+def test_the_flagd_testbed_file_imports_with_warnings_and_answers_as_flagd(flag_world):
+    document = json.loads((TESTBED / "testkit-flags.json").read_text())
+    with flag_world.http() as http:
+        answer = http.put(f"{ENV}/staging/flagset", json=document)
+        listed = http.get(f"{ENV}/staging/flags").json()
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["flags"]) == len(document["flags"])
+    warnings = answer.json()["warnings"]
+    assert [w["key"] for w in warnings] == [
+        "semver-invalid-operator-flag",
+        "ref-to-nonexistent-evaluator-flag",
+        "starts-with-wrong-args-flag",
+        "ends-with-wrong-args-flag",
+        "semver-wrong-args-flag",
+    ]
+    assert all(w["message"].startswith(f"flags.{w['key']}.targeting: ") for w in warnings)
+    assert listed["warnings"] == warnings
+    # flagd's answers (the testbed's scenarios)
+    status, body = _ofrep(flag_world, "ref-to-nonexistent-evaluator-flag", {})
+    assert (status, body["errorCode"]) == (400, "PARSE_ERROR")
+    for key in ("starts-with-wrong-args-flag", "ends-with-wrong-args-flag"):
+        status, body = _ofrep(flag_world, key, {})
+        assert (status, body["value"], body["reason"]) == (200, "fallback", "DEFAULT")
+    for key in ("semver-wrong-args-flag", "semver-invalid-operator-flag"):
+        status, body = _ofrep(flag_world, key, {"version": "1.0.0"})
+        assert (status, body["value"], body["reason"]) == (200, "fallback", "DEFAULT")
+    status, body = _ofrep(flag_world, "equal-greater-lesser-version-flag", {"version": "2.1.0"})
+    assert (status, body["value"], body["reason"]) == (200, "greater", "TARGETING_MATCH")
+
+
+def test_a_strict_import_refuses_what_would_be_warnings(flag_world):
+    flag_world.load("staging", GOOD)
+    before = snapshot(flag_world, "staging")
+    document = json.loads((TESTBED / "testkit-flags.json").read_text())
+    with flag_world.http() as http:
+        answer = http.put(f"{ENV}/staging/flagset", params={"strict": "true"}, json=document)
+    assert answer.status_code == 400, answer.text
+    problem = answer.json()
+    assert problem["detail"].splitlines()[0] == (
+        "flags.semver-invalid-operator-flag.targeting: sem_ver operator '===' is not one of "
+        "!= < <= = > >= ^ ~ (flagd evaluates it to null)"
+    )
+    assert len(problem["detail"].splitlines()) == 5
+    assert "an import that is not strict takes them" in problem["hint"]
+    assert snapshot(flag_world, "staging") == before
+
+
+def test_a_change_to_a_flag_must_not_draw_a_warning(flag_world):
+    flag_world.load("staging", GOOD)
+    before = snapshot(flag_world, "staging")
+    with flag_world.http() as http:
+        answer = http.patch(
+            f"{ENV}/staging/flags/new-checkout",
+            json={"targeting": {"if": [{"starts_with": [{"var": "email"}]}, "on", "off"]}},
+        )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["detail"] == (
+        "flags.new-checkout.targeting: starts_with takes 2 arguments, got 1 "
+        "(flagd evaluates it to null)"
+    )
+    assert snapshot(flag_world, "staging") == before
