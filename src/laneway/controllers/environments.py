@@ -20,6 +20,7 @@ from laneway.controllers.builds import BuildTasks
 from laneway.controllers.context import Context
 from laneway.controllers.launching import Launcher
 from laneway.controllers.outcomes import Outcome, PassResult, PermanentFailure
+from laneway.controllers.specs import NotParsed
 from laneway.core import environments as plans
 from laneway.core.types import Environment, EventType, Phase, ReleaseState, ResourceRecord
 from laneway.errors import (
@@ -64,7 +65,10 @@ class EnvironmentReconciler:
         environment = store.get_environment_by_id(environment_id)
         if environment is None:
             return PassResult(None, Outcome.IDLE)
-        checked = await asyncio.to_thread(self._generations_or_fail, environment)
+        try:
+            checked = self._generations_or_fail(environment, parse=False)
+        except NotParsed:  # parsed in a thread, never on the loop
+            checked = await asyncio.to_thread(self._generations_or_fail, environment)
         environment, generations = checked
         target = generations.get(environment.target_generation)
         spec = target.spec if target is not None else None
@@ -100,10 +104,10 @@ class EnvironmentReconciler:
         return PassResult(environment, outcome, tuple(plan.actions))
 
     def _generations_or_fail(
-        self, environment: Environment
+        self, environment: Environment, *, parse: bool = True
     ) -> tuple[Environment, dict[int, plans.Generation]]:
         try:
-            return environment, self.ctx.specs.generations(environment)
+            return environment, self.ctx.specs.generations(environment, parse=parse)
         except (NotFound, SpecError) as exc:
             failure = f"the stored spec of build {environment.build_id} is unreadable: {exc}"
             environment = self.ctx.store.update_environment(
@@ -300,8 +304,11 @@ class EnvironmentReconciler:
                 assert spec is not None and spec.hooks.release is not None
                 self.launcher.finish_hook(environment, action, spec.hooks.release)
             case plans.StartReplica(service=service, index=index, generation=number):
-                generations = await asyncio.to_thread(self.ctx.specs.generations, environment)
-                generation = generations[number]
+                try:
+                    generation = self.ctx.specs.generations(environment, parse=False)[number]
+                except NotParsed:
+                    generations = await asyncio.to_thread(self.ctx.specs.generations, environment)
+                    generation = generations[number]
                 info = await asyncio.to_thread(
                     self.launcher.start_replica, environment, generation, service, index
                 )

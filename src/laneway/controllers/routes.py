@@ -12,6 +12,7 @@ import logging
 import sys
 
 from laneway.controllers.context import Context
+from laneway.controllers.specs import NotParsed
 from laneway.core import routing
 from laneway.core.environments import backoff
 from laneway.core.types import Environment, Phase
@@ -50,7 +51,6 @@ class RouterController:
         self._adopted: int | None = None
         self._failures = 0
         self._next_start = 0.0
-        self._refreshing = asyncio.Lock()
 
     @property
     def listen(self) -> str:
@@ -138,16 +138,22 @@ class RouterController:
         return self.refresh(*self._read_store())
 
     async def refresh_off_loop(self) -> bool:
-        """`refresh_from_store`, reading the store and parsing specs in a worker thread.
+        """`refresh_from_store`, any spec not parsed yet parsed in a worker thread first.
 
-        One at a time, so a table is never computed from a read older than the last one's."""
-        async with self._refreshing:
-            environments, specs = await asyncio.to_thread(self._read_store)
-            return self.refresh(environments, specs)
+        The read and the refresh stay one step on the loop, so a table is never computed
+        from a read older than the one before it."""
+        while True:
+            try:
+                return self.refresh(*self._read_store(parse=False))
+            except NotParsed:
+                await asyncio.to_thread(self._read_store)
 
-    def _read_store(self) -> tuple[list[Environment], dict[str, Spec | None]]:
+    def _read_store(
+        self, *, parse: bool = True
+    ) -> tuple[list[Environment], dict[str, Spec | None]]:
         environments = self.ctx.store.list_environments()
-        return environments, {e.id: self.ctx.specs.live_spec(e) for e in environments}
+        specs = self.ctx.specs
+        return environments, {e.id: specs.live_spec(e, parse=parse) for e in environments}
 
     async def confirm(self) -> bool:
         """Refresh the table and wait (bounded) until the router says it serves it."""

@@ -6,7 +6,9 @@ environment reconciler, the routing controller and the API (which checks a propo
 spec) all read through the one `Specs` that the context holds.
 
 Parsing a spec is CPU work (up to about a second for the largest allowed), so it never runs
-on the event loop: the controllers call in through `asyncio.to_thread`, the API from its
+on the event loop. The controllers ask with `parse=False`, which answers from what is kept
+or raises `NotParsed`; they then call again in a worker thread (`asyncio.to_thread`) to
+parse, so a pass costs no thread while every spec it needs is kept. The API calls from its
 synchronous routes (a thread pool). A parse found on the loop is logged as an error.
 """
 
@@ -25,45 +27,59 @@ from laneway.store.repository import Store
 log = logging.getLogger("laneway.controllers.specs")
 
 
+class NotParsed(Exception):
+    """A spec asked for with `parse=False` is not kept yet: ask again off the event loop."""
+
+
 class Specs:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._by_build: dict[str, Spec] = {}
+        self._by_build: dict[str, Spec | SpecError] = {}
         self._generation_builds: dict[tuple[str, int], str] = {}
 
-    def of_build(self, build_id: str) -> Spec:
-        """The spec of a build; raises NotFound or SpecError."""
+    def of_build(self, build_id: str, *, parse: bool = True) -> Spec:
+        """The spec of a build; raises NotFound or SpecError (or NotParsed, see above)."""
         spec = self._by_build.get(build_id)
         if spec is None:
+            if not parse:
+                raise NotParsed(build_id)
             text = self._store.get_build(build_id).spec_text
             if _on_event_loop():
                 log.error("the spec of build %s is parsed on the event loop", build_id[7:19])
-            spec = load_spec_text(text, filename="laneway.yaml")
+            try:
+                spec = load_spec_text(text, filename="laneway.yaml")
+            except SpecError as exc:
+                spec = exc  # a build never changes: neither does its spec's verdict
             self._by_build[build_id] = spec
+        if isinstance(spec, SpecError):
+            raise SpecError(spec.problems, hint=spec.hint)  # a fresh one: no traceback piles up
         return spec
 
     def of_environment(self, environment: Environment) -> Spec | None:
         """The spec of the environment's newest release, None before it is built."""
         return None if environment.build_id is None else self.of_build(environment.build_id)
 
-    def generations(self, environment: Environment) -> dict[int, plans.Generation]:
+    def generations(
+        self, environment: Environment, *, parse: bool = True
+    ) -> dict[int, plans.Generation]:
         """The target, live and warm generations that have a build, with their specs."""
         found = {}
         for number in {environment.target_generation, environment.live, environment.warm} - {0}:
             build_id = self._build_of(environment, number)
             if build_id:
-                found[number] = plans.Generation(number, build_id, self.of_build(build_id))
+                spec = self.of_build(build_id, parse=parse)
+                found[number] = plans.Generation(number, build_id, spec)
         return found
 
-    def generation_specs(self, environment: Environment) -> dict[int, Spec]:
+    def generation_specs(self, environment: Environment, *, parse: bool = True) -> dict[int, Spec]:
         """Like `generations`, but an unreadable record or spec leaves its generation out."""
         try:
-            return {n: g.spec for n, g in self.generations(environment).items()}
+            return {n: g.spec for n, g in self.generations(environment, parse=parse).items()}
         except (NotFound, SpecError):
             return {}
 
-    def live_spec(self, environment: Environment) -> Spec | None:
-        return self.generation_specs(environment).get(environment.live)
+    def live_spec(self, environment: Environment, *, parse: bool = True) -> Spec | None:
+        return self.generation_specs(environment, parse=parse).get(environment.live)
 
     def _build_of(self, environment: Environment, number: int) -> str | None:
         if number == environment.target_generation and environment.build_id:
