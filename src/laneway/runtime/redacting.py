@@ -15,6 +15,7 @@ filter's own environment, which it shares with the process: no value is on a com
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shlex
@@ -87,8 +88,9 @@ def main() -> None:
     assert child.stdout is not None
     _pump(child.stdout.fileno(), child)
     code = child.wait()
-    if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
+    if code < 0:  # end by the same signal
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL's cannot be set, nor needs to
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     sys.exit(code)
 
