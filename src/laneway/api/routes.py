@@ -263,6 +263,8 @@ async def environment_logs(
     follow: bool = False,
     _: Principal = viewer,
 ) -> StreamingResponse:
+    """The replicas' and the release hook's output, each line labelled with its file; the
+    environment's secrets (and their common encodings) are hidden in every line served."""
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     if service is not None and not service.replace("-", "").isalnum():

@@ -21,7 +21,9 @@ from functools import lru_cache
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 MIN_LENGTH = 6
+"""As short as a secret config value may be (`core.config.MIN_SECRET`)."""
 MASK = b"***"
+_HEAD = 8
 
 
 def secrets_of(values: Iterable[str]) -> frozenset[str]:
@@ -78,7 +80,9 @@ class Redactor:
             patterns |= forms(secret)
         self.patterns = tuple(sorted(patterns))
         self.longest = max((len(p) for p in self.patterns), default=0)
-        self._firsts = frozenset(p[0] for p in self.patterns)
+        self._heads = frozenset(
+            p[:k] for p in self.patterns for k in range(1, min(len(p), _HEAD) + 1)
+        )
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
@@ -113,8 +117,8 @@ class Redactor:
         """The length of the longest end of `data` that is the beginning of a form (and not
         all of it): what a stream must hold back until it knows what follows."""
         for i in range(max(0, len(data) - self.longest + 1), len(data)):
-            if data[i] not in self._firsts:
-                continue
+            if data[i : i + _HEAD] not in self._heads:
+                continue  # most places are ruled out by their first bytes alone
             tail = data[i:]
             after = bisect.bisect_right(self.patterns, tail)
             if after < len(self.patterns) and self.patterns[after].startswith(tail):

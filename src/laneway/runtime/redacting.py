@@ -22,7 +22,6 @@ import shlex
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 from laneway.core.redaction import StreamRedactor, redactor
 
@@ -35,7 +34,7 @@ def command(wrapped: str | None = None) -> str:
     """The shell words that run the filter with this very laneway (`python -I` ignores the
     environment and the working directory, which belong to the app); with `wrapped`, as the
     wrapper of that command."""
-    root = str(Path(__file__).resolve().parents[2])
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
     words = [sys.executable, "-I", "-c", _BOOT, root]
     if wrapped is not None:
         words += ["--", wrapped]
