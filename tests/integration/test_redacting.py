@@ -73,6 +73,26 @@ def test_sigterm_to_the_group_lets_the_process_say_its_last_words(tmp_path: Path
     assert said.startswith("ready\n") and said.endswith("stopping with ***\n")
 
 
+def test_a_program_that_drains_on_sigterm_is_heard_to_the_end(tmp_path: Path, group):
+    program = (
+        "import os, signal, sys, time\n"
+        "def stop(*_):\n"
+        "    time.sleep(0.5)\n"
+        "    print('drained', os.environ['TOKEN'], flush=True)\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print('ready', flush=True)\n"
+        "while True: time.sleep(1)\n"
+    )
+    (tmp_path / "app.py").write_text(program)
+    process, log = start(tmp_path, f"cd {tmp_path} && python3 app.py")
+    group.append(process)
+    poll_until(lambda: "ready" in log.read_text(), timeout=30, what="the program to start")
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=30) == -signal.SIGTERM  # as a plain `sh -c` leader would
+    assert log.read_text() == "ready\ndrained ***\n"
+
+
 def test_a_daemon_left_holding_the_output_does_not_keep_the_wrapper(tmp_path: Path, group):
     process, log = start(tmp_path, "sleep 600 & echo $TOKEN started; exit 3")
     group.append(process)

@@ -26,6 +26,10 @@ import sys
 from laneway.core.redaction import StreamRedactor, redactor
 
 KEYS = "LANEWAY_REDACT_KEYS"
+_UNTIL_DONE = "trap 'trap - TERM; kill -TERM $$' TERM\n"
+"""The shell that runs a command outlives a SIGTERM to the group until the command has ended
+(a trapped signal waits for the foreground command), then ends by it, as it would have: its
+end is how the filter knows the command's."""
 CHUNK = 64 * 1024
 _BOOT = "import sys; sys.path.insert(0, sys.argv.pop(1)); from laneway.runtime.redacting import main; main()"
 
@@ -82,7 +86,9 @@ def main() -> None:
     if arguments[0] != "--" or len(arguments) != 2:
         sys.exit("usage: redacting [-- COMMAND]")
     child = subprocess.Popen(
-        ["/bin/sh", "-c", arguments[1]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        ["/bin/sh", "-c", _UNTIL_DONE + arguments[1]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     assert child.stdout is not None
     _pump(child.stdout.fileno(), child)
