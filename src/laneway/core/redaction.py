@@ -109,8 +109,8 @@ class Redactor:
     def text(self, text: str) -> str:
         if not self.patterns:
             return text
-        return self.redact(text.encode("utf-8", "surrogateescape")).decode(
-            "utf-8", "surrogateescape"
+        return self.redact(text.encode("utf-8", "surrogatepass")).decode(
+            "utf-8", "surrogatepass"
         )
 
     def partial(self, data: bytes) -> int:

@@ -9,6 +9,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from laneway.core.config import MIN_SECRET
 from laneway.core.redaction import MIN_LENGTH, Redactor, StreamRedactor, forms, redact, secrets_of
 
 SECRET = "s3cr3t/t0k+en=v&lue ü"
@@ -100,7 +101,11 @@ def test_no_secrets_changes_nothing():
 
 
 def test_text_keeps_what_is_not_utf8():
-    assert Redactor(["abcdef"]).text("\udcff abcdef") == "\udcff ***"
+    assert Redactor(["abcdef"]).text("\udcff \ud800 abcdef") == "\udcff \ud800 ***"
+
+
+def test_the_shortest_secret_is_the_shortest_that_may_be_set():
+    assert MIN_LENGTH == MIN_SECRET
 
 
 STREAM = (
