@@ -13,7 +13,6 @@ it) is not recognised.
 from __future__ import annotations
 
 import base64
-import binascii
 import bisect
 import json
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ MIN_LENGTH = 6
 """As short as a secret config value may be (`core.config.MIN_SECRET`)."""
 MASK = b"***"
 _HEAD = 8
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def secrets_of(values: Iterable[str]) -> frozenset[str]:
@@ -61,13 +61,9 @@ def forms(secret: str) -> frozenset[bytes]:
     standard = {base64.b64encode(raw), *_base64_cores(raw)}
     standard |= {b.rstrip(b"=") for b in standard}
     found |= standard | {b.translate(_URLSAFE) for b in standard}
-    hexed = binascii.hexlify(raw)
-    found |= {hexed, hexed.upper()}
+    found |= {raw.hex().encode(), raw.hex().upper().encode()}
     found |= {quote(secret, safe="").encode(), quote(secret).encode(), quote_plus(secret).encode()}
     return frozenset(f for f in found if len(f) >= MIN_LENGTH)
-
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 class Redactor:
