@@ -105,9 +105,7 @@ class Redactor:
     def text(self, text: str) -> str:
         if not self.patterns:
             return text
-        return self.redact(text.encode("utf-8", "surrogatepass")).decode(
-            "utf-8", "surrogatepass"
-        )
+        return self.redact(text.encode("utf-8", "surrogatepass")).decode("utf-8", "surrogatepass")
 
     def partial(self, data: bytes) -> int:
         """The length of the longest end of `data` that is the beginning of a form (and not
