@@ -33,10 +33,11 @@ from laneway.api.schemas import (
     ReleaseOut,
 )
 from laneway.builds import git
-from laneway.controllers import builds
+from laneway.controllers import builds, hidden
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import routing
+from laneway.core.redaction import Redactor
 from laneway.core.types import BuildRecord, Desired, Environment, Event, EventType, Role
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
 from laneway.spec.model import DNS_LABEL
@@ -228,19 +229,22 @@ async def environment_events(
     environment = ctx.store.get_environment(app, name)
     if last_event_id is not None:
         after = last_event_id
+    redactor = hidden.following(ctx, environment)
     if not follow:
-        return [_event(e) for e in ctx.store.events(environment.id, after=after)]
+        events = ctx.store.events(environment.id, after=after)
+        return [_event(e, redactor()) for e in events]
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         cursor = ctx.store.latest_event_id(environment.id) if after < 0 else after
         while True:
+            hiding = redactor()
             for event in ctx.store.events(environment.id, after=cursor):
                 cursor = event.id
-                yield _sse_event(event)
+                yield _sse_event(event, hiding)
             current = ctx.store.get_environment_by_id(environment.id)
             if current is None:
                 for event in ctx.store.events(environment.id, after=cursor):
-                    yield _sse_event(event)
+                    yield _sse_event(event, hiding)
                 yield ServerSentEvent(json.dumps({"deleted": True}), event="end")
                 return
             yield ServerSentEvent(_out(ctx, current).model_dump_json(), event="status")
@@ -259,6 +263,8 @@ async def environment_logs(
     follow: bool = False,
     _: Principal = viewer,
 ) -> StreamingResponse:
+    """The replicas' and the release hook's output, each line labelled with its file; the
+    environment's secrets (and their common encodings) are hidden in every line served."""
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     if service is not None and not service.replace("-", "").isalnum():
@@ -276,6 +282,7 @@ async def environment_logs(
             follow=follow,
             alive=lambda: ctx.store.get_environment_by_id(environment.id) is not None,
             disconnected=request.is_disconnected,
+            redactor=hidden.following(ctx, environment),
         ):
             yield line
 
@@ -349,9 +356,12 @@ def _build(build: BuildRecord) -> BuildOut:
     )
 
 
-def _event(event: Event) -> EventOut:
-    return EventOut(id=event.id, time=event.time, type=event.type, message=event.message)
+def _event(event: Event, redactor: Redactor) -> EventOut:
+    """An event as served: its message redacted again (what a process printed may be in it)."""
+    message = redactor.text(event.message)
+    return EventOut(id=event.id, time=event.time, type=event.type, message=message)
 
 
-def _sse_event(event: Event) -> ServerSentEvent:
-    return ServerSentEvent(_event(event).model_dump_json(), event=event.type, id=str(event.id))
+def _sse_event(event: Event, redactor: Redactor) -> ServerSentEvent:
+    out = _event(event, redactor)
+    return ServerSentEvent(out.model_dump_json(), event=event.type, id=str(event.id))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from laneway.builds import builder, git
+from laneway.controllers import hidden
 from laneway.controllers.context import Context
 from laneway.controllers.outcomes import PermanentFailure
 from laneway.core.types import BuildRecord, Environment, EventType
@@ -125,9 +126,13 @@ class BuildTasks:
     async def _build(self, environment: Environment, ref: str) -> None:
         store = self.ctx.store
         store.add_event(environment.id, EventType.BUILD, f"building {ref}")
+        # a build gets no config, but its output may still print what it found on the machine
+        redactor = hidden.redactor(self.ctx, environment)
 
         def on_output(line: str) -> None:
-            store.add_event(environment.id, EventType.BUILD_OUTPUT, line.rstrip("\n"))
+            store.add_event(
+                environment.id, EventType.BUILD_OUTPUT, redactor.text(line.rstrip("\n"))
+            )
 
         try:
             build, cached = await asyncio.to_thread(
@@ -135,7 +140,9 @@ class BuildTasks:
             )
         except (BuildFailed, InvalidInput, NotFound, UnsafeArtifact) as exc:
             detail = f"\n{exc.hint}" if exc.hint else ""
-            raise PermanentFailure(f"build of {ref} failed: {exc.message}{detail}") from None
+            raise PermanentFailure(
+                redactor.text(f"build of {ref} failed: {exc.message}{detail}")
+            ) from None
         store.update_release(
             environment.id, environment.release, build_id=build.id, commit=build.commit
         )

@@ -10,7 +10,6 @@ again, as `environments/<id>/hooks/v<N>.log`.
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 from laneway.controllers.context import Context
@@ -46,11 +45,10 @@ def read_exit(ctx: Context, environment_id: str, release: int) -> int | None:
 def wrap(command: str, release: int, exit_path: Path) -> str:
     """The shell line that runs `command`, filters its output and records its exit status."""
     target = shlex.quote(str(exit_path))
-    python = shlex.quote(sys.executable)
     return (
         f"echo '--- release v{release}'; "
         f"{{ ( {command}\n) 2>&1; echo $? > {target}.tmp; }}"
-        f" | {python} -I -m laneway.runtime.redacting; "
+        f" | {redacting.command()}; "
         f"code=$(cat {target}.tmp 2>/dev/null || echo 1); "
         f"/bin/mv {target}.tmp {target}; exit $code"
     )
@@ -93,7 +91,9 @@ def read_output(ctx: Context, environment_id: str, release: int, *, lines: int) 
     return "\n".join(text.splitlines()[-lines:])
 
 
-def keep_output(ctx: Context, environment_id: str, release: int, hidden: list[str]) -> str:
+def keep_output(
+    ctx: Context, environment_id: str, release: int, redactor: redaction.Redactor
+) -> str:
     """Copy this release's part of release.log beside the release (redacted); return it."""
     try:
         lines = log_file(ctx, environment_id).read_text(errors="replace").splitlines()
@@ -102,7 +102,7 @@ def keep_output(ctx: Context, environment_id: str, release: int, hidden: list[st
     marker = f"--- release v{release}"
     starts = [i for i, line in enumerate(lines) if line.strip() == marker]
     section = lines[starts[-1] + 1 :] if starts else lines[-200:]
-    text = redaction.redact("\n".join(section[-KEPT_LINES:]), hidden)
+    text = redactor.text("\n".join(section[-KEPT_LINES:]))
     target = output_file(ctx, environment_id, release)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text + "\n" if text else "")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 
-from laneway.controllers import hooks, ports
+from laneway.controllers import hidden, hooks, ports
 from laneway.controllers.context import Context
 from laneway.controllers.outcomes import PermanentFailure
 from laneway.core import config as configs
 from laneway.core import environments as plans
-from laneway.core import redaction
 from laneway.core.types import Environment, EventType
 from laneway.flags.keys import client_key
+from laneway.runtime import redacting
 from laneway.runtime.base import ProcessInfo, ProcessSpec
 from laneway.spec.model import Spec
 
@@ -29,19 +29,10 @@ class Launcher:
         self.ctx = ctx
 
     def resource_values(self, environment: Environment) -> dict[str, str]:
-        return {
-            r.name: r.details.get("value", "") for r in self.ctx.store.resources(environment.id)
-        }
+        return hidden.resource_values(self.ctx, environment.id)
 
     def config_of(self, environment: Environment, release: int) -> dict[str, configs.ConfigEntry]:
         return self.ctx.vault.open(self.ctx.store.sealed_config(environment.id, release))
-
-    def hidden_values(self, environment: Environment) -> list[str]:
-        """What must never reach a log or a message: resource addresses, secret config."""
-        hidden = list(self.resource_values(environment).values())
-        for number in {environment.release, environment.live} - {0}:
-            hidden += configs.secret_values(self.config_of(environment, number))
-        return hidden
 
     def process_env(
         self,
@@ -77,22 +68,21 @@ class Launcher:
         )
 
     def start_hook(self, environment: Environment, spec: Spec, release: int, command: str) -> None:
-        hidden = set(spec.resource_env_names().values())
-        hidden |= {k for k, e in self.config_of(environment, release).items() if e.secret}
+        secret_keys = hidden.keys(spec, self.config_of(environment, release))
         hooks.start(
             self.ctx,
             environment.id,
             release,
             command,
             env=self.process_env(environment, spec, release=release),
-            hidden_keys=hidden,
+            hidden_keys=secret_keys,
         )
 
     def finish_hook(self, environment: Environment, action: plans.HookDone, command: str) -> None:
         store = self.ctx.store
         self.ctx.runtime.forget(action.key)
         output = hooks.keep_output(
-            self.ctx, environment.id, action.release, self.hidden_values(environment)
+            self.ctx, environment.id, action.release, hidden.redactor(self.ctx, environment)
         )
         if action.exit_code == 0:
             store.update_environment(environment.id, hook_release=action.release)
@@ -118,15 +108,17 @@ class Launcher:
         env = self.process_env(
             environment, spec, release=number, service=service, port=port, build=generation
         )
+        secret_keys = hidden.keys(spec, self.config_of(environment, number))
         return ctx.runtime.start_process(
             ProcessSpec(
                 environment_id=environment.id,
                 service=service,
                 index=index,
                 release=f"v{number}",
-                command=spec.services[service].command,
+                # its output reaches its log file through the filter that hides secrets
+                command="exec " + redacting.command(spec.services[service].command),
                 cwd=ctx.release_dir(environment.id, number),
-                env=env,
+                env={**env, redacting.KEYS: ",".join(sorted(secret_keys))},
                 log_path=ctx.log_dir(environment.id) / f"{service}.{index}.log",
                 per_release=True,
             )
@@ -138,4 +130,4 @@ class Launcher:
             text = path.read_text(errors="replace").splitlines()[-lines:]
         except OSError:
             return ""
-        return redaction.redact("\n".join(text), self.hidden_values(environment))
+        return hidden.redactor(self.ctx, environment).text("\n".join(text))

@@ -3,8 +3,9 @@
 A process is started in a session of its own with three labels in its environment
 (LANEWAY_OWNER, LANEWAY_PROCESS_KEY, LANEWAY_PROCESS_RELEASE). `list_processes` reads them back
 with psutil, so processes outlive the control plane and a restarted one adopts them, the way
-pods outlive a kubelet restart. Output goes straight to a log file opened for append, so no
-laneway process sits in the data path of an app's logs.
+pods outlive a kubelet restart. Output goes straight to a log file opened for append: the
+control plane never sits in the path of an app's logs (a replica's command is the redacting
+filter, `runtime/redacting.py`, which runs the app in the same process group).
 """
 
 from __future__ import annotations

@@ -35,6 +35,17 @@ class ReleaseStore:
             row = s.get(ReleaseRow, (environment_id, number))
             return "" if row is None else row.config_sealed
 
+    def sealed_configs(self, environment_id: str) -> list[str]:
+        """The sealed config of every release of the environment, distinct ones once."""
+        with self._session() as s:
+            return list(
+                s.scalars(
+                    select(ReleaseRow.config_sealed)
+                    .where(ReleaseRow.environment_id == environment_id)
+                    .distinct()
+                )
+            )
+
     def create_release(
         self,
         environment_id: str,
