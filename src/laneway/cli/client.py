@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from laneway.errors import (
     Conflict,
@@ -36,6 +37,24 @@ BY_STATUS: dict[int, type[LanewayError]] = {
     409: Conflict,
     503: Unavailable,
 }
+
+
+class ApiPath(str):
+    """A path under /api/v1, as `path` makes it; the client takes no other kind of path."""
+
+
+def path(*segments: str | int) -> ApiPath:
+    """The API path of `segments`, each percent-encoded whole: a name with '/', '?', '#' or
+    '%' in it stays one segment, and '.' or '..' is sent as %2E/%2E%2E, which no client or
+    proxy on the way resolves as a step up. `path("apps", app, "environments", name)`."""
+    parts = []
+    for segment in segments:
+        text = str(segment)
+        if not text:
+            raise ValueError(f"an empty segment in the API path {segments!r}")
+        quoted = quote(text, safe="")
+        parts.append("%2E" * len(quoted) if quoted in (".", "..") else quoted)
+    return ApiPath("/" + "/".join(parts))
 
 
 def _home() -> Path:
@@ -114,17 +133,17 @@ class Client:
         except httpx.HTTPError as exc:
             raise Unavailable(f"talking to {self.url} failed: {exc.__class__.__name__}") from None
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(self, method: str, path: ApiPath, **kwargs: Any) -> Any:
         with self._translated():
-            response = self.http.request(method, f"/api/v1{path}", **kwargs)
+            response = self.http.request(method, _url(path), **kwargs)
         raise_problem(response)
         return response.json()
 
-    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[str]:
+    def stream(self, method: str, path: ApiPath, **kwargs: Any) -> Iterator[str]:
         """Lines of a streamed answer (server-sent events or plain text)."""
         with (
             self._translated(),
-            self.http.stream(method, f"/api/v1{path}", timeout=None, **kwargs) as response,
+            self.http.stream(method, _url(path), timeout=None, **kwargs) as response,
         ):
             if response.status_code >= 400:
                 response.read()
@@ -134,16 +153,15 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
-    def events(self, method: str, path: str, **kwargs: Any) -> Iterator[Event]:
+    def events(self, method: str, path: ApiPath, **kwargs: Any) -> Iterator[Event]:
         """The events of a server-sent event stream, each one's data parsed as JSON. httpx-sse
         reads the stream as the SSE standard says: ids, comments, `retry:`, data over several
         `data:` lines joined with newlines, and any line ending."""
         from httpx_sse import connect_sse
 
-        url = f"/api/v1{path}"
         with (
             self._translated(),
-            connect_sse(self.http, method, url, timeout=None, **kwargs) as source,
+            connect_sse(self.http, method, _url(path), timeout=None, **kwargs) as source,
         ):
             if source.response.status_code >= 400:
                 source.response.read()
@@ -154,6 +172,12 @@ class Client:
                 yield Event(
                     type=sse.event, data=_json(sse.data, where=f"{path}: {sse.event}"), id=sse.id
                 )
+
+
+def _url(api_path: ApiPath) -> str:
+    if not isinstance(api_path, ApiPath):  # mypy says so too; this is for untyped callers
+        raise TypeError(f"{api_path!r}: API paths are made with laneway.cli.client.path()")
+    return f"/api/v1{api_path}"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 import typer
 
 from laneway.cli import output
-from laneway.cli.client import Client
+from laneway.cli.client import Client, path
 from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of, register_app, which_app
 from laneway.errors import LanewayError
 
@@ -24,7 +24,7 @@ def build(
     name, root = app_of(repo, app_name)
     client = Client()
     register_app(client, name, root)
-    for event in client.events("POST", f"/apps/{name}/builds", json={"ref": ref}):
+    for event in client.events("POST", path("apps", name, "builds"), json={"ref": ref}):
         data = event.data
         if event.type == "output" and not as_json:
             output.err().print(f"[dim]build |[/] {data['line']}", markup=True)
@@ -46,7 +46,7 @@ def builds(
 ) -> None:
     """List the app's builds."""
     name = which_app(repo, app_name)
-    items = Client().request("GET", f"/apps/{name}/builds")
+    items = Client().request("GET", path("apps", name, "builds"))
     if as_json:
         output.print_json(items)
         return

@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 
 from laneway import server
-from laneway.cli.client import Client
+from laneway.cli.client import Client, path
 from laneway.cli.commands_env import wait_for
 from laneway.errors import LanewayError
 from laneway.settings import Settings
@@ -73,13 +73,13 @@ def create_environments(
     settings: Settings, repo: Path, console: Console
 ) -> list[dict[str, object]]:
     client = Client(server.api_url(settings), _token(settings))
-    client.request("PUT", "/apps/shop", json={"repo": str(repo)})
+    client.request("PUT", path("apps", "shop"), json={"repo": str(repo)})
     results = []
     for name, kind, branch in ENVIRONMENTS:
         console.print(f"creating [bold]{name}[/] ({kind}) from branch {branch}")
         created = client.request(
             "POST",
-            "/apps/shop/environments",
+            path("apps", "shop", "environments"),
             json={"name": name, "kind": kind, "branch": branch},
         )
         after = 0 if created["phase"] == "pending" else -1  # an earlier demo's: from now on
@@ -135,7 +135,7 @@ async def _wait_for_api(settings: Settings, serving: asyncio.Task[None]) -> None
 def _api_up(settings: Settings) -> bool:
     client = Client(server.api_url(settings), _token(settings))
     try:
-        client.request("GET", "/status")
+        client.request("GET", path("status"))
         return True
     except LanewayError:
         return False

@@ -9,24 +9,45 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import typer
 
+from laneway.cli.client import Client, path
 from laneway.errors import InvalidInput
+from laneway.spec import names
 
-if TYPE_CHECKING:
-    from laneway.cli.client import Client
+
+def check_name(value: str | None) -> str | None:
+    """A typer callback: an app or environment name must be a DNS label, checked before any
+    request (it becomes part of a hostname and of API paths); click names the argument."""
+    if value is not None and (problem := names.label_problem(value)):
+        raise typer.BadParameter(f"{value!r}: {problem}")
+    return value
+
+
+def check_build(value: str | None) -> str | None:
+    if value is not None and (problem := names.build_problem(value)):
+        raise typer.BadParameter(f"{value!r}: {problem} (`laneway builds` lists them)")
+    return value
+
+
+def env_arg(help: str = "Environment name.", metavar: str = "ENV") -> Any:
+    """A required environment-name argument, checked by `check_name`."""
+    return typer.Argument(..., help=help, metavar=metavar, callback=check_name)
+
 
 AppOpt = typer.Option(
-    None, "--app", envvar="LANEWAY_APP", help="App name (default: laneway.yaml's)."
+    None,
+    "--app",
+    envvar="LANEWAY_APP",
+    help="App name (default: laneway.yaml's).",
+    callback=check_name,
 )
 RepoOpt = typer.Option(None, "--repo", help="The app's git repository (default: the current one).")
 JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 
-APP_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
-"""spec.model.DNS_LABEL, here so that finding the app imports no pydantic (a test keeps the
-two the same)."""
+APP_NAME = re.compile(names.DNS_LABEL)
 
 
 def repo_root(repo: Path | None) -> Path:
@@ -100,4 +121,4 @@ def which_app(repo: Path | None, app: str | None) -> str:
 
 
 def register_app(client: Client, app: str, repo: Path) -> None:
-    client.request("PUT", f"/apps/{app}", json={"repo": str(repo)})
+    client.request("PUT", path("apps", app), json={"repo": str(repo)})

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from laneway.cli.client import Client, Event
+from laneway.cli.client import Client, Event, path
 from laneway.errors import LanewayError, NotFound, Unavailable
 
 # written in pieces that split lines and events, as a server flushing as it goes would
@@ -75,7 +75,7 @@ def client() -> Iterator[Client]:
 
 
 def test_events_as_the_standard_reads_them(client: Client) -> None:
-    assert list(client.events("GET", "/events")) == [
+    assert list(client.events("GET", path("events"))) == [
         Event(
             type="status",
             data={"phase": "pending", "message": "line one\nline two"},
@@ -89,19 +89,19 @@ def test_events_as_the_standard_reads_them(client: Client) -> None:
 
 def test_a_problem_answer_is_a_laneway_error(client: Client) -> None:
     with pytest.raises(NotFound) as raised:
-        list(client.events("GET", "/missing"))
+        list(client.events("GET", path("missing")))
     assert raised.value.message == "no environment 'x'"
     assert raised.value.hint == "see env list"
 
 
 def test_an_event_that_is_not_json_says_where(client: Client) -> None:
     with pytest.raises(LanewayError, match="/not-json: status: .* not JSON: 'hello'"):
-        list(client.events("GET", "/not-json"))
+        list(client.events("GET", path("not-json")))
 
 
 def test_an_answer_that_is_not_an_event_stream_is_refused(client: Client) -> None:
     with pytest.raises(Unavailable, match="failed: SSEError"):
-        list(client.events("GET", "/plain"))
+        list(client.events("GET", path("plain")))
 
 
 def test_no_server_is_unavailable() -> None:
@@ -110,7 +110,7 @@ def test_no_server_is_unavailable() -> None:
     server.server_close()  # the port is free now: nothing listens
     client = Client(f"http://127.0.0.1:{port}", "t0ken")
     with pytest.raises(Unavailable, match="cannot reach the laneway server"):
-        list(client.events("GET", "/events"))
+        list(client.events("GET", path("events")))
     client.close()
 
 
@@ -152,7 +152,7 @@ def test_an_https_server_is_verified(tmp_path: Path) -> None:
     client = Client(f"https://127.0.0.1:{server.server_address[1]}", "t0ken")
     try:
         with pytest.raises(Unavailable, match="cannot reach"):  # an untrusted certificate
-            list(client.events("GET", "/events"))
+            list(client.events("GET", path("events")))
     finally:
         client.close()
         server.shutdown()

@@ -28,7 +28,7 @@ def laneway(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (("env", "create"), "Error: Missing argument 'name'."),
+        (("env", "create"), "Error: Missing argument 'NAME'."),
         (("rollback", "staging", "--timeout", "soon"), "Invalid value for '--timeout'"),
         (("deploy", "staging", "--bogus"), "Error: No such option: --bogus"),
         (("bogus",), "Error: No such command 'bogus'."),
