@@ -272,3 +272,16 @@ def test_halt_refuses_while_the_server_runs(server: Server, example_repo: Path):
     server.kill()
     assert "stopped laneway router/0" in server.cli("halt").stdout
     assert "nothing was running" in server.cli("halt").stdout
+
+
+def test_a_name_with_a_path_in_it_reaches_no_other_environment(
+    server: Server, example_repo: Path
+):
+    server.cli("env", "create", "victim", "--branch", "main", "--no-wait", cwd=example_repo)
+    for name in ("nope/../victim", "../victim", "victim/.", "victim%2F"):
+        result = server.cli("env", "destroy", name, cwd=example_repo, check=False)
+        assert result.returncode == 2, result.stderr
+        assert "Invalid value for 'NAME'" in result.stderr and "at most 40" in result.stderr
+    shown = json.loads(server.cli("env", "show", "victim", "--json", cwd=example_repo).stdout)
+    assert shown["phase"] != "deleting"
+    server.cli("env", "destroy", "victim", cwd=example_repo)
