@@ -274,9 +274,7 @@ def test_halt_refuses_while_the_server_runs(server: Server, example_repo: Path):
     assert "nothing was running" in server.cli("halt").stdout
 
 
-def test_a_name_with_a_path_in_it_reaches_no_other_environment(
-    server: Server, example_repo: Path
-):
+def test_a_name_with_a_path_in_it_reaches_no_other_environment(server: Server, example_repo: Path):
     server.cli("env", "create", "victim", "--branch", "main", "--no-wait", cwd=example_repo)
     for name in ("nope/../victim", "../victim", "victim/.", "victim%2F"):
         result = server.cli("env", "destroy", name, cwd=example_repo, check=False)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from laneway.errors import (
     Conflict,
@@ -83,8 +83,7 @@ def find_server() -> tuple[str, str]:
         )
     if not token:
         raise Unauthorized(f"no token for {url}", hint="set LANEWAY_TOKEN")
-    scheme, _, rest = url.partition("://")
-    if scheme not in ("http", "https") or not rest.strip("/"):
+    if not _plain_url(url):
         where = "LANEWAY_URL" if os.environ.get("LANEWAY_URL") else str(config_path)
         raise InvalidInput(
             f"{where}: expected the server's URL such as http://127.0.0.1:7070, got {url!r}"
@@ -92,16 +91,61 @@ def find_server() -> tuple[str, str]:
     return url.rstrip("/"), token
 
 
+def _plain_url(url: str) -> bool:
+    """Whether `url` is an http(s) URL with a host, a valid port if any, and no query,
+    fragment or whitespace: what the API's address looks like."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not one)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+        and not any(c.isspace() for c in url)
+    )
+
+
 def raise_problem(response: httpx.Response) -> None:
+    """A laneway error for an answer that is not a success. An answer that is not JSON comes
+    from something other than laneway's API (the router, another server): said so in one
+    line, never its body (a page of HTML)."""
     if response.status_code < 400:
         return
-    try:
-        body = response.json()
-        detail, hint = body.get("detail") or response.reason_phrase, body.get("hint")
-    except ValueError:
-        detail, hint = response.text.strip() or response.reason_phrase, None
+    body = _json_body(response)
+    if not isinstance(body, dict):
+        raise _not_the_api(response)
+    detail, hint = body.get("detail") or response.reason_phrase, body.get("hint")
     error = BY_STATUS.get(response.status_code, LanewayError)
     raise error(str(detail), hint=hint)
+
+
+def _json_body(response: httpx.Response) -> Any:
+    """The answer's JSON, or None where it has none (or says it is something else)."""
+    if "json" not in response.headers.get("content-type", "application/json"):
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _not_the_api(response: httpx.Response) -> LanewayError:
+    what = response.headers.get("content-type", "no content type").split(";")[0]
+    server = f"{response.url.scheme}://{response.url.netloc.decode()}"
+    message = (
+        f"{server} answered {response.status_code} {response.reason_phrase} with {what}, "
+        "not laneway's API"
+    )
+    if response.status_code >= 500:
+        return Unavailable(message, hint="a proxy in front of laneway may have failed")
+    return InvalidInput(
+        message,
+        hint="LANEWAY_URL (or the client config) must be the API's address, which "
+        "`laneway server` prints (not the router's)",
+    )
 
 
 class Client:
@@ -130,6 +174,10 @@ class Client:
                 f"cannot reach the laneway server at {self.url}",
                 hint="is `laneway server` running? (LANEWAY_URL / LANEWAY_HOME say which)",
             ) from None
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+            raise InvalidInput(
+                f"{self.url}: expected the server's URL such as http://127.0.0.1:7070"
+            ) from None
         except httpx.HTTPError as exc:
             raise Unavailable(f"talking to {self.url} failed: {exc.__class__.__name__}") from None
 
@@ -137,7 +185,10 @@ class Client:
         with self._translated():
             response = self.http.request(method, _url(path), **kwargs)
         raise_problem(response)
-        return response.json()
+        body = _json_body(response)
+        if body is None:
+            raise _not_the_api(response)
+        return body
 
     def stream(self, method: str, path: ApiPath, **kwargs: Any) -> Iterator[str]:
         """Lines of a streamed answer (server-sent events or plain text)."""

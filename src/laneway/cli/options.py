@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from laneway.cli.client import Client, path
-from laneway.errors import InvalidInput
+from laneway.errors import InvalidInput, SpecError
 from laneway.spec import names
 
 
@@ -48,6 +48,9 @@ RepoOpt = typer.Option(None, "--repo", help="The app's git repository (default: 
 JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 
 APP_NAME = re.compile(names.DNS_LABEL)
+APP_LINE = re.compile(r"""^app:[ \t]*(['"]?)([a-z][a-z0-9-]*)\1[ \t]*(?:#.*)?$""", re.M)
+"""A top-level `app: NAME` line, for a laneway.yaml that is not valid YAML: a command that
+reads the server (`env list`) needs only the name, and `spec check` explains the rest."""
 
 
 def repo_root(repo: Path | None) -> Path:
@@ -86,7 +89,11 @@ def app_of(repo: Path | None, app: str | None) -> tuple[str, Path]:
     if name is None:  # the spec loader says what is wrong, with line and column
         from laneway.workspace import load_spec
 
-        name = load_spec(spec_path).app
+        try:
+            name = load_spec(spec_path).app
+        except SpecError as exc:
+            exc.hint = f"{spec_path} names no app that can be read; pass --app NAME"
+            raise
     return name, root
 
 
@@ -98,10 +105,15 @@ def app_in_spec(path: Path) -> str | None:
     import yaml
 
     try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=loader)
-    except (OSError, ValueError, yaml.YAMLError):
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
         return None
+    try:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        root = yaml.compose(text, Loader=loader)
+    except yaml.YAMLError:  # the name may still stand plainly on a line of its own
+        lines = [m.group(2) for m in APP_LINE.finditer(text)]
+        return lines[0] if len(lines) == 1 and APP_NAME.fullmatch(lines[0]) else None
     if not isinstance(root, yaml.MappingNode):
         return None
     found = [v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "app"]

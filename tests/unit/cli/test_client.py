@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import ssl
 import threading
 from collections.abc import Iterator
@@ -43,6 +44,12 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(200, "text/event-stream", [b"event: status\ndata: hello\n\n"])
         elif self.path == "/api/v1/plain":
             self._answer(200, "text/plain", [b"not events\n"])
+        elif self.path == "/api/v1/page":  # what the router answers for a host it has not
+            self._answer(404, "text/html", [b"<!doctype html><html><body>no app</body></html>"])
+        elif self.path == "/api/v1/ok-page":
+            self._answer(200, "text/html; charset=utf-8", [b"<html>welcome</html>"])
+        elif self.path == "/api/v1/proxy-down":
+            self._answer(502, "text/html", [b"<html>bad gateway</html>"])
         else:
             problem = {"title": "not found", "detail": "no environment 'x'", "hint": "see env list"}
             self._answer(404, "application/problem+json", [json.dumps(problem).encode()])
@@ -160,7 +167,21 @@ def test_an_https_server_is_verified(tmp_path: Path) -> None:
         thread.join()
 
 
-@pytest.mark.parametrize("url", ["nonsense", "ftp://host", "http://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "nonsense",
+        "not-a-url",
+        "ftp://host",
+        "http://",
+        "localhost:7070",
+        "http://not a url",
+        "http://127.0.0.1:99999",
+        "http://[::1",
+        "http:///api",
+        "http://host:7070/?x=1",
+    ],
+)
 def test_a_malformed_server_url_names_where_it_came_from(
     url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -172,3 +193,23 @@ def test_a_malformed_server_url_names_where_it_came_from(
     monkeypatch.setenv("LANEWAY_TOKEN", "t")
     with pytest.raises(InvalidInput, match=r"^LANEWAY_URL: expected the server's URL"):
         find_server()
+
+
+@pytest.mark.parametrize("where", ["page", "ok-page"])
+def test_an_answer_that_is_not_the_api_is_said_in_one_line(client: Client, where: str) -> None:
+    """LANEWAY_URL pointing at the router (or any other server): no page of HTML printed."""
+    from laneway.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as raised:
+        client.request("GET", path(where))
+    assert re.fullmatch(
+        r"http://127\.0\.0\.1:\d+ answered (404 Not Found|200 OK) with text/html, "
+        "not laneway's API",
+        raised.value.message,
+    )
+    assert raised.value.hint is not None and "not the router's" in raised.value.hint
+
+
+def test_a_failing_proxy_is_unavailable(client: Client) -> None:
+    with pytest.raises(Unavailable, match="answered 502 Bad Gateway with text/html"):
+        client.request("GET", path("proxy-down"))
