@@ -283,3 +283,48 @@ def test_a_name_with_a_path_in_it_reaches_no_other_environment(server: Server, e
     shown = json.loads(server.cli("env", "show", "victim", "--json", cwd=example_repo).stdout)
     assert shown["phase"] != "deleting"
     server.cli("env", "destroy", "victim", cwd=example_repo)
+
+
+def _bad_build_branch(repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "bad-build")
+    spec = (repo / "laneway.yaml").read_text()
+    start = spec.index("  command: pip install")
+    end = spec.index("\n", start)
+    (repo / "laneway.yaml").write_text(
+        spec[:start] + "  command: echo compiling [bold]; echo broken-marker; exit 3" + spec[end:]
+    )
+    git(repo, "commit", "-q", "-am", "a build that fails")
+    git(repo, "checkout", "-q", "main")
+
+
+def test_a_failing_build_is_told_once(server: Server, example_repo: Path):
+    """Its output once (not again as the error's hint), one summary naming the ref and its
+    commit, and for a first build what is left behind and how to remove it."""
+    _bad_build_branch(example_repo)
+    commit = git(example_repo, "rev-parse", "bad-build").strip()
+    built = server.cli("build", "bad-build", cwd=example_repo, check=False)
+    assert built.returncode == 1
+    assert built.stderr.count("broken-marker") == 1, built.stderr
+    assert "compiling [bold]" in built.stderr
+    assert f"error: build of bad-build (commit {commit[:12]}) failed: command exited 3" in (
+        built.stderr
+    )
+
+    created = server.cli(
+        "env", "create", "broken", "--branch", "bad-build", cwd=example_repo, check=False
+    )
+    assert created.returncode == 1
+    assert created.stderr.count("broken-marker") == 1, created.stderr
+    assert created.stderr.count(f"failed: build of commit {commit[:12]}") == 1, created.stderr
+    assert "`laneway env destroy broken` removes it" in created.stderr
+
+    server.cli(
+        "env", "create", "staging", "--kind", "staging", "--branch", "main", cwd=example_repo
+    )
+    deployed = server.cli("deploy", "staging", "--ref", "bad-build", cwd=example_repo, check=False)
+    assert deployed.returncode == 1
+    assert f"building commit {commit[:12]}" in deployed.stderr
+    assert "building main" not in deployed.stderr
+    assert deployed.stderr.count("broken-marker") == 1, deployed.stderr
+    assert deployed.stderr.count(f"build of commit {commit[:12]} failed") == 1, deployed.stderr
+    assert "error: v2 failed on staging; traffic stayed where it was" in deployed.stderr

@@ -33,7 +33,8 @@ def print_environment(e: dict[str, Any]) -> None:
     out = output.out()
     out.print(f"[bold]{e['name']}[/] ({e['kind']}) of app {e['app']}: {output.phase(e['phase'])}")
     out.print(f"  url:     {e['url']}")
-    out.print(f"  source:  {e['branch'] or e['ref'] or '-'} @ {(e['commit'] or '-')[:12]}")
+    commit = f"commit {e['commit'][:12]}" if e["commit"] else "no commit yet"
+    out.print(f"  source:  {e['branch'] or e['ref'] or '-'} @ {commit}")
     out.print(f"  build:   {(e['build'] or '-')[:19]}   release: {e['release']}")
     if e["message"]:
         out.print(f"  status:  {e['message']}")
@@ -59,8 +60,10 @@ def _settled(name: str, status: dict[str, Any], *, until: str) -> bool:
         return False
     if status["phase"] == "failed":
         raise LanewayError(
-            f"environment {name} failed: {status['message'].splitlines()[0]}",
-            hint=f"`laneway env show {name}` has the whole message",
+            f"environment {name} failed: {(status['message'].splitlines() or [''])[0]}",
+            hint=f"it is kept, failed, for a look (`laneway env show {name}`); "
+            f"`laneway deploy {name} --ref REF` tries again with a fix, "
+            f"`laneway env destroy {name}` removes it",
         )
     if status["phase"] == "degraded":
         raise LanewayError(
@@ -78,6 +81,7 @@ def wait_for(
     last: dict[str, Any] = {}
     events = path("apps", app, "environments", name, "events")
     err = output.err()
+    built: list[str] = []
     with err.status(f"waiting for {name}…") as status:
         params = {"follow": "true", "after": str(after)}
         for event in client.events("GET", events, params=params):
@@ -90,9 +94,10 @@ def wait_for(
             elif event.type == "end":
                 return last
             elif event.type == "build.output":
-                err.print(f"  [dim]build |[/] {data['message']}", markup=True)
+                err.print(f"  [dim]build |[/] {output.escape(data['message'])}", markup=True)
+                built.append(data["message"])
             else:
-                err.print(f"  {data['message']}")
+                err.print(f"  {output.without_echo(data['message'], built)}", markup=False)
             if time.monotonic() > deadline:
                 raise LanewayError(
                     f"environment {name} is not {until} after {timeout:g}s: "

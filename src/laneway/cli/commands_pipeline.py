@@ -53,6 +53,7 @@ def follow_release(
     started = time.monotonic()
     events = path("apps", app, "environments", environment, "events")
     params = {"follow": "true", "after": str(release.get("events_after") or 0)}
+    built: list[str] = []
     with err.status(f"{environment}: {name}…") as status:
         for event in client.events("GET", events, params=params):
             data = event.data
@@ -64,8 +65,10 @@ def follow_release(
             if event.type == "status":
                 status.update(f"{environment}: {data['phase']}: {data['message']}")
                 if data["phase"] == "failed" and data["release"] == name:
+                    # its first line: the rest (a build's output) was printed as it came
+                    first = (data["message"].splitlines() or [""])[0]
                     raise LanewayError(
-                        f"{name} failed on {environment}: {data['message']}",
+                        f"{name} failed on {environment}: {first}",
                         hint=f"`laneway releases {environment} {name}` has the details",
                     )
                 continue
@@ -73,9 +76,10 @@ def follow_release(
                 raise LanewayError(f"{environment} was destroyed")
             message = data["message"]
             if event.type == "build.output":
-                err.print(f"  [dim]build |[/] {message}", markup=True)
+                err.print(f"  [dim]build |[/] {output.escape(message)}", markup=True)
+                built.append(message)
                 continue
-            err.print(f"  {message}")
+            err.print(f"  {output.without_echo(message, built)}", markup=False)
             if event.type == "switched" and message.startswith(f"{name} is live"):
                 took = time.monotonic() - started
                 out.print(f"[green]{name} is live on {environment}[/] ({took:.1f}s)")

@@ -21,7 +21,8 @@ def _state(release: dict[str, Any]) -> str:
 def print_release(r: dict[str, Any]) -> None:
     out = output.out()
     out.print(f"[bold]{r['name']}[/]: {_state(r)}   {r['description']}")
-    out.print(f"  build:   {(r['build'] or '-')[:19]} @ {(r['commit'] or '-')[:12]}")
+    commit = f"commit {r['commit'][:12]}" if r["commit"] else "no commit yet"
+    out.print(f"  build:   {(r['build'] or '-')[:19]} @ {commit}")
     out.print(f"  config:  version {r['config_version']}   processes: {r['generation']}")
     out.print(f"  by:      {r['created_by']} at {r['created_at'][:19]}")
     if r["hotfix_reason"]:

@@ -96,7 +96,7 @@ def print_urls(
 ) -> None:
     console.print("\n[bold]laneway demo[/]: the example app `shop` runs in two environments")
     for e in results:
-        source = f"{e['kind']}, branch {e['branch']} @ {str(e['commit'])[:12]}"
+        source = f"{e['kind']}, branch {e['branch']} @ commit {str(e['commit'])[:12]}"
         console.print(f"  {e['name']:<10} {source:<40} {e['url']}")
     host, port = settings.router
     console.print(
