@@ -72,15 +72,28 @@ def demo(
     router: str | None = typer.Option(
         None, "--router", envvar="LANEWAY_ROUTER", help="HOST:PORT of the router."
     ),
+    flags_sync: str | None = typer.Option(
+        None,
+        "--flags-sync",
+        envvar="LANEWAY_FLAGS_SYNC",
+        help="HOST:PORT of flagd sync, or `off`.",
+    ),
 ) -> None:
-    """Run the example app: a server, `staging` from main and preview `feature-x`, URLs printed."""
+    """Run the example app: a server, `staging` from main and preview `feature-x`, URLs
+    printed. A default port that is taken is replaced by a free one, and said so."""
     import logging
 
     from laneway.cli import demo as example
     from laneway.settings import load_settings
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    example.main(load_settings(api=api, router=router), output.out())
+    given = {"api": api, "router": router, "flags_sync": flags_sync}
+    settings = load_settings(api=api, router=router, flags_sync=flags_sync)
+    console = output.out()
+    settings = example.with_free_ports(
+        settings, given={name for name, value in given.items() if value}, console=console
+    )
+    example.main(settings, console)
 
 
 @commands.command()
