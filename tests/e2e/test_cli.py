@@ -146,9 +146,11 @@ def _drop_owned(home: Path) -> None:
             provider.destroy_all(environment_id)
 
 
-def _up(repo: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[str], Output]:
+def _up(
+    repo: Path, env: dict[str, str], log: Path, *args: str
+) -> tuple[subprocess.Popen[str], Output]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "laneway.cli", "up"],
+        [sys.executable, "-m", "laneway.cli", "up", *args],
         cwd=repo,
         env=env,
         stdout=subprocess.PIPE,
@@ -196,9 +198,30 @@ def test_up_runs_the_work_tree_and_restarts_on_change(tmp_path: Path, example_re
         url = _url(again)
         second = poll_until(lambda: _info(url), what="an answer from web again")
         assert second["release"] == "v2" and second["visits"] >= 1
+        refused = laneway("down", cwd=repo, env=env)
+        assert refused.returncode == 1 and "`laneway up` runs app 'shop' already" in refused.stderr
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=30) == 0
         again.wait_for("release \\| migrate:", what="the hook's second run")
+
+        # `laneway up --reset`: a fresh start, with an empty database
+        up, fresh = _up(repo, env, tmp_path / "up-reset.log", "--reset")
+        fresh.wait_for("removed the development environment of shop", what="the reset")
+        url = _url(fresh)
+        third = poll_until(lambda: _info(url), what="an answer from web after the reset")
+        assert third["release"] == "v1" and third["visits"] == 0
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=30) == 0
+
+        # `laneway down`: the development database, files and record go; the work tree stays
+        dev = load_settings(environ={"LANEWAY_HOME": str(tmp_path / "home" / "dev")})
+        assert owned_databases(dev.owner) != []
+        down = laneway("down", cwd=repo, env=env, check=True)
+        assert "removed the development environment of shop" in down.stdout
+        assert owned_databases(dev.owner) == []
+        assert list((tmp_path / "home" / "dev" / "environments").iterdir()) == []
+        assert (repo / "shop" / "web.py").exists() and (repo / "laneway.yaml").exists()
+        assert "no development environment" in laneway("down", cwd=repo, env=env).stdout
     finally:
         if up.poll() is None:  # the test failed: stop what it started all the same
             up.send_signal(signal.SIGINT)

@@ -6,11 +6,16 @@ that the client commands and `laneway --help` start without it.
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from laneway.cli import output
+from laneway.cli.options import AppOpt
 from laneway.errors import Conflict, InvalidInput
+
+if TYPE_CHECKING:
+    from laneway.settings import Settings
 
 commands = typer.Typer()
 """Top-level commands, merged into `laneway` by main.py."""
@@ -123,8 +128,12 @@ def halt(
 @commands.command()
 def up(
     repo: Path = typer.Option(Path("."), "--repo", help="The app's work tree."),
+    reset: bool = typer.Option(
+        False, "--reset", help="Start afresh: remove what `laneway down` removes first."
+    ),
 ) -> None:
-    """Run the app from the work tree in the foreground, restarting services on changes."""
+    """Run the app from the work tree in the foreground, restarting services on changes.
+    Its development database and files are kept between runs (`laneway down` removes them)."""
     import asyncio
 
     from laneway import dev
@@ -135,5 +144,32 @@ def up(
     root = repo.resolve()
     if not (root / "laneway.yaml").exists():
         raise InvalidInput(f"no laneway.yaml in {root}", hint="create one with `laneway init`")
-    load_spec(root / "laneway.yaml")
+    spec = load_spec(root / "laneway.yaml")
+    if reset:
+        _remove_development(spec.app, settings)
     asyncio.run(dev.run(root, settings))
+
+
+@commands.command()
+def down(
+    repo: Path = typer.Option(Path("."), "--repo", help="The app's work tree."),
+    app_name: str | None = AppOpt,
+) -> None:
+    """Remove what `laneway up` keeps between runs: the development database (and the other
+    resources), files and record of the app. Refused while `laneway up` runs it."""
+    from laneway.cli.options import app_of
+    from laneway.settings import load_settings
+
+    app = app_name or app_of(repo, None)[0]
+    _remove_development(app, load_settings())
+
+
+def _remove_development(app: str, settings: "Settings") -> None:
+    import asyncio
+
+    from laneway import dev
+
+    if asyncio.run(dev.remove(app, settings)):
+        output.out().print(f"removed the development environment of {app}: database, files, record")
+    else:
+        output.out().print(f"{app} has no development environment to remove")

@@ -68,6 +68,7 @@ def test_help_lists_every_command_with_its_summary(tmp_path: Path) -> None:
         "demo",
         "halt",
         "up",
+        "down",
         "init",
         "deploy",
         "promote",
