@@ -106,3 +106,21 @@ def test_spec_check_json_prints_the_problems_of_an_invalid_spec(tmp_path: Path) 
     missing = laneway("spec", "check", "--json", "nope.yaml", cwd=tmp_path)
     assert missing.returncode == 2
     assert json.loads(missing.stdout)["problems"][0]["message"].startswith("cannot read")
+
+
+@pytest.mark.parametrize(
+    ("args", "usage"),
+    [
+        (("deploy",), "deploy [OPTIONS] ENV\n"),
+        (("config", "set"), "config set [OPTIONS] ENV ASSIGNMENTS...\n"),
+        (("promote",), "promote [OPTIONS] SOURCE TARGET\n"),
+    ],
+)
+def test_usage_names_arguments_as_click_does(
+    tmp_path: Path, args: tuple[str, ...], usage: str
+) -> None:
+    """`ENV`, `[REF]`, `KEY...`: not typer 0.28's `{environment}`."""
+    result = laneway(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert usage in result.stderr and "{" not in result.stderr
+    assert "[REF]" in laneway("build", "--help", cwd=tmp_path).stdout
