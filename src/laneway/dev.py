@@ -29,7 +29,7 @@ from laneway.controllers import development, manager
 from laneway.controllers.context import Context
 from laneway.controllers.environments import EnvironmentReconciler
 from laneway.controllers.outcomes import Outcome
-from laneway.core.types import Environment, EventType, Kind
+from laneway.core.types import Desired, Environment, EventType, Kind
 from laneway.errors import LanewayError
 from laneway.runtime import logfiles
 from laneway.settings import Settings
@@ -49,6 +49,7 @@ IGNORED_DIRS = {
 }
 SPEC_FILE = "laneway.yaml"
 FAILURES = (EventType.ERROR, EventType.FAILED, EventType.DEPLOY_FAILED)
+REMOVE_TIMEOUT = 120.0
 
 
 def watch_filter(_change: watchfiles.Change, path: str) -> bool:
@@ -75,6 +76,41 @@ async def run(repo: Path, settings: Settings, *, console: Console | None = None)
             await Session(ctx, repo, spec, spec_text, console).run()
     finally:
         ctx.store.close()
+
+
+async def remove(app: str, settings: Settings) -> bool:
+    """Remove what `laneway up` keeps of `app` between runs: its development database and
+    other resources, its files and its record, through the reconciler's teardown as a
+    server destroys an environment. False where there was nothing; refused while a
+    `laneway up` of the app runs."""
+    ctx = await asyncio.to_thread(composition.development_context, settings)
+    try:
+        with development.one_session(ctx, app):
+            environment = development.find(ctx, app)
+            if environment is None:
+                return False
+            await development.stop(ctx, environment.id, drain=0)
+            ctx.store.update_environment(environment.id, desired=Desired.DELETED)
+            async with httpx.AsyncClient() as http:
+                await _passes_until_gone(EnvironmentReconciler(ctx, http=http), environment.id)
+            return True
+    finally:
+        ctx.store.close()
+
+
+async def _passes_until_gone(reconciler: EnvironmentReconciler, environment_id: str) -> None:
+    pacing = manager.Pacing()
+    deadline = asyncio.get_running_loop().time() + REMOVE_TIMEOUT
+    while True:
+        result = await reconciler.reconcile(environment_id)
+        if result.environment is None:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise LanewayError(
+                f"the development environment is not removed after {REMOVE_TIMEOUT:g}s: "
+                f"{result.environment.message}"
+            )
+        await asyncio.sleep(pacing.after(result.outcome, result.environment.phase))
 
 
 class Session:

@@ -15,6 +15,7 @@ import socket
 import httpx
 import uvicorn
 
+from laneway.addresses import Address
 from laneway.api import auth, flag_service
 from laneway.api.flagd_sync import FlagSyncServer
 from laneway.composition import build_app, build_context, local_runtime
@@ -26,16 +27,44 @@ from laneway.store.repository import Store
 log = logging.getLogger("laneway.server")
 
 
-def check_port_free(host: str, port: int, *, what: str) -> None:
+PORT_OPTIONS = {
+    "API": "--api HOST:PORT (LANEWAY_API)",
+    "router": "--router HOST:PORT (LANEWAY_ROUTER)",
+    "flags sync": "--flags-sync HOST:PORT or `off` (LANEWAY_FLAGS_SYNC)",
+}
+"""What moves each address laneway listens on, as its message names it."""
+
+
+def port_is_free(host: str, port: int) -> OSError | None:
+    """None if `host:port` can be listened on now, else why not."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:
-            raise Unavailable(
-                f"{what} address {host}:{port} is not available: {exc.strerror}",
-                hint="another laneway server may be running; pick another with --api/--router",
-            ) from None
+            return exc
+    return None
+
+
+def check_port_free(host: str, port: int, *, what: str) -> None:
+    """Raise, naming the option that moves it, when `what` (a key of PORT_OPTIONS) cannot
+    listen on `host:port`."""
+    problem = port_is_free(host, port)
+    if problem is not None:
+        raise Unavailable(
+            f"{what} address {Address(host, port)} is not available: {problem.strerror}",
+            hint=f"another laneway server (or another program) may hold it; "
+            f"move the {what} with {PORT_OPTIONS[what]}",
+        )
+
+
+def our_router_runs(settings: Settings) -> bool:
+    """Whether the router this LANEWAY_HOME started runs, on the router address set."""
+    rhost, rport = settings.router
+    return any(
+        p.alive and p.release == f"{rhost}:{rport}"
+        for p in local_runtime(settings).list_processes(ROUTER_ENVIRONMENT)
+    )
 
 
 def open_store(settings: Settings) -> Store:
@@ -57,15 +86,10 @@ async def serve(settings: Settings) -> None:
     host, port = settings.api
     check_port_free(host, port, what="API")
     rhost, rport = settings.router
-    ours = [
-        p
-        for p in local_runtime(settings).list_processes(ROUTER_ENVIRONMENT)
-        if p.alive and p.release == f"{rhost}:{rport}"
-    ]
-    if not ours:  # our own router, adopted, may hold it; anything else may not
+    if not our_router_runs(settings):  # our own router, adopted, may hold it; nothing else
         check_port_free(rhost, rport, what="router")
     if settings.flags_sync is not None:
-        check_port_free(*settings.flags_sync, what="flags sync (LANEWAY_FLAGS_SYNC)")
+        check_port_free(*settings.flags_sync, what="flags sync")
     store = open_store(settings)
     token = auth.ensure_admin_token(store, settings.client_config, api_url(settings))
     if token is not None:

@@ -146,9 +146,11 @@ def _drop_owned(home: Path) -> None:
             provider.destroy_all(environment_id)
 
 
-def _up(repo: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[str], Output]:
+def _up(
+    repo: Path, env: dict[str, str], log: Path, *args: str
+) -> tuple[subprocess.Popen[str], Output]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "laneway.cli", "up"],
+        [sys.executable, "-m", "laneway.cli", "up", *args],
         cwd=repo,
         env=env,
         stdout=subprocess.PIPE,
@@ -196,9 +198,30 @@ def test_up_runs_the_work_tree_and_restarts_on_change(tmp_path: Path, example_re
         url = _url(again)
         second = poll_until(lambda: _info(url), what="an answer from web again")
         assert second["release"] == "v2" and second["visits"] >= 1
+        refused = laneway("down", cwd=repo, env=env)
+        assert refused.returncode == 1 and "`laneway up` runs app 'shop' already" in refused.stderr
         up.send_signal(signal.SIGTERM)
         assert up.wait(timeout=30) == 0
         again.wait_for("release \\| migrate:", what="the hook's second run")
+
+        # `laneway up --reset`: a fresh start, with an empty database
+        up, fresh = _up(repo, env, tmp_path / "up-reset.log", "--reset")
+        fresh.wait_for("removed the development environment of shop", what="the reset")
+        url = _url(fresh)
+        third = poll_until(lambda: _info(url), what="an answer from web after the reset")
+        assert third["release"] == "v1" and third["visits"] == 0
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=30) == 0
+
+        # `laneway down`: the development database, files and record go; the work tree stays
+        dev = load_settings(environ={"LANEWAY_HOME": str(tmp_path / "home" / "dev")})
+        assert owned_databases(dev.owner) != []
+        down = laneway("down", cwd=repo, env=env, check=True)
+        assert "removed the development environment of shop" in down.stdout
+        assert owned_databases(dev.owner) == []
+        assert list((tmp_path / "home" / "dev" / "environments").iterdir()) == []
+        assert (repo / "shop" / "web.py").exists() and (repo / "laneway.yaml").exists()
+        assert "no development environment" in laneway("down", cwd=repo, env=env).stdout
     finally:
         if up.poll() is None:  # the test failed: stop what it started all the same
             up.send_signal(signal.SIGINT)
@@ -272,3 +295,59 @@ def test_halt_refuses_while_the_server_runs(server: Server, example_repo: Path):
     server.kill()
     assert "stopped laneway router/0" in server.cli("halt").stdout
     assert "nothing was running" in server.cli("halt").stdout
+
+
+def test_a_name_with_a_path_in_it_reaches_no_other_environment(server: Server, example_repo: Path):
+    server.cli("env", "create", "victim", "--branch", "main", "--no-wait", cwd=example_repo)
+    for name in ("nope/../victim", "../victim", "victim/.", "victim%2F"):
+        result = server.cli("env", "destroy", name, cwd=example_repo, check=False)
+        assert result.returncode == 2, result.stderr
+        assert "Invalid value for 'NAME'" in result.stderr and "at most 40" in result.stderr
+    shown = json.loads(server.cli("env", "show", "victim", "--json", cwd=example_repo).stdout)
+    assert shown["phase"] != "deleting"
+    server.cli("env", "destroy", "victim", cwd=example_repo)
+
+
+def _bad_build_branch(repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "bad-build")
+    spec = (repo / "laneway.yaml").read_text()
+    start = spec.index("  command: pip install")
+    end = spec.index("\n", start)
+    (repo / "laneway.yaml").write_text(
+        spec[:start] + "  command: echo compiling [bold]; echo broken-marker; exit 3" + spec[end:]
+    )
+    git(repo, "commit", "-q", "-am", "a build that fails")
+    git(repo, "checkout", "-q", "main")
+
+
+def test_a_failing_build_is_told_once(server: Server, example_repo: Path):
+    """Its output once (not again as the error's hint), one summary naming the ref and its
+    commit, and for a first build what is left behind and how to remove it."""
+    _bad_build_branch(example_repo)
+    commit = git(example_repo, "rev-parse", "bad-build").strip()
+    built = server.cli("build", "bad-build", cwd=example_repo, check=False)
+    assert built.returncode == 1
+    assert built.stderr.count("broken-marker") == 1, built.stderr
+    assert "compiling [bold]" in built.stderr
+    assert f"error: build of bad-build (commit {commit[:12]}) failed: command exited 3" in (
+        built.stderr
+    )
+
+    created = server.cli(
+        "env", "create", "broken", "--branch", "bad-build", cwd=example_repo, check=False
+    )
+    assert created.returncode == 1
+    assert created.stderr.count("broken-marker") == 1, created.stderr
+    assert created.stderr.count(f"failed: build of commit {commit[:12]}") == 1, created.stderr
+    assert "`laneway env destroy broken` removes it" in created.stderr
+
+    server.cli(
+        "env", "create", "staging", "--kind", "staging", "--branch", "main", cwd=example_repo
+    )
+    deployed = server.cli("deploy", "staging", "--ref", "bad-build", cwd=example_repo, check=False)
+    assert deployed.returncode == 1
+    assert f"building commit {commit[:12]}" in deployed.stderr
+    assert "building main" not in deployed.stderr
+    assert deployed.stderr.count("broken-marker") == 1, deployed.stderr
+    assert deployed.stderr.count(f"build of commit {commit[:12]} failed") == 1, deployed.stderr
+    assert "error: v2 failed on staging; traffic stayed where it was" in deployed.stderr

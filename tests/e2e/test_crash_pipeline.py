@@ -261,7 +261,7 @@ def test_kills_during_deploys_and_rollbacks(
         ("v5", "superseded", "config set STEP"),
         ("v4", "superseded", "config set STEP"),
         ("v3", "superseded", "config set HOLD"),
-        ("v2", "superseded", f"deploy {second} ({shown['commit'][:12]})"),
+        ("v2", "superseded", f"deploy {second} (commit {shown['commit'][:12]})"),
         ("v1", "superseded", releases(server, "staging")[-1]["description"]),
     ]
     assert len(owned_databases(server.owner())) == 1

@@ -87,6 +87,8 @@ def test_viewers_may_read_but_not_change(api):
     ("body", "detail"),
     [
         ({"name": "Bad_Name", "branch": "main"}, "name: expected a lowercase DNS label"),
+        ({"name": "x" * 41, "branch": "main"}, "at most 40 characters), got 'xxxx"),
+        ({"name": "x", "build": "abc"}, "build: expected a build id such as `sha256:3f2a1c…`"),
         ({"name": "x"}, "give exactly one of branch, ref or build"),
         ({"name": "x", "branch": "main", "build": "sha256:abcdef12"}, "give exactly one"),
         ({"name": "x", "branch": "nope"}, "no such branch or commit 'nope'"),

@@ -179,7 +179,7 @@ def test_failing_command_stores_nothing(repo: Path, store: ArtifactStore, workdi
     commit = commit_files(repo, {"laneway.yaml": spec_with(f'"{command}"')})
     with pytest.raises(BuildFailed) as raised:
         builder.build(repo, "main", store=store, workdir=workdir)
-    assert str(raised.value) == f"build of {commit[:12]} failed: command exited 3"
+    assert str(raised.value) == f"build of main (commit {commit[:12]}) failed: command exited 3"
     assert raised.value.hint == "\n".join(f"line {i}" for i in range(11, 31))
     assert store.list() == []
     assert list(workdir.iterdir()) == []
@@ -195,7 +195,10 @@ def test_timeout_kills_the_command_and_its_children(
     commit = commit_files(repo, {"laneway.yaml": spec_with(f'"{command}"')})
     with pytest.raises(BuildFailed) as raised:
         builder.build(repo, "main", store=store, workdir=workdir, timeout=0.5)
-    assert str(raised.value) == f"build of {commit[:12]} failed: command timed out after 0.5s"
+    assert (
+        str(raised.value)
+        == f"build of main (commit {commit[:12]}) failed: command timed out after 0.5s"
+    )
     assert raised.value.hint is not None and raised.value.hint.startswith("child ")
     assert store.list() == []
     assert list(workdir.iterdir()) == []

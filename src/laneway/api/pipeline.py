@@ -192,7 +192,7 @@ def deploy(
         build_id = protection.build_of_commit(ctx, app, commit)
         new_spec = protection.spec_at(ctx, app, commit)
         ref = commit
-        what = f"deploy {body.ref} ({commit[:12]})"
+        what = f"deploy {body.ref} (commit {commit[:12]})"
     _protect(
         request,
         environment,
@@ -269,7 +269,7 @@ def promote(
         commit=live.commit,
         ref=target.ref,
         config=config_of(ctx, target.id, target.release),
-        description=f"promote {live.build_id[7:19]} from {body.source} {live.name}",
+        description=f"promote build {live.build_id[7:19]} from {body.source} {live.name}",
         hotfix_reason=body.reason if body.hotfix else None,
     )
 

@@ -11,7 +11,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from laneway.errors import LanewayError
-from laneway.spec.model import DNS_LABEL
+from laneway.spec import names
+
+PATTERNS = {names.DNS_LABEL: names.LABEL_RULE, names.BUILD_ID: names.BUILD_RULE}
+"""What each pattern of a request's fields means, in words (never the pattern itself)."""
 
 log = logging.getLogger("laneway.api")
 
@@ -48,11 +51,9 @@ def install(app: FastAPI) -> None:
 
 def _plain(error: Any) -> str:
     got = error.get("input")
-    if (
-        error["type"] == "string_pattern_mismatch"
-        and error.get("ctx", {}).get("pattern") == DNS_LABEL
-    ):
-        return f"expected a lowercase DNS label (a-z, 0-9 and '-', starting with a letter), got {got!r}"
+    if error["type"] == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern")
+        return f"expected {PATTERNS.get(pattern, f'text matching {pattern}')}, got {got!r}"
     if error["type"] == "extra_forbidden":
         return "unknown field"
     if error["type"] == "missing":

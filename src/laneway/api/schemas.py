@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from laneway.core.types import Environment, Kind, Release
 from laneway.spec.model import DNS_LABEL
+from laneway.spec.names import BUILD_ID
 
 
 class _Body(BaseModel):
@@ -18,7 +19,7 @@ class _Body(BaseModel):
 BuildRef = Annotated[
     str,
     Field(
-        pattern=r"^(sha256:)?[0-9a-f]{6,64}$",
+        pattern=BUILD_ID,
         description="A build id, or an unambiguous prefix of at least 6 hex digits.",
     ),
 ]

@@ -189,10 +189,16 @@ def _run_command(
 
     outcome = _run(command, cwd=cwd, env=env, timeout=timeout, emit=emit)
     if outcome is not None:
-        raise BuildFailed(
-            f"build of {source.commit[:12]} failed: {outcome}", hint=_tail(lines) or None
-        )
+        raise BuildFailed(f"build of {_named(source)} failed: {outcome}", hint=_tail(lines) or None)
     return lines
+
+
+def _named(source: _Source) -> str:
+    """`main (commit 1a2b3c4d5e6f)`, or `commit 1a2b3c4d5e6f` for a ref that is the commit."""
+    commit = f"commit {source.commit[:12]}"
+    if not source.ref or source.commit.startswith(source.ref):
+        return commit
+    return f"{source.ref} ({commit})"
 
 
 def _provenance(source: _Source, *, duration: float) -> dict[str, object]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 from laneway.errors import (
     Conflict,
@@ -36,6 +37,24 @@ BY_STATUS: dict[int, type[LanewayError]] = {
     409: Conflict,
     503: Unavailable,
 }
+
+
+class ApiPath(str):
+    """A path under /api/v1, as `path` makes it; the client takes no other kind of path."""
+
+
+def path(*segments: str | int) -> ApiPath:
+    """The API path of `segments`, each percent-encoded whole: a name with '/', '?', '#' or
+    '%' in it stays one segment, and '.' or '..' is sent as %2E/%2E%2E, which no client or
+    proxy on the way resolves as a step up. `path("apps", app, "environments", name)`."""
+    parts = []
+    for segment in segments:
+        text = str(segment)
+        if not text:
+            raise ValueError(f"an empty segment in the API path {segments!r}")
+        quoted = quote(text, safe="")
+        parts.append("%2E" * len(quoted) if quoted in (".", "..") else quoted)
+    return ApiPath("/" + "/".join(parts))
 
 
 def _home() -> Path:
@@ -64,8 +83,7 @@ def find_server() -> tuple[str, str]:
         )
     if not token:
         raise Unauthorized(f"no token for {url}", hint="set LANEWAY_TOKEN")
-    scheme, _, rest = url.partition("://")
-    if scheme not in ("http", "https") or not rest.strip("/"):
+    if not _plain_url(url):
         where = "LANEWAY_URL" if os.environ.get("LANEWAY_URL") else str(config_path)
         raise InvalidInput(
             f"{where}: expected the server's URL such as http://127.0.0.1:7070, got {url!r}"
@@ -73,16 +91,61 @@ def find_server() -> tuple[str, str]:
     return url.rstrip("/"), token
 
 
+def _plain_url(url: str) -> bool:
+    """Whether `url` is an http(s) URL with a host, a valid port if any, and no query,
+    fragment or whitespace: what the API's address looks like."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not one)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+        and not any(c.isspace() for c in url)
+    )
+
+
 def raise_problem(response: httpx.Response) -> None:
+    """A laneway error for an answer that is not a success. An answer that is not JSON comes
+    from something other than laneway's API (the router, another server): said so in one
+    line, never its body (a page of HTML)."""
     if response.status_code < 400:
         return
-    try:
-        body = response.json()
-        detail, hint = body.get("detail") or response.reason_phrase, body.get("hint")
-    except ValueError:
-        detail, hint = response.text.strip() or response.reason_phrase, None
+    body = _json_body(response)
+    if not isinstance(body, dict):
+        raise _not_the_api(response)
+    detail, hint = body.get("detail") or response.reason_phrase, body.get("hint")
     error = BY_STATUS.get(response.status_code, LanewayError)
     raise error(str(detail), hint=hint)
+
+
+def _json_body(response: httpx.Response) -> Any:
+    """The answer's JSON, or None where it has none (or says it is something else)."""
+    if "json" not in response.headers.get("content-type", "application/json"):
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _not_the_api(response: httpx.Response) -> LanewayError:
+    what = response.headers.get("content-type", "no content type").split(";")[0]
+    server = f"{response.url.scheme}://{response.url.netloc.decode()}"
+    message = (
+        f"{server} answered {response.status_code} {response.reason_phrase} with {what}, "
+        "not laneway's API"
+    )
+    if response.status_code >= 500:
+        return Unavailable(message, hint="a proxy in front of laneway may have failed")
+    return InvalidInput(
+        message,
+        hint="LANEWAY_URL (or the client config) must be the API's address, which "
+        "`laneway server` prints (not the router's)",
+    )
 
 
 class Client:
@@ -111,20 +174,27 @@ class Client:
                 f"cannot reach the laneway server at {self.url}",
                 hint="is `laneway server` running? (LANEWAY_URL / LANEWAY_HOME say which)",
             ) from None
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+            raise InvalidInput(
+                f"{self.url}: expected the server's URL such as http://127.0.0.1:7070"
+            ) from None
         except httpx.HTTPError as exc:
             raise Unavailable(f"talking to {self.url} failed: {exc.__class__.__name__}") from None
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(self, method: str, path: ApiPath, **kwargs: Any) -> Any:
         with self._translated():
-            response = self.http.request(method, f"/api/v1{path}", **kwargs)
+            response = self.http.request(method, _url(path), **kwargs)
         raise_problem(response)
-        return response.json()
+        body = _json_body(response)
+        if body is None:
+            raise _not_the_api(response)
+        return body
 
-    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[str]:
+    def stream(self, method: str, path: ApiPath, **kwargs: Any) -> Iterator[str]:
         """Lines of a streamed answer (server-sent events or plain text)."""
         with (
             self._translated(),
-            self.http.stream(method, f"/api/v1{path}", timeout=None, **kwargs) as response,
+            self.http.stream(method, _url(path), timeout=None, **kwargs) as response,
         ):
             if response.status_code >= 400:
                 response.read()
@@ -134,16 +204,15 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
-    def events(self, method: str, path: str, **kwargs: Any) -> Iterator[Event]:
+    def events(self, method: str, path: ApiPath, **kwargs: Any) -> Iterator[Event]:
         """The events of a server-sent event stream, each one's data parsed as JSON. httpx-sse
         reads the stream as the SSE standard says: ids, comments, `retry:`, data over several
         `data:` lines joined with newlines, and any line ending."""
         from httpx_sse import connect_sse
 
-        url = f"/api/v1{path}"
         with (
             self._translated(),
-            connect_sse(self.http, method, url, timeout=None, **kwargs) as source,
+            connect_sse(self.http, method, _url(path), timeout=None, **kwargs) as source,
         ):
             if source.response.status_code >= 400:
                 source.response.read()
@@ -154,6 +223,12 @@ class Client:
                 yield Event(
                     type=sse.event, data=_json(sse.data, where=f"{path}: {sse.event}"), id=sse.id
                 )
+
+
+def _url(api_path: ApiPath) -> str:
+    if not isinstance(api_path, ApiPath):  # mypy says so too; this is for untyped callers
+        raise TypeError(f"{api_path!r}: API paths are made with laneway.cli.client.path()")
+    return f"/api/v1{api_path}"
 
 
 @dataclass(frozen=True)

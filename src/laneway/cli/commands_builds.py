@@ -5,7 +5,7 @@ from pathlib import Path
 import typer
 
 from laneway.cli import output
-from laneway.cli.client import Client
+from laneway.cli.client import Client, path
 from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of, register_app, which_app
 from laneway.errors import LanewayError
 
@@ -24,20 +24,31 @@ def build(
     name, root = app_of(repo, app_name)
     client = Client()
     register_app(client, name, root)
-    for event in client.events("POST", f"/apps/{name}/builds", json={"ref": ref}):
+    printed: list[str] = []
+    for event in client.events("POST", path("apps", name, "builds"), json={"ref": ref}):
         data = event.data
         if event.type == "output" and not as_json:
-            output.err().print(f"[dim]build |[/] {data['line']}", markup=True)
+            output.err().print(f"[dim]build |[/] {output.escape(data['line'])}", markup=True)
+            printed.append(data["line"])
         elif event.type == "result":
             if as_json:
                 output.print_json(data)
             else:
                 cached = " (cached: nothing was run)" if data.get("cached") else ""
-                output.out().print(f"build [bold]{data['id']}[/] of {data['commit'][:12]}{cached}")
+                output.out().print(
+                    f"build [bold]{data['id']}[/] of commit {data['commit'][:12]}{cached}"
+                )
             return
         elif event.type == "error":
-            raise LanewayError(data["detail"], hint=data.get("hint"))
+            hint = data.get("hint")
+            if hint and _ends(printed, hint.splitlines()):
+                hint = None  # the output's tail, printed already as it came
+            raise LanewayError(data["detail"], hint=hint)
     raise LanewayError("the build stream ended without a result")
+
+
+def _ends(lines: list[str], tail: list[str]) -> bool:
+    return bool(tail) and lines[-len(tail) :] == tail
 
 
 @commands.command()
@@ -46,7 +57,7 @@ def builds(
 ) -> None:
     """List the app's builds."""
     name = which_app(repo, app_name)
-    items = Client().request("GET", f"/apps/{name}/builds")
+    items = Client().request("GET", path("apps", name, "builds"))
     if as_json:
         output.print_json(items)
         return

@@ -6,9 +6,9 @@ from typing import Any
 import typer
 
 from laneway.cli import output
-from laneway.cli.client import Client
+from laneway.cli.client import Client, path
 from laneway.cli.commands_pipeline import TimeoutOpt, WaitOpt, announce
-from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, which_app
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, env_arg, which_app
 
 config_app = typer.Typer(
     help="Config per environment: each change is a new release.", no_args_is_help=True
@@ -17,14 +17,14 @@ config_app = typer.Typer(
 
 @config_app.command("list")
 def config_list(
-    environment: str = typer.Argument(..., help="Environment name."),
+    environment: str = env_arg(),
     as_json: bool = JsonOpt,
     app_name: str | None = AppOpt,
     repo: Path | None = RepoOpt,
 ) -> None:
     """The environment's config; secrets show only that they are set, and a fingerprint."""
     name = which_app(repo, app_name)
-    items = Client().request("GET", f"/apps/{name}/environments/{environment}/config")
+    items = Client().request("GET", path("apps", name, "environments", environment, "config"))
     if as_json:
         output.print_json(items)
         return
@@ -42,7 +42,7 @@ def config_list(
 
 @config_app.command("set")
 def config_set(
-    environment: str = typer.Argument(..., help="Environment name."),
+    environment: str = env_arg(),
     assignments: list[str] = typer.Argument(..., help="KEY=VALUE ..."),
     secret: bool = typer.Option(False, "--secret", help="Never show these values back."),
     no_wait: bool = WaitOpt,
@@ -59,7 +59,7 @@ def config_set(
 
 @config_app.command("unset")
 def config_unset(
-    environment: str = typer.Argument(..., help="Environment name."),
+    environment: str = env_arg(),
     keys: list[str] = typer.Argument(..., help="KEY ..."),
     no_wait: bool = WaitOpt,
     timeout: float = TimeoutOpt,
@@ -80,6 +80,6 @@ def _change(
 ) -> None:
     name = which_app(repo, app_name)
     client = Client()
-    path = f"/apps/{name}/environments/{environment}/config"
-    release = client.request("PATCH", path, json=body)
+    config_path = path("apps", name, "environments", environment, "config")
+    release = client.request("PATCH", config_path, json=body)
     announce(client, name, environment, release, wait=not no_wait, timeout=timeout)

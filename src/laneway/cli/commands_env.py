@@ -9,8 +9,17 @@ from typing import Any
 import typer
 
 from laneway.cli import output
-from laneway.cli.client import Client
-from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of, register_app, which_app
+from laneway.cli.client import Client, path
+from laneway.cli.options import (
+    AppOpt,
+    JsonOpt,
+    RepoOpt,
+    app_of,
+    check_build,
+    env_arg,
+    register_app,
+    which_app,
+)
 from laneway.errors import InvalidInput, LanewayError, NotFound
 
 env_app = typer.Typer(help="Create, list, show and destroy environments.", no_args_is_help=True)
@@ -24,7 +33,8 @@ def print_environment(e: dict[str, Any]) -> None:
     out = output.out()
     out.print(f"[bold]{e['name']}[/] ({e['kind']}) of app {e['app']}: {output.phase(e['phase'])}")
     out.print(f"  url:     {e['url']}")
-    out.print(f"  source:  {e['branch'] or e['ref'] or '-'} @ {(e['commit'] or '-')[:12]}")
+    commit = f"commit {e['commit'][:12]}" if e["commit"] else "no commit yet"
+    out.print(f"  source:  {e['branch'] or e['ref'] or '-'} @ {commit}")
     out.print(f"  build:   {(e['build'] or '-')[:19]}   release: {e['release']}")
     if e["message"]:
         out.print(f"  status:  {e['message']}")
@@ -50,8 +60,10 @@ def _settled(name: str, status: dict[str, Any], *, until: str) -> bool:
         return False
     if status["phase"] == "failed":
         raise LanewayError(
-            f"environment {name} failed: {status['message'].splitlines()[0]}",
-            hint=f"`laneway env show {name}` has the whole message",
+            f"environment {name} failed: {(status['message'].splitlines() or [''])[0]}",
+            hint=f"it is kept, failed, for a look (`laneway env show {name}`); "
+            f"`laneway deploy {name} --ref REF` tries again with a fix, "
+            f"`laneway env destroy {name}` removes it",
         )
     if status["phase"] == "degraded":
         raise LanewayError(
@@ -67,11 +79,12 @@ def wait_for(
     """Follow an environment's events until it is `running` (or gone, for destroy)."""
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
-    path = f"/apps/{app}/environments/{name}/events"
+    events = path("apps", app, "environments", name, "events")
     err = output.err()
+    built: list[str] = []
     with err.status(f"waiting for {name}…") as status:
         params = {"follow": "true", "after": str(after)}
-        for event in client.events("GET", path, params=params):
+        for event in client.events("GET", events, params=params):
             data = event.data
             if event.type == "status":
                 last = data
@@ -81,9 +94,10 @@ def wait_for(
             elif event.type == "end":
                 return last
             elif event.type == "build.output":
-                err.print(f"  [dim]build |[/] {data['message']}", markup=True)
+                err.print(f"  [dim]build |[/] {output.escape(data['message'])}", markup=True)
+                built.append(data["message"])
             else:
-                err.print(f"  {data['message']}")
+                err.print(f"  {output.without_echo(data['message'], built)}", markup=False)
             if time.monotonic() > deadline:
                 raise LanewayError(
                     f"environment {name} is not {until} after {timeout:g}s: "
@@ -95,12 +109,14 @@ def wait_for(
 
 @env_app.command("create")
 def env_create(
-    name: str = typer.Argument(..., help="Environment name, a DNS label (e.g. feature-x)."),
+    name: str = env_arg("Environment name, a DNS label (e.g. feature-x).", "NAME"),
     kind: str = typer.Option(
         "preview", "--kind", help="development, preview, staging or production."
     ),
     branch: str | None = typer.Option(None, "--branch", help="Build this branch."),
-    build_id: str | None = typer.Option(None, "--build", help="Run this build (no rebuild)."),
+    build_id: str | None = typer.Option(
+        None, "--build", help="Run this build (no rebuild).", callback=check_build
+    ),
     ref: str | None = typer.Option(None, "--ref", help="Build this tag or commit."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until it serves."),
     timeout: float = typer.Option(600, "--timeout", help="Seconds to wait."),
@@ -135,7 +151,7 @@ def env_create(
     }
     created = client.request(
         "POST",
-        f"/apps/{app}/environments",
+        path("apps", app, "environments"),
         json={k: v for k, v in body.items() if v is not None},
     )
     if not wait:
@@ -157,7 +173,7 @@ def env_list(
 ) -> None:
     """List the app's environments."""
     name = which_app(repo, app_name)
-    items = Client().request("GET", f"/apps/{name}/environments")
+    items = Client().request("GET", path("apps", name, "environments"))
     if as_json:
         output.print_json(items)
         return
@@ -176,14 +192,14 @@ def env_list(
 
 @env_app.command("show")
 def env_show(
-    name: str,
+    name: str = env_arg(metavar="NAME"),
     app_name: str | None = AppOpt,
     repo: Path | None = RepoOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Show one environment: phase, source, build, replicas."""
     app = which_app(repo, app_name)
-    e = Client().request("GET", f"/apps/{app}/environments/{name}")
+    e = Client().request("GET", path("apps", app, "environments", name))
     if as_json:
         output.print_json(e)
     else:
@@ -192,7 +208,7 @@ def env_show(
 
 @env_app.command("destroy")
 def env_destroy(
-    name: str,
+    name: str = env_arg(metavar="NAME"),
     wait: bool = typer.Option(True, "--wait/--no-wait"),
     timeout: float = typer.Option(120, "--timeout"),
     app_name: str | None = AppOpt,
@@ -201,7 +217,7 @@ def env_destroy(
     """Destroy an environment: its processes, ports, files, databases and roles."""
     app = which_app(repo, app_name)
     client = Client()
-    client.request("DELETE", f"/apps/{app}/environments/{name}")
+    client.request("DELETE", path("apps", app, "environments", name))
     if wait:
         with contextlib.suppress(NotFound):  # gone before we started to follow it
             wait_for(client, app, name, until="deleted", timeout=timeout, after=-1)
@@ -212,7 +228,7 @@ def env_destroy(
 
 @commands.command()
 def logs(
-    environment: str = typer.Argument(..., help="Environment name."),
+    environment: str = env_arg(),
     service: str | None = typer.Argument(None, help="Only this service (or `release`)."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
     tail: int = typer.Option(100, "--tail", "-n", help="Lines of history per file."),
@@ -224,6 +240,6 @@ def logs(
     params: dict[str, str] = {"tail": str(tail), "follow": str(follow).lower()}
     if service:
         params["service"] = service
-    path = f"/apps/{app}/environments/{environment}/logs"
-    for line in Client().stream("GET", path, params=params):
+    logs_path = path("apps", app, "environments", environment, "logs")
+    for line in Client().stream("GET", logs_path, params=params):
         print(line, flush=True)

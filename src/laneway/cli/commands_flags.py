@@ -5,13 +5,12 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import typer
 
 from laneway.cli import output
-from laneway.cli.client import Client
-from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, which_app
+from laneway.cli.client import ApiPath, Client, path
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, check_name, which_app
 from laneway.cli.output import escape
 from laneway.errors import InvalidInput
 
@@ -20,7 +19,7 @@ flags_app = typer.Typer(
     no_args_is_help=True,
 )
 
-EnvOpt = typer.Option(..., "--env", "-e", help="Environment name.")
+EnvOpt = typer.Option(..., "--env", "-e", help="Environment name.", callback=check_name)
 TYPES = ("boolean", "string", "number", "object")
 ON_OFF: dict[str, Any] = {"variants": {"on": True, "off": False}}
 
@@ -34,7 +33,7 @@ def _app(client: Client, app_name: str | None, repo: Path | None) -> str:
     except InvalidInput:
         if repo is not None:
             raise
-    apps = [a["name"] for a in client.request("GET", "/apps")]
+    apps = [a["name"] for a in client.request("GET", path("apps"))]
     if len(apps) == 1:
         return str(apps[0])
     raise InvalidInput(
@@ -44,12 +43,8 @@ def _app(client: Client, app_name: str | None, repo: Path | None) -> str:
     )
 
 
-def _env_path(app: str, env: str, tail: str = "") -> str:
-    return f"/apps/{quote(app, safe='')}/environments/{quote(env, safe='')}{tail}"
-
-
-def _key(key: str) -> str:
-    return quote(key, safe="")
+def _env_path(app: str, env: str, *tail: str) -> ApiPath:
+    return path("apps", app, "environments", env, *tail)
 
 
 def _describe(flag: dict[str, Any]) -> str:
@@ -141,7 +136,9 @@ def _read_json(file: Path) -> Any:
 
 @flags_app.command("list")
 def list_flags(
-    env: str | None = typer.Option(None, "--env", "-e", help="Only this environment."),
+    env: str | None = typer.Option(
+        None, "--env", "-e", help="Only this environment.", callback=check_name
+    ),
     app_name: str | None = AppOpt,
     repo: Path | None = RepoOpt,
     as_json: bool = JsonOpt,
@@ -150,7 +147,7 @@ def list_flags(
     client = Client()
     app = _app(client, app_name, repo)
     if env is not None:
-        data = client.request("GET", _env_path(app, env, "/flags"))
+        data = client.request("GET", _env_path(app, env, "flags"))
         if as_json:
             output.print_json(data)
             return
@@ -168,7 +165,7 @@ def list_flags(
         output.out().print(table)
         output.out().print(f"[dim]{env}: version {data['version']}[/]")
         return
-    data = client.request("GET", f"/apps/{quote(app, safe='')}/flags")
+    data = client.request("GET", path("apps", app, "flags"))
     if as_json:
         output.print_json(data)
         return
@@ -211,7 +208,7 @@ def create(
     body: dict[str, Any] = {"key": key, "enabled_in": enable_in}
     if definition is not None:
         body["definition"] = definition
-    created = client.request("POST", f"/apps/{quote(app, safe='')}/flags", json=body)
+    created = client.request("POST", path("apps", app, "flags"), json=body)
     output.out().print(f"[green]✓[/] flag [bold]{escape(key)}[/] created in app {app}")
     for name, flag in created["environments"].items():
         output.out().print(f"  {name}: {_describe(flag)}")
@@ -243,7 +240,7 @@ def set_flag(
         raise InvalidInput("say what to set: on, off, --variant V or --no-targeting")
     client = Client()
     app = _app(client, app_name, repo)
-    flag = client.request("PATCH", _env_path(app, env, f"/flags/{_key(key)}"), json=body)
+    flag = client.request("PATCH", _env_path(app, env, "flags", key), json=body)
     output.out().print(f"[green]✓[/] {escape(key)} in {env}: {_describe(flag)}")
     if variant is not None and flag["targeting"]:
         output.out().print("  [dim]its targeting still decides for the users it matches[/]")
@@ -271,7 +268,7 @@ def rollout(
     body = {"percent": percent, "variant": variant, "rest": rest}
     flag = client.request(
         "PUT",
-        _env_path(app, env, f"/flags/{_key(key)}/rollout"),
+        _env_path(app, env, "flags", key, "rollout"),
         json={k: v for k, v in body.items() if v is not None},
     )
     r = flag["rollout"]
@@ -290,7 +287,7 @@ def delete(
     """Remove a flag from the app and from every environment."""
     client = Client()
     app = _app(client, app_name, repo)
-    result = client.request("DELETE", f"/apps/{quote(app, safe='')}/flags/{_key(key)}")
+    result = client.request("DELETE", path("apps", app, "flags", key))
     where = ", ".join(result["removed_from"]) or "no environment"
     output.out().print(f"[green]✓[/] flag {escape(key)} deleted (from {where})")
 
@@ -313,7 +310,7 @@ def import_flags(
     client = Client()
     app = _app(client, app_name, repo)
     params = {"strict": "true"} if strict else {}
-    data = client.request("PUT", _env_path(app, env, "/flagset"), json=document, params=params)
+    data = client.request("PUT", _env_path(app, env, "flagset"), json=document, params=params)
     warnings = data.get("warnings") or []
     noted = f", {len(warnings)} with warnings" if warnings else ""
     output.out().print(
@@ -337,7 +334,7 @@ def export(
     """An environment's flags as a flagd document, as flagd reads it."""
     client = Client()
     app = _app(client, app_name, repo)
-    document = client.request("GET", _env_path(app, env, "/flagset"))
+    document = client.request("GET", _env_path(app, env, "flagset"))
     text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     if file is None or str(file) == "-":
         sys.stdout.write(text)
@@ -364,7 +361,7 @@ def history(
     params: dict[str, Any] = {"limit": limit}
     if key is not None:
         params["key"] = key
-    items = client.request("GET", _env_path(app, env, "/flag-history"), params=params)
+    items = client.request("GET", _env_path(app, env, "flag-history"), params=params)
     if as_json:
         output.print_json(items)
         return
@@ -407,7 +404,7 @@ def client_key(
     """Print an environment's client key and flags URL (it reads that environment's flags only)."""
     client = Client()
     app = _app(client, app_name, repo)
-    data = client.request("POST", _env_path(app, env, "/flag-key"))
+    data = client.request("POST", _env_path(app, env, "flag-key"))
     if as_json:
         output.print_json(data)
         return

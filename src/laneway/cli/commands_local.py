@@ -6,11 +6,16 @@ that the client commands and `laneway --help` start without it.
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from laneway.cli import output
+from laneway.cli.options import AppOpt
 from laneway.errors import Conflict, InvalidInput
+
+if TYPE_CHECKING:
+    from laneway.settings import Settings
 
 commands = typer.Typer()
 """Top-level commands, merged into `laneway` by main.py."""
@@ -72,15 +77,28 @@ def demo(
     router: str | None = typer.Option(
         None, "--router", envvar="LANEWAY_ROUTER", help="HOST:PORT of the router."
     ),
+    flags_sync: str | None = typer.Option(
+        None,
+        "--flags-sync",
+        envvar="LANEWAY_FLAGS_SYNC",
+        help="HOST:PORT of flagd sync, or `off`.",
+    ),
 ) -> None:
-    """Run the example app: a server, `staging` from main and preview `feature-x`, URLs printed."""
+    """Run the example app: a server, `staging` from main and preview `feature-x`, URLs
+    printed. A default port that is taken is replaced by a free one, and said so."""
     import logging
 
     from laneway.cli import demo as example
     from laneway.settings import load_settings
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    example.main(load_settings(api=api, router=router), output.out())
+    given = {"api": api, "router": router, "flags_sync": flags_sync}
+    settings = load_settings(api=api, router=router, flags_sync=flags_sync)
+    console = output.out()
+    settings = example.with_free_ports(
+        settings, given={name for name, value in given.items() if value}, console=console
+    )
+    example.main(settings, console)
 
 
 @commands.command()
@@ -110,8 +128,12 @@ def halt(
 @commands.command()
 def up(
     repo: Path = typer.Option(Path("."), "--repo", help="The app's work tree."),
+    reset: bool = typer.Option(
+        False, "--reset", help="Start afresh: remove what `laneway down` removes first."
+    ),
 ) -> None:
-    """Run the app from the work tree in the foreground, restarting services on changes."""
+    """Run the app from the work tree in the foreground, restarting services on changes.
+    Its development database and files are kept between runs (`laneway down` removes them)."""
     import asyncio
 
     from laneway import dev
@@ -122,5 +144,32 @@ def up(
     root = repo.resolve()
     if not (root / "laneway.yaml").exists():
         raise InvalidInput(f"no laneway.yaml in {root}", hint="create one with `laneway init`")
-    load_spec(root / "laneway.yaml")
+    spec = load_spec(root / "laneway.yaml")
+    if reset:
+        _remove_development(spec.app, settings)
     asyncio.run(dev.run(root, settings))
+
+
+@commands.command()
+def down(
+    repo: Path = typer.Option(Path("."), "--repo", help="The app's work tree."),
+    app_name: str | None = AppOpt,
+) -> None:
+    """Remove what `laneway up` keeps between runs: the development database (and the other
+    resources), files and record of the app. Refused while `laneway up` runs it."""
+    from laneway.cli.options import app_of
+    from laneway.settings import load_settings
+
+    app = app_name or app_of(repo, None)[0]
+    _remove_development(app, load_settings())
+
+
+def _remove_development(app: str, settings: "Settings") -> None:
+    import asyncio
+
+    from laneway import dev
+
+    if asyncio.run(dev.remove(app, settings)):
+        output.out().print(f"removed the development environment of {app}: database, files, record")
+    else:
+        output.out().print(f"{app} has no development environment to remove")

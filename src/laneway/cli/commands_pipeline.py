@@ -11,8 +11,17 @@ from typing import Any
 import typer
 
 from laneway.cli import output
-from laneway.cli.client import Client
-from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, app_of, register_app, which_app
+from laneway.cli.client import Client, path
+from laneway.cli.options import (
+    AppOpt,
+    JsonOpt,
+    RepoOpt,
+    app_of,
+    check_build,
+    env_arg,
+    register_app,
+    which_app,
+)
 from laneway.errors import InvalidInput, LanewayError
 
 commands = typer.Typer()
@@ -42,10 +51,11 @@ def follow_release(
         )
         return
     started = time.monotonic()
-    path = f"/apps/{app}/environments/{environment}/events"
+    events = path("apps", app, "environments", environment, "events")
     params = {"follow": "true", "after": str(release.get("events_after") or 0)}
+    built: list[str] = []
     with err.status(f"{environment}: {name}…") as status:
-        for event in client.events("GET", path, params=params):
+        for event in client.events("GET", events, params=params):
             data = event.data
             if time.monotonic() - started > timeout:
                 raise LanewayError(
@@ -55,8 +65,10 @@ def follow_release(
             if event.type == "status":
                 status.update(f"{environment}: {data['phase']}: {data['message']}")
                 if data["phase"] == "failed" and data["release"] == name:
+                    # its first line: the rest (a build's output) was printed as it came
+                    first = (data["message"].splitlines() or [""])[0]
                     raise LanewayError(
-                        f"{name} failed on {environment}: {data['message']}",
+                        f"{name} failed on {environment}: {first}",
                         hint=f"`laneway releases {environment} {name}` has the details",
                     )
                 continue
@@ -64,9 +76,10 @@ def follow_release(
                 raise LanewayError(f"{environment} was destroyed")
             message = data["message"]
             if event.type == "build.output":
-                err.print(f"  [dim]build |[/] {message}", markup=True)
+                err.print(f"  [dim]build |[/] {output.escape(message)}", markup=True)
+                built.append(message)
                 continue
-            err.print(f"  {message}")
+            err.print(f"  {output.without_echo(message, built)}", markup=False)
             if event.type == "switched" and message.startswith(f"{name} is live"):
                 took = time.monotonic() - started
                 out.print(f"[green]{name} is live on {environment}[/] ({took:.1f}s)")
@@ -96,9 +109,11 @@ def announce(
 
 @commands.command()
 def deploy(
-    environment: str = typer.Argument(..., help="Environment name."),
+    environment: str = env_arg(),
     ref: str | None = typer.Option(None, "--ref", help="Git ref to deploy (built if needed)."),
-    build: str | None = typer.Option(None, "--build", help="Build id (or a prefix)."),
+    build: str | None = typer.Option(
+        None, "--build", help="Build id (or a prefix).", callback=check_build
+    ),
     hotfix: bool = typer.Option(False, "--hotfix", help="Bypass the pipeline's protection."),
     reason: str | None = typer.Option(None, "--reason", help="Why (needed with --hotfix)."),
     cancel: bool = typer.Option(False, "--cancel", help="Stop the deploy under way."),
@@ -114,7 +129,8 @@ def deploy(
         if ref or build or hotfix or reason:
             raise InvalidInput("--cancel takes no --ref, --build, --hotfix or --reason")
         name = which_app(repo, app_name)
-        live = Client().request("POST", f"/apps/{name}/environments/{environment}/deploys/cancel")
+        cancel_path = path("apps", name, "environments", environment, "deploys", "cancel")
+        live = Client().request("POST", cancel_path)
         output.out().print(f"deploy cancelled; {live['name']} serves {environment}")
         return
     if (ref is None) == (build is None):
@@ -124,15 +140,16 @@ def deploy(
     if ref is not None:
         register_app(client, name, root)  # the ref is read from this repository
     body = {"ref": ref, "build": build, "hotfix": hotfix, "reason": reason}
-    path = f"/apps/{name}/environments/{environment}/deploys"
-    release = client.request("POST", path, json=body)
+    release = client.request(
+        "POST", path("apps", name, "environments", environment, "deploys"), json=body
+    )
     announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
 
 
 @commands.command()
 def promote(
-    source: str = typer.Argument(..., help="Environment whose live build is promoted."),
-    target: str = typer.Argument(..., help="Environment that receives it."),
+    source: str = env_arg("Environment whose live build is promoted.", "SOURCE"),
+    target: str = env_arg("Environment that receives it.", "TARGET"),
     hotfix: bool = typer.Option(False, "--hotfix", help="Bypass the pipeline's protection."),
     reason: str | None = typer.Option(None, "--reason", help="Why (needed with --hotfix)."),
     no_wait: bool = WaitOpt,
@@ -144,13 +161,13 @@ def promote(
     name = which_app(repo, app_name)
     client = Client()
     body = {"from": source, "to": target, "hotfix": hotfix, "reason": reason}
-    release = client.request("POST", f"/apps/{name}/promotions", json=body)
+    release = client.request("POST", path("apps", name, "promotions"), json=body)
     announce(client, name, target, release, wait=not no_wait, timeout=timeout)
 
 
 @commands.command()
 def rollback(
-    environment: str = typer.Argument(..., help="Environment name."),
+    environment: str = env_arg(),
     to: str | None = typer.Option(None, "--to", help="Release to go back to, e.g. v3."),
     no_wait: bool = WaitOpt,
     timeout: float = TimeoutOpt,
@@ -167,8 +184,8 @@ def rollback(
         number = int(digits)
     name = which_app(repo, app_name)
     client = Client()
-    path = f"/apps/{name}/environments/{environment}/rollback"
-    release = client.request("POST", path, json={"to": number})
+    rollback_path = path("apps", name, "environments", environment, "rollback")
+    release = client.request("POST", rollback_path, json={"to": number})
     announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
 
 
@@ -195,8 +212,8 @@ def print_diff(left: str, right: str, report: dict[str, Any]) -> None:
 
 @commands.command()
 def diff(
-    left: str = typer.Argument(..., help="Environment name, e.g. staging."),
-    right: str = typer.Argument(..., help="Environment name, e.g. production."),
+    left: str = env_arg("Environment name, e.g. staging.", "LEFT"),
+    right: str = env_arg("Environment name, e.g. production.", "RIGHT"),
     as_json: bool = JsonOpt,
     app_name: str | None = AppOpt,
     repo: Path | None = RepoOpt,
@@ -204,7 +221,8 @@ def diff(
     """Show two environments side by side. Exit 0 when they are in parity on everything
     but the differences the spec declares, 1 otherwise."""
     name = which_app(repo, app_name)
-    report = Client().request("GET", f"/apps/{name}/diff", params={"left": left, "right": right})
+    params = {"left": left, "right": right}
+    report = Client().request("GET", path("apps", name, "diff"), params=params)
     if as_json:
         output.print_json(report)
     else:

@@ -6,8 +6,8 @@ from typing import Any
 import typer
 
 from laneway.cli import output
-from laneway.cli.client import Client
-from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, which_app
+from laneway.cli.client import Client, path
+from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, env_arg, which_app
 from laneway.errors import InvalidInput
 
 commands = typer.Typer()
@@ -21,7 +21,8 @@ def _state(release: dict[str, Any]) -> str:
 def print_release(r: dict[str, Any]) -> None:
     out = output.out()
     out.print(f"[bold]{r['name']}[/]: {_state(r)}   {r['description']}")
-    out.print(f"  build:   {(r['build'] or '-')[:19]} @ {(r['commit'] or '-')[:12]}")
+    commit = f"commit {r['commit'][:12]}" if r["commit"] else "no commit yet"
+    out.print(f"  build:   {(r['build'] or '-')[:19]} @ {commit}")
     out.print(f"  config:  version {r['config_version']}   processes: {r['generation']}")
     out.print(f"  by:      {r['created_by']} at {r['created_at'][:19]}")
     if r["hotfix_reason"]:
@@ -57,7 +58,7 @@ def print_releases(items: list[dict[str, Any]]) -> None:
 
 @commands.command()
 def releases(
-    environment: str = typer.Argument(..., help="Environment name."),
+    environment: str = env_arg(),
     release: str | None = typer.Argument(None, help="One release (e.g. v3) in full."),
     app_name: str | None = AppOpt,
     repo: Path | None = RepoOpt,
@@ -66,18 +67,18 @@ def releases(
     """List an environment's releases, newest first; or show one with its config and its
     release hook's output."""
     name = which_app(repo, app_name)
-    path = f"/apps/{name}/environments/{environment}/releases"
+    where = ("apps", name, "environments", environment, "releases")
     if release is not None:
         digits = release.removeprefix("v")
         if not digits.isdigit():
             raise InvalidInput(f"release {release!r}: expected a release such as v3")
-        item = Client().request("GET", f"{path}/{int(digits)}")
+        item = Client().request("GET", path(*where, int(digits)))
         if as_json:
             output.print_json(item)
         else:
             print_release(item)
         return
-    items = Client().request("GET", path)
+    items = Client().request("GET", path(*where))
     if as_json:
         output.print_json(items)
     else:

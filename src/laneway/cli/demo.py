@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import socket
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -18,9 +19,11 @@ from pathlib import Path
 from rich.console import Console
 
 from laneway import server
-from laneway.cli.client import Client
+from laneway.addresses import Address
+from laneway.api.auth import write_client_config
+from laneway.cli.client import Client, path
 from laneway.cli.commands_env import wait_for
-from laneway.errors import LanewayError
+from laneway.errors import Conflict, LanewayError
 from laneway.settings import Settings
 
 ENVIRONMENTS = (("staging", "staging", "main"), ("feature-x", "preview", "feature-x"))
@@ -73,13 +76,13 @@ def create_environments(
     settings: Settings, repo: Path, console: Console
 ) -> list[dict[str, object]]:
     client = Client(server.api_url(settings), _token(settings))
-    client.request("PUT", "/apps/shop", json={"repo": str(repo)})
+    client.request("PUT", path("apps", "shop"), json={"repo": str(repo)})
     results = []
     for name, kind, branch in ENVIRONMENTS:
         console.print(f"creating [bold]{name}[/] ({kind}) from branch {branch}")
         created = client.request(
             "POST",
-            "/apps/shop/environments",
+            path("apps", "shop", "environments"),
             json={"name": name, "kind": kind, "branch": branch},
         )
         after = 0 if created["phase"] == "pending" else -1  # an earlier demo's: from now on
@@ -96,7 +99,7 @@ def print_urls(
 ) -> None:
     console.print("\n[bold]laneway demo[/]: the example app `shop` runs in two environments")
     for e in results:
-        source = f"{e['kind']}, branch {e['branch']} @ {str(e['commit'])[:12]}"
+        source = f"{e['kind']}, branch {e['branch']} @ commit {str(e['commit'])[:12]}"
         console.print(f"  {e['name']:<10} {source:<40} {e['url']}")
     host, port = settings.router
     console.print(
@@ -106,12 +109,43 @@ def print_urls(
     )
 
 
+def with_free_ports(settings: Settings, *, given: set[str], console: Console) -> Settings:
+    """The settings with each default address that is taken moved to a free port on the
+    same host, said so. An address given (an option or its variable) stays, for the server
+    to refuse naming its option; the router this home started may hold its own address."""
+    if running := server.running_api(settings):
+        raise Conflict(
+            f"a laneway server of {settings.home} runs at {running}; the demo runs its own",
+            hint="stop that server first (Ctrl-C), or give the demo another LANEWAY_HOME",
+        )
+    moved: dict[str, Address] = {}
+    for field, what in (("api", "API"), ("router", "router"), ("flags_sync", "flags sync")):
+        address: Address | None = getattr(settings, field)
+        if field in given or address is None or server.port_is_free(*address) is None:
+            continue
+        if field == "router" and server.our_router_runs(settings):
+            continue
+        moved[field] = Address(address.host, free_port(address.host))
+        console.print(
+            f"the {what}'s port {address.port} is taken: the demo uses {moved[field]} "
+            f"instead (choose with {server.PORT_OPTIONS[what]})"
+        )
+    return settings.model_copy(update=moved)
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
 async def run_demo(settings: Settings, console: Console) -> None:
     """Serve until the server stops (uvicorn turns Ctrl-C and SIGTERM into a clean stop)."""
     repo = make_demo_repo(settings.home / "demo" / "shop")
     console.print(f"example app repository: {repo}")
     serving = asyncio.create_task(server.serve(settings))
     await _wait_for_api(settings, serving)
+    _point_client_config(settings)
     creating = asyncio.create_task(asyncio.to_thread(create_environments, settings, repo, console))
     done, _ = await asyncio.wait({serving, creating}, return_when=asyncio.FIRST_COMPLETED)
     if creating in done:
@@ -132,10 +166,19 @@ async def _wait_for_api(settings: Settings, serving: asyncio.Task[None]) -> None
         await asyncio.sleep(0.05)
 
 
+def _point_client_config(settings: Settings) -> None:
+    """The client config names the API where this demo serves it (a moved port included),
+    so that `laneway env list` afterwards reaches it."""
+    config = json.loads(settings.client_config.read_text())
+    if config.get("url") != server.api_url(settings):
+        url = server.api_url(settings)
+        write_client_config(settings.client_config, url=url, token=str(config["token"]))
+
+
 def _api_up(settings: Settings) -> bool:
     client = Client(server.api_url(settings), _token(settings))
     try:
-        client.request("GET", "/status")
+        client.request("GET", path("status"))
         return True
     except LanewayError:
         return False

@@ -30,6 +30,19 @@ from laneway.cli import (
 )
 from laneway.errors import LanewayError
 
+
+def _usage_metavar(self: typer.core.TyperArgument, ctx: object, *, usage: bool = False) -> str:
+    """An argument as click and most commands write it in a usage line: `NAME`, `[NAME]`
+    when optional, `NAME...` for several. typer 0.28 writes a required one as `{name}`,
+    which reads as a placeholder to fill in with the braces."""
+    var = self.metavar or (self.name or "").upper()
+    if self.nargs != 1:
+        var += "..."
+    return f"[{var}]" if usage and not self.required else var
+
+
+typer.core.TyperArgument.make_metavar = _usage_metavar  # type: ignore[method-assign]
+
 app = typer.Typer(
     name="laneway",
     help="Environments per branch, staging and production for web apps, on one machine.",

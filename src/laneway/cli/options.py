@@ -9,24 +9,48 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import typer
 
-from laneway.errors import InvalidInput
+from laneway.cli.client import Client, path
+from laneway.errors import InvalidInput, SpecError
+from laneway.spec import names
 
-if TYPE_CHECKING:
-    from laneway.cli.client import Client
+
+def check_name(value: str | None) -> str | None:
+    """A typer callback: an app or environment name must be a DNS label, checked before any
+    request (it becomes part of a hostname and of API paths); click names the argument."""
+    if value is not None and (problem := names.label_problem(value)):
+        raise typer.BadParameter(f"{value!r}: {problem}")
+    return value
+
+
+def check_build(value: str | None) -> str | None:
+    if value is not None and (problem := names.build_problem(value)):
+        raise typer.BadParameter(f"{value!r}: {problem} (`laneway builds` lists them)")
+    return value
+
+
+def env_arg(help: str = "Environment name.", metavar: str = "ENV") -> Any:
+    """A required environment-name argument, checked by `check_name`."""
+    return typer.Argument(..., help=help, metavar=metavar, callback=check_name)
+
 
 AppOpt = typer.Option(
-    None, "--app", envvar="LANEWAY_APP", help="App name (default: laneway.yaml's)."
+    None,
+    "--app",
+    envvar="LANEWAY_APP",
+    help="App name (default: laneway.yaml's).",
+    callback=check_name,
 )
 RepoOpt = typer.Option(None, "--repo", help="The app's git repository (default: the current one).")
 JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 
-APP_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
-"""spec.model.DNS_LABEL, here so that finding the app imports no pydantic (a test keeps the
-two the same)."""
+APP_NAME = re.compile(names.DNS_LABEL)
+APP_LINE = re.compile(r"""^app:[ \t]*(['"]?)([a-z][a-z0-9-]*)\1[ \t]*(?:#.*)?$""", re.M)
+"""A top-level `app: NAME` line, for a laneway.yaml that is not valid YAML: a command that
+reads the server (`env list`) needs only the name, and `spec check` explains the rest."""
 
 
 def repo_root(repo: Path | None) -> Path:
@@ -65,7 +89,11 @@ def app_of(repo: Path | None, app: str | None) -> tuple[str, Path]:
     if name is None:  # the spec loader says what is wrong, with line and column
         from laneway.workspace import load_spec
 
-        name = load_spec(spec_path).app
+        try:
+            name = load_spec(spec_path).app
+        except SpecError as exc:
+            exc.hint = f"{spec_path} names no app that can be read; pass --app NAME"
+            raise
     return name, root
 
 
@@ -77,10 +105,15 @@ def app_in_spec(path: Path) -> str | None:
     import yaml
 
     try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=loader)
-    except (OSError, ValueError, yaml.YAMLError):
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
         return None
+    try:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        root = yaml.compose(text, Loader=loader)
+    except yaml.YAMLError:  # the name may still stand plainly on a line of its own
+        lines = [m.group(2) for m in APP_LINE.finditer(text)]
+        return lines[0] if len(lines) == 1 and APP_NAME.fullmatch(lines[0]) else None
     if not isinstance(root, yaml.MappingNode):
         return None
     found = [v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "app"]
@@ -100,4 +133,4 @@ def which_app(repo: Path | None, app: str | None) -> str:
 
 
 def register_app(client: Client, app: str, repo: Path) -> None:
-    client.request("PUT", f"/apps/{app}", json={"repo": str(repo)})
+    client.request("PUT", path("apps", app), json={"repo": str(repo)})

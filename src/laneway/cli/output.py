@@ -56,6 +56,15 @@ def escape(text: str) -> str:
     return escape_markup(text)
 
 
+def without_echo(message: str, printed: list[str]) -> str:
+    """`message` less the lines after its first where they repeat the last lines printed:
+    a failed build's message carries its output's tail, which was printed as it came."""
+    first, *rest = message.splitlines() or [""]
+    if rest and printed[-len(rest) :] == rest:
+        return first
+    return message
+
+
 def phase(name: str) -> str:
     """An environment's phase or a release's state, coloured."""
     return f"[{PHASE_STYLE.get(name, 'cyan')}]{name}[/]"

@@ -15,6 +15,7 @@ from laneway.builds import builder, git
 from laneway.controllers import hidden
 from laneway.controllers.context import Context
 from laneway.controllers.outcomes import PermanentFailure
+from laneway.core.environments import described_ref
 from laneway.core.types import BuildRecord, Environment, EventType
 from laneway.errors import BuildFailed, InvalidInput, NotFound, SpecError, UnsafeArtifact
 from laneway.runtime import local
@@ -125,7 +126,8 @@ class BuildTasks:
 
     async def _build(self, environment: Environment, ref: str) -> None:
         store = self.ctx.store
-        store.add_event(environment.id, EventType.BUILD, f"building {ref}")
+        source = described_ref(ref)
+        store.add_event(environment.id, EventType.BUILD, f"building {source}")
         # a build gets no config, but its output may still print what it found on the machine
         redactor = hidden.redactor(self.ctx, environment)
 
@@ -139,10 +141,15 @@ class BuildTasks:
                 build_and_record, self.ctx, environment.app, ref, on_output=on_output
             )
         except (BuildFailed, InvalidInput, NotFound, UnsafeArtifact) as exc:
+            # a failed build's message names its commit already; its hint (the output's
+            # tail) follows on lines of its own, after the one-line summary
             detail = f"\n{exc.hint}" if exc.hint else ""
-            raise PermanentFailure(
-                redactor.text(f"build of {ref} failed: {exc.message}{detail}")
-            ) from None
+            summary = (
+                exc.message
+                if isinstance(exc, BuildFailed)
+                else f"build of {source} failed: {exc.message}"
+            )
+            raise PermanentFailure(redactor.text(f"{summary}{detail}")) from None
         store.update_release(
             environment.id, environment.release, build_id=build.id, commit=build.commit
         )
@@ -152,5 +159,7 @@ class BuildTasks:
         store.update_environment(environment.id, build_id=build.id, commit=build.commit)
         note = " (cached)" if cached else ""
         store.add_event(
-            environment.id, EventType.BUILT, f"build {build.id[7:19]} of {build.commit[:12]}{note}"
+            environment.id,
+            EventType.BUILT,
+            f"build {build.id[7:19]} of commit {build.commit[:12]}{note}",
         )

@@ -22,6 +22,7 @@ Destroy: StopProcess (each) -> DestroyResources -> RemoveFiles -> DeleteRecord
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from laneway.core.actions import (
@@ -79,6 +80,7 @@ __all__ = [
 ]
 
 RESTART_BACKOFF_MAX = 30.0
+COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 HOOK_SERVICE = "_hook"  # not a DNS label, so no service of a spec can be named so
 HOOK_TIMEOUT = 600.0
 HEALTHY_RESETS_BACKOFF_AFTER = 60.0
@@ -302,10 +304,17 @@ def _plan_hook(environment: Environment, command: str, observed: Observed, *, no
 
 
 def _source(environment: Environment) -> str:
+    """What is built, named as a person would: the branch, a tag, or `commit 1a2b3c4d5e6f`
+    (a deploy of another ref records its commit; the branch it tracks is not what builds)."""
     ref = environment.ref or ""
-    if environment.branch and ref != environment.branch:
-        return f"{environment.branch} at {ref[:12]}"
-    return environment.branch or ref[:12] or "HEAD"
+    if environment.branch and ref in ("", environment.branch):
+        return environment.branch
+    return described_ref(ref) if ref else "HEAD"
+
+
+def described_ref(ref: str) -> str:
+    """A ref for a message: a commit id as `commit 1a2b3c4d5e6f`, any other ref as it is."""
+    return f"commit {ref[:12]}" if COMMIT_ID.fullmatch(ref) else ref
 
 
 def _plan_teardown(environment: Environment, observed: Observed) -> Plan:
@@ -466,7 +475,7 @@ def replicas_phase(statuses: list[ReplicaStatus]) -> tuple[Phase, str]:
     if troubled:
         return Phase.DEGRADED, "; ".join(
             f"{s.service}/{s.index} {s.message}"
-            + (f" ({s.restarts} restarts)" if s.restarts else "")
+            + (f" ({counted(s.restarts, 'restart')})" if s.restarts else "")
             for s in troubled
         )
     starting = [s for s in statuses if s.state is ReplicaState.STARTING]
@@ -474,4 +483,9 @@ def replicas_phase(statuses: list[ReplicaStatus]) -> tuple[Phase, str]:
         return Phase.STARTING, "; ".join(
             f"{s.service}/{s.index} {s.message or 'starting'}" for s in starting
         )
-    return Phase.RUNNING, f"{len(statuses)} replicas running"
+    return Phase.RUNNING, f"{counted(len(statuses), 'replica')} running"
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 replica`, `3 replicas`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

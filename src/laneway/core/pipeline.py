@@ -74,7 +74,7 @@ def check_protection(
     before = previous_in_pipeline(pipeline, target)
     if before is None:
         return
-    short = build_id[7:19] if build_id else "the requested commit (not built yet)"
+    short = f"build {build_id[7:19]}" if build_id else "the requested commit (not built yet)"
     ran = build_id is not None and any(
         r.build_id == build_id and r.state.ran_healthy for r in previous_releases or []
     )

@@ -28,8 +28,10 @@ from laneway.flags.definitions import FlagDefinitionError
 from laneway.flags.types import FlagSet, JsonValue, State
 
 SCHEMA_URL = "https://flagd.dev/schema/v0/flags.json"
-FLAG_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-"""Keys of flags made with `flags create`; imported documents may hold any flagd key."""
+FLAG_KEY = re.compile(r"^[a-z]([a-z0-9.-]{0,126}[a-z0-9])?$")
+"""Keys of flags made with `flags create`: lowercase like every other name laneway gives
+(apps, environments, services), '.' allowed to group them. Imported documents may hold any
+flagd key."""
 BOOLEAN_VARIANTS: dict[str, JsonValue] = {"on": True, "off": False}
 
 _UNSET: Any = object()
@@ -42,8 +44,9 @@ def empty_document() -> dict[str, JsonValue]:
 def check_flag_key(key: str) -> None:
     if not FLAG_KEY.match(key):
         raise InvalidInput(
-            f"flag key {key!r}: expected letters, digits, '.', '_' or '-' "
-            "(starting with a letter or digit, at most 128 characters)"
+            f"flag key {key!r}: expected a lowercase key like `new-checkout` or "
+            "`checkout.express` (a-z, 0-9, '-' and '.', starting with a letter, not ending "
+            "with '-' or '.', at most 128 characters)"
         )
 
 

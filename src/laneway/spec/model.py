@@ -25,7 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-DNS_LABEL = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"
+from laneway.spec.names import DNS_LABEL as DNS_LABEL
+
 ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
 KINDS = ("development", "preview", "staging", "production")
 Kind = Literal["development", "preview", "staging", "production"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import ssl
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from laneway.cli.client import Client, Event
+from laneway.cli.client import Client, Event, path
 from laneway.errors import LanewayError, NotFound, Unavailable
 
 # written in pieces that split lines and events, as a server flushing as it goes would
@@ -43,6 +44,12 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(200, "text/event-stream", [b"event: status\ndata: hello\n\n"])
         elif self.path == "/api/v1/plain":
             self._answer(200, "text/plain", [b"not events\n"])
+        elif self.path == "/api/v1/page":  # what the router answers for a host it has not
+            self._answer(404, "text/html", [b"<!doctype html><html><body>no app</body></html>"])
+        elif self.path == "/api/v1/ok-page":
+            self._answer(200, "text/html; charset=utf-8", [b"<html>welcome</html>"])
+        elif self.path == "/api/v1/proxy-down":
+            self._answer(502, "text/html", [b"<html>bad gateway</html>"])
         else:
             problem = {"title": "not found", "detail": "no environment 'x'", "hint": "see env list"}
             self._answer(404, "application/problem+json", [json.dumps(problem).encode()])
@@ -75,7 +82,7 @@ def client() -> Iterator[Client]:
 
 
 def test_events_as_the_standard_reads_them(client: Client) -> None:
-    assert list(client.events("GET", "/events")) == [
+    assert list(client.events("GET", path("events"))) == [
         Event(
             type="status",
             data={"phase": "pending", "message": "line one\nline two"},
@@ -89,19 +96,19 @@ def test_events_as_the_standard_reads_them(client: Client) -> None:
 
 def test_a_problem_answer_is_a_laneway_error(client: Client) -> None:
     with pytest.raises(NotFound) as raised:
-        list(client.events("GET", "/missing"))
+        list(client.events("GET", path("missing")))
     assert raised.value.message == "no environment 'x'"
     assert raised.value.hint == "see env list"
 
 
 def test_an_event_that_is_not_json_says_where(client: Client) -> None:
     with pytest.raises(LanewayError, match="/not-json: status: .* not JSON: 'hello'"):
-        list(client.events("GET", "/not-json"))
+        list(client.events("GET", path("not-json")))
 
 
 def test_an_answer_that_is_not_an_event_stream_is_refused(client: Client) -> None:
     with pytest.raises(Unavailable, match="failed: SSEError"):
-        list(client.events("GET", "/plain"))
+        list(client.events("GET", path("plain")))
 
 
 def test_no_server_is_unavailable() -> None:
@@ -110,7 +117,7 @@ def test_no_server_is_unavailable() -> None:
     server.server_close()  # the port is free now: nothing listens
     client = Client(f"http://127.0.0.1:{port}", "t0ken")
     with pytest.raises(Unavailable, match="cannot reach the laneway server"):
-        list(client.events("GET", "/events"))
+        list(client.events("GET", path("events")))
     client.close()
 
 
@@ -152,7 +159,7 @@ def test_an_https_server_is_verified(tmp_path: Path) -> None:
     client = Client(f"https://127.0.0.1:{server.server_address[1]}", "t0ken")
     try:
         with pytest.raises(Unavailable, match="cannot reach"):  # an untrusted certificate
-            list(client.events("GET", "/events"))
+            list(client.events("GET", path("events")))
     finally:
         client.close()
         server.shutdown()
@@ -160,7 +167,21 @@ def test_an_https_server_is_verified(tmp_path: Path) -> None:
         thread.join()
 
 
-@pytest.mark.parametrize("url", ["nonsense", "ftp://host", "http://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "nonsense",
+        "not-a-url",
+        "ftp://host",
+        "http://",
+        "localhost:7070",
+        "http://not a url",
+        "http://127.0.0.1:99999",
+        "http://[::1",
+        "http:///api",
+        "http://host:7070/?x=1",
+    ],
+)
 def test_a_malformed_server_url_names_where_it_came_from(
     url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -172,3 +193,23 @@ def test_a_malformed_server_url_names_where_it_came_from(
     monkeypatch.setenv("LANEWAY_TOKEN", "t")
     with pytest.raises(InvalidInput, match=r"^LANEWAY_URL: expected the server's URL"):
         find_server()
+
+
+@pytest.mark.parametrize("where", ["page", "ok-page"])
+def test_an_answer_that_is_not_the_api_is_said_in_one_line(client: Client, where: str) -> None:
+    """LANEWAY_URL pointing at the router (or any other server): no page of HTML printed."""
+    from laneway.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as raised:
+        client.request("GET", path(where))
+    assert re.fullmatch(
+        r"http://127\.0\.0\.1:\d+ answered (404 Not Found|200 OK) with text/html, "
+        "not laneway's API",
+        raised.value.message,
+    )
+    assert raised.value.hint is not None and "not the router's" in raised.value.hint
+
+
+def test_a_failing_proxy_is_unavailable(client: Client) -> None:
+    with pytest.raises(Unavailable, match="answered 502 Bad Gateway with text/html"):
+        client.request("GET", path("proxy-down"))

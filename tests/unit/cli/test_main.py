@@ -3,6 +3,7 @@ runs them (a process; no server needed)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -28,7 +29,7 @@ def laneway(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (("env", "create"), "Error: Missing argument 'name'."),
+        (("env", "create"), "Error: Missing argument 'NAME'."),
         (("rollback", "staging", "--timeout", "soon"), "Invalid value for '--timeout'"),
         (("deploy", "staging", "--bogus"), "Error: No such option: --bogus"),
         (("bogus",), "Error: No such command 'bogus'."),
@@ -67,6 +68,7 @@ def test_help_lists_every_command_with_its_summary(tmp_path: Path) -> None:
         "demo",
         "halt",
         "up",
+        "down",
         "init",
         "deploy",
         "promote",
@@ -80,3 +82,45 @@ def test_help_lists_every_command_with_its_summary(tmp_path: Path) -> None:
     assert "List the app's builds." in result.stdout
     create = laneway("env", "create", "--help", cwd=tmp_path)
     assert "--wait / --no-wait" in create.stdout and "[env var: LANEWAY_APP]" in create.stdout
+
+
+def test_spec_check_json_prints_the_problems_of_an_invalid_spec(tmp_path: Path) -> None:
+    (tmp_path / "laneway.yaml").write_text("app: shop\nservices:\n  web:\n    comand: x\n")
+    (tmp_path / "broken.yaml").write_text("app: [\n")
+    result = laneway("spec", "check", "--json", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    report = json.loads(result.stdout)
+    assert report["valid"] is False and report["file"] == "laneway.yaml"
+    assert {
+        "file": "laneway.yaml",
+        "line": 4,
+        "column": 5,
+        "field": "services.web.comand",
+        "message": "unknown key; did you mean 'command'? "
+        "(allowed: command, env, health, port, replicas)",
+    } in report["problems"]
+    broken = json.loads(laneway("spec", "check", "--json", "broken.yaml", cwd=tmp_path).stdout)
+    [problem] = broken["problems"]
+    assert problem["line"] == 2 and problem["field"] is None
+    assert problem["message"].startswith("invalid YAML")
+    missing = laneway("spec", "check", "--json", "nope.yaml", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert json.loads(missing.stdout)["problems"][0]["message"].startswith("cannot read")
+
+
+@pytest.mark.parametrize(
+    ("args", "usage"),
+    [
+        (("deploy",), "deploy [OPTIONS] ENV\n"),
+        (("config", "set"), "config set [OPTIONS] ENV ASSIGNMENTS...\n"),
+        (("promote",), "promote [OPTIONS] SOURCE TARGET\n"),
+    ],
+)
+def test_usage_names_arguments_as_click_does(
+    tmp_path: Path, args: tuple[str, ...], usage: str
+) -> None:
+    """`ENV`, `[REF]`, `KEY...`: not typer 0.28's `{environment}`."""
+    result = laneway(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert usage in result.stderr and "{" not in result.stderr
+    assert "[REF]" in laneway("build", "--help", cwd=tmp_path).stdout

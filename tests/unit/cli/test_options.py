@@ -64,6 +64,28 @@ def test_anything_else_is_left_to_the_spec_loader(tmp_path: Path, text: str) -> 
     assert options.app_in_spec(tmp_path / "laneway.yaml") is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "app: shop\nservices:\n  web: [\n",
+        "# the app\napp: 'shop'  # ours\nservices: {web: {command: x}\n",
+        'services:\n  web: {command: "x}\napp: "shop"\n',
+    ],
+)
+def test_a_spec_that_is_not_yaml_still_names_its_app(tmp_path: Path, text: str) -> None:
+    """`env list` and the other reading commands need only the name: a work tree whose
+    laneway.yaml is broken mid-edit does not keep them from the server."""
+    (tmp_path / "laneway.yaml").write_text(text)
+    assert options.app_in_spec(tmp_path / "laneway.yaml") == "shop"
+
+
+def test_a_spec_naming_no_app_says_to_pass_app(repo: Path) -> None:
+    (repo / "laneway.yaml").write_text("services:\n  web: [\n")
+    with pytest.raises(SpecError, match="invalid YAML") as raised:
+        options.app_of(repo, None)
+    assert raised.value.hint is not None and "pass --app NAME" in raised.value.hint
+
+
 def test_a_bad_name_is_explained_with_its_line(repo: Path) -> None:
     (repo / "laneway.yaml").write_text("services:\n  web: {command: x}\napp: Shop\n")
     with pytest.raises(SpecError, match=r"laneway.yaml:3:\d+: app"):

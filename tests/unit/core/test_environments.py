@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 import pytest
 
 from laneway.core import environments as plans
-from laneway.core.types import Desired, Environment, Kind, Phase, ProcessInfo, ReplicaStatus
+from laneway.core.types import (
+    Desired,
+    Environment,
+    Kind,
+    Phase,
+    ProcessInfo,
+    ReplicaState,
+    ReplicaStatus,
+)
 from laneway.errors import SpecError
 from laneway.spec.loader import load_spec_text
 
@@ -472,3 +480,28 @@ def test_a_deploy_counts_on_a_replica_without_health_check_only_once_it_stays_up
     later = plan_for(env, young, now=NOW + 1.5)
     assert (later.phase, later.message) == (plan.phase, plan.message), "one event, not one a pass"
     assert any(isinstance(a, plans.Switch) for a in plan_for(env, young, now=NOW + 2.5).actions)
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({}, "building feature-x"),
+        ({"ref": "1a2b3c4d5e6f" + "0" * 28}, "building commit 1a2b3c4d5e6f"),
+        ({"branch": None, "ref": "v1.2"}, "building v1.2"),
+        ({"ref": None}, "building feature-x"),
+    ],
+)
+def test_the_build_step_names_what_it_builds(changes: dict[str, object], says: str) -> None:
+    """A deploy of another ref to a branch's environment builds that ref's commit, and says
+    so, not the branch's name."""
+    plan = plan_for(replace(NEW, build_id=None, **changes), READY)  # type: ignore[arg-type]
+    assert plan.message == says
+
+
+@pytest.mark.parametrize(("count", "says"), [(1, "1 replica running"), (2, "2 replicas running")])
+def test_the_running_message_counts_in_words(count: int, says: str) -> None:
+    statuses = [
+        ReplicaStatus("web", i, "v1", pid=10 + i, port=20000 + i, state=ReplicaState.RUNNING)
+        for i in range(count)
+    ]
+    assert plans.replicas_phase(statuses) == (Phase.RUNNING, says)

@@ -105,10 +105,11 @@ def test_unknown_and_existing_flags():
         rollout(doc_with(), "nope", 5)
     with pytest.raises(Conflict, match="exists already"):
         with_flag(doc_with(), "new-checkout", boolean_flag())
-    for bad in ("", "a b", "-x", "x/y", "k" * 129):
-        with pytest.raises(InvalidInput, match="flag key"):
+    for bad in ("", "a b", "-x", "x/y", "k" * 129, "Bad_Key", "new_checkout", "Upper", "1x", "x-"):
+        with pytest.raises(InvalidInput, match="flag key .*a lowercase key"):
             check_flag_key(bad)
-    check_flag_key("new-checkout.v2_beta")
+    check_flag_key("new-checkout.v2-beta")
+    check_flag_key("k" * 128)
 
 
 def test_diff_names_each_changed_flag():
