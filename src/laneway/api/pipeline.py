@@ -147,23 +147,16 @@ def _protect(
     environment: Environment,
     *,
     build_id: str | None,
-    new_spec: Spec | None,
     hotfix: bool,
     reason: str | None,
 ) -> None:
-    """Protection is read from the live release's spec and the new one's: either may say so,
-    so a build cannot lift the protection it is deployed under."""
-    ctx = _ctx(request)
-    specs = [new_spec] if new_spec is not None else []
-    live = live_release(ctx, environment)
-    if live is not None and live.build_id:
-        specs.append(_spec(request, live.build_id))
+    """Protection is read from what runs now (the live release's spec, or the kind's
+    standing in the app), never from the build proposed: a build cannot lift it."""
     protection.check(
-        ctx,
+        _ctx(request),
         app=environment.app,
         name=environment.name,
         kind=str(environment.kind),
-        specs=specs,
         build_id=build_id,
         hotfix=hotfix,
         reason=reason,
@@ -179,25 +172,21 @@ def deploy(
     environment = ctx.store.get_environment(app, name)
     if (body.ref is None) == (body.build is None):
         raise InvalidInput("give exactly one of ref or build")
-    new_spec = None
     build_id: str | None
     if body.build:
         build_id, commit = _build_of(ctx, app, body.build)
-        new_spec = _spec(request, build_id)
         ref = environment.ref
         what = f"deploy build {build_id[7:19]}"
     else:
         assert body.ref is not None
         commit = builds.check_spec_at(FilePath(ctx.store.get_app(app).repo), body.ref, app=app)
         build_id = protection.build_of_commit(ctx, app, commit)
-        new_spec = protection.spec_at(ctx, app, commit)
         ref = commit
         what = f"deploy {body.ref} (commit {commit[:12]})"
     _protect(
         request,
         environment,
         build_id=build_id,
-        new_spec=new_spec,
         hotfix=body.hotfix,
         reason=body.reason,
     )
@@ -257,7 +246,6 @@ def promote(
         request,
         target,
         build_id=live.build_id,
-        new_spec=spec,
         hotfix=body.hotfix,
         reason=body.reason,
     )

@@ -1,17 +1,18 @@
-"""Gathering what a protection check needs: the spec of what is deployed, the build already
-made of a commit, and the releases of the environment before in the pipeline. The rule itself
-is `core.pipeline.check_protection`; environment creation and every later release use this.
+"""Gathering what a protection check needs: the specs of what runs now in the app, the build
+already made of a commit, and the releases of the environment before in the pipeline. The
+rules are `core.pipeline` (`standing`, `previous_for`, `check_protection`, `check_destroy`);
+environment creation, every later release and destruction use this.
+
+Protection is never read from the spec being proposed: a branch cannot lift the protection it
+is deployed under, nor skip the pipeline by naming a new environment outside it.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from laneway.builds import git
 from laneway.controllers.context import Context
 from laneway.core import pipeline
-from laneway.errors import NotFound
-from laneway.spec.loader import load_spec_text
+from laneway.core.types import Environment, ReleaseState
+from laneway.errors import LanewayError
 from laneway.spec.model import Spec
 
 
@@ -20,9 +21,47 @@ def build_of_commit(ctx: Context, app: str, commit: str) -> str | None:
     return next((b.id for b in ctx.store.list_builds(app) if b.commit == commit), None)
 
 
-def spec_at(ctx: Context, app: str, commit: str) -> Spec:
-    text = git.show_file(Path(ctx.store.get_app(app).repo), commit, "laneway.yaml") or ""
-    return load_spec_text(text, filename="laneway.yaml")
+def _running_spec(ctx: Context, environment: Environment) -> Spec | None:
+    """The spec of the environment's live release, if one serves."""
+    live = next(
+        (r for r in ctx.store.releases(environment.id) if r.state == ReleaseState.LIVE), None
+    )
+    if live is None or live.build_id is None:
+        return None
+    try:
+        return ctx.specs.of_build(live.build_id)
+    except LanewayError:  # a build whose record is gone: it decides nothing
+        return None
+
+
+def _default_pipeline() -> list[str]:
+    default = Spec.model_fields["pipeline"].get_default(call_default_factory=True)
+    return list(default)
+
+
+def standing(
+    ctx: Context, app: str, *, name: str, kind: str
+) -> tuple[pipeline.Standing, dict[str, Environment]]:
+    """Whether environment `name` of `kind` (existing or not) is protected and the pipeline
+    it is in, from what runs now; and the app's environments by name."""
+    environments = {e.name: e for e in ctx.store.list_environments(app)}
+    own: pipeline.Standing | None = None
+    same_kind: list[pipeline.Standing] = []
+    for environment in environments.values():
+        if environment.name != name and str(environment.kind) != kind:
+            continue
+        spec = _running_spec(ctx, environment)
+        if spec is None:
+            continue
+        found = pipeline.Standing(spec.protected(kind), list(spec.pipeline))
+        if environment.name == name:
+            own = found
+        else:
+            same_kind.append(found)
+    decided = pipeline.standing(
+        kind, own=own, same_kind=same_kind, default_pipeline=_default_pipeline()
+    )
+    return decided, environments
 
 
 def check(
@@ -31,29 +70,33 @@ def check(
     app: str,
     name: str,
     kind: str,
-    specs: list[Spec],
     build_id: str | None,
     hotfix: bool,
     reason: str | None,
 ) -> None:
-    """Refuse `build_id` for environment `name` if any of `specs` protects its kind and the
-    build has not run healthy in the environment before it in the (last spec's) pipeline."""
-    if not specs:
-        return
-    order = specs[-1].pipeline
-    before = pipeline.previous_in_pipeline(order, name)
-    previous = []
-    if before is not None:
-        try:
-            previous = ctx.store.releases(ctx.store.get_environment(app, before).id)
-        except NotFound:
-            previous = []
+    """Refuse `build_id` for environment `name` if it is protected (`standing`) and the build
+    has not run healthy in the environment before it in the pipeline."""
+    decided, environments = standing(ctx, app, name=name, kind=kind)
+    kinds = {n: str(e.kind) for n, e in environments.items()}
+    before = pipeline.previous_for(decided.pipeline, name, kind, kinds)
+    previous = environments.get(before) if before is not None else None
     pipeline.check_protection(
         target=name,
-        protected=any(s.protected(kind) for s in specs),
-        pipeline=order,
+        protected=decided.protected,
+        pipeline=decided.pipeline,
         build_id=build_id,
-        previous_releases=previous,
+        previous_releases=ctx.store.releases(previous.id) if previous is not None else [],
         hotfix=hotfix,
         reason=reason,
+        kind=kind,
+        kinds=kinds,
+    )
+
+
+def check_destroy(
+    ctx: Context, environment: Environment, *, hotfix: bool, reason: str | None
+) -> None:
+    decided, _ = standing(ctx, environment.app, name=environment.name, kind=str(environment.kind))
+    pipeline.check_destroy(
+        name=environment.name, protected=decided.protected, hotfix=hotfix, reason=reason
     )

@@ -164,19 +164,16 @@ def _check_protection(
     ctx: Context, app: str, body: EnvironmentIn, *, ref: str | None, build_id: str | None
 ) -> None:
     """An environment of a protected kind starts, like every later release, only with a build
-    that ran healthy in the environment before it in the pipeline (or `hotfix` and a reason)."""
-    if build_id is not None:
-        spec = ctx.specs.of_build(build_id)
-    else:
+    that ran healthy in the environment before it in the pipeline (or `hotfix` and a reason).
+    Whether it is protected is decided by what runs now, not by the spec it starts with."""
+    if build_id is None:
         assert ref is not None
-        spec = protection.spec_at(ctx, app, ref)
         build_id = protection.build_of_commit(ctx, app, ref)
     protection.check(
         ctx,
         app=app,
         name=body.name,
         kind=str(body.kind),
-        specs=[spec],
         build_id=build_id,
         hotfix=body.hotfix,
         reason=body.reason,
@@ -200,13 +197,24 @@ def list_releases(app: str, name: str, request: Request, _: Principal = viewer) 
 
 @router.delete("/apps/{app}/environments/{name}", response_model=EnvironmentOut, status_code=202)
 def destroy_environment(
-    app: str, name: str, request: Request, _: Principal = deployer
+    app: str,
+    name: str,
+    request: Request,
+    hotfix: bool = Query(False, description="A protected environment: destroy it anyway."),
+    reason: str | None = Query(
+        None, max_length=500, description="Why (needed with hotfix); recorded in its events."
+    ),
+    principal: Principal = deployer,
 ) -> EnvironmentOut:
+    """Destroy an environment. A protected one (as its live release's spec says, or its kind)
+    needs `hotfix` and a `reason`, as a deploy of a build it would refuse does."""
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     if environment.desired != Desired.DELETED:
+        protection.check_destroy(ctx, environment, hotfix=hotfix, reason=reason)
+        note = f" by {principal.name} (hotfix: {reason})" if hotfix else ""
         environment = ctx.store.update_environment(environment.id, desired=Desired.DELETED)
-        ctx.store.add_event(environment.id, EventType.DESTROY, "destroy requested")
+        ctx.store.add_event(environment.id, EventType.DESTROY, f"destroy requested{note}")
     _manager(request).wake(environment.id)
     return _out(ctx, environment)
 

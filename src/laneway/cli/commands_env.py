@@ -211,13 +211,21 @@ def env_destroy(
     name: str = env_arg(metavar="NAME"),
     wait: bool = typer.Option(True, "--wait/--no-wait"),
     timeout: float = typer.Option(120, "--timeout"),
+    hotfix: bool = typer.Option(
+        False, "--hotfix", help="A protected environment: destroy it anyway (needs --reason)."
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why; recorded in its events."),
     app_name: str | None = AppOpt,
     repo: Path | None = RepoOpt,
 ) -> None:
-    """Destroy an environment: its processes, ports, files, databases and roles."""
+    """Destroy an environment: its processes, ports, files, databases and roles. A protected
+    one (production) needs --hotfix --reason."""
     app = which_app(repo, app_name)
     client = Client()
-    client.request("DELETE", path("apps", app, "environments", name))
+    params = {"hotfix": "true"} if hotfix else {}
+    if reason is not None:
+        params["reason"] = reason
+    client.request("DELETE", path("apps", app, "environments", name), params=params)
     if wait:
         with contextlib.suppress(NotFound):  # gone before we started to follow it
             wait_for(client, app, name, until="deleted", timeout=timeout, after=-1)

@@ -5,6 +5,7 @@ environments differ. Pure: the API gathers the records, these functions decide.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from laneway.core.types import Environment, Release, ReleaseState
@@ -51,6 +52,60 @@ def check_promotion(pipeline: list[str], source: str, target: str) -> None:
         raise InvalidInput(f"{target} does not come after {source} in the pipeline ({order})")
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What a spec that runs now says of one environment kind: whether it is protected, and
+    the pipeline its builds come through."""
+
+    protected: bool
+    pipeline: list[str]
+
+
+def standing(
+    kind: str, *, own: Standing | None, same_kind: list[Standing], default_pipeline: list[str]
+) -> Standing:
+    """An environment's protection, decided by what runs now and never by a proposed spec:
+    the spec of its own live release; without one (a new environment, or one whose first
+    release never went live), the specs that run in the app's other environments of its kind,
+    protected if any of them protects it; with none of those either, the kind's default
+    (production is protected) and the default pipeline."""
+    if own is not None:
+        return own
+    guarded = [s for s in same_kind if s.protected]
+    if guarded:
+        return guarded[0]
+    if same_kind:
+        return same_kind[0]
+    return Standing(kind == "production", default_pipeline)
+
+
+def previous_for(
+    order: list[str], name: str, kind: str, kinds: Mapping[str, str] | None = None
+) -> str | None:
+    """The environment whose healthy runs a protected environment's builds need: the one before
+    it in the pipeline. An environment outside the pipeline stands where the first of its kind
+    does (an environment named as the kind counts as of it; `kinds` maps names to kinds), or
+    else after the pipeline's last environment, so that a new name skips no step."""
+    if name in order:
+        return previous_in_pipeline(order, name)
+    kinds = kinds or {}
+    for index, entry in enumerate(order):
+        if entry == kind or kinds.get(entry) == kind:
+            return order[index - 1] if index > 0 else None
+    return order[-1] if order else None
+
+
+def check_hotfix(hotfix: bool, reason: str | None) -> bool:
+    """Whether the request asks for a hotfix (with the reason it needs)."""
+    if hotfix:
+        if not reason or not reason.strip():
+            raise InvalidInput('--hotfix needs --reason "...": it is recorded')
+        return True
+    if reason:
+        raise InvalidInput("--reason goes with --hotfix")
+    return False
+
+
 def check_protection(
     *,
     target: str,
@@ -60,18 +115,15 @@ def check_protection(
     previous_releases: list[Release] | None,
     hotfix: bool,
     reason: str | None,
+    kind: str | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> None:
     """A protected environment takes only a build that ran healthy in the environment before
-    it in the pipeline; `hotfix` with a reason bypasses that (and is recorded)."""
-    if hotfix:
-        if not reason or not reason.strip():
-            raise InvalidInput('--hotfix needs --reason "...": it is recorded on the release')
+    it in the pipeline (`previous_for`); `hotfix` with a reason bypasses that (and is
+    recorded)."""
+    if check_hotfix(hotfix, reason) or not protected:
         return
-    if reason:
-        raise InvalidInput("--reason goes with --hotfix")
-    if not protected:
-        return
-    before = previous_in_pipeline(pipeline, target)
+    before = previous_for(pipeline, target, kind or target, kinds)
     if before is None:
         return
     short = f"build {build_id[7:19]}" if build_id else "the requested commit (not built yet)"
@@ -85,6 +137,17 @@ def check_protection(
             hint=f"deploy it to {before} first (`laneway promote {before} {target}` afterwards), "
             'or, for an urgent fix, add --hotfix --reason "..."',
         )
+
+
+def check_destroy(*, name: str, protected: bool, hotfix: bool, reason: str | None) -> None:
+    """Destroying a protected environment needs what deploying an unvetted build to it needs:
+    an explicit hotfix with a reason, which is recorded."""
+    if check_hotfix(hotfix, reason) or not protected:
+        return
+    raise Forbidden(
+        f"{name} is protected: destroying it needs an explicit hotfix with a reason",
+        hint=f'`laneway env destroy {name} --hotfix --reason "..."` (the reason is recorded)',
+    )
 
 
 def rollback_target(releases: list[Release], live: Release | None, to: int | None) -> Release:
