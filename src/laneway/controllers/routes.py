@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 from laneway.controllers.context import Context
@@ -113,7 +114,7 @@ class RouterController:
                 command=f"exec {sys.executable} -m laneway.router --listen {self.listen} "
                 f"--table {self.table_file}{self._limit_flags()}",
                 cwd=self.ctx.settings.home,
-                env={"PATH": "/usr/bin:/bin"},
+                env={"PATH": "/usr/bin:/bin", **_import_path()},
                 log_path=self.ctx.settings.logs_dir / "router.log",
             )
         )
@@ -205,3 +206,10 @@ class RouterController:
         )
         self.driver.apply(self.table)
         return True
+
+
+def _import_path() -> dict[str, str]:
+    """The server's PYTHONPATH, if it has one: the router runs the laneway its server runs
+    (a server started from a source tree finds no installed one)."""
+    path = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": path} if path else {}
