@@ -51,6 +51,52 @@ def test_protected_takes_only_builds_that_ran_healthy_before_it():
     protect(target="staging")  # first in the pipeline: nothing before it to have run in
 
 
+def test_an_environment_outside_the_pipeline_stands_where_its_kind_does():
+    kinds = {"staging": "staging", "production": "production", "live": "production"}
+    assert pipeline.previous_for(ORDER, "prod2", "production") == "staging"
+    assert pipeline.previous_for(["qa", "stage", "live"], "prod2", "production", kinds) == "stage"
+    # a kind the pipeline does not hold: after its last environment, so no step is skipped
+    assert pipeline.previous_for(ORDER, "edge", "preview") == "production"
+    assert pipeline.previous_for(["production"], "prod2", "production") is None
+    with pytest.raises(Forbidden, match="prod2 is protected: .* ran healthy in staging"):
+        protect(target="prod2", kind="production")
+    protect(target="prod2", kind="production", build_id=B1)
+
+
+RUNS_PROTECTED = pipeline.Standing(True, ["staging", "production"])
+RUNS_UNPROTECTED = pipeline.Standing(False, ["qa", "production"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "own", "same_kind", "expected"),
+    [
+        # its own live release's spec decides, whatever the others run
+        ("production", RUNS_UNPROTECTED, [RUNS_PROTECTED], RUNS_UNPROTECTED),
+        ("staging", RUNS_PROTECTED, [], RUNS_PROTECTED),
+        # new (or never live): protected if any environment of its kind is
+        ("production", None, [RUNS_UNPROTECTED, RUNS_PROTECTED], RUNS_PROTECTED),
+        ("production", None, [RUNS_UNPROTECTED], RUNS_UNPROTECTED),
+        # nothing of its kind runs: the kind's default
+        ("production", None, [], pipeline.Standing(True, ORDER)),
+        ("preview", None, [], pipeline.Standing(False, ORDER)),
+    ],
+)
+def test_protection_stands_on_what_runs(kind, own, same_kind, expected):
+    decided = pipeline.standing(kind, own=own, same_kind=same_kind, default_pipeline=ORDER)
+    assert decided == expected
+
+
+def test_destroying_a_protected_environment_needs_a_hotfix_and_reason():
+    with pytest.raises(Forbidden, match="destroying it needs"):
+        pipeline.check_destroy(name="production", protected=True, hotfix=False, reason=None)
+    with pytest.raises(InvalidInput, match="--reason"):
+        pipeline.check_destroy(name="production", protected=True, hotfix=True, reason="")
+    with pytest.raises(InvalidInput, match="goes with --hotfix"):
+        pipeline.check_destroy(name="qa", protected=False, hotfix=False, reason="tidy")
+    pipeline.check_destroy(name="production", protected=True, hotfix=True, reason="INC-9")
+    pipeline.check_destroy(name="qa", protected=False, hotfix=False, reason=None)
+
+
 def test_hotfix_bypasses_protection_only_with_a_reason():
     protect(hotfix=True, reason="checkout is down")
     with pytest.raises(InvalidInput, match="--reason"):
