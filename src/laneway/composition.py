@@ -59,7 +59,8 @@ def development_context(settings: Settings) -> Context:
     secret = instance_secret(settings)
     dev = development.settings_for(settings)
     dev.make_dirs()
-    return _context(dev, Store.open(dev.database_url), secret=secret, serves_flags=False)
+    store = Store.open(dev.database_url, vault=Vault(secret))
+    return _context(dev, store, secret=secret, serves_flags=False)
 
 
 def _context(settings: Settings, store: Store, *, secret: bytes, serves_flags: bool) -> Context:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
@@ -25,22 +27,25 @@ from laneway.core.types import (
     Role,
 )
 from laneway.errors import Conflict, NotFound, Unavailable
-from laneway.store import retrying
+from laneway.store import db, retrying
 from laneway.store.repository import Store
+from laneway.store.vault import Vault
 from laneway.testing import PG_ADMIN
+
+VAULT = Vault(b"0" * 64)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "sqlite":
-        s = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+        s = Store.open(f"sqlite:///{tmp_path / 'state.db'}", vault=VAULT)
         yield s
         s.close()
         return
     name = f"lw_test_store_{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    s = Store.open(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    s = Store.open(f"postgresql://postgres@127.0.0.1:5432/{name}", vault=VAULT)
     try:
         yield s
     finally:
@@ -108,7 +113,6 @@ def test_resources_tokens_events(store: Store):
 
 def test_migrations_run_again_without_change(store: Store):
     again = Store(store.engine)
-    from laneway.store import db
 
     db.migrate(again.engine)
     assert again.list_apps() == store.list_apps()
@@ -284,3 +288,41 @@ def test_transactions_translate_sqlalchemy_errors(tmp_path: Path):
         retrying.transaction(unreachable) as s,
     ):
         s.execute(text("SELECT 1"))
+
+
+def test_resource_details_are_sealed_at_rest(store: Store):
+    address = "postgresql://lw_e1:s3cret-pass-word@127.0.0.1:5432/lw_e1"
+    store.put_resource(ResourceRecord("e1", "db", ResourceType.POSTGRES, {"value": address}))
+    with store.engine.connect() as connection:
+        raw = connection.execute(text("SELECT details_json FROM resources")).scalar_one()
+    assert "s3cret" not in raw and "lw_e1" not in raw
+    assert store.resources("e1")[0].details == {"value": address}
+    other = Store(store.engine, vault=Vault(b"1" * 64))
+    with pytest.raises(Unavailable, match="instance secret"):
+        other.resources("e1")
+    with pytest.raises(Unavailable, match="instance secret"):
+        Store(store.engine).resources("e1")
+
+
+def test_migration_seals_a_plain_row_from_before(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = db.create_store_engine(url)
+    config = db.alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        connection.execute(
+            text("INSERT INTO resources VALUES ('e1', 'db', 'postgres', :details)"),
+            {"details": json.dumps({"value": "postgresql://u:plain-pass@h/d"})},
+        )
+    engine.dispose()
+    with pytest.raises(Unavailable, match="instance secret"):
+        Store.open(url)  # without the secret it cannot seal, and changes nothing
+    store = Store.open(url, vault=VAULT)
+    try:
+        with store.engine.connect() as connection:
+            raw = connection.execute(text("SELECT details_json FROM resources")).scalar_one()
+        assert "plain-pass" not in raw
+        assert store.resources("e1")[0].details == {"value": "postgresql://u:plain-pass@h/d"}
+    finally:
+        store.close()

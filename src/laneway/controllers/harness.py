@@ -74,7 +74,7 @@ class Harness:
         )
         settings.make_dirs()
         secret = b"0" * 64
-        self.store = Store.open(settings.database_url)
+        self.store = Store.open(settings.database_url, vault=Vault(secret))
         self.ctx = Context(
             settings=settings,
             store=self.store,

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from laneway.errors import Unavailable
+from laneway.store.vault import Vault
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -50,12 +51,14 @@ def alembic_config() -> Config:
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe to run at every start."""
+def migrate(engine: Engine, *, vault: Vault | None = None) -> None:
+    """Bring the schema to the newest revision; safe to run at every start. `vault` seals
+    what a store from before sealing kept in plain text (revision 0005)."""
     config = alembic_config()
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
+            config.attributes["vault"] = vault
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
         raise Unavailable(

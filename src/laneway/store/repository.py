@@ -53,20 +53,29 @@ from laneway.store.records import (
     utcnow,
 )
 from laneway.store.releases import ReleaseStore
+from laneway.store.vault import Vault
 
 CHECK_THEN_INSERT_ATTEMPTS = 10  # each lost race is another caller's win: 10 racers at once
 
 
 class Store(ReleaseStore):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, vault: Vault | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._vault = vault
 
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(cls, url: str, *, vault: Vault | None = None) -> Store:
+        """The store at `url`, migrated. `vault` seals and opens resources' details (their
+        passwords); a store opened without one reads everything else."""
         engine = db.create_store_engine(url)
-        db.migrate(engine)
-        return cls(engine)
+        db.migrate(engine, vault=vault)
+        return cls(engine, vault=vault)
+
+    def _sealing(self) -> Vault:
+        if self._vault is None:
+            raise Unavailable("resource details need the instance secret: open the store with it")
+        return self._vault
 
     def close(self) -> None:
         self.engine.dispose()
@@ -343,12 +352,16 @@ class Store(ReleaseStore):
             )
             return [
                 ResourceRecord(
-                    r.environment_id, r.name, ResourceType(r.type), json.loads(r.details_json)
+                    r.environment_id,
+                    r.name,
+                    ResourceType(r.type),
+                    self._sealing().open_details(r.details_json),
                 )
                 for r in rows
             ]
 
     def put_resource(self, record: ResourceRecord) -> None:
+        sealed = self._sealing().seal_details(record.details)
         with self._session() as s:
             row = s.get(ResourceRow, (record.environment_id, record.name))
             if row is None:
@@ -357,12 +370,12 @@ class Store(ReleaseStore):
                         environment_id=record.environment_id,
                         name=record.name,
                         type=record.type,
-                        details_json=json.dumps(record.details),
+                        details_json=sealed,
                     )
                 )
             else:
                 row.type = record.type
-                row.details_json = json.dumps(record.details)
+                row.details_json = sealed
 
     def remove_resource(self, environment_id: str, name: str) -> None:
         with self._session() as s:

@@ -1,4 +1,5 @@
-"""Config at rest: a release's variables sealed with Fernet (AES-128-CBC + HMAC-SHA256).
+"""Secrets at rest: a release's variables and each resource's details (its address with the
+database password) sealed with Fernet (AES-128-CBC + HMAC-SHA256).
 
 The key derives (HKDF) from the instance secret, which lives in a 0600 file beside the store
 and never in it, so a copy of the store alone reveals no value. Fingerprints are HMACs under
@@ -20,6 +21,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from laneway.core.config import ConfigEntry
 from laneway.errors import Unavailable
+
+SEALED = "sealed"
+"""The key of a sealed resource's details in `resources.details_json`."""
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:
@@ -46,13 +50,28 @@ class Vault:
     def open(self, sealed: str) -> dict[str, ConfigEntry]:
         if not sealed:
             return {}
-        try:
-            plain = self._fernet.decrypt(sealed.encode())
-        except InvalidToken:
-            raise Unavailable(
-                "a release's config cannot be decrypted: the instance secret "
-                "($LANEWAY_HOME/state/secret) is not the one it was sealed with"
-            ) from None
+        plain = self._decrypt(sealed, "a release's config")
         return {
             key: ConfigEntry(value, secret) for key, (value, secret) in json.loads(plain).items()
         }
+
+    def seal_details(self, details: dict[str, str]) -> str:
+        """A resource's details as the store keeps them: JSON with the sealed details."""
+        token = self._fernet.encrypt(json.dumps(details, sort_keys=True).encode()).decode()
+        return json.dumps({SEALED: token})
+
+    def open_details(self, stored: str) -> dict[str, str]:
+        token = json.loads(stored).get(SEALED)
+        if not isinstance(token, str):
+            raise Unavailable("a resource's details are not sealed: the store was not migrated")
+        details = json.loads(self._decrypt(token, "a resource's details"))
+        return {str(k): str(v) for k, v in details.items()}
+
+    def _decrypt(self, token: str, what: str) -> bytes:
+        try:
+            return self._fernet.decrypt(token.encode())
+        except InvalidToken:
+            raise Unavailable(
+                f"{what} cannot be decrypted: the instance secret "
+                "($LANEWAY_HOME/state/secret) is not the one it was sealed with"
+            ) from None
