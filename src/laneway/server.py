@@ -7,10 +7,13 @@ serving, and the next start adopts them. `halt` stops everything this LANEWAY_HO
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import shutil
 import socket
+from collections.abc import Iterator
 
 import httpx
 import uvicorn
@@ -68,6 +71,36 @@ def our_router_runs(settings: Settings) -> bool:
     )
 
 
+LOCK_FILE = "server.lock"
+
+
+@contextlib.contextmanager
+def owning_state(settings: Settings) -> Iterator[None]:
+    """Hold the state directory for this server's life: an exclusive lock (flock) on
+    `state/server.lock`, which holds our pid. A second server on the same directory would
+    fight this one over the router and the app processes; it is refused, naming the holder.
+    The kernel releases the lock when this process ends, however it ends."""
+    try:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(settings.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise Unavailable(f"cannot use LANEWAY_HOME {settings.home}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise Unavailable(
+                f"another laneway server (pid {holder}) is running on {settings.state_dir}",
+                hint="stop it first, or give this one its own LANEWAY_HOME",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 def open_store(settings: Settings) -> Store:
     try:
         settings.make_dirs()
@@ -84,6 +117,11 @@ def api_url(settings: Settings) -> str:
 
 
 async def serve(settings: Settings) -> None:
+    with owning_state(settings):
+        await _serve(settings)
+
+
+async def _serve(settings: Settings) -> None:
     host, port = settings.api
     check_port_free(host, port, what="API")
     rhost, rport = settings.router
