@@ -111,6 +111,19 @@ def test_a_branch_whose_spec_lifts_protection_does_not_lift_it(world):
     assert absent(http, "production")
 
 
+def test_production_under_another_kind_is_refused(world):
+    """Named production but of kind preview, it would take production's name and place in
+    the pipeline without its protection."""
+    _, http = world
+    response = http.post(
+        "/api/v1/apps/shop/environments",
+        json={"name": "production", "kind": "preview", "branch": "feature-x"},
+    )
+    assert response.status_code == 400, response.text
+    assert "named production is of kind production" in response.json()["detail"]
+    assert absent(http, "production")
+
+
 def test_destroying_production_needs_a_hotfix_and_recreating_it_is_protected(world):
     server, http = world
     create(http, name="production", kind="production", build=staging_build(http))

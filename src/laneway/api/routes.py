@@ -36,7 +36,7 @@ from laneway.builds import git
 from laneway.controllers import builds, hidden
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
-from laneway.core import routing
+from laneway.core import pipeline, routing
 from laneway.core.redaction import Redactor
 from laneway.core.types import BuildRecord, Desired, Environment, Event, EventType, Role
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
@@ -115,6 +115,7 @@ def create_environment(
 ) -> EnvironmentOut:
     ctx = _ctx(request)
     ctx.store.get_app(app)
+    pipeline.check_name_and_kind(body.name, str(body.kind))
     sources = [s for s in (body.branch, body.ref, body.build) if s]
     if len(sources) != 1:
         raise InvalidInput("give exactly one of branch, ref or build")

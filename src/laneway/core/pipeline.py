@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from laneway.core.types import Environment, Release, ReleaseState
+from laneway.core.types import Environment, Kind, Release, ReleaseState
 from laneway.errors import Conflict, Forbidden, InvalidInput
 
 
@@ -93,6 +93,16 @@ def previous_for(
         if entry == kind or kinds.get(entry) == kind:
             return order[index - 1] if index > 0 else None
     return order[-1] if order else None
+
+
+def check_name_and_kind(name: str, kind: str) -> None:
+    """An environment named after a kind is of that kind: a `production` of kind preview
+    would take the production name, hostname and pipeline place without its protection."""
+    if name in set(Kind) and name != kind:
+        raise InvalidInput(
+            f"an environment named {name} is of kind {name}, not {kind}",
+            hint=f"add --kind {name}, or choose another name",
+        )
 
 
 def check_hotfix(hotfix: bool, reason: str | None) -> bool:

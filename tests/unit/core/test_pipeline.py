@@ -63,6 +63,14 @@ def test_an_environment_outside_the_pipeline_stands_where_its_kind_does():
     protect(target="prod2", kind="production", build_id=B1)
 
 
+def test_an_environment_named_after_a_kind_is_of_that_kind():
+    with pytest.raises(InvalidInput, match="named production is of kind production, not preview"):
+        pipeline.check_name_and_kind("production", "preview")
+    pipeline.check_name_and_kind("production", "production")
+    pipeline.check_name_and_kind("prod2", "production")
+    pipeline.check_name_and_kind("qa", "staging")
+
+
 RUNS_PROTECTED = pipeline.Standing(True, ["staging", "production"])
 RUNS_UNPROTECTED = pipeline.Standing(False, ["qa", "production"])
 
