@@ -162,7 +162,7 @@ def test_unknown_things_are_404(api):
     client, tokens, _ = api
     viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
     assert client.get("/api/v1/apps/shop/environments", headers=viewer).status_code == 404
-    assert client.get("/api/v1/builds/sha256:00", headers=viewer).status_code == 404
+    assert client.get(f"/api/v1/builds/sha256:{0:064}", headers=viewer).status_code == 404
 
 
 def test_first_start_writes_an_admin_token_and_stores_only_its_hash(tmp_path):

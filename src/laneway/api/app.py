@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from laneway import __version__
-from laneway.api import flags, ofrep, pipeline, problems, routes
+from laneway.api import edge, flags, ofrep, openapi, pipeline, problems, routes
 from laneway.api.flag_service import FlagService
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
@@ -44,6 +44,8 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
     app.state.manager = manager
     app.state.flags = flag_service
     problems.install(app)
+    openapi.install(app)
+    app.add_middleware(edge.Edge)
     app.include_router(routes.router)
     app.include_router(pipeline.router)
     app.include_router(flags.router)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from laneway.errors import LanewayError
+from laneway.errors import LanewayError, MethodNotAllowed
 from laneway.spec import names
 
 PATTERNS = {names.DNS_LABEL: names.LABEL_RULE, names.BUILD_ID: names.BUILD_RULE}
@@ -19,17 +21,40 @@ PATTERNS = {names.DNS_LABEL: names.LABEL_RULE, names.BUILD_ID: names.BUILD_RULE}
 log = logging.getLogger("laneway.api")
 
 
-def problem(status: int, title: str, detail: str, hint: str | None = None) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    hint: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if hint:
         body["hint"] = hint
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
+
+
+def of(exc: LanewayError) -> JSONResponse:
+    """The problem+json answer to `exc`, with the headers its status calls for."""
+    headers = {}
+    if isinstance(exc, MethodNotAllowed):
+        headers["Allow"] = ", ".join(exc.allow)
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return problem(exc.status_code, exc.title, exc.message, exc.hint, headers)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(LanewayError)
     async def _laneway(_: Request, exc: LanewayError) -> JSONResponse:
-        return problem(exc.status_code, exc.title, exc.message, exc.hint)
+        return of(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -41,7 +66,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, "error", str(exc.detail))
+        title = HTTPStatus(exc.status_code).phrase.lower()
+        return problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
