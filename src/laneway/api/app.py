@@ -46,8 +46,7 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
     problems.install(app)
     openapi.install(app)
     app.add_middleware(edge.Edge)
-    app.include_router(routes.router)
-    app.include_router(pipeline.router)
-    app.include_router(flags.router)
-    app.include_router(ofrep.router)
+    for router in (routes.router, pipeline.router, flags.router, ofrep.router):
+        # the cap applies inside the edge, which answers 401 before it (api/edge.py)
+        app.include_router(router, max_body_size=edge.BODY_LIMIT)
     return app

@@ -1,4 +1,4 @@
-"""The API's edge: every request is checked before its body is read, and its body is capped.
+"""The API's edge: every request's caller is checked before its body is read.
 
 FastAPI reads and parses a body before it resolves a route's dependencies, so a check made
 in a dependency comes after a 100 MB body was read. `Edge` is a pure ASGI middleware that,
@@ -6,23 +6,27 @@ before the app sees the request:
 
 1. finds the route (a path whose methods do not include the request's: 405 with `Allow`);
 2. runs the route's guard, the `check` of its `guarded(check)` dependency (an API token and
-   role for laneway's API, a client key for OFREP), from the headers alone: 401/403;
-3. caps the body at the route's limit (`body_limit(n)` in its decorator, else `BODY_LIMIT`):
-   a `Content-Length` over it is refused at once, a chunked body after limit + 1 bytes: 413.
+   role for laneway's API, a client key for OFREP), on the headers alone: 401/403, with the
+   body unread.
 
-A route's dependency then returns what its guard found, so a check is made once per
-request. A route without a guard reads no body (the tests hold every API route to one).
+The route's dependency then returns what its guard found, so a check is made once. Bodies
+are capped by FastAPI's own `max_body_size` (Starlette's body limit): `BODY_LIMIT` for every
+router the app includes (app.py; not the app's own, which would answer 413 before the edge
+answers 401), more where a route says so (`@router.put(..., max_body_size=...)`); a
+Content-Length over it is refused before a byte is read, a chunked body after the limit:
+413 (api/problems.py names the limit). A route without a guard must read no body; the tests
+hold every route of the API to one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from fastapi import Request
-from fastapi.routing import APIRoute
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from laneway.api import problems
 from laneway.errors import LanewayError, MethodNotAllowed, PayloadTooLarge
@@ -34,14 +38,7 @@ MiB = 1024 * 1024
 BODY_LIMIT = 1 * MiB
 """A route's body limit unless it names another: ample for every JSON body of the API."""
 
-LIMIT_KEY = "x-body-limit"
 _CHECKED = "laneway.checked"
-
-
-def body_limit(limit: int) -> dict[str, Any]:
-    """`openapi_extra` of a route whose bodies may be larger than `BODY_LIMIT`; the OpenAPI
-    document shows it."""
-    return {LIMIT_KEY: limit}
 
 
 def guarded(check: Callable[[Request], Awaitable[T]]) -> Callable[[Request], Awaitable[T]]:
@@ -67,8 +64,15 @@ def checks_of(route: APIRoute) -> list[Check]:
     ]
 
 
-def limit_of(route: APIRoute) -> int:
-    return int((route.openapi_extra or {}).get(LIMIT_KEY, BODY_LIMIT))
+def limit_of(route: RouteContext) -> int:
+    """The body limit in force on `route`: its own, its router's, or the app's."""
+    limit = getattr(route, "max_body_size", None)
+    return BODY_LIMIT if limit is None else int(limit)
+
+
+def api_routes(app: FastAPI) -> list[RouteContext]:
+    """The app's FastAPI routes (included routers flattened), with their effective settings."""
+    return [c for c in iter_route_contexts(app.routes) if isinstance(c.original_route, APIRoute)]
 
 
 class Edge:
@@ -86,9 +90,9 @@ class Edge:
                 return
             request = Request(scope)
             checked = scope.setdefault(_CHECKED, {})
-            for check in checks_of(route):
+            for check in checks_of(cast(APIRoute, route.original_route)):
                 checked[check] = await check(request)
-            receive = await _capped(scope, receive, limit_of(route))
+            _check_length(request, limit_of(route))
         except LanewayError as exc:
             # the body stays unread: the server closes the connection after this answer
             await problems.of(exc)(scope, receive, send)
@@ -96,14 +100,24 @@ class Edge:
         await self.app(scope, receive, send)
 
 
-def _route(scope: Scope) -> APIRoute | None:
+def _check_length(request: Request, limit: int) -> None:
+    """A declared length over the limit, answered here as problem+json (Starlette's limit
+    would answer it in plain text); a chunked body is counted by Starlette as it is read."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(
+            f"the request body is over this route's limit of {problems.size(limit)}"
+        )
+
+
+def _route(scope: Scope) -> RouteContext | None:
     allowed: list[str] = []
-    for route in scope["app"].router.routes:
-        match, _ = route.matches(scope)
+    for context in api_routes(scope["app"]):
+        match, _ = context.matches(scope)
         if match == Match.FULL:
-            return route if isinstance(route, APIRoute) else None
-        if match == Match.PARTIAL and isinstance(route, APIRoute):
-            allowed += sorted(route.methods or ())
+            return context
+        if match == Match.PARTIAL:
+            allowed += sorted(context.methods or ())
     if allowed:
         allow = list(dict.fromkeys(allowed))
         raise MethodNotAllowed(
@@ -111,48 +125,3 @@ def _route(scope: Scope) -> APIRoute | None:
             allow=allow,
         )
     return None
-
-
-async def _capped(scope: Scope, receive: Receive, limit: int) -> Receive:
-    """`receive` with the body read up to `limit` first (a body over it: PayloadTooLarge)."""
-    headers = dict(scope["headers"])
-    length = headers.get(b"content-length")
-    chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
-    if length is None and not chunked:
-        return receive
-    too_large = PayloadTooLarge(
-        f"request body over this route's limit of {limit} bytes ({_size(limit)})"
-    )
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise too_large
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return _replay([], message, receive)  # the client went away
-        parts.append(message.get("body", b""))
-        size += len(parts[-1])
-        if size > limit:
-            raise too_large
-        if not message.get("more_body", False):
-            break
-    body: Message = {"type": "http.request", "body": b"".join(parts), "more_body": False}
-    return _replay([body], None, receive)
-
-
-def _replay(messages: list[Message], last: Message | None, receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        if last is not None:
-            return last
-        return await receive()
-
-    return replay
-
-
-def _size(limit: int) -> str:
-    return f"{limit / MiB:g} MiB" if limit >= MiB else f"{limit / 1024:g} KiB"

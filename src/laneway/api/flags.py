@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from laneway.api import flag_service
 from laneway.api.auth import Principal, require
+from laneway.api.edge import MiB
 from laneway.api.schemas import AppName, EnvironmentName, FlagKey
 from laneway.controllers.context import Context
 from laneway.core.types import Environment, Role
@@ -38,6 +39,8 @@ viewer = Depends(require(Role.VIEWER))
 deployer = Depends(require(Role.DEPLOYER))
 
 VERSION_HEADER = "X-Laneway-Flags-Version"
+IMPORT_LIMIT = 8 * MiB
+"""A flagd document to import may be larger than the API's other bodies."""
 
 
 class _Body(BaseModel):
@@ -261,7 +264,7 @@ def export_flags(
     )
 
 
-@router.put("/apps/{app}/environments/{name}/flagset")
+@router.put("/apps/{app}/environments/{name}/flagset", max_body_size=IMPORT_LIMIT)
 def import_flags(
     app: AppName,
     name: EnvironmentName,

@@ -8,13 +8,13 @@ for the routes added later too, with nothing to repeat in their decorators.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, RouteContext
 
-from laneway.api import edge
+from laneway.api import edge, problems
 
 PROBLEM = "#/components/schemas/Problem"
 
@@ -52,14 +52,14 @@ def install(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            complete(schema, [r for r in app.routes if isinstance(r, APIRoute)])
+            complete(schema, edge.api_routes(app))
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def complete(schema: dict[str, Any], routes: list[APIRoute]) -> None:
+def complete(schema: dict[str, Any], routes: list[RouteContext]) -> None:
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
@@ -84,8 +84,8 @@ def complete(schema: dict[str, Any], routes: list[APIRoute]) -> None:
             responses = operation.setdefault("responses", {})
             for status, text in ANSWERS.items():
                 responses[str(status)] = {
-                    "description": text.format(limit=f"{limit} bytes"),
+                    "description": text.format(limit=problems.size(limit)),
                     "content": {"application/problem+json": {"schema": {"$ref": PROBLEM}}},
                 }
-            if edge.checks_of(route):
+            if edge.checks_of(cast(APIRoute, route.original_route)):
                 operation["security"] = [{"token": []}]

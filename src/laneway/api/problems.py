@@ -9,8 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.requests import ClientDisconnect
 
 from laneway.errors import LanewayError, MethodNotAllowed
 from laneway.spec import names
@@ -65,14 +67,29 @@ def install(app: FastAPI) -> None:
         return problem(400, "invalid input", "; ".join(lines))
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         title = HTTPStatus(exc.status_code).phrase.lower()
-        return problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
+        detail = str(exc.detail)
+        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+        if exc.status_code == 413 and limit is not None:
+            detail = f"the request body is over this route's limit of {size(limit)}"
+        return problem(exc.status_code, title, detail, headers=exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> Response:
+        """The client went away before its body arrived: nobody to answer, nothing wrong."""
+        log.debug("client went away during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal error", "the server failed; see its log")
+
+
+def size(limit: int) -> str:
+    mib = limit / (1024 * 1024)
+    return f"{limit} bytes ({mib:g} MiB)" if mib >= 1 else f"{limit} bytes"
 
 
 def _plain(error: Any) -> str:
