@@ -238,7 +238,7 @@ async def environment_events(
     after: int = Query(0, ge=-1, le=2**62, description="-1: only what happens from now on"),
     follow: bool = False,
     timeout: float = STREAM_TIMEOUT,
-    last_event_id: int | None = Header(
+    last_event_id: int = Header(
         None, ge=0, le=2**62, description="a reconnecting client resumes after this event"
     ),
     _: Principal = viewer,

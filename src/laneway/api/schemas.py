@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
 
 from laneway.core.types import Environment, Kind, Release
 from laneway.spec.model import DNS_LABEL
@@ -18,6 +18,17 @@ class _Body(BaseModel):
     (`"hotfix": "yes"`, `"to": "2"`): fields are declared with strict types."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def _number(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected a JSON number")
+    return value
+
+
+JSON_NUMBER = BeforeValidator(_number)
+"""A number as JSON has it, for an int field: `2` or `2.0`, never `"2"` or `true`. Constraints
+go before it in `Annotated`, so that the published schema keeps them."""
 
 
 AppName = Annotated[
@@ -61,7 +72,9 @@ class _Hotfix(_Body):
 
 class AppIn(_Body):
     repo: StrictStr = Field(
-        min_length=1, max_length=4096, description="Absolute path of the app's git repository."
+        pattern=r"^/",
+        max_length=4096,
+        description="Absolute path of the app's git repository.",
     )
 
 
@@ -217,7 +230,7 @@ class PromoteIn(_Hotfix):
 
 
 class RollbackIn(_Body):
-    to: StrictInt | None = Field(default=None, ge=1, le=2**31 - 1)
+    to: Annotated[int, Field(ge=1, le=2**31 - 1), JSON_NUMBER] | None = None
 
 
 class ConfigIn(_Body):
