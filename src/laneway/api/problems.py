@@ -17,7 +17,12 @@ from starlette.requests import ClientDisconnect
 from laneway.errors import LanewayError, MethodNotAllowed
 from laneway.spec import names
 
-PATTERNS = {names.DNS_LABEL: names.LABEL_RULE, names.BUILD_ID: names.BUILD_RULE}
+ABSOLUTE_PATH = "^/"
+PATTERNS = {
+    names.DNS_LABEL: names.LABEL_RULE,
+    names.BUILD_ID: names.BUILD_RULE,
+    ABSOLUTE_PATH: "an absolute path",
+}
 """What each pattern of a request's fields means, in words (never the pattern itself)."""
 
 log = logging.getLogger("laneway.api")

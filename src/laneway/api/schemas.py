@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
 
+from laneway.api.problems import ABSOLUTE_PATH
 from laneway.core.types import Environment, Kind, Release
 from laneway.spec.model import DNS_LABEL
 from laneway.spec.names import BUILD_ID
@@ -72,7 +73,7 @@ class _Hotfix(_Body):
 
 class AppIn(_Body):
     repo: StrictStr = Field(
-        pattern=r"^/",
+        pattern=ABSOLUTE_PATH,
         max_length=4096,
         description="Absolute path of the app's git repository.",
     )
