@@ -5,6 +5,7 @@ Bounded: a few examples per operation, with a fixed seed, so a failure can be re
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from laneway.testing import Server, git, make_server
 pytestmark = pytest.mark.integration
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-EXAMPLES = 10
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "10"))
 
 
 @pytest.fixture(scope="module")

@@ -78,13 +78,16 @@ def api_routes(app: FastAPI) -> list[RouteContext]:
 class Edge:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.routes: list[RouteContext] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         try:
-            route = _route(scope)
+            if self.routes is None:  # the app's routes are all in place by its first request
+                self.routes = api_routes(scope["app"])
+            route = _route(self.routes, scope)
             if route is None:  # not found: the router answers, reading no body
                 await self.app(scope, receive, send)
                 return
@@ -110,9 +113,9 @@ def _check_length(request: Request, limit: int) -> None:
         )
 
 
-def _route(scope: Scope) -> RouteContext | None:
+def _route(routes: list[RouteContext], scope: Scope) -> RouteContext | None:
     allowed: list[str] = []
-    for context in api_routes(scope["app"]):
+    for context in routes:
         match, _ = context.matches(scope)
         if match == Match.FULL:
             return context
