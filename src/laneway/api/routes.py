@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
@@ -76,11 +75,6 @@ def _out(ctx: Context, environment: Environment) -> EnvironmentOut:
     return EnvironmentOut.of(environment, url=_url(ctx, environment))
 
 
-def _check_app_name(app: str) -> None:
-    if not re.match(DNS_LABEL, app):
-        raise InvalidInput(f"app name {app!r}: expected a lowercase DNS label like `shop`")
-
-
 @router.get("/status")
 def status(request: Request, _: Principal = viewer) -> dict[str, object]:
     ctx = _ctx(request)
@@ -103,7 +97,6 @@ def list_apps(request: Request, _: Principal = viewer) -> list[AppOut]:
 
 @router.put("/apps/{app}", response_model=AppOut)
 def register_app(app: AppName, body: AppIn, request: Request, _: Principal = deployer) -> AppOut:
-    _check_app_name(app)
     repo = Path(body.repo)
     if not repo.is_absolute():
         raise InvalidInput(f"repo: expected an absolute path, got {body.repo!r}")
