@@ -64,6 +64,7 @@ def test_schemathesis_finds_no_server_error_and_no_conformance_failure(server, t
             "--report-dir",
             str(tmp_path),
         ],
+        cwd=tmp_path,  # where Schemathesis keeps its cache
         capture_output=True,
         text=True,
         timeout=280,
