@@ -19,6 +19,7 @@ pytestmark = pytest.mark.integration
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "10"))
+"""Per operation; SCHEMATHESIS_EXAMPLES=100 for a longer run (60 passed too)."""
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         server.start()
         with server.http() as http:
             assert http.put("/api/v1/apps/shop", json={"repo": str(repo)}).status_code == 200
+            staging = {"name": "staging", "kind": "staging", "branch": "main"}
+            response = http.post("/api/v1/apps/shop/environments", json=staging)
+            assert response.status_code == 202, response.text
         yield server
     finally:
         server.teardown()

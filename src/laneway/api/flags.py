@@ -269,7 +269,7 @@ def import_flags(
     app: AppName,
     name: EnvironmentName,
     request: Request,
-    document: Any = Body(..., description="A flagd flag-definition document."),
+    document: dict[str, Any] = Body(..., description="A flagd flag-definition document."),
     version: int | None = Query(None, ge=0, description="Refuse if the stored version differs."),
     strict: bool = Query(
         False,

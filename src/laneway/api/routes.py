@@ -46,6 +46,21 @@ from laneway.spec.model import DNS_LABEL
 
 router = APIRouter(prefix="/api/v1")
 SSE = "text/event-stream"
+SSE_ANSWER = {
+    "content": {
+        SSE: {
+            "schema": {
+                "type": "object",
+                "description": "One server-sent event; `data` is JSON.",
+                "properties": {
+                    "event": {"type": "string"},
+                    "data": {"type": "string"},
+                    "id": {"type": "string"},
+                },
+            }
+        }
+    }
+}
 STREAM_TIMEOUT = Query(
     3600.0,
     gt=0,
@@ -222,7 +237,7 @@ def destroy_environment(
 @router.get(
     "/apps/{app}/environments/{name}/events",
     response_model=list[EventOut],
-    responses={200: {"content": {SSE: {"schema": {"type": "string"}}}}},
+    responses={200: SSE_ANSWER},
 )
 async def environment_events(
     app: AppName,
@@ -322,7 +337,7 @@ def list_builds(app: AppName, request: Request, _: Principal = viewer) -> list[B
     return [_build(b) for b in ctx.store.list_builds(app)]
 
 
-@router.post("/apps/{app}/builds", response_class=EventSourceResponse)
+@router.post("/apps/{app}/builds", response_class=EventSourceResponse, responses={200: SSE_ANSWER})
 async def create_build(
     app: AppName, body: BuildIn, request: Request, _: Principal = deployer
 ) -> EventSourceResponse:
