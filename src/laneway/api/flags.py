@@ -269,7 +269,11 @@ def import_flags(
     app: AppName,
     name: EnvironmentName,
     request: Request,
-    document: dict[str, Any] = Body(..., description="A flagd flag-definition document."),
+    document: Any = Body(
+        ...,
+        description="A flagd flag-definition document.",
+        json_schema_extra={"type": "object"},
+    ),
     version: int | None = Query(None, ge=0, description="Refuse if the stored version differs."),
     strict: bool = Query(
         False,
