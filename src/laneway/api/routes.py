@@ -42,7 +42,7 @@ from laneway.core import routing
 from laneway.core.redaction import Redactor
 from laneway.core.types import BuildRecord, Desired, Environment, Event, EventType, Role
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
-from laneway.spec.model import DNS_LABEL
+from laneway.spec.names import DNS_LABEL
 
 router = APIRouter(prefix="/api/v1")
 SSE = "text/event-stream"

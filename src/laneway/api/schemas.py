@@ -10,8 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 
 from laneway.api.problems import ABSOLUTE_PATH
 from laneway.core.types import Environment, Kind, Release
-from laneway.spec.model import DNS_LABEL
-from laneway.spec.names import BUILD_ID
+from laneway.spec.names import BUILD_ID, DNS_LABEL
 
 
 class _Body(BaseModel):
@@ -42,15 +41,19 @@ EnvironmentName = Annotated[
     ),
 ]
 BuildId = Annotated[
-    str, Path(pattern=r"^sha256:[0-9a-f]{64}$", description="A build's id, its content digest.")
+    str,
+    Path(
+        pattern=BUILD_ID,
+        description="A build's id, `sha256:` and its 64 hex digits (a prefix is not found).",
+    ),
 ]
 FlagKey = Annotated[
     str,
     Path(
         min_length=1,
         max_length=256,
-        description="A flag's key (flags made by laneway: letters, digits, '.', '_', '-'; "
-        "an imported flagd document may hold others).",
+        description="A flag's key (an imported flagd document may hold any flagd key, so "
+        "the rule for keys made by laneway is not asked of it here).",
     ),
 ]
 
