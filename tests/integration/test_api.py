@@ -313,7 +313,7 @@ def test_the_openapi_document_lists_every_answer_as_problem_json(api):
             schema = content["application/problem+json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/Problem"}, (method, path, status)
     flagset = document["paths"]["/api/v1/apps/{app}/environments/{name}/flagset"]
-    assert "8 MiB" in flagset["put"]["responses"]["413"]["description"]
+    assert "4 MiB" in flagset["put"]["responses"]["413"]["description"]
     assert "1 MiB" in flagset["get"]["responses"]["413"]["description"]
     events = document["paths"]["/api/v1/apps/{app}/environments/{name}/events"]["get"]
     assert "text/event-stream" in events["responses"]["200"]["content"]

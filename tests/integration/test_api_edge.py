@@ -157,19 +157,30 @@ def test_an_authenticated_body_over_the_limit_is_413_with_or_without_a_length(fl
 
 
 def test_the_flag_import_takes_a_larger_body(flag_world):
+    """An indented flagd document may be larger than 1 MiB (its compact JSON may not)."""
     document = {
         "$schema": "https://flagd.dev/schema/v0/flags.json",
-        "metadata": {"note": "x" * (2 * MiB)},
         "flags": {"big": {"state": "ENABLED", "variants": {"on": True}, "defaultVariant": "on"}},
     }
+    indented = json.dumps(document, indent=2).encode()
+    url = "/api/v1/apps/shop/environments/staging/flagset"
+    headers = {"Content-Type": "application/json"}
     with flag_world.http() as http:
-        response = http.put("/api/v1/apps/shop/environments/staging/flagset", json=document)
+        body = indented + b" " * (2 * MiB)
+        response = http.put(url, content=body, headers=headers)
         assert response.status_code == 200, response.text[:500]
         # over its own limit, it too is refused
-        document["metadata"]["note"] = "x" * (9 * MiB)
-        response = http.put("/api/v1/apps/shop/environments/staging/flagset", json=document)
+        body = indented + b" " * (5 * MiB)
+        response = http.put(url, content=body, headers=headers)
         assert response.status_code == 413, response.text[:500]
-        assert "8 MiB" in response.json()["detail"]
+        assert "4 MiB" in response.json()["detail"]
+        # and any other body over 1 MiB
+        response = http.patch(
+            "/api/v1/apps/shop/environments/staging/flags/big",
+            content=b'{"state": "ENABLED"}' + b" " * (2 * MiB),
+            headers=headers,
+        )
+        assert response.status_code == 413, response.text[:500]
 
 
 def test_a_method_the_path_does_not_take_is_405_with_allow(flag_world):

@@ -39,8 +39,9 @@ viewer = Depends(require(Role.VIEWER))
 deployer = Depends(require(Role.DEPLOYER))
 
 VERSION_HEADER = "X-Laneway-Flags-Version"
-IMPORT_LIMIT = 8 * MiB
-"""A flagd document to import may be larger than the API's other bodies."""
+IMPORT_LIMIT = 4 * MiB
+"""A flagd document to import may be larger than the API's other bodies: it is often
+indented, and its compact JSON alone is capped at 1 MiB (flags/limits.py)."""
 
 
 class _Body(BaseModel):
