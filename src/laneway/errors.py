@@ -9,7 +9,9 @@ httptools, subprocess) are translated in the module that imports the library.
     ├── Unauthorized             exit 1 / 401  no or unknown token
     ├── Forbidden                exit 1 / 403  the token's role may not do this
     ├── NotFound                 exit 1 / 404
+    ├── MethodNotAllowed         exit 1 / 405  the path exists, the method does not (`Allow` says which)
     ├── Conflict                 exit 1 / 409  exists already, or another change is under way
+    ├── PayloadTooLarge          exit 1 / 413  a request body over its route's limit
     ├── BuildFailed              exit 1 / 422  the build command failed (log tail attached)
     ├── UnsafeArtifact           exit 1 / 422  an artifact member would land outside its target
     └── Unavailable              exit 1 / 503  a dependency (PostgreSQL, git, server) is unreachable
@@ -66,6 +68,20 @@ class NotFound(LanewayError):
 class Conflict(LanewayError):
     status_code = 409
     title = "conflict"
+
+
+class MethodNotAllowed(LanewayError):
+    status_code = 405
+    title = "method not allowed"
+
+    def __init__(self, message: str, *, allow: list[str]) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
+class PayloadTooLarge(LanewayError):
+    status_code = 413
+    title = "payload too large"
 
 
 class BuildFailed(LanewayError):

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from laneway.api import auth
+from laneway.api import auth, edge
 from laneway.composition import build_app, build_context
 from laneway.core.types import EventType, Role
 from laneway.settings import load_settings
+from laneway.spec.model import DNS_LABEL
 from laneway.store.repository import Store
 
 
@@ -162,7 +163,7 @@ def test_unknown_things_are_404(api):
     client, tokens, _ = api
     viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
     assert client.get("/api/v1/apps/shop/environments", headers=viewer).status_code == 404
-    assert client.get("/api/v1/builds/sha256:00", headers=viewer).status_code == 404
+    assert client.get(f"/api/v1/builds/sha256:{0:064}", headers=viewer).status_code == 404
 
 
 def test_first_start_writes_an_admin_token_and_stores_only_its_hash(tmp_path):
@@ -247,3 +248,85 @@ def test_a_build_streams_its_result(api, repo):
         events = list(_sse_events(response.iter_lines()))
     assert events[-1]["event"] == "result", events
     assert json.loads(events[-1]["data"])["id"].startswith("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        (
+            "POST",
+            "/apps/shop/environments",
+            {"name": "x", "branch": "main", "hotfix": "yes"},
+            "hotfix",
+        ),
+        ("PUT", "/apps/shop/environments/x/flags/f/rollout", {"percent": False}, "percent"),
+        ("PUT", "/apps/shop/environments/x/flags/f/rollout", {"percent": "5"}, "percent"),
+        ("POST", "/apps/shop/environments/x/rollback", {"to": "2"}, "to"),
+        ("POST", "/apps/shop/environments/x/rollback", {"to": True}, "to"),
+        ("PATCH", "/apps/shop/environments/x/config", {"set": {"A": 1}}, "set.A"),
+        ("PATCH", "/apps/shop/environments/x/config", {"set": {}, "secret": 1}, "secret"),
+        ("POST", "/apps/shop/flags", {"key": 5}, "key"),
+        ("POST", "/apps/shop/environments/x/deploys", {"ref": "main", "hotfix": 1}, "hotfix"),
+    ],
+)
+def test_request_bodies_take_no_value_of_another_json_type(api, method, path, body, field):
+    client, tokens, _ = api
+    deployer = {"Authorization": f"Bearer {tokens['deployer']}"}
+    response = client.request(method, f"/api/v1{path}", json=body, headers=deployer)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"].startswith(f"{field}: "), response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        ("/apps/Bad_App/environments", "path.app: expected a lowercase DNS label"),
+        (f"/apps/{'a' * 41}/environments", "path.app: expected a lowercase DNS label"),
+        ("/apps/shop/environments/-x", "path.name: expected a lowercase DNS label"),
+        ("/apps/shop/environments/x/logs?service=Web", "query.service: expected a lowercase"),
+        ("/apps/shop/environments/x/logs?tail=-1", "query.tail: "),
+        ("/apps/shop/environments/x/events?timeout=0", "query.timeout: "),
+        ("/builds/abc", "path.build_id: "),
+    ],
+)
+def test_names_in_paths_follow_the_name_rules(api, path, where):
+    client, tokens, _ = api
+    viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+    response = client.get(f"/api/v1{path}", headers=viewer)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith(where), response.text
+
+
+def test_the_openapi_document_lists_every_answer_as_problem_json(api):
+    client, _, _ = api
+    document = client.get("/openapi.json").json()
+    assert "Problem" in document["components"]["schemas"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert document["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+    operations = [(p, m, o) for p, ops in document["paths"].items() for m, o in ops.items()]
+    assert len(operations) >= 30
+    for path, method, operation in operations:
+        assert operation["security"] == [{"token": []}], (method, path)
+        for status in ("400", "401", "403", "404", "409", "413", "422"):
+            content = operation["responses"][status]["content"]
+            schema = content["application/problem+json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/Problem"}, (method, path, status)
+    flagset = document["paths"]["/api/v1/apps/{app}/environments/{name}/flagset"]
+    assert "4 MiB" in flagset["put"]["responses"]["413"]["description"]
+    assert "1 MiB" in flagset["get"]["responses"]["413"]["description"]
+    events = document["paths"]["/api/v1/apps/{app}/environments/{name}/events"]["get"]
+    assert "text/event-stream" in events["responses"]["200"]["content"]
+    timeout = next(p for p in events["parameters"] if p["name"] == "timeout")
+    assert timeout["schema"]["maximum"] == 86_400
+    app = next(p for p in events["parameters"] if p["name"] == "app")
+    assert app["schema"]["pattern"] == DNS_LABEL
+
+
+def test_every_api_route_checks_its_caller_before_the_body_and_caps_it(api):
+    client, _, _ = api
+    contexts = edge.api_routes(client.app)
+    assert len(contexts) >= 30
+    for context in contexts:
+        assert edge.checks_of(context.original_route), context.path_format
+        assert context.max_body_size is not None, context.path_format

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import signal
+import socket
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -253,3 +255,27 @@ def test_a_rollout_keeps_users_in_their_bucket_as_flagd_does(flag_world):
         assert http.put(path, json={"percent": 60}).status_code == 200
     raised = rollout_answers(client, users)
     assert {u for u, on in answers.items() if on} < {u for u, on in raised.items() if on}
+
+
+def test_a_client_that_goes_away_mid_request_leaves_no_traceback(flag_world):
+    """It was logged as an unhandled error, with a traceback, twice (laneway's handler and
+    uvicorn's): a client going away is nothing wrong."""
+    key = flag_world.key("staging")
+    address = urlsplit(flag_world.server.url)
+    log = flag_world.server.log
+    start = log.stat().st_size
+    for path in ("/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/new-checkout"):
+        head = f"POST {path} HTTP/1.1\r\nHost: laneway\r\nAuthorization: Bearer {key}\r\n"
+        with socket.create_connection((address.hostname, address.port)) as sock:
+            sock.sendall(f"{head}Content-Length: 1000\r\n\r\n".encode() + b'{"context": {')
+    # requests after them, served by the same event loop, which has taken in the two that went
+    # away before it answers these
+    with httpx.Client(base_url=flag_world.server.url, timeout=30) as http:
+        for _ in range(3):
+            answer = http.post(
+                "/ofrep/v1/evaluate/flags", headers={"Authorization": f"Bearer {key}"}, json={}
+            )
+            assert answer.status_code == 200
+    written = log.read_bytes()[start:].decode(errors="replace")
+    assert "Traceback" not in written, written
+    assert "unhandled error" not in written, written

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from laneway import __version__
-from laneway.api import flags, ofrep, pipeline, problems, routes
+from laneway.api import edge, flags, ofrep, openapi, pipeline, problems, routes
 from laneway.api.flag_service import FlagService
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
@@ -44,8 +44,9 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
     app.state.manager = manager
     app.state.flags = flag_service
     problems.install(app)
-    app.include_router(routes.router)
-    app.include_router(pipeline.router)
-    app.include_router(flags.router)
-    app.include_router(ofrep.router)
+    openapi.install(app)
+    app.add_middleware(edge.Edge)
+    for router in (routes.router, pipeline.router, flags.router, ofrep.router):
+        # the cap applies inside the edge, which answers 401 before it (api/edge.py)
+        app.include_router(router, max_body_size=edge.BODY_LIMIT)
     return app

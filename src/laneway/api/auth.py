@@ -6,17 +6,19 @@ own guess; roles are checked per route through `require(role)`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 from fastapi import Request
 
+from laneway.api.edge import guarded
 from laneway.core.types import Role
 from laneway.errors import Forbidden, Unauthorized, Unavailable
 from laneway.store.repository import Store
@@ -78,16 +80,18 @@ def authenticate(store: Store, authorization: str | None) -> Principal:
     return Principal(*found)
 
 
-def require(role: Role) -> Callable[[Request], Principal]:
-    """A FastAPI dependency: the caller, who must hold at least `role`."""
+def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency: the caller, who must hold at least `role`. The API's edge checks
+    it from the headers, before the request's body is read (api/edge.py)."""
 
-    def dependency(request: Request) -> Principal:
+    async def check(request: Request) -> Principal:
         store = cast(Store, request.app.state.store)  # starlette's State holds Any
-        principal = authenticate(store, request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        principal = await asyncio.to_thread(authenticate, store, authorization)
         if not principal.can(role):
             raise Forbidden(
                 f"token {principal.name!r} has role {principal.role}; this needs {role}"
             )
         return principal
 
-    return dependency
+    return guarded(check)

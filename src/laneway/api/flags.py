@@ -21,10 +21,12 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from laneway.api import flag_service
 from laneway.api.auth import Principal, require
+from laneway.api.edge import MiB
+from laneway.api.schemas import AppName, EnvironmentName, FlagKey
 from laneway.controllers.context import Context
 from laneway.core.types import Environment, Role
 from laneway.errors import NotFound
@@ -37,6 +39,9 @@ viewer = Depends(require(Role.VIEWER))
 deployer = Depends(require(Role.DEPLOYER))
 
 VERSION_HEADER = "X-Laneway-Flags-Version"
+IMPORT_LIMIT = 4 * MiB
+"""A flagd document to import may be larger than the API's other bodies: it is often
+indented, and its compact JSON alone is capped at 1 MiB (flags/limits.py)."""
 
 
 class _Body(BaseModel):
@@ -44,27 +49,29 @@ class _Body(BaseModel):
 
 
 class FlagIn(_Body):
-    key: str = Field(min_length=1, max_length=128, description="The flag key, e.g. new-checkout.")
+    key: StrictStr = Field(
+        min_length=1, max_length=128, description="The flag key, e.g. new-checkout."
+    )
     definition: dict[str, Any] | None = Field(
         default=None,
         description="A flagd flag (variants, defaultVariant, targeting, metadata, state); "
         "absent: an on/off boolean flag.",
     )
-    enabled_in: list[str] = Field(
+    enabled_in: list[StrictStr] = Field(
         default_factory=list, description="Environments where it starts ENABLED."
     )
 
 
 class FlagPatch(_Body):
     state: Literal["ENABLED", "DISABLED"] | None = None
-    defaultVariant: str | None = None
+    defaultVariant: StrictStr | None = None
     targeting: dict[str, Any] | None = None
 
 
 class RolloutIn(_Body):
-    percent: float = Field(ge=0, le=100, description="Share of users on `variant`.")
-    variant: str | None = Field(default=None, description="Default: the flag's true variant.")
-    rest: str | None = Field(default=None, description="Default: the default variant.")
+    percent: float = Field(strict=True, ge=0, le=100, description="Share of users on `variant`.")
+    variant: StrictStr | None = Field(default=None, description="Default: the flag's true variant.")
+    rest: StrictStr | None = Field(default=None, description="Default: the default variant.")
 
 
 class ChangeOut(BaseModel):
@@ -115,7 +122,7 @@ def _one(environment: Environment, stored: StoredFlagSet, key: str) -> dict[str,
 
 
 @router.get("/apps/{app}/flags")
-def list_app_flags(app: str, request: Request, _: Principal = viewer) -> dict[str, Any]:
+def list_app_flags(app: AppName, request: Request, _: Principal = viewer) -> dict[str, Any]:
     """Every flag of the app, with its state in each environment."""
     ctx = _ctx(request)
     ctx.store.get_app(app)
@@ -144,7 +151,7 @@ def list_app_flags(app: str, request: Request, _: Principal = viewer) -> dict[st
 
 @router.post("/apps/{app}/flags", status_code=201)
 def create_flag(
-    app: str, body: FlagIn, request: Request, principal: Principal = deployer
+    app: AppName, body: FlagIn, request: Request, principal: Principal = deployer
 ) -> dict[str, Any]:
     ctx = _ctx(request)
     ctx.store.get_app(app)
@@ -173,7 +180,7 @@ def _one_state(stored: StoredFlagSet, key: str) -> dict[str, JsonValue]:
 
 @router.delete("/apps/{app}/flags/{key}")
 def delete_flag(
-    app: str, key: str, request: Request, principal: Principal = deployer
+    app: AppName, key: FlagKey, request: Request, principal: Principal = deployer
 ) -> dict[str, Any]:
     ctx = _ctx(request)
     ctx.store.get_app(app)
@@ -184,7 +191,7 @@ def delete_flag(
 
 @router.get("/apps/{app}/environments/{name}/flags")
 def environment_flags(
-    app: str, name: str, request: Request, _: Principal = viewer
+    app: AppName, name: EnvironmentName, request: Request, _: Principal = viewer
 ) -> dict[str, Any]:
     environment = _environment(request, app, name)
     return _environment_flags(environment, _service(request).store.flag_set(environment.id))
@@ -192,7 +199,7 @@ def environment_flags(
 
 @router.get("/apps/{app}/environments/{name}/flags/{key}")
 def show_flag(
-    app: str, name: str, key: str, request: Request, _: Principal = viewer
+    app: AppName, name: EnvironmentName, key: FlagKey, request: Request, _: Principal = viewer
 ) -> dict[str, Any]:
     environment = _environment(request, app, name)
     stored = _service(request).store.flag_set(environment.id)
@@ -202,9 +209,9 @@ def show_flag(
 
 @router.patch("/apps/{app}/environments/{name}/flags/{key}")
 def change_flag(
-    app: str,
-    name: str,
-    key: str,
+    app: AppName,
+    name: EnvironmentName,
+    key: FlagKey,
     body: FlagPatch,
     request: Request,
     principal: Principal = deployer,
@@ -224,9 +231,9 @@ def change_flag(
 
 @router.put("/apps/{app}/environments/{name}/flags/{key}/rollout")
 def rollout_flag(
-    app: str,
-    name: str,
-    key: str,
+    app: AppName,
+    name: EnvironmentName,
+    key: FlagKey,
     body: RolloutIn,
     request: Request,
     principal: Principal = deployer,
@@ -245,7 +252,9 @@ def rollout_flag(
 
 
 @router.get("/apps/{app}/environments/{name}/flagset")
-def export_flags(app: str, name: str, request: Request, _: Principal = viewer) -> Response:
+def export_flags(
+    app: AppName, name: EnvironmentName, request: Request, _: Principal = viewer
+) -> Response:
     """The environment's flagd document, as flagd reads it."""
     environment = _environment(request, app, name)
     stored = _service(request).store.flag_set(environment.id)
@@ -256,12 +265,16 @@ def export_flags(app: str, name: str, request: Request, _: Principal = viewer) -
     )
 
 
-@router.put("/apps/{app}/environments/{name}/flagset")
+@router.put("/apps/{app}/environments/{name}/flagset", max_body_size=IMPORT_LIMIT)
 def import_flags(
-    app: str,
-    name: str,
+    app: AppName,
+    name: EnvironmentName,
     request: Request,
-    document: Any = Body(..., description="A flagd flag-definition document."),
+    document: Any = Body(
+        ...,
+        description="A flagd flag-definition document.",
+        json_schema_extra={"type": "object"},
+    ),
     version: int | None = Query(None, ge=0, description="Refuse if the stored version differs."),
     strict: bool = Query(
         False,
@@ -288,10 +301,10 @@ def import_flags(
 
 @router.get("/apps/{app}/environments/{name}/flag-history", response_model=list[ChangeOut])
 def flag_history(
-    app: str,
-    name: str,
+    app: AppName,
+    name: EnvironmentName,
     request: Request,
-    key: str | None = Query(None, description="Only this flag (and whole imports)."),
+    key: FlagKey | None = Query(None, description="Only this flag (and whole imports)."),
     limit: int = Query(100, ge=1, le=1000),
     _: Principal = viewer,
 ) -> list[ChangeOut]:
@@ -300,7 +313,9 @@ def flag_history(
 
 
 @router.post("/apps/{app}/environments/{name}/flag-key")
-def client_key(app: str, name: str, request: Request, _: Principal = deployer) -> dict[str, str]:
+def client_key(
+    app: AppName, name: EnvironmentName, request: Request, _: Principal = deployer
+) -> dict[str, str]:
     """The environment's client key: it evaluates that environment's flags and nothing else."""
     environment = _environment(request, app, name)
     service = _service(request)

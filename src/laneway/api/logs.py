@@ -60,13 +60,17 @@ async def stream(
     alive: Callable[[], bool],
     disconnected: Callable[[], Awaitable[bool]],
     redactor: Callable[[], Redactor],
+    until: float,
 ) -> AsyncIterator[bytes]:
+    """The last `tail` lines of each file; with `follow`, new ones until the environment is
+    gone, the client went away, or the event loop's clock reaches `until`."""
+    loop = asyncio.get_running_loop()
     follower = logfiles.Follower(directory)
     for path in log_files(directory, service):
         lines, follower.offsets[path] = tail_lines(path, tail)
         for line in _labelled(path, lines, redactor()):
             yield line
-    while follow and alive() and not await disconnected():
+    while follow and loop.time() < until and alive() and not await disconnected():
         await asyncio.sleep(POLL)
         found = follower.read(log_files(directory, service))
         if not found:

@@ -18,11 +18,12 @@ import asyncio
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from laneway.api import flag_service
 from laneway.api.auth import hash_token
+from laneway.api.edge import guarded
 from laneway.errors import Forbidden, Unauthorized
 from laneway.flags import evaluate, evaluate_all, export_flag_set, limits, ofrep
 from laneway.flags.keys import looks_like_client_key
@@ -73,6 +74,10 @@ async def _flag_set(request: Request) -> FlagSet:
     return flag_set
 
 
+client_flag_set = Depends(guarded(_flag_set))
+"""The flag set of the request's client key, checked before the body is read."""
+
+
 async def _context(request: Request, key: str | None = None) -> dict[str, Any] | JSONResponse:
     raw = await request.body()
     try:
@@ -96,8 +101,9 @@ def _now(request: Request) -> float:
 
 
 @router.post("/ofrep/v1/evaluate/flags/{key}")
-async def evaluate_flag(key: str, request: Request) -> Response:
-    flag_set = await _flag_set(request)
+async def evaluate_flag(
+    key: str, request: Request, flag_set: FlagSet = client_flag_set
+) -> Response:
     context = await _context(request, key)
     if isinstance(context, JSONResponse):
         return context
@@ -106,8 +112,7 @@ async def evaluate_flag(key: str, request: Request) -> Response:
 
 
 @router.post("/ofrep/v1/evaluate/flags")
-async def evaluate_flags(request: Request) -> Response:
-    flag_set = await _flag_set(request)
+async def evaluate_flags(request: Request, flag_set: FlagSet = client_flag_set) -> Response:
     context = await _context(request)
     if isinstance(context, JSONResponse):
         return context
@@ -120,10 +125,9 @@ async def evaluate_flags(request: Request) -> Response:
 
 
 @router.get("/flagd/v1/flags.json")
-async def flagd_document(request: Request) -> Response:
+async def flagd_document(request: Request, flag_set: FlagSet = client_flag_set) -> Response:
     """The environment's flag set as flagd reads it (flagd's HTTP sync: `bearerToken` or
     `authHeader`, polling with If-None-Match)."""
-    flag_set = await _flag_set(request)
     etag = f'"{flag_set.digest[:32]}"'
     if ofrep.not_modified(request.headers.get("if-none-match"), etag):
         return Response(status_code=ofrep.NOT_MODIFIED, headers={"ETag": etag})

@@ -17,11 +17,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from laneway.api import flag_service, protection
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import (
+    AppName,
     ConfigIn,
     ConfigVarOut,
     DeployIn,
     DiffOut,
     DiffRowOut,
+    EnvironmentName,
     PromoteIn,
     ReleaseOut,
     RollbackIn,
@@ -165,7 +167,11 @@ def _protect(
 
 @router.post("/apps/{app}/environments/{name}/deploys", response_model=ReleaseOut, status_code=202)
 def deploy(
-    app: str, name: str, body: DeployIn, request: Request, principal: Principal = deployer
+    app: AppName,
+    name: EnvironmentName,
+    body: DeployIn,
+    request: Request,
+    principal: Principal = deployer,
 ) -> ReleaseOut:
     """Deploy a ref (built if it has not been) or a build; answers with the new release."""
     ctx = _ctx(request)
@@ -207,7 +213,7 @@ def deploy(
     "/apps/{app}/environments/{name}/deploys/cancel", response_model=ReleaseOut, status_code=202
 )
 def cancel_deploy(
-    app: str, name: str, request: Request, principal: Principal = deployer
+    app: AppName, name: EnvironmentName, request: Request, principal: Principal = deployer
 ) -> ReleaseOut:
     """Stop the deploy under way: its release is marked failed, the live one keeps serving, and
     the new processes are stopped by the next pass. Answers with the release that serves."""
@@ -231,7 +237,7 @@ def cancel_deploy(
 
 @router.post("/apps/{app}/promotions", response_model=ReleaseOut, status_code=202)
 def promote(
-    app: str, body: PromoteIn, request: Request, principal: Principal = deployer
+    app: AppName, body: PromoteIn, request: Request, principal: Principal = deployer
 ) -> ReleaseOut:
     """Deploy to `to` the very build `from` runs, with `to`'s own config."""
     ctx = _ctx(request)
@@ -264,7 +270,11 @@ def promote(
 
 @router.post("/apps/{app}/environments/{name}/rollback", response_model=ReleaseOut, status_code=202)
 def rollback(
-    app: str, name: str, body: RollbackIn, request: Request, principal: Principal = deployer
+    app: AppName,
+    name: EnvironmentName,
+    body: RollbackIn,
+    request: Request,
+    principal: Principal = deployer,
 ) -> ReleaseOut:
     """A new release with an earlier release's build and config. If that release's processes
     are still warm, it is only a switch of the router."""
@@ -292,7 +302,9 @@ def rollback(
 
 
 @router.get("/apps/{app}/environments/{name}/config", response_model=list[ConfigVarOut])
-def list_config(app: str, name: str, request: Request, _: Principal = viewer) -> list[ConfigVarOut]:
+def list_config(
+    app: AppName, name: EnvironmentName, request: Request, _: Principal = viewer
+) -> list[ConfigVarOut]:
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     return config_out(ctx, config_of(ctx, environment.id, environment.release))
@@ -300,7 +312,11 @@ def list_config(app: str, name: str, request: Request, _: Principal = viewer) ->
 
 @router.patch("/apps/{app}/environments/{name}/config", response_model=ReleaseOut, status_code=202)
 def change_config(
-    app: str, name: str, body: ConfigIn, request: Request, principal: Principal = deployer
+    app: AppName,
+    name: EnvironmentName,
+    body: ConfigIn,
+    request: Request,
+    principal: Principal = deployer,
 ) -> ReleaseOut:
     """Set and unset variables: a new release with the same build, restarted with zero
     downtime. Nothing is written if a name or value is refused."""
@@ -345,8 +361,8 @@ def change_config(
 
 @router.get("/apps/{app}/environments/{name}/releases/{number}", response_model=ReleaseOut)
 def show_release(
-    app: str,
-    name: str,
+    app: AppName,
+    name: EnvironmentName,
     request: Request,
     number: int = Path(ge=1, le=MAX_RELEASE),
     _: Principal = viewer,
@@ -365,7 +381,7 @@ def show_release(
 
 @router.get("/apps/{app}/diff", response_model=DiffOut)
 def diff(
-    app: str,
+    app: AppName,
     request: Request,
     left: str = Query(..., description="Environment name."),
     right: str = Query(..., description="Environment name."),

@@ -3,33 +3,65 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.requests import ClientDisconnect
 
-from laneway.errors import LanewayError
+from laneway.errors import LanewayError, MethodNotAllowed
 from laneway.spec import names
 
-PATTERNS = {names.DNS_LABEL: names.LABEL_RULE, names.BUILD_ID: names.BUILD_RULE}
+ABSOLUTE_PATH = "^/"
+PATTERNS = {
+    names.DNS_LABEL: names.LABEL_RULE,
+    names.BUILD_ID: names.BUILD_RULE,
+    ABSOLUTE_PATH: "an absolute path",
+}
 """What each pattern of a request's fields means, in words (never the pattern itself)."""
 
 log = logging.getLogger("laneway.api")
 
 
-def problem(status: int, title: str, detail: str, hint: str | None = None) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    hint: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if hint:
         body["hint"] = hint
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
+
+
+def of(exc: LanewayError) -> JSONResponse:
+    """The problem+json answer to `exc`, with the headers its status calls for."""
+    headers = {}
+    if isinstance(exc, MethodNotAllowed):
+        headers["Allow"] = ", ".join(exc.allow)
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return problem(exc.status_code, exc.title, exc.message, exc.hint, headers)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(LanewayError)
     async def _laneway(_: Request, exc: LanewayError) -> JSONResponse:
-        return problem(exc.status_code, exc.title, exc.message, exc.hint)
+        return of(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -40,13 +72,29 @@ def install(app: FastAPI) -> None:
         return problem(400, "invalid input", "; ".join(lines))
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, "error", str(exc.detail))
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        title = HTTPStatus(exc.status_code).phrase.lower()
+        detail = str(exc.detail)
+        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+        if exc.status_code == 413 and limit is not None:
+            detail = f"the request body is over this route's limit of {size(limit)}"
+        return problem(exc.status_code, title, detail, headers=exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> Response:
+        """The client went away before its body arrived: nobody to answer, nothing wrong."""
+        log.debug("client went away during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal error", "the server failed; see its log")
+
+
+def size(limit: int) -> str:
+    mib = limit / (1024 * 1024)
+    return f"{limit} bytes ({mib:g} MiB)" if mib >= 1 else f"{limit} bytes"
 
 
 def _plain(error: Any) -> str:

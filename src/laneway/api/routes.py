@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from laneway.api import logs as logfiles
@@ -24,10 +23,13 @@ from laneway.api import protection
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import (
     AppIn,
+    AppName,
     AppOut,
+    BuildId,
     BuildIn,
     BuildOut,
     EnvironmentIn,
+    EnvironmentName,
     EnvironmentOut,
     EventOut,
     ReleaseOut,
@@ -40,9 +42,32 @@ from laneway.core import pipeline, routing
 from laneway.core.redaction import Redactor
 from laneway.core.types import BuildRecord, Desired, Environment, Event, EventType, Role
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
-from laneway.spec.model import DNS_LABEL
+from laneway.spec.names import DNS_LABEL
 
 router = APIRouter(prefix="/api/v1")
+SSE = "text/event-stream"
+SSE_ANSWER = {
+    "content": {
+        SSE: {
+            "schema": {
+                "type": "object",
+                "description": "One server-sent event; `data` is JSON.",
+                "properties": {
+                    "event": {"type": "string"},
+                    "data": {"type": "string"},
+                    "id": {"type": "string"},
+                },
+            }
+        }
+    }
+}
+STREAM_TIMEOUT = Query(
+    3600.0,
+    gt=0,
+    le=86_400,
+    description="With `follow`: seconds after which the server ends the stream (default an "
+    "hour, at most a day); a client that wants more reconnects.",
+)
 viewer = Depends(require(Role.VIEWER))
 deployer = Depends(require(Role.DEPLOYER))
 
@@ -63,11 +88,6 @@ def _url(ctx: Context, environment: Environment) -> str:
 
 def _out(ctx: Context, environment: Environment) -> EnvironmentOut:
     return EnvironmentOut.of(environment, url=_url(ctx, environment))
-
-
-def _check_app_name(app: str) -> None:
-    if not re.match(DNS_LABEL, app):
-        raise InvalidInput(f"app name {app!r}: expected a lowercase DNS label like `shop`")
 
 
 @router.get("/status")
@@ -91,8 +111,7 @@ def list_apps(request: Request, _: Principal = viewer) -> list[AppOut]:
 
 
 @router.put("/apps/{app}", response_model=AppOut)
-def register_app(app: str, body: AppIn, request: Request, _: Principal = deployer) -> AppOut:
-    _check_app_name(app)
+def register_app(app: AppName, body: AppIn, request: Request, _: Principal = deployer) -> AppOut:
     repo = Path(body.repo)
     if not repo.is_absolute():
         raise InvalidInput(f"repo: expected an absolute path, got {body.repo!r}")
@@ -103,7 +122,9 @@ def register_app(app: str, body: AppIn, request: Request, _: Principal = deploye
 
 
 @router.get("/apps/{app}/environments", response_model=list[EnvironmentOut])
-def list_environments(app: str, request: Request, _: Principal = viewer) -> list[EnvironmentOut]:
+def list_environments(
+    app: AppName, request: Request, _: Principal = viewer
+) -> list[EnvironmentOut]:
     ctx = _ctx(request)
     ctx.store.get_app(app)
     return [_out(ctx, e) for e in ctx.store.list_environments(app)]
@@ -111,7 +132,7 @@ def list_environments(app: str, request: Request, _: Principal = viewer) -> list
 
 @router.post("/apps/{app}/environments", response_model=EnvironmentOut, status_code=202)
 def create_environment(
-    app: str, body: EnvironmentIn, request: Request, principal: Principal = deployer
+    app: AppName, body: EnvironmentIn, request: Request, principal: Principal = deployer
 ) -> EnvironmentOut:
     ctx = _ctx(request)
     ctx.store.get_app(app)
@@ -183,14 +204,16 @@ def _check_protection(
 
 @router.get("/apps/{app}/environments/{name}", response_model=EnvironmentOut)
 def show_environment(
-    app: str, name: str, request: Request, _: Principal = viewer
+    app: AppName, name: EnvironmentName, request: Request, _: Principal = viewer
 ) -> EnvironmentOut:
     ctx = _ctx(request)
     return _out(ctx, ctx.store.get_environment(app, name))
 
 
 @router.get("/apps/{app}/environments/{name}/releases", response_model=list[ReleaseOut])
-def list_releases(app: str, name: str, request: Request, _: Principal = viewer) -> list[ReleaseOut]:
+def list_releases(
+    app: AppName, name: EnvironmentName, request: Request, _: Principal = viewer
+) -> list[ReleaseOut]:
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     return [ReleaseOut.of(r) for r in ctx.store.releases(environment.id)]
@@ -198,8 +221,8 @@ def list_releases(app: str, name: str, request: Request, _: Principal = viewer) 
 
 @router.delete("/apps/{app}/environments/{name}", response_model=EnvironmentOut, status_code=202)
 def destroy_environment(
-    app: str,
-    name: str,
+    app: AppName,
+    name: EnvironmentName,
     request: Request,
     hotfix: bool = Query(False, description="A protected environment: destroy it anyway."),
     reason: str | None = Query(
@@ -220,20 +243,26 @@ def destroy_environment(
     return _out(ctx, environment)
 
 
-@router.get("/apps/{app}/environments/{name}/events", response_model=None)
+@router.get(
+    "/apps/{app}/environments/{name}/events",
+    response_model=list[EventOut],
+    responses={200: SSE_ANSWER},
+)
 async def environment_events(
-    app: str,
-    name: str,
+    app: AppName,
+    name: EnvironmentName,
     request: Request,
     after: int = Query(0, ge=-1, le=2**62, description="-1: only what happens from now on"),
     follow: bool = False,
-    last_event_id: int | None = Header(
+    timeout: float = STREAM_TIMEOUT,
+    last_event_id: int = Header(
         None, ge=0, le=2**62, description="a reconnecting client resumes after this event"
     ),
     _: Principal = viewer,
 ) -> EventSourceResponse | list[EventOut]:
-    """The environment's events; with follow, a server-sent event stream of them (each with
-    its id), a `status` event every 100 ms and an `end` event once the environment is gone."""
+    """The environment's events (JSON); with `follow`, a server-sent event stream of them
+    (each with its id), a `status` event every 100 ms, and `end` once the environment is gone
+    or `timeout` once the stream has lasted `timeout` seconds (resume with `Last-Event-ID`)."""
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     if last_event_id is not None:
@@ -243,9 +272,15 @@ async def environment_events(
         events = ctx.store.events(environment.id, after=after)
         return [_event(e, redactor()) for e in events]
 
+    deadline = asyncio.get_running_loop().time() + timeout
+
     async def stream() -> AsyncIterator[ServerSentEvent]:
         cursor = ctx.store.latest_event_id(environment.id) if after < 0 else after
         while True:
+            if asyncio.get_running_loop().time() >= deadline:
+                message = f"the stream ended after {timeout:g}s; resume after event {cursor}"
+                yield ServerSentEvent(json.dumps({"message": message}), event="timeout")
+                return
             hiding = redactor()
             for event in ctx.store.events(environment.id, after=cursor):
                 cursor = event.id
@@ -262,22 +297,27 @@ async def environment_events(
     return EventSourceResponse(stream())
 
 
-@router.get("/apps/{app}/environments/{name}/logs", response_model=None)
+@router.get(
+    "/apps/{app}/environments/{name}/logs",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def environment_logs(
-    app: str,
-    name: str,
+    app: AppName,
+    name: EnvironmentName,
     request: Request,
-    service: str | None = None,
-    tail: int = 100,
+    service: str | None = Query(None, pattern=DNS_LABEL, description="Only this service."),
+    tail: int = Query(100, ge=0, le=10_000, description="Lines of each file to start with."),
     follow: bool = False,
+    timeout: float = STREAM_TIMEOUT,
     _: Principal = viewer,
 ) -> StreamingResponse:
     """The replicas' and the release hook's output, each line labelled with its file; the
-    environment's secrets (and their common encodings) are hidden in every line served."""
+    environment's secrets (and their common encodings) are hidden in every line served.
+    With `follow`, new lines as they are written, until the environment is gone or the stream
+    has lasted `timeout` seconds."""
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
-    if service is not None and not service.replace("-", "").isalnum():
-        raise InvalidInput(f"service: {service!r} is not a service name")
     directory = ctx.log_dir(environment.id)
     files = logfiles.log_files(directory, service)
     if service is not None and not files and service != "release":
@@ -287,8 +327,9 @@ async def environment_logs(
         async for line in logfiles.stream(
             directory,
             service,
-            tail=max(0, min(tail, 10_000)),
+            tail=tail,
             follow=follow,
+            until=asyncio.get_running_loop().time() + timeout,
             alive=lambda: ctx.store.get_environment_by_id(environment.id) is not None,
             disconnected=request.is_disconnected,
             redactor=hidden.following(ctx, environment),
@@ -299,15 +340,15 @@ async def environment_logs(
 
 
 @router.get("/apps/{app}/builds", response_model=list[BuildOut])
-def list_builds(app: str, request: Request, _: Principal = viewer) -> list[BuildOut]:
+def list_builds(app: AppName, request: Request, _: Principal = viewer) -> list[BuildOut]:
     ctx = _ctx(request)
     ctx.store.get_app(app)
     return [_build(b) for b in ctx.store.list_builds(app)]
 
 
-@router.post("/apps/{app}/builds", response_model=None)
+@router.post("/apps/{app}/builds", response_class=EventSourceResponse, responses={200: SSE_ANSWER})
 async def create_build(
-    app: str, body: BuildIn, request: Request, _: Principal = deployer
+    app: AppName, body: BuildIn, request: Request, _: Principal = deployer
 ) -> EventSourceResponse:
     """Build a ref; the answer streams the build's output, then its result or error."""
     ctx = _ctx(request)
@@ -350,7 +391,7 @@ async def create_build(
 
 
 @router.get("/builds/{build_id}", response_model=BuildOut)
-def show_build(build_id: str, request: Request, _: Principal = viewer) -> BuildOut:
+def show_build(build_id: BuildId, request: Request, _: Principal = viewer) -> BuildOut:
     return _build(_ctx(request).store.get_build(build_id))
 
 

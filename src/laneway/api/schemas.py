@@ -5,19 +5,61 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
 
+from laneway.api.problems import ABSOLUTE_PATH
 from laneway.core.types import Environment, Kind, Release
-from laneway.spec.model import DNS_LABEL
-from laneway.spec.names import BUILD_ID
+from laneway.spec.names import BUILD_ID, DNS_LABEL
 
 
 class _Body(BaseModel):
+    """A request body: unknown fields are refused, and so is a value of another JSON type
+    (`"hotfix": "yes"`, `"to": "2"`): fields are declared with strict types."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-BuildRef = Annotated[
+def _number(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected a JSON number")
+    return value
+
+
+JSON_NUMBER = BeforeValidator(_number)
+"""A number as JSON has it, for an int field: `2` or `2.0`, never `"2"` or `true`. Constraints
+go before it in `Annotated`, so that the published schema keeps them."""
+
+
+AppName = Annotated[
+    str, Path(pattern=DNS_LABEL, description="The app's name: a lowercase DNS label, e.g. shop.")
+]
+EnvironmentName = Annotated[
     str,
+    Path(
+        pattern=DNS_LABEL, description="An environment's name: a lowercase DNS label, e.g. staging."
+    ),
+]
+BuildId = Annotated[
+    str,
+    Path(
+        pattern=BUILD_ID,
+        description="A build's id, `sha256:` and its 64 hex digits (a prefix is not found).",
+    ),
+]
+FlagKey = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=256,
+        description="A flag's key (an imported flagd document may hold any flagd key, so "
+        "the rule for keys made by laneway is not asked of it here).",
+    ),
+]
+
+
+BuildRef = Annotated[
+    StrictStr,
     Field(
         pattern=BUILD_ID,
         description="A build id, or an unambiguous prefix of at least 6 hex digits.",
@@ -28,12 +70,16 @@ BuildRef = Annotated[
 class _Hotfix(_Body):
     """What lets a protected environment take a build that has not run before it."""
 
-    hotfix: bool = False
-    reason: str | None = Field(default=None, max_length=500)
+    hotfix: StrictBool = False
+    reason: StrictStr | None = Field(default=None, max_length=500)
 
 
 class AppIn(_Body):
-    repo: str = Field(min_length=1, description="Absolute path of the app's git repository.")
+    repo: StrictStr = Field(
+        pattern=ABSOLUTE_PATH,
+        max_length=4096,
+        description="Absolute path of the app's git repository.",
+    )
 
 
 class AppOut(BaseModel):
@@ -43,10 +89,10 @@ class AppOut(BaseModel):
 
 
 class EnvironmentIn(_Hotfix):
-    name: str = Field(pattern=DNS_LABEL, description="Lowercase DNS label, e.g. feature-x.")
+    name: StrictStr = Field(pattern=DNS_LABEL, description="Lowercase DNS label, e.g. feature-x.")
     kind: Kind = Kind.PREVIEW
-    branch: str | None = Field(default=None, min_length=1, max_length=255)
-    ref: str | None = Field(default=None, min_length=1, max_length=255)
+    branch: StrictStr | None = Field(default=None, min_length=1, max_length=255)
+    ref: StrictStr | None = Field(default=None, min_length=1, max_length=255)
     build: BuildRef | None = None
 
 
@@ -176,25 +222,25 @@ class ReleaseOut(BaseModel):
 
 
 class DeployIn(_Hotfix):
-    ref: str | None = Field(default=None, min_length=1, max_length=255)
+    ref: StrictStr | None = Field(default=None, min_length=1, max_length=255)
     build: BuildRef | None = None
 
 
 class PromoteIn(_Hotfix):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    source: str = Field(alias="from", pattern=DNS_LABEL)
-    target: str = Field(alias="to", pattern=DNS_LABEL)
+    source: StrictStr = Field(alias="from", pattern=DNS_LABEL)
+    target: StrictStr = Field(alias="to", pattern=DNS_LABEL)
 
 
 class RollbackIn(_Body):
-    to: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    to: Annotated[int, Field(ge=1, le=2**31 - 1), JSON_NUMBER] | None = None
 
 
 class ConfigIn(_Body):
-    set: dict[str, str] = Field(default_factory=dict)
-    unset: list[str] = Field(default_factory=list)
-    secret: bool = False
+    set: dict[str, StrictStr] = Field(default_factory=dict)
+    unset: list[StrictStr] = Field(default_factory=list)
+    secret: StrictBool = False
 
 
 class DiffRowOut(BaseModel):
@@ -215,7 +261,7 @@ class DiffOut(BaseModel):
 
 
 class BuildIn(_Body):
-    ref: str = Field(default="HEAD", min_length=1, max_length=255)
+    ref: StrictStr = Field(default="HEAD", min_length=1, max_length=255)
 
 
 class BuildOut(BaseModel):
