@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from laneway import __version__
-from laneway.api import edge, flags, ofrep, openapi, pipeline, problems, routes
+from laneway.api import config_access, edge, flags, ofrep, openapi, pipeline, problems, routes
 from laneway.api.flag_service import FlagService
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
@@ -46,7 +46,13 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
     problems.install(app)
     openapi.install(app)
     app.add_middleware(edge.Edge)
-    for router in (routes.router, pipeline.router, flags.router, ofrep.router):
+    for router in (
+        routes.router,
+        pipeline.router,
+        config_access.router,
+        flags.router,
+        ofrep.router,
+    ):
         # the cap applies inside the edge, which answers 401 before it (api/edge.py)
         app.include_router(router, max_body_size=edge.BODY_LIMIT)
     return app

@@ -14,7 +14,7 @@ from typing import cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from laneway.api import flag_service, protection
+from laneway.api import config_access, flag_service, promotion, protection
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import (
     AppName,
@@ -239,15 +239,28 @@ def cancel_deploy(
 def promote(
     app: AppName, body: PromoteIn, request: Request, principal: Principal = deployer
 ) -> ReleaseOut:
-    """Deploy to `to` the very build `from` runs, with `to`'s own config."""
+    """Deploy to `to` the very build `from` runs, with `to`'s own config. With `create`, a
+    missing `to` is created with that build, under the rules of any environment's creation
+    (an existing one is promoted to as without it)."""
     ctx = _ctx(request)
     source = ctx.store.get_environment(app, body.source)
-    target = ctx.store.get_environment(app, body.target)
     live = live_release(ctx, source)
     if live is None or live.build_id is None:
         raise InvalidInput(f"{body.source} has no live release to promote")
     spec = _spec(request, live.build_id)
     pipeline.check_promotion(spec.pipeline, body.source, body.target)
+    try:
+        target = ctx.store.get_environment(app, body.target)
+    except NotFound as exc:
+        if not body.create:
+            raise NotFound(
+                exc.message,
+                hint=f"`laneway promote {body.source} {body.target} --create` creates it "
+                f"with the build {body.source} runs",
+            ) from None
+        return promotion.create_target(request, app, body, live, principal)
+    if body.kind is not None and body.kind != target.kind:
+        raise Conflict(f"{body.target} exists already, of kind {target.kind}, not {body.kind}")
     _protect(
         request,
         target,
@@ -303,11 +316,19 @@ def rollback(
 
 @router.get("/apps/{app}/environments/{name}/config", response_model=list[ConfigVarOut])
 def list_config(
-    app: AppName, name: EnvironmentName, request: Request, _: Principal = viewer
+    app: AppName,
+    name: EnvironmentName,
+    request: Request,
+    reveal: bool = config_access.REVEAL,
+    principal: Principal = viewer,
 ) -> list[ConfigVarOut]:
+    """The config of the environment's newest release; secrets as fingerprints, or with
+    `reveal` their values."""
+    config_access.may_reveal(principal, reveal)
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
-    return config_out(ctx, config_of(ctx, environment.id, environment.release))
+    config = config_access.current_config(ctx, environment)
+    return config_access.shown(ctx, environment, config, principal, reveal=reveal)
 
 
 @router.patch("/apps/{app}/environments/{name}/config", response_model=ReleaseOut, status_code=202)

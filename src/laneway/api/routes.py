@@ -38,7 +38,9 @@ from laneway.builds import git
 from laneway.controllers import builds, hidden
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
+from laneway.core import grep as grep_patterns
 from laneway.core import pipeline, routing
+from laneway.core import since as since_parser
 from laneway.core.redaction import Redactor
 from laneway.core.types import BuildRecord, Desired, Environment, Event, EventType, Role
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
@@ -307,8 +309,24 @@ async def environment_logs(
     name: EnvironmentName,
     request: Request,
     service: str | None = Query(None, pattern=DNS_LABEL, description="Only this service."),
-    tail: int = Query(100, ge=0, le=10_000, description="Lines of each file to start with."),
+    tail: int | None = Query(
+        None,
+        ge=0,
+        le=10_000,
+        description="Lines of each file to start with: 100, or with since 10000 (the most).",
+    ),
     follow: bool = False,
+    since: str | None = Query(
+        None,
+        max_length=since_parser.MAX_TEXT,
+        description="Lines written since then: a duration (30s, 10m, 2h, 1d) back from now, "
+        "or an ISO 8601 timestamp (UTC unless it has an offset)",
+    ),
+    grep: str | None = Query(
+        None,
+        max_length=grep_patterns.MAX_PATTERN,
+        description="Only lines matching this regular expression (Python syntax)",
+    ),
     timeout: float = STREAM_TIMEOUT,
     _: Principal = viewer,
 ) -> StreamingResponse:
@@ -322,21 +340,28 @@ async def environment_logs(
     files = logfiles.log_files(directory, service)
     if service is not None and not files and service != "release":
         raise NotFound(f"no logs for service {service!r} in environment {name!r}")
-
-    async def stream() -> AsyncIterator[bytes]:
-        async for line in logfiles.stream(
-            directory,
-            service,
-            tail=tail,
-            follow=follow,
-            until=asyncio.get_running_loop().time() + timeout,
-            alive=lambda: ctx.store.get_environment_by_id(environment.id) is not None,
-            disconnected=request.is_disconnected,
-            redactor=hidden.following(ctx, environment),
-        ):
-            yield line
-
-    return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
+    if tail is None:
+        tail = logfiles.DEFAULT_TAIL if since is None else logfiles.MAX_TAIL
+    selection = logfiles.Selection(
+        tail=tail,
+        since=since_parser.parse(since, now=ctx.clock()) if since is not None else None,
+        pattern=grep_patterns.compile_pattern(grep) if grep is not None else None,
+    )
+    redactor = hidden.following(ctx, environment)
+    lines, offsets = await logfiles.read(directory, service, selection, redactor())
+    stream = logfiles.stream(
+        directory,
+        service,
+        selection,
+        lines=lines,
+        offsets=offsets,
+        follow=follow,
+        alive=lambda: ctx.store.get_environment_by_id(environment.id) is not None,
+        disconnected=request.is_disconnected,
+        redactor=redactor,
+        until=asyncio.get_running_loop().time() + timeout,
+    )
+    return StreamingResponse(stream, media_type="text/plain; charset=utf-8")
 
 
 @router.get("/apps/{app}/builds", response_model=list[BuildOut])

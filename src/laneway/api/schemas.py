@@ -231,6 +231,14 @@ class PromoteIn(_Hotfix):
 
     source: StrictStr = Field(alias="from", pattern=DNS_LABEL)
     target: StrictStr = Field(alias="to", pattern=DNS_LABEL)
+    create: StrictBool = Field(
+        default=False, description="Create `to` from `from`'s live build if it does not exist."
+    )
+    kind: Kind | None = Field(
+        default=None,
+        description="With create: the new environment's kind (default: its name where that "
+        "is a kind, else staging).",
+    )
 
 
 class RollbackIn(_Body):

@@ -1,5 +1,8 @@
-"""`laneway config list|set|unset`: config per environment; each change is a new release."""
+"""`laneway config list|get|pull|set|unset`: config per environment; each change is a new
+release. A secret is shown as its fingerprint; its value only with --reveal (or, for pull,
+--secrets), which needs the deployer role and is recorded as an event of the environment."""
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +12,7 @@ from laneway.cli import output
 from laneway.cli.client import Client, path
 from laneway.cli.commands_pipeline import TimeoutOpt, WaitOpt, announce
 from laneway.cli.options import AppOpt, JsonOpt, RepoOpt, env_arg, which_app
+from laneway.errors import InvalidInput
 
 config_app = typer.Typer(
     help="Config per environment: each change is a new release.", no_args_is_help=True
@@ -38,6 +42,71 @@ def config_list(
         value = "[dim](secret)[/]" if item["secret"] else item["value"]
         table.add_row(item["key"], value, item["fingerprint"] or "")
     output.out().print(table)
+
+
+@config_app.command("get")
+def config_get(
+    environment: str = env_arg(),
+    key: str = typer.Argument(..., help="Variable name."),
+    reveal: bool = typer.Option(
+        False, "--reveal", help="A secret's value (deployer role; recorded as an event)."
+    ),
+    as_json: bool = JsonOpt,
+    app_name: str | None = AppOpt,
+    repo: Path | None = RepoOpt,
+) -> None:
+    """One variable's value; a secret shows its fingerprint unless --reveal."""
+    from laneway.core.config import check_key
+
+    problem = check_key(key)
+    if problem:
+        raise InvalidInput(problem)
+    name = which_app(repo, app_name)
+    key_path = path("apps", name, "environments", environment, "config", key)
+    item = Client().request("GET", key_path, params={"reveal": "true"} if reveal else None)
+    if as_json:
+        output.print_json(item)
+    elif item["secret"] and item["value"] is None:
+        output.out().print(f"(secret) {item['fingerprint']}")
+        output.err().print("[dim]hint:[/] --reveal shows the value (deployer role; recorded)")
+    else:
+        sys.stdout.write(item["value"] + "\n")
+
+
+@config_app.command("pull")
+def config_pull(
+    environment: str = env_arg(),
+    secrets: bool = typer.Option(
+        False,
+        "--secrets",
+        "--reveal",
+        help="Include secrets' values (deployer role; recorded as an event).",
+    ),
+    as_json: bool = JsonOpt,
+    app_name: str | None = AppOpt,
+    repo: Path | None = RepoOpt,
+) -> None:
+    """The config as a dotenv file (`laneway config pull ENV > .env`), quoted so that a
+    shell (`set -a; . ./.env`) and python-dotenv read back each value exactly. Secrets are
+    left out, and named in a comment, unless --secrets."""
+    from laneway.core.dotenv import render
+
+    name = which_app(repo, app_name)
+    config_path = path("apps", name, "environments", environment, "config")
+    items = Client().request("GET", config_path, params={"reveal": "true"} if secrets else None)
+    values = {i["key"]: i["value"] for i in items if i["value"] is not None}
+    if as_json:
+        output.print_json(values)
+        return
+    dotenv = render(values, left_out=[i["key"] for i in items if i["value"] is None])
+    sys.stdout.write(dotenv.text)
+    if dotenv.unquotable:
+        output.err().print(
+            f"warning: left out {', '.join(dotenv.unquotable)}: no quoting reads "
+            "back the same in a shell and in python-dotenv ($ or ` with ' or \\, ${, "
+            "a trailing \\, a carriage return)",
+            markup=False,
+        )
 
 
 @config_app.command("set")

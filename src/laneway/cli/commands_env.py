@@ -2,6 +2,7 @@
 environment's events until it serves (also used by `laneway demo`)."""
 
 import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -239,15 +240,56 @@ def logs(
     environment: str = env_arg(),
     service: str | None = typer.Argument(None, help="Only this service (or `release`)."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
-    tail: int = typer.Option(100, "--tail", "-n", help="Lines of history per file."),
+    tail: int | None = typer.Option(
+        None, "--tail", "-n", help="Lines of history per file (100; with --since, 10000)."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Only lines since then: 30s, 10m, 2h, 1d, or an ISO timestamp."
+    ),
+    grep: str | None = typer.Option(
+        None, "--grep", help="Only lines matching this regular expression (Python syntax)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help='One JSON object a line: {"replica": "web.0", "line": "…"}.'
+    ),
     app_name: str | None = AppOpt,
     repo: Path | None = RepoOpt,
 ) -> None:
     """Print an environment's logs, labelled per service replica."""
-    app = which_app(repo, app_name)
-    params: dict[str, str] = {"tail": str(tail), "follow": str(follow).lower()}
+    params: dict[str, str] = {"follow": str(follow).lower()}
+    if tail is not None:
+        if tail < 0:
+            raise InvalidInput(f"--tail {tail}: expected a number of lines, 0 or more")
+        params["tail"] = str(tail)
+    if since is not None:
+        params["since"] = since_param(since)
+    if grep is not None:
+        from laneway.core.grep import compile_pattern
+
+        compile_pattern(grep)  # a bad pattern is bad usage: said here, exit 2
+        params["grep"] = grep
     if service:
         params["service"] = service
+    app = which_app(repo, app_name)
     logs_path = path("apps", app, "environments", environment, "logs")
     for line in Client().stream("GET", logs_path, params=params):
+        if as_json:
+            replica, _, text = line.partition(" | ")
+            line = json.dumps({"replica": replica, "line": text})
         print(line, flush=True)
+
+
+def since_param(since: str) -> str:
+    """`--since` checked here (exit 2 if bad) and sent as the server reads it: a duration as
+    it is (counted back by the server's clock), a timestamp without an offset as local time."""
+    import time
+    from datetime import datetime
+
+    from laneway.core import since as since_parser
+
+    since = since.strip()
+    since_parser.parse(since, now=time.time())
+    if since_parser.duration(since) is not None:
+        return since
+    moment = datetime.fromisoformat(since)
+    return (moment if moment.tzinfo else moment.astimezone()).isoformat()

@@ -152,15 +152,31 @@ def promote(
     target: str = env_arg("Environment that receives it.", "TARGET"),
     hotfix: bool = typer.Option(False, "--hotfix", help="Bypass the pipeline's protection."),
     reason: str | None = typer.Option(None, "--reason", help="Why (needed with --hotfix)."),
+    create: bool = typer.Option(
+        False, "--create", help="Create TARGET with SOURCE's build if it does not exist."
+    ),
+    kind: str | None = typer.Option(
+        None, "--kind", help="With --create: TARGET's kind (default: its name, else staging)."
+    ),
     no_wait: bool = WaitOpt,
     timeout: float = TimeoutOpt,
     app_name: str | None = AppOpt,
     repo: Path | None = RepoOpt,
 ) -> None:
-    """Deploy to TARGET the very build SOURCE runs (never a rebuild), with TARGET's config."""
+    """Deploy to TARGET the very build SOURCE runs (never a rebuild), with TARGET's config.
+    --create makes a missing TARGET from that build, under the same protection as any
+    environment's creation."""
+    if kind is not None and not create:
+        raise InvalidInput("--kind goes with --create")
+    if kind is not None and kind not in ("development", "preview", "staging", "production"):
+        raise InvalidInput(
+            f"--kind: expected development, preview, staging or production, got {kind!r}"
+        )
     name = which_app(repo, app_name)
     client = Client()
     body = {"from": source, "to": target, "hotfix": hotfix, "reason": reason}
+    if create:
+        body |= {"create": True, "kind": kind}
     release = client.request("POST", path("apps", name, "promotions"), json=body)
     announce(client, name, target, release, wait=not no_wait, timeout=timeout)
 

@@ -23,6 +23,7 @@ from laneway.cli import (
     commands_env,
     commands_flags,
     commands_local,
+    commands_open,
     commands_pipeline,
     commands_releases,
     commands_spec,
@@ -60,6 +61,7 @@ for module in (
     commands_local,
     commands_spec,
     commands_pipeline,
+    commands_open,
 ):
     app.add_typer(module.commands)
 app.add_typer(commands_env.env_app, name="env")

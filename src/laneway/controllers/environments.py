@@ -58,6 +58,7 @@ class EnvironmentReconciler:
         """The release last marked live per environment, so it is marked once per process."""
         self.builds = BuildTasks(ctx)
         self.launcher = Launcher(ctx)
+        self.log_clock = logfiles.LogClock()
 
     async def reconcile(self, environment_id: str) -> PassResult:
         """One pass: observe, plan, apply, record."""
@@ -336,6 +337,7 @@ class EnvironmentReconciler:
                 await self._destroy_resources(environment, spec)
             case plans.RemoveFiles():
                 await asyncio.to_thread(remove_environment_files, ctx, environment.id)
+                self.log_clock.forget(ctx.log_dir(environment.id))
                 store.release_ports(environment.id)
             case plans.DeleteRecord():
                 store.delete_environment_record(environment.id)
@@ -406,7 +408,9 @@ class EnvironmentReconciler:
         self._last_error.pop(environment.id, None)
 
     def _rotate_logs(self, environment: Environment) -> None:
-        logfiles.rotate(self.ctx.log_dir(environment.id), max_bytes=LOG_ROTATE_BYTES)
+        directory = self.ctx.log_dir(environment.id)
+        logfiles.rotate(directory, max_bytes=LOG_ROTATE_BYTES)
+        self.log_clock.sample(directory, now=self.ctx.clock())
 
 
 async def _confirmed() -> bool:

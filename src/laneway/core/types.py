@@ -92,6 +92,7 @@ class EventType(StrEnum):
     ERROR = "error"
     DESTROY = "destroy"
     DELETED = "deleted"
+    CONFIG_REVEALED = "config.revealed"
 
 
 class Role(StrEnum):

@@ -74,6 +74,7 @@ def test_help_lists_every_command_with_its_summary(tmp_path: Path) -> None:
         "promote",
         "rollback",
         "diff",
+        "open",
         "env",
         "spec",
         "config",
