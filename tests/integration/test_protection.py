@@ -166,3 +166,30 @@ def test_a_running_spec_that_unprotects_production_is_what_counts(world):
     response = http.delete("/api/v1/apps/shop/environments/production")
     assert response.status_code == 202, response.text
     server.wait_gone("production")
+
+
+def test_a_longer_pipeline_running_in_staging_is_followed_by_a_new_production(world, tmp_path):
+    """With no production running, staging's spec (`pipeline: [staging, beta, production]`)
+    cannot lift production's protection, but its longer pipeline is followed: a new
+    production takes only what ran in beta."""
+    server, http = world
+    repo = tmp_path / "longer"
+    repo.mkdir()
+    spec = SPEC.replace("app: shop", "app: longer") + "pipeline: [staging, beta, production]\n"
+    (repo / "laneway.yaml").write_text(spec + "environments:\n  production: {protected: false}\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "longer")
+    assert http.put("/api/v1/apps/longer", json={"repo": str(repo)}).status_code == 200
+    base = "/api/v1/apps/longer/environments"
+    assert (
+        http.post(base, json={"name": "staging", "kind": "staging", "branch": "main"}).status_code
+        == 202
+    )
+    server.wait_for("staging", live("v1"), what="staging live", app="longer")
+    build = http.get(f"{base}/staging").json()["build"]
+    response = http.post(base, json={"name": "production", "kind": "production", "build": build})
+    refused(response, "it only takes builds that ran healthy in beta")
+    assert http.get(f"{base}/production").status_code == 404
+    assert http.delete(f"{base}/staging").status_code == 202
+    server.wait_gone("staging", app="longer")

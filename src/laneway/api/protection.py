@@ -47,19 +47,24 @@ def standing(
     environments = {e.name: e for e in ctx.store.list_environments(app)}
     own: pipeline.Standing | None = None
     same_kind: list[pipeline.Standing] = []
+    others: list[pipeline.Standing] = []
     for environment in environments.values():
-        if environment.name != name and str(environment.kind) != kind:
-            continue
         spec = _running_spec(ctx, environment)
         if spec is None:
             continue
         found = pipeline.Standing(spec.protected(kind), list(spec.pipeline))
         if environment.name == name:
             own = found
-        else:
+        elif str(environment.kind) == kind:
             same_kind.append(found)
+        else:
+            others.append(found)
     decided = pipeline.standing(
-        kind, own=own, same_kind=same_kind, default_pipeline=_default_pipeline()
+        kind,
+        own=own,
+        same_kind=same_kind,
+        default_pipeline=_default_pipeline(),
+        others=others,
     )
     return decided, environments
 
@@ -78,19 +83,20 @@ def check(
     has not run healthy in the environment before it in the pipeline."""
     decided, environments = standing(ctx, app, name=name, kind=kind)
     kinds = {n: str(e.kind) for n, e in environments.items()}
-    before = pipeline.previous_for(decided.pipeline, name, kind, kinds)
-    previous = environments.get(before) if before is not None else None
-    pipeline.check_protection(
-        target=name,
-        protected=decided.protected,
-        pipeline=decided.pipeline,
-        build_id=build_id,
-        previous_releases=ctx.store.releases(previous.id) if previous is not None else [],
-        hotfix=hotfix,
-        reason=reason,
-        kind=kind,
-        kinds=kinds,
-    )
+    for order in decided.pipelines():
+        before = pipeline.previous_for(order, name, kind, kinds)
+        previous = environments.get(before) if before is not None else None
+        pipeline.check_protection(
+            target=name,
+            protected=decided.protected,
+            pipeline=order,
+            build_id=build_id,
+            previous_releases=ctx.store.releases(previous.id) if previous is not None else [],
+            hotfix=hotfix,
+            reason=reason,
+            kind=kind,
+            kinds=kinds,
+        )
 
 
 def check_destroy(

@@ -59,16 +59,29 @@ class Standing:
 
     protected: bool
     pipeline: list[str]
+    also: tuple[tuple[str, ...], ...] = ()
+    """More pipelines whose order a build must also have followed (they can only refuse)."""
+
+    def pipelines(self) -> list[list[str]]:
+        return [self.pipeline, *(list(p) for p in self.also if list(p) != self.pipeline)]
 
 
 def standing(
-    kind: str, *, own: Standing | None, same_kind: list[Standing], default_pipeline: list[str]
+    kind: str,
+    *,
+    own: Standing | None,
+    same_kind: list[Standing],
+    default_pipeline: list[str],
+    others: list[Standing] | None = None,
 ) -> Standing:
     """An environment's protection, decided by what runs now and never by a proposed spec:
     the spec of its own live release; without one (a new environment, or one whose first
     release never went live), the specs that run in the app's other environments of its kind,
     protected if any of them protects it; with none of those either, the kind's default
-    (production is protected) and the default pipeline."""
+    (production is protected) and the default pipeline, tightened (never loosened) by the
+    specs that run in the app's environments of other kinds (`others`): protected if one of
+    them protects the kind, and each of their pipelines followed too. Those environments may
+    be unprotected, so what they run may only add to the rule."""
     if own is not None:
         return own
     guarded = [s for s in same_kind if s.protected]
@@ -76,7 +89,12 @@ def standing(
         return guarded[0]
     if same_kind:
         return same_kind[0]
-    return Standing(kind == "production", default_pipeline)
+    others = others or []
+    return Standing(
+        kind == "production" or any(o.protected for o in others),
+        default_pipeline,
+        tuple(dict.fromkeys(tuple(o.pipeline) for o in others)),
+    )
 
 
 def previous_for(

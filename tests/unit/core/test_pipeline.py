@@ -94,6 +94,23 @@ def test_protection_stands_on_what_runs(kind, own, same_kind, expected):
     assert decided == expected
 
 
+def test_what_runs_in_other_kinds_only_tightens_a_new_environments_rule():
+    longer = ["staging", "beta", "production"]
+    unprotecting = pipeline.Standing(False, longer)
+    decided = pipeline.standing(
+        "production", own=None, same_kind=[], default_pipeline=ORDER, others=[unprotecting]
+    )
+    # staging may run any branch: its spec cannot lift production's protection,
+    # but its longer pipeline is followed as well as the default one
+    assert decided.protected
+    assert decided.pipelines() == [ORDER, longer]
+    protecting = pipeline.Standing(True, ORDER)
+    preview = pipeline.standing(
+        "preview", own=None, same_kind=[], default_pipeline=ORDER, others=[protecting]
+    )
+    assert preview.protected and preview.pipelines() == [ORDER]
+
+
 def test_destroying_a_protected_environment_needs_a_hotfix_and_reason():
     with pytest.raises(Forbidden, match="destroying it needs"):
         pipeline.check_destroy(name="production", protected=True, hotfix=False, reason=None)
