@@ -266,34 +266,51 @@ async def environment_events(
     (each with its id), a `status` event every 100 ms, and `end` once the environment is gone
     or `timeout` once the stream has lasted `timeout` seconds (resume with `Last-Event-ID`)."""
     ctx = _ctx(request)
-    environment = ctx.store.get_environment(app, name)
+    # the store is read in threads: a slow disk or a busy PostgreSQL never holds the loop
+    environment = await asyncio.to_thread(ctx.store.get_environment, app, name)
     if last_event_id is not None:
         after = last_event_id
-    redactor = hidden.following(ctx, environment)
+    redactor = await asyncio.to_thread(hidden.following, ctx, environment)
     if not follow:
-        events = ctx.store.events(environment.id, after=after)
-        return [_event(e, redactor()) for e in events]
+
+        def read() -> list[EventOut]:
+            hiding = redactor()
+            return [_event(e, hiding) for e in ctx.store.events(environment.id, after=after)]
+
+        return await asyncio.to_thread(read)
 
     deadline = asyncio.get_running_loop().time() + timeout
 
+    def poll(cursor: int) -> tuple[list[ServerSentEvent], int, EnvironmentOut | None]:
+        """The events after `cursor`, the new cursor, and the environment as it is now
+        (None once it is gone, with every event it left)."""
+        hiding = redactor()
+        events = ctx.store.events(environment.id, after=cursor)
+        current = ctx.store.get_environment_by_id(environment.id)
+        if current is None:
+            events += ctx.store.events(environment.id, after=events[-1].id if events else cursor)
+        cursor = events[-1].id if events else cursor
+        out = _out(ctx, current) if current is not None else None
+        return [_sse_event(e, hiding) for e in events], cursor, out
+
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        cursor = ctx.store.latest_event_id(environment.id) if after < 0 else after
+        cursor = (
+            await asyncio.to_thread(ctx.store.latest_event_id, environment.id)
+            if after < 0
+            else after
+        )
         while True:
             if asyncio.get_running_loop().time() >= deadline:
                 message = f"the stream ended after {timeout:g}s; resume after event {cursor}"
                 yield ServerSentEvent(json.dumps({"message": message}), event="timeout")
                 return
-            hiding = redactor()
-            for event in ctx.store.events(environment.id, after=cursor):
-                cursor = event.id
-                yield _sse_event(event, hiding)
-            current = ctx.store.get_environment_by_id(environment.id)
+            events, cursor, current = await asyncio.to_thread(poll, cursor)
+            for event in events:
+                yield event
             if current is None:
-                for event in ctx.store.events(environment.id, after=cursor):
-                    yield _sse_event(event, hiding)
                 yield ServerSentEvent(json.dumps({"deleted": True}), event="end")
                 return
-            yield ServerSentEvent(_out(ctx, current).model_dump_json(), event="status")
+            yield ServerSentEvent(current.model_dump_json(), event="status")
             await asyncio.sleep(0.1)
 
     return EventSourceResponse(stream())
