@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from laneway.testing import Server, git
+from laneway.testing import Server, spec_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -19,12 +19,7 @@ SPEC = "app: shop\nservices:\n  web: {command: python3 -m http.server $PORT --bi
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "shop"
-    repo.mkdir()
-    (repo / "laneway.yaml").write_text(SPEC)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "shop")
+    repo = spec_repo(tmp_path / "shop", SPEC)
     return repo
 
 

@@ -15,7 +15,7 @@ import pytest
 from laneway.api import auth
 from laneway.settings import load_settings
 from laneway.store.repository import Store
-from laneway.testing import Server, git, make_server
+from laneway.testing import Server, make_server, spec_repo
 
 SPEC = "app: shop\nservices:\n  web: {command: python3 -m http.server $PORT --bind 127.0.0.1}\n"
 
@@ -60,12 +60,7 @@ class FlagWorld:
 @pytest.fixture(scope="module")
 def flag_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlagWorld]:
     base = tmp_path_factory.mktemp("flags")
-    repo = base / "repo"
-    repo.mkdir()
-    (repo / "laneway.yaml").write_text(SPEC)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "shop")
+    repo = spec_repo(base / "repo", SPEC)
     server = make_server(base / "lw")
     try:
         server.start()

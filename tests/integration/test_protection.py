@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from laneway.testing import Server, git, live, make_server
+from laneway.testing import Server, git, live, make_server, spec_repo
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +33,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, ht
     `unprotect` (its spec says production is not protected) and `outside` (its pipeline
     leaves staging out)."""
     base = tmp_path_factory.mktemp("protection")
-    repo = base / "repo"
-    repo.mkdir()
-    (repo / "laneway.yaml").write_text(SPEC)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "shop")
+    repo = spec_repo(base / "repo", SPEC)
     commit_branch(repo, "feature-x", SPEC + "# x\n")
     commit_branch(repo, "unprotect", UNPROTECTED)
     commit_branch(repo, "outside", OUTSIDE)

@@ -13,7 +13,7 @@ from laneway.composition import instance_secret
 from laneway.settings import load_settings
 from laneway.store.repository import Store
 from laneway.store.vault import Vault
-from laneway.testing import git, live, make_server
+from laneway.testing import live, make_server, spec_repo
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +32,7 @@ resources:
 
 
 def test_a_provisioned_database_password_is_not_in_the_store(tmp_path: Path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "laneway.yaml").write_text(SPEC)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "shop")
+    repo = spec_repo(tmp_path / "repo", SPEC)
     server = make_server(tmp_path / "lw")
     try:
         server.start()
