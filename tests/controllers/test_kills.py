@@ -62,12 +62,39 @@ def _nothing(h: Harness, ids: dict[str, str]) -> None:
     return None
 
 
+def _scale_up(h: Harness, ids: dict[str, str]) -> None:
+    h.scale(ids["env"], {"web": 3, "worker": 2})
+
+
+def _scaled(h: Harness, ids: dict[str, str]) -> None:
+    _running(h, ids)
+    _scale_up(h, ids)
+    h.converge(ids["env"])
+
+
+def _scale_down(h: Harness, ids: dict[str, str]) -> None:
+    h.scale(ids["env"], {"web": 1, "worker": 0})
+
+
+def _restart(h: Harness, ids: dict[str, str]) -> None:
+    h.restart_all(ids["env"])
+
+
+def _restart_web(h: Harness, ids: dict[str, str]) -> None:
+    h.clock.advance(1)
+    h.restart_service(ids["env"], "web")
+
+
 SCENARIOS = {
     "create": Scenario(_nothing, _create),
     "deploy": Scenario(_running, _deploy, after=31.0),
     "rollback to warm": Scenario(_deployed, _rollback),
     "rollback after warm": Scenario(_deployed_and_cold, _rollback, after=31.0),
     "destroy": Scenario(_deployed, _destroy),
+    "scale up": Scenario(_running, _scale_up),
+    "scale down": Scenario(_scaled, _scale_down),
+    "restart": Scenario(_scaled, _restart, after=31.0),
+    "restart one service": Scenario(_scaled, _restart_web, after=10.0),
 }
 
 

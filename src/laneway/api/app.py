@@ -9,7 +9,17 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from laneway import __version__
-from laneway.api import config_access, edge, flags, ofrep, openapi, pipeline, problems, routes
+from laneway.api import (
+    config_access,
+    edge,
+    flags,
+    ofrep,
+    openapi,
+    operations,
+    pipeline,
+    problems,
+    routes,
+)
 from laneway.api.flag_service import FlagService
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
@@ -49,6 +59,7 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
     for router in (
         routes.router,
         pipeline.router,
+        operations.router,
         config_access.router,
         flags.router,
         ofrep.router,

@@ -98,8 +98,13 @@ def _propose(
     description: str,
     hotfix_reason: str | None = None,
     generation: int | None = None,
+    replicas: dict[str, int] | None = None,
+    restart: bool = False,
+    restarts: dict[str, float] | None = None,
 ) -> ReleaseOut:
-    """Make the next release the environment's target, unless it is what runs already."""
+    """Make the next release the environment's target, unless it is what runs already (a
+    restart is made all the same, and does not run the release hook again). `replicas`: its
+    scale counts, by default the current release's."""
     ctx = _ctx(request)
     pipeline.check_not_in_progress(environment)
     current = ctx.store.get_release(environment.id, environment.release)
@@ -110,6 +115,9 @@ def _propose(
         and build_id == current.build_id
         and config == current_config
         and generation is None
+        and (replicas is None or replicas == current.replicas)
+        and not restart
+        and not restarts
     ):
         return ReleaseOut.of(current, unchanged=True)
     version = current.config_version + (0 if config == current_config else 1)
@@ -128,6 +136,9 @@ def _propose(
         created_by=principal.name,
         hotfix_reason=hotfix_reason,
         generation=generation,
+        replicas=replicas,
+        skip_hook=restart,
+        restarts=restarts,
     )
     note = f" (hotfix: {hotfix_reason})" if hotfix_reason else ""
     ctx.store.add_event(environment.id, EventType.DEPLOY, f"{release.name}: {description}{note}")
@@ -311,6 +322,7 @@ def rollback(
         config=config_of(ctx, environment.id, chosen.number),
         description=f"rollback to {chosen.name}",
         generation=warm,
+        replicas=chosen.replicas,
     )
 
 

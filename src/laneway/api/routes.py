@@ -19,7 +19,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from laneway.api import logs as logfiles
-from laneway.api import protection
+from laneway.api import operations, protection
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import (
     AppIn,
@@ -209,7 +209,10 @@ def show_environment(
     app: AppName, name: EnvironmentName, request: Request, _: Principal = viewer
 ) -> EnvironmentOut:
     ctx = _ctx(request)
-    return _out(ctx, ctx.store.get_environment(app, name))
+    environment = ctx.store.get_environment(app, name)
+    return _out(ctx, environment).model_copy(
+        update={"scale": operations.wanted_replicas(ctx, environment)}
+    )
 
 
 @router.get("/apps/{app}/environments/{name}/releases", response_model=list[ReleaseOut])

@@ -129,6 +129,9 @@ class EnvironmentOut(BaseModel):
     replicas: list[ReplicaOut]
     created_at: datetime
     updated_at: datetime
+    scale: dict[str, int] | None = None
+    """Replicas wanted per service by the newest release (its `laneway scale` counts over
+    the spec's); given by `GET` of one environment, None elsewhere."""
 
     @classmethod
     def of(cls, environment: Environment, *, url: str) -> EnvironmentOut:
@@ -191,6 +194,8 @@ class ReleaseOut(BaseModel):
     generation: str
     """The release whose processes serve this one (itself, unless an instant rollback)."""
     hotfix_reason: str | None
+    replicas: dict[str, int] = Field(default_factory=dict)
+    """Replica counts set by `laneway scale`, over the spec's."""
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -214,6 +219,7 @@ class ReleaseOut(BaseModel):
             description=release.description,
             generation=f"v{release.generation}",
             hotfix_reason=release.hotfix_reason,
+            replicas=release.replicas,
             created_by=release.created_by,
             created_at=release.created_at,
             updated_at=release.updated_at,

@@ -37,6 +37,8 @@ def print_environment(e: dict[str, Any]) -> None:
     commit = f"commit {e['commit'][:12]}" if e["commit"] else "no commit yet"
     out.print(f"  source:  {e['branch'] or e['ref'] or '-'} @ {commit}")
     out.print(f"  build:   {(e['build'] or '-')[:19]}   release: {e['release']}")
+    if e.get("scale"):
+        out.print("  scale:   " + ", ".join(f"{s}={n}" for s, n in e["scale"].items()))
     if e["message"]:
         out.print(f"  status:  {e['message']}")
     if e["replicas"]:

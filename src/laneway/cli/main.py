@@ -24,6 +24,7 @@ from laneway.cli import (
     commands_flags,
     commands_local,
     commands_open,
+    commands_ops,
     commands_pipeline,
     commands_releases,
     commands_spec,
@@ -62,6 +63,7 @@ for module in (
     commands_spec,
     commands_pipeline,
     commands_open,
+    commands_ops,
 ):
     app.add_typer(module.commands)
 app.add_typer(commands_env.env_app, name="env")

@@ -148,10 +148,13 @@ class EnvironmentReconciler:
         store.mark_live(environment.id)
         self._marked[environment.id] = environment.release
         if before != ReleaseState.LIVE:
+            how = (
+                f"on the processes of v{environment.live}"
+                if environment.live != environment.release
+                else "the router confirmed it on a later pass"
+            )
             store.add_event(
-                environment.id,
-                EventType.SWITCHED,
-                f"v{environment.release} is live (the router confirmed it on a later pass)",
+                environment.id, EventType.SWITCHED, f"v{environment.release} is live ({how})"
             )
 
     async def _apply_all(

@@ -167,13 +167,55 @@ class Harness:
         return release
 
     def rollback(self, environment_id: str, to: int) -> Release:
-        """What `laneway rollback --to vN` writes: vN's build, its warm processes if any."""
+        """What `laneway rollback --to vN` writes: vN's build and counts, its warm processes if
+        any."""
         environment = self.environment(environment_id)
         earlier = self.store.get_release(environment_id, to)
         assert earlier.build_id is not None
         reuse = earlier.generation if environment.warm == earlier.generation else None
         return self.deploy(
-            environment_id, earlier.build_id, generation=reuse, description=f"rollback to v{to}"
+            environment_id,
+            earlier.build_id,
+            generation=reuse,
+            replicas=earlier.replicas,
+            description=f"rollback to v{to}",
+        )
+
+    def scale(self, environment_id: str, replicas: dict[str, int]) -> Release:
+        """What `laneway scale` writes: the same build and config, new counts, served by the
+        live generation."""
+        environment = self.environment(environment_id)
+        assert environment.build_id is not None
+        return self.deploy(
+            environment_id,
+            environment.build_id,
+            generation=environment.live or None,
+            replicas=replicas,
+            description="scale",
+        )
+
+    def restart_service(self, environment_id: str, service: str) -> Release:
+        """What `laneway restart ENV SERVICE` writes: served by the live generation, whose
+        replicas of `service` started before now are replaced one at a time."""
+        environment = self.environment(environment_id)
+        assert environment.build_id is not None
+        current = self.store.get_release(environment_id, environment.release)
+        return self.deploy(
+            environment_id,
+            environment.build_id,
+            generation=environment.live,
+            replicas=current.replicas,
+            restarts={service: self.clock()},
+            description=f"restart {service}",
+        )
+
+    def restart_all(self, environment_id: str) -> Release:
+        """What `laneway restart` writes: the same build, config and counts, a new
+        generation, the release hook not run again."""
+        environment = self.environment(environment_id)
+        assert environment.build_id is not None
+        return self.deploy(
+            environment_id, environment.build_id, skip_hook=True, description="restart"
         )
 
     def destroy(self, environment_id: str) -> None:

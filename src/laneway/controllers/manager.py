@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from laneway.controllers import builds, gc
+from laneway.controllers import builds, gc, runs
 from laneway.controllers.context import Context
 from laneway.controllers.environments import EnvironmentReconciler
 from laneway.controllers.outcomes import Outcome
@@ -82,6 +82,8 @@ class Manager:
         running (their scratch space is gone) and collect what belongs to nothing."""
         for line in await asyncio.to_thread(builds.stop_leftover_builds, self.ctx):
             log.info("stopped a build left running by a previous control plane: %s", line)
+        for line in await asyncio.to_thread(runs.stop_leftover_runs, self.ctx):
+            log.info("stopped a one-off process left by a previous control plane: %s", line)
         await asyncio.to_thread(self._collect_garbage)
 
     async def run(self) -> None:

@@ -36,6 +36,9 @@ class Specs:
         self._store = store
         self._by_build: dict[str, Spec | SpecError] = {}
         self._generation_builds: dict[tuple[str, int], str] = {}
+        self._scale: dict[tuple[str, int], tuple[int, dict[str, int], dict[str, float]]] = {}
+        """Scale counts and service restarts per (environment, generation), with the newest
+        release they were read at: only a new release can change them."""
 
     def of_build(self, build_id: str, *, parse: bool = True) -> Spec:
         """The spec of a build; raises NotFound or SpecError (or NotParsed, see above)."""
@@ -68,8 +71,19 @@ class Specs:
             build_id = self._build_of(environment, number)
             if build_id:
                 spec = self.of_build(build_id, parse=parse)
-                found[number] = plans.Generation(number, build_id, spec)
+                _, replicas, restarts = self._scale_of(environment, number)
+                found[number] = plans.Generation(number, build_id, spec, replicas, restarts)
         return found
+
+    def _scale_of(
+        self, environment: Environment, number: int
+    ) -> tuple[int, dict[str, int], dict[str, float]]:
+        key = (environment.id, number)
+        known = self._scale.get(key)
+        if known is None or known[0] != environment.release:
+            known = (environment.release, *self._store.generation_replicas(environment.id, number))
+            self._scale[key] = known
+        return known
 
     def generation_specs(self, environment: Environment, *, parse: bool = True) -> dict[int, Spec]:
         """Like `generations`, but an unreadable record or spec leaves its generation out."""
@@ -99,6 +113,8 @@ class Specs:
         """Drop what is kept of a destroyed environment's generations."""
         for key in [k for k in self._generation_builds if k[0] == environment_id]:
             del self._generation_builds[key]
+        for key in [k for k in self._scale if k[0] == environment_id]:
+            del self._scale[key]
 
 
 def _on_event_loop() -> bool:

@@ -23,8 +23,10 @@ Destroy: StopProcess (each) -> DestroyResources -> RemoveFiles -> DeleteRecord
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from laneway.core import scaling, slots
 from laneway.core.actions import (
     CONCURRENT,
     AbortDeploy,
@@ -82,6 +84,10 @@ __all__ = [
 RESTART_BACKOFF_MAX = 30.0
 COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 HOOK_SERVICE = "_hook"  # not a DNS label, so no service of a spec can be named so
+RUN_SERVICE = "_run"
+"""The service label of a one-off process (`laneway run`): a job, never a replica. The API
+that started it watches and stops it; the reconciler leaves it alone."""
+JOBS = (HOOK_SERVICE, RUN_SERVICE)
 HOOK_TIMEOUT = 600.0
 HEALTHY_RESETS_BACKOFF_AFTER = 60.0
 DEPLOY_CRASH_LIMIT = 3
@@ -101,6 +107,10 @@ class Generation:
     number: int
     build_id: str
     spec: Spec
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    """Counts set by `laneway scale` for the release this generation serves, over the spec's."""
+    restarts: Mapping[str, float] = field(default_factory=dict)
+    """Service -> time: its replicas started before then are replaced one at a time."""
 
 
 @dataclass(frozen=True)
@@ -129,14 +139,6 @@ class Plan:
 
 def backoff(restarts: int) -> float:
     return min(0.5 * 2.0 ** max(restarts - 1, 0), RESTART_BACKOFF_MAX)
-
-
-def desired_replicas(spec: Spec, kind: str) -> list[tuple[str, int]]:
-    return [
-        (service, index)
-        for service in spec.services
-        for index in range(spec.replicas_for(service, kind))
-    ]
 
 
 def generation_of(release_label: str) -> int:
@@ -335,6 +337,11 @@ def _plan_leftovers(
     actions: list[Action] = []
     alive: set[int] = set()
     for process in observed.processes:
+        if process.service == RUN_SERVICE:
+            # a one-off process: its API stream stops and forgets it; its files stay meanwhile
+            if process.alive:
+                alive.add(generation_of(process.release))
+            continue
         if process.service == HOOK_SERVICE:
             pending = environment.hook_release < environment.release
             if not process.alive and not (pending and process.index == environment.release):
@@ -366,7 +373,7 @@ def _plan_leftovers(
 
 def _has_alive(observed: Observed, generation: int) -> bool:
     return any(
-        p.alive and generation_of(p.release) == generation and p.service != HOOK_SERVICE
+        p.alive and generation_of(p.release) == generation and p.service not in JOBS
         for p in observed.processes
     )
 
@@ -384,14 +391,17 @@ def _plan_generation(
     backoff), stop those its spec no longer has; and say how each one is. A replica without a
     health check is `running` once it has been up `settle` seconds."""
     spec = generation.spec
+    drain = spec.drain_for(str(environment.kind))
     label = f"v{generation.number}"
     mine = [
         p
         for p in observed.processes
-        if p.service != HOOK_SERVICE and generation_of(p.release) == generation.number
+        if p.service not in JOBS and generation_of(p.release) == generation.number
     ]
     by_slot = {(p.service, p.index): p for p in mine}
-    wanted = desired_replicas(spec, str(environment.kind))
+    counts = scaling.counts(spec, str(environment.kind), generation.replicas)
+    recorded = {(s.service, s.index): s.state for s in previous.values() if s.release == label}
+    wanted, replaced = slots.wanted(counts, generation.restarts, by_slot, recorded)
     actions: list[Action] = []
     statuses: list[ReplicaStatus] = []
 
@@ -463,10 +473,13 @@ def _plan_generation(
     for process in mine:
         if (process.service, process.index) in wanted_slots:
             continue
-        if process.alive:
-            actions.append(StopProcess(process.key, "no longer in the spec"))
-        else:
+        if not process.alive:
             actions.append(Forget(process.key))
+        elif (label, process.service, process.index) not in previous:
+            # once recorded without it, the router no longer sends it requests: stop it now
+            slot = (process.service, process.index)
+            why = "replaced (restart)" if slot in replaced else "no longer wanted (scaled down)"
+            actions.append(StopProcess(process.key, why, drain))
     return actions, statuses
 
 

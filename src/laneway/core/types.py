@@ -91,6 +91,8 @@ class EventType(StrEnum):
     FAILED = "failed"
     ERROR = "error"
     DESTROY = "destroy"
+    RUN = "run"
+    """A one-off process (`laneway run`): who ran what, and how it ended; never its output."""
     DELETED = "deleted"
     CONFIG_REVEALED = "config.revealed"
 
@@ -127,6 +129,10 @@ class Release:
     """The release whose processes serve it: itself, or an earlier identical one still warm."""
     hotfix_reason: str | None = None
     config: tuple[ConfigVar, ...] = ()
+    replicas: dict[str, int] = field(default_factory=dict)
+    """Replica counts set by `laneway scale`, over the spec's; kept by later releases."""
+    restarts: dict[str, float] = field(default_factory=dict)
+    """Service -> when `laneway restart ENV SERVICE` asked for it (epoch seconds)."""
 
     @property
     def name(self) -> str:

@@ -108,6 +108,11 @@ class ReleaseRow(Base):
     hotfix_reason: Mapped[str | None] = mapped_column(Text)
     config_sealed: Mapped[str] = mapped_column(Text, default="")
     """The release's config, encrypted (store/vault.py): values never sit in the store as text."""
+    replicas_json: Mapped[str] = mapped_column(Text, default="{}")
+    """Replica counts per service set by `laneway scale`, over the spec's (JSON object)."""
+    restarts_json: Mapped[str] = mapped_column(Text, default="{}")
+    """Service -> when `laneway restart ENV SERVICE` asked (epoch seconds): its replicas
+    started before then are replaced, one at a time (JSON object)."""
 
 
 class AppFlagRow(Base):

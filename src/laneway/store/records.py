@@ -55,7 +55,19 @@ def release_record(row: ReleaseRow) -> Release:
         description=row.description or "",
         generation=row.generation or row.number,
         hotfix_reason=row.hotfix_reason,
+        replicas=replica_counts(row.replicas_json),
+        restarts=restart_times(row.restarts_json),
     )
+
+
+def restart_times(text: str | None) -> dict[str, float]:
+    times = json.loads(text or "{}")
+    return {str(k): float(v) for k, v in times.items()} if isinstance(times, dict) else {}
+
+
+def replica_counts(text: str | None) -> dict[str, int]:
+    counts = json.loads(text or "{}")
+    return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
 
 
 def environment_record(row: EnvironmentRow) -> Environment:

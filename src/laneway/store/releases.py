@@ -5,6 +5,7 @@ warm). Every write is one transaction; `create_release` is a compare-and-set.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -15,7 +16,13 @@ from laneway.core.types import Desired, Environment, Release, ReleaseState
 from laneway.errors import Conflict, NotFound
 from laneway.store import db
 from laneway.store.models import EnvironmentRow, PortLeaseRow, ReleaseRow
-from laneway.store.records import environment_record, release_record, utcnow
+from laneway.store.records import (
+    environment_record,
+    release_record,
+    replica_counts,
+    restart_times,
+    utcnow,
+)
 
 
 class ReleaseStore:
@@ -60,12 +67,19 @@ class ReleaseStore:
         created_by: str,
         hotfix_reason: str | None = None,
         generation: int | None = None,
+        replicas: dict[str, int] | None = None,
+        skip_hook: bool = False,
+        restarts: dict[str, float] | None = None,
     ) -> tuple[Environment, Release]:
         """The next release, made the environment's target in the same transaction.
 
         Compare-and-set: if the environment's release is no longer `expect_release` (another
         deploy got there first), nothing is written and Conflict is raised. `generation` names
-        warm processes to reuse (a rollback); by default the release starts its own.
+        warm processes to reuse (a rollback) or the live ones (a scale); by default the
+        release starts its own. `replicas` are its scale counts (by default the current
+        release's); `skip_hook` records its release hook as done (a restart: same build and
+        config as the live release, whose hook ran); `restarts`: services whose replicas
+        started before the given time are to be replaced (`laneway restart ENV SERVICE`).
         """
         now = utcnow()
         with self._session() as s:
@@ -97,6 +111,9 @@ class ReleaseStore:
                 )
             )
             number = int(newest or 0) + 1  # failed releases keep their numbers
+            current = s.get(ReleaseRow, (environment_id, env.release))
+            if replicas is None:
+                replicas = replica_counts(current.replicas_json if current else None)
             row = ReleaseRow(
                 environment_id=environment_id,
                 number=number,
@@ -112,8 +129,9 @@ class ReleaseStore:
                 generation=generation or number,
                 hotfix_reason=hotfix_reason,
                 config_sealed=config_sealed,
+                replicas_json=json.dumps(replicas, sort_keys=True),
+                restarts_json=json.dumps(restarts or {}, sort_keys=True),
             )
-            current = s.get(ReleaseRow, (environment_id, env.release))
             if env.live == 0 and current is not None and current.state == ReleaseState.PENDING:
                 # a first release that never went live (it crashed, say) gives way
                 current.state = str(ReleaseState.FAILED)
@@ -127,6 +145,8 @@ class ReleaseStore:
             env.ref = ref
             env.failure = None
             env.updated_at = now
+            if skip_hook:
+                env.hook_release = number
             s.flush()
             return environment_record(env), release_record(row)
 
@@ -194,6 +214,27 @@ class ReleaseStore:
             env.hook_release = max(env.hook_release, live.number)
             env.updated_at = now
             return release_record(live)
+
+    def generation_replicas(
+        self, environment_id: str, generation: int
+    ) -> tuple[dict[str, int], dict[str, float]]:
+        """The scale counts and service restarts of the newest release (not failed) that
+        `generation`'s processes serve: a scale, a restart of one service or a rollback to
+        warm processes changes them without a new generation."""
+        with self._session() as s:
+            row = s.execute(
+                select(ReleaseRow.replicas_json, ReleaseRow.restarts_json)
+                .where(
+                    ReleaseRow.environment_id == environment_id,
+                    ReleaseRow.generation == generation,
+                    ReleaseRow.state != str(ReleaseState.FAILED),
+                )
+                .order_by(ReleaseRow.number.desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                return {}, {}
+            return replica_counts(row[0]), restart_times(row[1])
 
     def retire_generation(self, environment_id: str, generation: int) -> None:
         with self._session() as s:

@@ -33,6 +33,8 @@ def laneway(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         (("rollback", "staging", "--timeout", "soon"), "Invalid value for '--timeout'"),
         (("deploy", "staging", "--bogus"), "Error: No such option: --bogus"),
         (("bogus",), "Error: No such command 'bogus'."),
+        (("run", "staging", "web"), "Error: Missing argument 'command'."),
+        (("run", "staging", "web", "--timeout", "x", "true"), "Invalid value for '--timeout'"),
     ],
 )
 def test_bad_usage_exits_2_with_the_usage_line(
@@ -74,6 +76,9 @@ def test_help_lists_every_command_with_its_summary(tmp_path: Path) -> None:
         "promote",
         "rollback",
         "diff",
+        "run",
+        "restart",
+        "scale",
         "open",
         "env",
         "spec",

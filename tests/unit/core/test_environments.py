@@ -211,7 +211,45 @@ def test_replicas_follow_kind_overrides_and_extra_processes_stop():
     assert plans.StartReplica("web", 1, 1) in plan.actions
     extra = replace(RUNNING, processes=(*RUNNING.processes, proc("web", 1, pid=12)))
     plan = plan_for(environment(), extra)
-    assert plan.actions == [plans.StopProcess("e1/web/1/v1", "no longer in the spec")]
+    assert plan.actions == [
+        plans.StopProcess("e1/web/1/v1", "no longer wanted (scaled down)", timeout=30.0)
+    ]
+
+
+def test_scale_overrides_the_spec_and_a_replica_scaled_down_stops_once_recorded_out():
+    gen = plans.Generation(1, BUILD, SPEC, {"web": 2, "worker": 0})
+    # worker/0 is still recorded: the router may still route to it (had it a port), so it
+    # stops on the pass after the one that records it out
+    recorded = environment(replicas=plan_for(environment(), RUNNING).replicas)
+    plan = plans.plan_environment(recorded, {1: gen}, RUNNING, now=NOW)
+    assert plan.actions == [plans.StartReplica("web", 1, 1)]
+    assert [(r.service, r.index) for r in plan.replicas] == [("web", 0), ("web", 1)]
+    after = environment(replicas=plan.replicas)
+    stops = plans.plan_environment(after, {1: gen}, RUNNING, now=NOW).actions
+    assert plans.StopProcess("e1/worker/0/v1", "no longer wanted (scaled down)", 30.0) in stops
+
+
+def test_a_one_off_process_is_left_alone_alive_or_ended():
+    for alive in (True, False):
+        run = proc(plans.RUN_SERVICE, 7, pid=30, alive=alive, release="v1")
+        observed = replace(RUNNING, processes=(*RUNNING.processes, run))
+        settled = environment(replicas=plan_for(environment(), RUNNING).replicas)
+        assert plan_for(settled, observed).actions == []
+        old = replace(run, release="v0")
+        observed = replace(RUNNING, processes=(*RUNNING.processes, old))
+        assert plan_for(settled, observed).actions == []
+
+
+def test_a_generation_is_retired_only_once_its_one_off_processes_ended():
+    settled = environment(replicas=plan_for(environment(), RUNNING).replicas)
+    run = proc(plans.RUN_SERVICE, 7, pid=30, release="v0")
+    old = replace(RUNNING, unpacked=frozenset({0, 1}) | {9}, leased=frozenset({9}))
+    running = replace(old, processes=(*RUNNING.processes, replace(run, release="v9")))
+    assert plan_for(settled, running).actions == []
+    ended = replace(
+        running, processes=(*RUNNING.processes, replace(run, release="v9", alive=False))
+    )
+    assert plan_for(settled, ended).actions == [plans.Retire(9)]
 
 
 def test_process_of_a_generation_no_longer_wanted_is_stopped_then_retired():
