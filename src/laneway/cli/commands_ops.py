@@ -126,7 +126,7 @@ def scale(
     counts: list[str] | None = typer.Argument(
         None,
         help="SERVICE=COUNT, such as web=3 worker=0; none: show the counts.",
-        metavar="[SERVICE=COUNT]...",
+        metavar="SERVICE=COUNT",
     ),
     no_wait: bool = WaitOpt,
     timeout: float = TimeoutOpt,
