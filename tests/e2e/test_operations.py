@@ -97,6 +97,22 @@ def test_run_streams_output_passes_the_exit_code_and_stops_with_its_client(
     assert processes(server, "web") + processes(server, "worker") == replicas
     assert len(releases(server, repo)) == 1  # a run makes no release
 
+    # a secret, as written and base64-encoded, is redacted in what the run prints
+    secret = "tok-9f8e7d6c5b4a"
+    server.cli("config", "set", "staging", f"TOKEN={secret}", "--secret", cwd=repo)
+    printed = server.cli(
+        "run",
+        "staging",
+        "web",
+        "--",
+        "python",
+        "-c",
+        "import os, base64; t = os.environ['TOKEN']; print(t); print(base64.b64encode(t.encode()).decode())",
+        cwd=repo,
+    )
+    assert printed.stdout == "***\n***\n"
+    assert secret not in server.cli("env", "show", "staging", cwd=repo).stdout
+
 
 def test_scale_is_a_release_converged_shown_and_undone_by_a_rollback(
     server: Server, example_repo: Path
