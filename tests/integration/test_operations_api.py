@@ -105,7 +105,8 @@ def make_live(api: Api) -> Environment:
     [
         ({"replicas": {"web": "3"}}, "replicas.web"),
         ({"replicas": {"web": True}}, "replicas.web"),
-        ({"replicas": {"web": 1.0}}, "replicas.web"),
+        ({"replicas": {"web": 1.5}}, "replicas.web"),
+        ({"replicas": {"web": None}}, "replicas.web"),
         ({"replicas": {"web": 65}}, "replicas.web"),
         ({"replicas": {"web": -1}}, "replicas.web"),
         ({"replicas": {"Web": 1}}, "replicas.Web"),

@@ -18,12 +18,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictStr
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from laneway.api.auth import Principal, require
 from laneway.api.pipeline import _propose, config_of
-from laneway.api.schemas import AppName, EnvironmentName, ReleaseOut, _Body
+from laneway.api.schemas import JSON_NUMBER, AppName, EnvironmentName, ReleaseOut, _Body
 from laneway.controllers import runs
 from laneway.controllers.context import Context
 from laneway.core import pipeline, scaling
@@ -35,13 +35,16 @@ router = APIRouter(prefix="/api/v1")
 viewer = Depends(require(Role.VIEWER))
 deployer = Depends(require(Role.DEPLOYER))
 
-Count = Annotated[int, Field(strict=True, ge=0, le=scaling.MAX_REPLICAS)]
-ServiceName = Annotated[str, Field(pattern=DNS_LABEL)]
+Count = Annotated[int, Field(ge=0, le=scaling.MAX_REPLICAS), JSON_NUMBER]
+ServiceName = Annotated[StrictStr, Field(pattern=DNS_LABEL)]
 
 
 class ScaleIn(_Body):
     replicas: dict[ServiceName, Count] = Field(
-        min_length=1, max_length=64, description='Replicas per service, e.g. {"web": 3}.'
+        min_length=1,
+        max_length=64,
+        description='Replicas per service, e.g. {"web": 3}.',
+        json_schema_extra={"additionalProperties": False},  # keys are service names only
     )
 
 
@@ -61,18 +64,16 @@ class ScaleOut(BaseModel):
 
 class RunIn(_Body):
     service: ServiceName = Field(description="Whose process environment the command gets.")
-    command: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+    command: list[Annotated[StrictStr, Field(min_length=1, max_length=4096)]] = Field(
         min_length=1,
         max_length=256,
         description="One item: a shell line; more: a program and its arguments.",
     )
-    timeout: int = Field(
-        default=runs.DEFAULT_TIMEOUT,
-        strict=True,
-        ge=1,
-        le=runs.MAX_TIMEOUT,
-        description="Seconds after which the process is stopped.",
-    )
+    timeout: Annotated[
+        int,
+        Field(ge=1, le=runs.MAX_TIMEOUT, description="Seconds after which it is stopped."),
+        JSON_NUMBER,
+    ] = runs.DEFAULT_TIMEOUT
 
 
 SHOWN_COMMAND = 300
