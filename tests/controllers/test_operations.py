@@ -7,8 +7,14 @@ counts with a generation of its own, deployed as any deploy is, without the rele
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
+from laneway.controllers import runs
 from laneway.controllers.harness import Harness, spec
 from laneway.core import environments as plans
+from laneway.core.environments import RUN_SERVICE
 from laneway.core.types import Phase
 
 
@@ -197,3 +203,33 @@ def test_restarting_one_service_replaces_its_replicas_one_at_a_time(harness: Har
     environment = harness.converge(env)
     assert environment is not None and environment.phase == Phase.RUNNING
     assert harness.alive(env) == [f"{env}/web/0/v1", f"{env}/web/1/v1", worker]
+
+
+def test_a_run_starts_only_once_followed_and_is_stopped_if_cancelled_while_starting(
+    harness: Harness,
+) -> None:
+    """The API prepares a run (checks, process environment) before it answers, and starts it
+    from the stream that follows it: a client gone before its stream begins leaves nothing
+    running, and one gone while the process starts gets it stopped once it has started."""
+    env = running(harness)
+    prepared = runs.prepare(harness.ctx, harness.environment(env), "web", "sleep 60", timeout=60)
+
+    def runs_alive() -> list[str]:
+        return [p.key for p in harness.runtime.list_processes(env) if p.service == RUN_SERVICE]
+
+    assert runs_alive() == []
+
+    async def cancelled_while_starting() -> None:
+        task = asyncio.ensure_future(runs.launched(harness.ctx, prepared))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(1000):  # a guard: the thread that starts it, then the one that stops it
+            started = any(k.startswith(f"{env}/{RUN_SERVICE}/") for k in harness.runtime.started)
+            if started and not runs_alive():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"the run was left running: {runs_alive()}")
+
+    harness.run(cancelled_while_starting())

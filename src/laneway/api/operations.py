@@ -24,7 +24,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from laneway.api.auth import Principal, require
 from laneway.api.pipeline import _propose, config_of
 from laneway.api.schemas import JSON_NUMBER, AppName, EnvironmentName, ReleaseOut, _Body
-from laneway.controllers import runs
+from laneway.controllers import hidden, runs
 from laneway.controllers.context import Context
 from laneway.core import pipeline, scaling
 from laneway.core.types import Environment, EventType, Role
@@ -235,25 +235,30 @@ async def run(
     `output` (one per line, secrets redacted), then `exit` with the exit code (null when it
     was stopped at its timeout). The process is stopped if the client goes away."""
     ctx = _ctx(request)
-    environment = ctx.store.get_environment(app, name)
     check_command(body.command)
     command = body.command[0] if len(body.command) == 1 else shlex.join(body.command)
-    job = await asyncio.to_thread(
-        runs.start, ctx, environment, body.service, command, timeout=body.timeout
-    )
-    shown = runs.redacted(job, command)
-    if len(shown) > SHOWN_COMMAND:
-        shown = shown[: SHOWN_COMMAND - 1] + "…"
-    ctx.store.add_event(
-        environment.id,
-        EventType.RUN,
-        f"{principal.name} ran `{shown}` as {body.service} on v{job.generation}",
-    )
+
+    def checked() -> tuple[runs.Prepared, str]:
+        environment = ctx.store.get_environment(app, name)
+        prepared = runs.prepare(ctx, environment, body.service, command, timeout=body.timeout)
+        shown = hidden.redactor(ctx, environment).text(command)
+        return prepared, shown if len(shown) <= SHOWN_COMMAND else shown[: SHOWN_COMMAND - 1] + "…"
+
+    prepared, shown = await asyncio.to_thread(checked)
+    environment_id = prepared.environment.id
+
+    def record(message: str) -> None:
+        ctx.store.add_event(environment_id, EventType.RUN, message)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
+        # the process starts here, once the stream runs: its `finally` then always stops it
+        job = await runs.launched(ctx, prepared)
         code: int | None = None
         timed_out = ended = False
         try:
+            await asyncio.to_thread(
+                record, f"{principal.name} ran `{shown}` as {body.service} on v{job.generation}"
+            )
             started = {"pid": job.pid, "release": f"v{job.generation}", "service": body.service}
             yield ServerSentEvent(json.dumps(started), event="started")
             async for kind, value in runs.follow(ctx, job):
@@ -269,13 +274,12 @@ async def run(
                 if code is not None
                 else "ended; its exit code is unknown"
             )
-            ctx.store.add_event(environment.id, EventType.RUN, f"`{shown}` {how}")
+            await asyncio.to_thread(record, f"`{shown}` {how}")
             ended = True
             yield ServerSentEvent(json.dumps({"code": code, "timed_out": timed_out}), event="exit")
         finally:
             runs.finish(ctx, job)
             if not ended:  # the client went away (sse-starlette cancelled this stream)
-                message = f"`{shown}` stopped: its client went away"
-                ctx.store.add_event(environment.id, EventType.RUN, message)
+                record(f"`{shown}` stopped: its client went away")
 
     return EventSourceResponse(stream())

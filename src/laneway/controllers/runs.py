@@ -57,10 +57,21 @@ def runs_dir(ctx: Context, environment_id: str) -> Path:
     return ctx.settings.environments_dir / environment_id / "runs"
 
 
-def start(
+@dataclass(frozen=True)
+class Prepared:
+    """A run checked and ready to start: what `launch` hands the runtime."""
+
+    environment: Environment
+    generation: int
+    process: ProcessSpec
+    timeout: float
+
+
+def prepare(
     ctx: Context, environment: Environment, service: str, command: str, *, timeout: float
-) -> Job:
-    """Start `command` as a one-off process of `service` in the live generation."""
+) -> Prepared:
+    """Check that `command` can run as a one-off process of `service` in the live generation
+    (refusing with the reason if not) and make its process, without starting anything."""
     generation = ctx.specs.generations(environment).get(environment.live)
     if not environment.live or generation is None:
         raise Conflict(
@@ -81,36 +92,58 @@ def start(
     secret_keys = hidden.keys(spec, launcher.config_of(environment, generation.number))
     env[redacting.KEYS] = ",".join(sorted(secret_keys))
     index = secrets.randbelow(2**31)
-    log_path = runs_dir(ctx, environment.id) / f"{index}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    info = ctx.runtime.start_process(
-        ProcessSpec(
-            environment_id=environment.id,
-            service=RUN_SERVICE,
-            index=index,
-            release=f"v{generation.number}",
-            # its output reaches its file through the filter that hides secrets, as a replica's
-            command="exec " + redacting.command(command),
-            cwd=ctx.release_dir(environment.id, generation.number),
-            env=env,
-            log_path=log_path,
-            per_release=True,
-        )
-    )
-    return Job(
+    process = ProcessSpec(
         environment_id=environment.id,
+        service=RUN_SERVICE,
+        index=index,
+        release=f"v{generation.number}",
+        # its output reaches its file through the filter that hides secrets, as a replica's
+        command="exec " + redacting.command(command),
+        cwd=ctx.release_dir(environment.id, generation.number),
+        env=env,
+        log_path=runs_dir(ctx, environment.id) / f"{index}.log",
+        per_release=True,
+    )
+    return Prepared(environment, generation.number, process, timeout)
+
+
+def launch(ctx: Context, prepared: Prepared) -> Job:
+    """Start a prepared run. The API does this from inside the stream that follows it, so
+    a run whose client is gone before its stream begins never starts."""
+    log_path = prepared.process.log_path
+    assert log_path is not None
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    info = ctx.runtime.start_process(prepared.process)
+    return Job(
+        environment_id=prepared.environment.id,
         key=info.key,
         pid=info.pid,
-        generation=generation.number,
+        generation=prepared.generation,
         log_path=log_path,
-        redactor=hidden.redactor(ctx, environment),
-        timeout=timeout,
+        redactor=hidden.redactor(ctx, prepared.environment),
+        timeout=prepared.timeout,
         started=time.monotonic(),
     )
 
 
 def redacted(job: Job, text: str) -> str:
     return job.redactor.text(text)
+
+
+async def launched(ctx: Context, prepared: Prepared) -> Job:
+    """`launch` in a thread; cancelled meanwhile (its client went away), the process it
+    starts is stopped as soon as it has started, rather than left without a follower."""
+    task = asyncio.ensure_future(asyncio.to_thread(launch, ctx, prepared))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+
+        def orphaned(done: asyncio.Future[Job]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                finish(ctx, done.result())
+
+        task.add_done_callback(orphaned)
+        raise
 
 
 async def follow(ctx: Context, job: Job) -> AsyncIterator[tuple[str, str | int | None]]:
