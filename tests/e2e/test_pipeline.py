@@ -280,3 +280,20 @@ def test_unhealthy_deploy_and_failing_hook_leave_traffic_where_it_was(
     again = poll_until(restarted, what="an answer from the restarted web")
     assert again["release"] == live["release"]
     server.wait_for("qa", step("switched", f"{name} is live"), after=after, what=f"{name} live")
+
+    serving = info(server, "qa")
+
+    def crashing(tree: Path) -> None:
+        spec = (tree / "laneway.yaml").read_text()
+        (tree / "laneway.yaml").write_text(
+            spec.replace("command: python -m shop.web", "command: echo the new web gave up; exit 4")
+        )
+
+    # the failure shows the new web's own last output, not the probes the live web answered
+    crash = branch_with(repo, tmp_path, "crashing", crashing)
+    failed = server.cli("deploy", "qa", "--ref", crash, cwd=repo, check=False)
+    told = failed.stderr + failed.stdout
+    assert failed.returncode == 1, told
+    assert "the new web gave up" in told
+    assert '"GET /healthz HTTP/1.1" 200' not in told  # the live web, probed
+    assert info(server, "qa")["pid"] == serving["pid"]

@@ -120,3 +120,23 @@ def test_it_runs_this_very_laneway_whatever_the_environment_says(tmp_path: Path,
     group.append(process)
     assert process.wait(timeout=30) == 0
     assert log.read_text() == "***\n"
+
+
+def test_a_wrapped_command_leaves_its_own_last_output_when_it_ends(tmp_path: Path, group):
+    """The log file may be shared with the same replica of an earlier release; the tail file
+    holds only this command's last output (redacted, at most TAIL_BYTES), and the command
+    does not see where it goes."""
+    tail = tmp_path / "web.0.v2.tail"
+    (tmp_path / "out.log").write_text("an earlier release's line\n")
+    lines = "; ".join(f"echo line-{n}" for n in range(2000))
+    process, log = start(
+        tmp_path,
+        f'{lines}; echo "seen: ${{{redacting.TAIL}:-none}}"; echo "last $TOKEN"; exit 4',
+        **{redacting.TAIL: str(tail)},
+    )
+    group.append(process)
+    assert process.wait(timeout=30) == 4
+    left = tail.read_bytes()
+    assert left.endswith(b"line-1999\nseen: none\nlast ***\n")
+    assert len(left) == redacting.TAIL_BYTES
+    assert b"an earlier release" not in left and b"an earlier release" in log.read_bytes()

@@ -333,6 +333,7 @@ class EnvironmentReconciler:
                 await asyncio.to_thread(
                     remove_release_dir, ctx.release_dir(environment.id, generation)
                 )
+                await asyncio.to_thread(self.launcher.remove_tails, environment, generation)
                 store.retire_generation(environment.id, generation)
             case plans.Forget(key=key):
                 ctx.runtime.forget(key)
@@ -398,7 +399,9 @@ class EnvironmentReconciler:
         store = self.ctx.store
         detail = reason
         if service is not None:
-            tail = self.launcher.log_tail(environment, f"{service}.{index}.log")
+            tail = self.launcher.log_tail(
+                environment, service, index, environment.target_generation
+            )
             if tail:
                 detail = f"{reason}\n{tail}"
         live = store.abort_deploy(environment.id, detail)

@@ -9,6 +9,7 @@ and the values that must never reach a log or a message (resource addresses, sec
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from laneway.controllers import hidden, hooks, ports
 from laneway.controllers.context import Context
@@ -109,6 +110,8 @@ class Launcher:
             environment, spec, release=number, service=service, port=port, build=generation
         )
         secret_keys = hidden.keys(spec, self.config_of(environment, number))
+        tail = self.tail_path(environment, service, index, number)
+        tail.unlink(missing_ok=True)
         return ctx.runtime.start_process(
             ProcessSpec(
                 environment_id=environment.id,
@@ -118,16 +121,43 @@ class Launcher:
                 # its output reaches its log file through the filter that hides secrets
                 command="exec " + redacting.command(spec.services[service].command),
                 cwd=ctx.release_dir(environment.id, number),
-                env={**env, redacting.KEYS: ",".join(sorted(secret_keys))},
+                env={
+                    **env,
+                    redacting.KEYS: ",".join(sorted(secret_keys)),
+                    redacting.TAIL: str(tail),
+                },
                 log_path=ctx.log_dir(environment.id) / f"{service}.{index}.log",
                 per_release=True,
             )
         )
 
-    def log_tail(self, environment: Environment, name: str, lines: int = 10) -> str:
-        path = self.ctx.log_dir(environment.id) / name
+    def tail_path(self, environment: Environment, service: str, index: int, number: int) -> Path:
+        """Where replica `service/index` of generation `number` leaves its last output when
+        it ends (`redacting.TAIL`)."""
+        return self.ctx.log_dir(environment.id) / f"{service}.{index}.v{number}.tail"
+
+    def remove_tails(self, environment: Environment, number: int) -> None:
+        for path in self.ctx.log_dir(environment.id).glob(f"*.v{number}.tail"):
+            path.unlink(missing_ok=True)
+
+    def log_tail(
+        self, environment: Environment, service: str, index: int, number: int, lines: int = 10
+    ) -> str:
+        """The last output of replica `service/index` of generation `number`: its own, once it
+        has ended; while it runs, the end of the log file it shares with the same replica of
+        the generation before, said so."""
+        own = self.tail_path(environment, service, index, number)
+        name = f"{service}.{index}.log"
         try:
-            text = path.read_text(errors="replace").splitlines()[-lines:]
+            text = own.read_text(errors="replace").splitlines()[-lines:]
+            heading = ""
         except OSError:
+            try:
+                path = self.ctx.log_dir(environment.id) / name
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+            except OSError:
+                return ""
+            heading = f"(the end of {name}, which other releases' {service}/{index} write to too)\n"
+        if not text:
             return ""
-        return hidden.redactor(self.ctx, environment).text("\n".join(text))
+        return heading + hidden.redactor(self.ctx, environment).text("\n".join(text))

@@ -26,6 +26,10 @@ import sys
 from laneway.core.redaction import StreamRedactor, redactor
 
 KEYS = "LANEWAY_REDACT_KEYS"
+TAIL = "LANEWAY_OUTPUT_TAIL"
+"""A file the filter leaves its command's last output in (redacted) when the command ends:
+a replica's own tail, apart from the log file the replica before it writes to as well."""
+TAIL_BYTES = 8192
 _UNTIL_DONE = "trap 'trap - TERM; kill -TERM $$' TERM\n"
 """The shell that runs a command outlives a SIGTERM to the group until the command has ended
 (a trapped signal waits for the foreground command), then ends by it, as it would have: its
@@ -56,10 +60,12 @@ def _write(data: bytes) -> None:
         view = view[os.write(1, view) :]
 
 
-def _pump(fd: int, child: subprocess.Popen[bytes] | None) -> None:
+def _pump(fd: int, child: subprocess.Popen[bytes] | None) -> bytes:
     """Copy `fd` to stdout through the filter until it ends or, with a child, until the child
-    has ended and nothing more is waiting (a daemon it left may hold the pipe open)."""
+    has ended and nothing more is waiting (a daemon it left may hold the pipe open); the last
+    `TAIL_BYTES` written."""
     stream = _stream()
+    tail = bytearray()
     while True:
         if child is not None and child.poll() is not None:
             os.set_blocking(fd, False)
@@ -73,8 +79,22 @@ def _pump(fd: int, child: subprocess.Popen[bytes] | None) -> None:
             break
         if not chunk:
             break
-        _write(stream.feed(chunk))
-    _write(stream.close())
+        _write(_kept(tail, stream.feed(chunk)))
+    _write(_kept(tail, stream.close()))
+    return bytes(tail)
+
+
+def _kept(tail: bytearray, data: bytes) -> bytes:
+    tail += data
+    del tail[:-TAIL_BYTES]
+    return data
+
+
+def _leave_tail(path: str, tail: bytes) -> None:
+    with contextlib.suppress(OSError):
+        with open(path + ".tmp", "wb") as f:
+            f.write(tail)
+        os.replace(path + ".tmp", path)
 
 
 def main() -> None:
@@ -85,14 +105,17 @@ def main() -> None:
         return
     if arguments[0] != "--" or len(arguments) != 2:
         sys.exit("usage: redacting [-- COMMAND]")
+    tail_path = os.environ.pop(TAIL, None)
     child = subprocess.Popen(
         ["/bin/sh", "-c", _UNTIL_DONE + arguments[1]],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     assert child.stdout is not None
-    _pump(child.stdout.fileno(), child)
+    tail = _pump(child.stdout.fileno(), child)
     code = child.wait()
+    if tail_path:
+        _leave_tail(tail_path, tail)
     if code < 0:  # end by the same signal
         with contextlib.suppress(OSError, ValueError):  # SIGKILL's cannot be set, nor needs to
             signal.signal(-code, signal.SIG_DFL)
