@@ -111,6 +111,36 @@ def wanted_replicas(ctx: Context, environment: Environment) -> dict[str, int] | 
     return scaling.counts(spec, str(environment.kind), overrides)
 
 
+def _again(
+    request: Request,
+    environment: Environment,
+    principal: Principal,
+    *,
+    description: str,
+    generation: int | None = None,
+    replicas: dict[str, int] | None = None,
+    restart: bool = False,
+    restarts: dict[str, float] | None = None,
+) -> ReleaseOut:
+    """A release of what the environment has now (its build, commit, ref and config), with
+    other counts or a restart: scale and restart change nothing else."""
+    ctx = _ctx(request)
+    return _propose(
+        request,
+        environment,
+        principal,
+        build_id=environment.build_id,
+        commit=environment.commit,
+        ref=environment.ref,
+        config=config_of(ctx, environment.id, environment.release),
+        description=description,
+        generation=generation,
+        replicas=replicas,
+        restart=restart,
+        restarts=restarts,
+    )
+
+
 @router.get("/apps/{app}/environments/{name}/scale", response_model=ScaleOut)
 def show_scale(
     app: AppName, name: EnvironmentName, request: Request, _: Principal = viewer
@@ -146,14 +176,10 @@ def scale(
     kind = str(environment.kind)
     if scaling.counts(spec, kind, replicas) == scaling.counts(spec, kind, current.replicas):
         return ReleaseOut.of(current, unchanged=True)
-    return _propose(
+    return _again(
         request,
         environment,
         principal,
-        build_id=environment.build_id,
-        commit=environment.commit,
-        ref=environment.ref,
-        config=config_of(ctx, environment.id, environment.release),
         description=scaling.describe(body.replicas),
         generation=environment.live if environment.live and not environment.failure else None,
         replicas=replicas,
@@ -186,27 +212,19 @@ def restart(
                 hint=f"`laneway restart {name}` restarts everything",
             )
         current = ctx.store.get_release(environment.id, environment.release)
-        return _propose(
+        return _again(
             request,
             environment,
             principal,
-            build_id=environment.build_id,
-            commit=environment.commit,
-            ref=environment.ref,
-            config=config_of(ctx, environment.id, environment.release),
             description=f"restart {service}",
             generation=environment.live,
             replicas=current.replicas,
             restarts={service: ctx.clock()},
         )
-    return _propose(
+    return _again(
         request,
         environment,
         principal,
-        build_id=environment.build_id,
-        commit=environment.commit,
-        ref=environment.ref,
-        config=config_of(ctx, environment.id, environment.release),
         description="restart",
         restart=True,
     )
