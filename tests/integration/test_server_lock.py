@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from laneway.testing import Server, free_port, make_server
+from laneway.testing import Server, free_port, make_server, poll_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,11 @@ def test_a_second_server_on_one_state_directory_is_refused(tmp_path: Path):
         first.start()
         assert first.process is not None
         with first.http() as http:
-            router_pid = http.get("/api/v1/status").json()["router"]["pid"]
+            # the router starts in the server's first passes, maybe after it answers
+            router_pid = poll_until(
+                lambda: http.get("/api/v1/status").json()["router"]["pid"],
+                what="the first server's router",
+            )
         other = second_server(first)
         refused = subprocess.run(
             [sys.executable, "-m", "laneway.cli", "server", "--api", other.api],
