@@ -93,7 +93,10 @@ def test_run_streams_output_passes_the_exit_code_and_stops_with_its_client(
         client.send_signal(signal.SIGINT)
         client.wait(timeout=30)
     poll_until(lambda: not processes(server, RUN_SERVICE), what="the one-off process stopped")
-    assert "`sleep 300` stopped: its client went away" in events(server, "run")
+    poll_until(
+        lambda: "`sleep 300` stopped: its client went away" in events(server, "run"),
+        what="the run's end recorded",
+    )
     assert processes(server, "web") + processes(server, "worker") == replicas
     assert len(releases(server, repo)) == 1  # a run makes no release
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import threading
 from collections.abc import AsyncIterator
 from typing import Annotated, cast
 
@@ -22,7 +23,7 @@ from pydantic import BaseModel, Field, StrictStr
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from laneway.api.auth import Principal, require
-from laneway.api.pipeline import _propose, config_of
+from laneway.api.pipeline import config_of, propose
 from laneway.api.schemas import JSON_NUMBER, AppName, EnvironmentName, ReleaseOut, _Body
 from laneway.controllers import hidden, runs
 from laneway.controllers.context import Context
@@ -125,7 +126,7 @@ def _again(
     """A release of what the environment has now (its build, commit, ref and config), with
     other counts or a restart: scale and restart change nothing else."""
     ctx = _ctx(request)
-    return _propose(
+    return propose(
         request,
         environment,
         principal,
@@ -298,6 +299,9 @@ async def run(
         finally:
             runs.finish(ctx, job)
             if not ended:  # the client went away (sse-starlette cancelled this stream)
-                record(f"`{shown}` stopped: its client went away")
+                # in a thread of its own, as `runs.finish`: no await in a cancelled task
+                threading.Thread(
+                    target=record, args=(f"`{shown}` stopped: its client went away",)
+                ).start()
 
     return EventSourceResponse(stream())

@@ -86,7 +86,7 @@ def _spec(request: Request, build_id: str) -> Spec:
 # writing ------------------------------------------------------------------------------------
 
 
-def _propose(
+def propose(
     request: Request,
     environment: Environment,
     principal: Principal,
@@ -146,15 +146,6 @@ def _propose(
     return ReleaseOut.of(release, events_after=first)
 
 
-def _build_of(ctx: Context, app: str, build: str) -> tuple[str, str]:
-    matches = [b for b in ctx.store.find_builds(build) if b.app == app]
-    if not matches:
-        raise NotFound(f"no build {build!r} of app {app!r}", hint="`laneway builds` lists them")
-    if len(matches) > 1:
-        raise InvalidInput(f"build {build!r} is ambiguous: {len(matches)} builds match")
-    return matches[0].id, matches[0].commit
-
-
 def _protect(
     request: Request,
     environment: Environment,
@@ -191,7 +182,7 @@ def deploy(
         raise InvalidInput("give exactly one of ref or build")
     build_id: str | None
     if body.build:
-        build_id, commit = _build_of(ctx, app, body.build)
+        build_id, commit = protection.build_of(ctx, app, body.build)
         ref = environment.ref
         what = f"deploy build {build_id[7:19]}"
     else:
@@ -207,7 +198,7 @@ def deploy(
         hotfix=body.hotfix,
         reason=body.reason,
     )
-    return _propose(
+    return propose(
         request,
         environment,
         principal,
@@ -279,7 +270,7 @@ def promote(
         hotfix=body.hotfix,
         reason=body.reason,
     )
-    return _propose(
+    return propose(
         request,
         target,
         principal,
@@ -312,7 +303,7 @@ def rollback(
         if chosen.generation == environment.warm and environment.warm_until > ctx.clock()
         else None
     )
-    return _propose(
+    return propose(
         request,
         environment,
         principal,
@@ -380,7 +371,7 @@ def change_config(
         parts.append("set " + ", ".join(sorted(body.set)) + (" (secret)" if body.secret else ""))
     if body.unset:
         parts.append("unset " + ", ".join(sorted(body.unset)))
-    return _propose(
+    return propose(
         request,
         environment,
         principal,

@@ -12,13 +12,23 @@ from __future__ import annotations
 from laneway.controllers.context import Context
 from laneway.core import pipeline
 from laneway.core.types import Environment, ReleaseState
-from laneway.errors import LanewayError
+from laneway.errors import InvalidInput, LanewayError, NotFound
 from laneway.spec.model import Spec
 
 
 def build_of_commit(ctx: Context, app: str, commit: str) -> str | None:
     """The build made of `commit` already, if any (builds are cached per commit)."""
     return next((b.id for b in ctx.store.list_builds(app) if b.commit == commit), None)
+
+
+def build_of(ctx: Context, app: str, build: str) -> tuple[str, str]:
+    """The id and commit of the one build of `app` that `build` (an id or a prefix) names."""
+    matches = [b for b in ctx.store.find_builds(build) if b.app == app]
+    if not matches:
+        raise NotFound(f"no build {build!r} of app {app!r}", hint="`laneway builds` lists them")
+    if len(matches) > 1:
+        raise InvalidInput(f"build {build!r} is ambiguous: {len(matches)} builds match")
+    return matches[0].id, matches[0].commit
 
 
 def _running_spec(ctx: Context, environment: Environment) -> Spec | None:

@@ -148,13 +148,7 @@ def create_environment(
         # pinned: the commit whose spec was checked is the one that will be built
         ref = builds.check_spec_at(Path(ctx.store.get_app(app).repo), ref, app=app)
     if body.build:
-        matches = ctx.store.find_builds(body.build)
-        matches = [b for b in matches if b.app == app]
-        if not matches:
-            raise NotFound(f"no build {body.build!r} of app {app!r}")
-        if len(matches) > 1:
-            raise InvalidInput(f"build {body.build!r} is ambiguous: {len(matches)} builds match")
-        build_id = matches[0].id
+        build_id, _ = protection.build_of(ctx, app, body.build)
     _check_protection(ctx, app, body, ref=ref, build_id=build_id)
     try:
         environment = ctx.store.create_environment(

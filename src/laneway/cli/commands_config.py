@@ -39,8 +39,8 @@ def config_list(
         return
     table = output.table("key", "value", "fingerprint")
     for item in items:
-        value = "[dim](secret)[/]" if item["secret"] else item["value"]
-        table.add_row(item["key"], value, item["fingerprint"] or "")
+        value = "[dim](secret)[/]" if item["secret"] else output.escape(item["value"])
+        table.add_row(output.escape(item["key"]), value, item["fingerprint"] or "")
     output.out().print(table)
 
 

@@ -125,13 +125,17 @@ def _definition(
 
 def _read_json(file: Path) -> Any:
     try:
-        text = sys.stdin.read() if str(file) == "-" else file.read_text()
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"{file}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{file}: not UTF-8 text") from None
     try:
         return json.loads(text)
     except ValueError as exc:
         raise InvalidInput(f"{file}: not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput(f"{file}: nested too deeply to read") from None
 
 
 @flags_app.command("list")

@@ -211,15 +211,16 @@ def follow_until(
             if event.type == "end":
                 raise LanewayError(f"{environment} was destroyed")
             if event.type != "status":
-                err.print(f"  {event.data['message']}")
+                err.print(f"  {output.escape(str(event.data.get('message', '')))}")
                 continue
             data = event.data
-            status.update(f"{environment}: {data['phase']}: {data['message']}")
+            status.update(f"{environment}: {data['phase']}: {output.escape(data['message'])}")
             if data["release"] != release["name"]:
                 raise LanewayError(f"{environment} moved on to {data['release']} meanwhile")
             if data["phase"] in ("degraded", "failed"):
                 raise LanewayError(
-                    f"{environment} is {data['phase']}: {data['message'].splitlines()[0]}",
+                    f"{environment} is {data['phase']}: "
+                    f"{(data['message'].splitlines() or [''])[0]}",
                     hint=f"it keeps trying; see `laneway logs {environment}` and "
                     f"`laneway env show {environment}`",
                 )

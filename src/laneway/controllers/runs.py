@@ -154,7 +154,7 @@ async def follow(ctx: Context, job: Job) -> AsyncIterator[tuple[str, str | int |
     while True:
         info = await asyncio.to_thread(_find, ctx, job)
         ended = info is None or not info.alive
-        for line in reader.read(final=ended):
+        for line in await asyncio.to_thread(reader.read, final=ended):
             yield "output", redacted(job, line)
         if ended:
             yield "exit", _exit_code(info)
