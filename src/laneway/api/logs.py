@@ -167,12 +167,18 @@ async def stream(
     for line in lines:
         yield line
     follower = logfiles.Follower(directory, offsets)
-    while follow and loop.time() < until and alive() and not await disconnected():
+    # the store and the files are read in threads: the event loop serves everyone else
+    while (
+        follow
+        and loop.time() < until
+        and await asyncio.to_thread(alive)
+        and not await disconnected()
+    ):
         await asyncio.sleep(POLL)
-        found = follower.read(log_files(directory, service))
+        found = await asyncio.to_thread(lambda: follower.read(log_files(directory, service)))
         if not found:
             continue
-        hiding = redactor()
+        hiding = await asyncio.to_thread(redactor)
         for path, group in itertools.groupby(found, key=lambda item: item[0]):
             for line in redacted([line for _, line in group], hiding):
                 try:

@@ -349,9 +349,9 @@ async def environment_logs(
     With `follow`, new lines as they are written, until the environment is gone or the stream
     has lasted `timeout` seconds."""
     ctx = _ctx(request)
-    environment = ctx.store.get_environment(app, name)
+    environment = await asyncio.to_thread(ctx.store.get_environment, app, name)
     directory = ctx.log_dir(environment.id)
-    files = logfiles.log_files(directory, service)
+    files = await asyncio.to_thread(logfiles.log_files, directory, service)
     if service is not None and not files and service != "release":
         raise NotFound(f"no logs for service {service!r} in environment {name!r}")
     if tail is None:
@@ -361,8 +361,10 @@ async def environment_logs(
         since=since_parser.parse(since, now=ctx.clock()) if since is not None else None,
         pattern=grep_patterns.compile_pattern(grep) if grep is not None else None,
     )
-    redactor = hidden.following(ctx, environment)
-    lines, offsets = await logfiles.read(directory, service, selection, redactor())
+    redactor = await asyncio.to_thread(hidden.following, ctx, environment)
+    lines, offsets = await logfiles.read(
+        directory, service, selection, await asyncio.to_thread(redactor)
+    )
     stream = logfiles.stream(
         directory,
         service,

@@ -44,7 +44,12 @@ class Launcher:
         service: str | None = None,
         port: int | None = None,
         build: plans.Generation | None = None,
+        config: dict[str, configs.ConfigEntry] | None = None,
     ) -> dict[str, str]:
+        """What a process of `release` is started with; `config`, the release's config if the
+        caller has opened it already."""
+        if config is None:
+            config = self.config_of(environment, release)
         build_id = build.build_id if build is not None else environment.build_id
         commit = environment.commit
         if build is not None and build.build_id != environment.build_id:
@@ -57,7 +62,7 @@ class Launcher:
             resources=self.resource_values(environment),
             base={k: v for k, v in os.environ.items() if k in PASSED_THROUGH},
             app_dir=str(self.ctx.release_dir(environment.id, release)),
-            config=configs.plain(self.config_of(environment, release)),
+            config=configs.plain(config),
             release=release,
             build=(build_id or "", commit or ""),
             flags=(
@@ -69,13 +74,14 @@ class Launcher:
         )
 
     def start_hook(self, environment: Environment, spec: Spec, release: int, command: str) -> None:
-        secret_keys = hidden.keys(spec, self.config_of(environment, release))
+        config = self.config_of(environment, release)
+        secret_keys = hidden.keys(spec, config)
         hooks.start(
             self.ctx,
             environment.id,
             release,
             command,
-            env=self.process_env(environment, spec, release=release),
+            env=self.process_env(environment, spec, release=release, config=config),
             hidden_keys=secret_keys,
         )
 
@@ -106,10 +112,17 @@ class Launcher:
         port = None
         if spec.services[service].has_port(service):
             port = ports.lease(ctx, environment.id, number, service, index)
+        config = self.config_of(environment, number)
         env = self.process_env(
-            environment, spec, release=number, service=service, port=port, build=generation
+            environment,
+            spec,
+            release=number,
+            service=service,
+            port=port,
+            build=generation,
+            config=config,
         )
-        secret_keys = hidden.keys(spec, self.config_of(environment, number))
+        secret_keys = hidden.keys(spec, config)
         tail = self.tail_path(environment, service, index, number)
         tail.unlink(missing_ok=True)
         return ctx.runtime.start_process(

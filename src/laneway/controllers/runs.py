@@ -85,11 +85,17 @@ def prepare(
             f"service {service!r}: not in the spec of v{environment.live} (services: {known})"
         )
     launcher = Launcher(ctx)
+    config = launcher.config_of(environment, generation.number)
     env = launcher.process_env(
-        environment, spec, release=generation.number, service=service, build=generation
+        environment,
+        spec,
+        release=generation.number,
+        service=service,
+        build=generation,
+        config=config,
     )
     env.setdefault("PYTHONUNBUFFERED", "1")  # output as it comes, not when a buffer fills
-    secret_keys = hidden.keys(spec, launcher.config_of(environment, generation.number))
+    secret_keys = hidden.keys(spec, config)
     env[redacting.KEYS] = ",".join(sorted(secret_keys))
     index = secrets.randbelow(2**31)
     process = ProcessSpec(
