@@ -192,7 +192,7 @@ class RouterController:
                 routing.RouteInput(
                     app=environment.app,
                     environment=environment.name,
-                    pools=(routing.Pool(live, 100, backends),),
+                    pools=(routing.Pool(live, routing.WEIGHT_SCALE, backends),),
                 )
             )
         candidate = routing.compute_routing_table(

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from laneway.core.measurements import Measurement
 from laneway.core.routing import RoutingTable
+
+CounterKey = tuple[str, str]
+"""(hostname, release label): whose requests a `Measurement` counts."""
 
 
 class RouterDriver(Protocol):
@@ -20,4 +24,9 @@ class RouterDriver(Protocol):
     def verify(self, table: RoutingTable) -> bool | None:
         """True if the data plane serves `table` (or a later one), False if an older one,
         None if it has not said."""
+        ...
+
+    def read_counters(self) -> dict[CounterKey, Measurement] | None:
+        """Each (hostname, release) pool's counts since the data plane started; None if the
+        data plane cannot be asked now. Counts go down only when it restarts."""
         ...

@@ -19,7 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from laneway import errors
+from laneway.core.measurements import Measurement
 from laneway.core.routing import RoutingTable
+from laneway.router.base import CounterKey
 
 
 def applied_path(table_file: Path) -> Path:
@@ -82,3 +84,7 @@ class BuiltinRouterDriver:
         if applied is None:
             return None
         return applied >= table.version
+
+    def read_counters(self) -> dict[CounterKey, Measurement] | None:
+        """Not served by the router yet: no counts (the canary work adds its socket)."""
+        return None

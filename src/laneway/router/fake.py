@@ -3,7 +3,9 @@ confirms them at once, or only when the test says so (`confirming = False`, then
 
 from __future__ import annotations
 
+from laneway.core.measurements import Measurement
 from laneway.core.routing import RoutingTable
+from laneway.router.base import CounterKey
 
 
 class FakeRouterDriver:
@@ -11,6 +13,8 @@ class FakeRouterDriver:
         self.tables: list[RoutingTable] = []
         self.confirming = confirming
         self.served: int | None = None
+        self.counters: dict[CounterKey, Measurement] | None = {}
+        """What `read_counters` answers; a test sets it (None: the data plane cannot say)."""
 
     def apply(self, table: RoutingTable) -> None:
         self.tables.append(table)
@@ -21,6 +25,9 @@ class FakeRouterDriver:
         if self.served is None:
             return None
         return self.served >= table.version
+
+    def read_counters(self) -> dict[CounterKey, Measurement] | None:
+        return None if self.counters is None else dict(self.counters)
 
     def confirm(self) -> None:
         """The data plane has loaded the newest table it was handed."""
