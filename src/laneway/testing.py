@@ -30,10 +30,12 @@ import psycopg
 from httpx_sse import connect_sse
 
 from laneway import server as control_plane
+from laneway.core import rollouts
 from laneway.core.types import ProcessInfo
 from laneway.resources.postgres import PostgresProvider
 from laneway.runtime.local import scan
 from laneway.settings import load_settings
+from laneway.store.repository import Store
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -438,3 +440,22 @@ def started_with_app(root: Path, spec: str, *, app: str = "bench") -> tuple[Path
         server.teardown()
         raise
     return repo, server
+
+
+def promote_now(store: Store, environment_id: str, *, now: float = 0.0) -> None:
+    """Walk the environment's rollout to its end as the reconciler would once every replica
+    is ready and the router serves each weight: for tests that need a live release without
+    running processes. The same machine (`rollouts.advance`) and store write are used."""
+    for _ in range(10):
+        environment = store.get_environment_by_id(environment_id)
+        if environment is None or environment.rollout.canary is None:
+            return
+        seen = rollouts.Seen(ready=True, served=True)
+        status, effects = rollouts.advance(environment.rollout, seen, now)
+        store.save_rollout(
+            environment_id,
+            expected_version=environment.rollout_version,
+            status=status,
+            effects=effects,
+        )
+    raise AssertionError("the rollout did not end")

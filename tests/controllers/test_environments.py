@@ -11,7 +11,7 @@ import pytest
 
 from laneway.controllers.harness import STEP, Harness, spec
 from laneway.core import environments as plans
-from laneway.core.types import Kind, Phase
+from laneway.core.types import Environment, Kind, Phase
 
 
 def kinds(actions: tuple[plans.Action, ...]) -> list[str]:
@@ -57,7 +57,7 @@ def test_create_steps_in_order(harness: Harness) -> None:
         ["RunHook"],
         ["HookDone"],
         ["StartReplica", "StartReplica"],
-        ["Switch"],
+        ["WeightSet", "Promoted"],
         [],
     ]
     assert harness.environment(env).phase == Phase.RUNNING
@@ -73,7 +73,7 @@ def test_a_replica_without_health_check_counts_at_once_for_a_first_release(
     assert passes(harness, env, 3) == [
         ["Unpack", "Provision"],
         ["StartReplica", "StartReplica"],
-        ["Switch"],
+        ["WeightSet", "Promoted"],
     ]
 
 
@@ -85,7 +85,7 @@ def test_a_web_that_is_not_healthy_yet_holds_the_first_switch(harness: Harness) 
     assert kinds(result.actions) == []
     assert harness.environment(env).phase == Phase.STARTING
     harness.runtime.set_healthy(f"{env}/web/0/v1", True)
-    assert kinds(harness.pass_(env).actions) == ["Switch"]
+    assert kinds(harness.pass_(env).actions) == ["WeightSet", "Promoted"]
 
 
 def test_a_failing_hook_fails_a_first_release(harness: Harness) -> None:
@@ -188,7 +188,7 @@ def test_a_release_that_never_gets_healthy_is_aborted_and_traffic_stays(
     harness.runtime.set_healthy(f"{env}/web/0/v2", False)
     harness.clock.advance(5.5)
     result = harness.pass_(env)
-    assert kinds(result.actions)[-1] == "AbortDeploy"
+    assert kinds(result.actions)[-1] == "Aborted"
     environment = harness.converge(env)
     assert environment is not None
     assert environment.live == 1 and environment.release == 1
@@ -233,7 +233,7 @@ def test_a_rollback_to_the_warm_release_is_a_switch_alone(harness: Harness) -> N
     started = len(harness.runtime.started)
     release = harness.rollback(env, to=1)
     assert release.generation == 1
-    assert kinds(harness.pass_(env).actions) == ["Switch"]
+    assert kinds(harness.pass_(env).actions) == ["WeightSet", "Promoted"]
     environment = harness.converge(env)
     assert environment is not None and (environment.live, environment.warm) == (1, 2)
     assert len(harness.runtime.started) == started, "no process started for a rollback"
@@ -258,8 +258,12 @@ def test_a_release_is_live_only_once_the_router_says_it_serves_it(harness: Harne
     harness.deploy(env, harness.add_build(files={"v": "2"}))
     harness.settle(env, 5)
     environment = harness.environment(env)
-    assert environment.live == 2, "traffic was moved"
-    assert harness.states(env)["v2"] == "pending", "but v2 is not called live"
+    assert environment.rollout.weight == 10_000, "traffic was moved"
+    assert harness.driver.table is not None
+    route = harness.driver.table.match(f"staging.shop.{harness.ctx.settings.domain}")
+    assert route is not None and [p.release for p in route.pools] == ["v2"]
+    assert environment.live == 1, "v1 is still the stable release"
+    assert harness.states(env)["v2"] == "pending", "and v2 is not called live"
     assert environment.phase == Phase.DEPLOYING
     assert environment.message == "waiting for the router to serve v2"
     assert harness.events(env, "switching")
@@ -322,3 +326,28 @@ def test_replicas_follow_the_kind(harness: Harness, kind: Kind) -> None:
     harness.converge(env)
     webs = [k for k in harness.alive(env) if "/web/" in k]
     assert len(webs) == (2 if kind == Kind.PRODUCTION else 1)
+
+
+def test_a_release_made_while_a_pass_plans_waits_for_a_pass_of_its_own(
+    harness: Harness,
+) -> None:
+    """A plan's `ready` speaks of the release it was made for: a deploy recorded while the
+    pass runs is not rolled out on it (it would take traffic before it ever started)."""
+    env = running(harness)
+    build = harness.add_build(files={"v": "2"})
+    show = harness.reconciler._show
+    made: list[int] = []
+
+    def deploy_meanwhile(environment: Environment, plan: plans.Plan) -> Environment:
+        if not made:
+            made.append(harness.deploy(env, build).number)
+            environment = harness.environment(env)  # as a write later in the pass reads it
+        return show(environment, plan)
+
+    harness.reconciler._show = deploy_meanwhile  # type: ignore[method-assign]
+    harness.clock.advance(STEP)
+    result = harness.pass_(env)
+    assert made == [2] and kinds(result.actions) == []
+    environment = harness.environment(env)
+    assert (environment.live, environment.release) == (1, 2)
+    assert harness.states(env) == {"v1": "live", "v2": "pending"}

@@ -39,7 +39,7 @@ def test_scale_up_starts_replicas_of_the_live_generation_only(harness: Harness) 
     ]
     assert harness.runtime.starts()[f"{env}/web/0/v1"] == 1  # not restarted
     assert harness.states(env) == {"v1": "superseded", "v2": "live"}
-    assert (environment.release, environment.target, environment.live) == (2, 1, 1)
+    assert (environment.release, environment.target_generation, environment.live) == (2, 1, 1)
     assert harness.events(env, "switched")[-1] == "v2 is live (on the processes of v1)"
     assert harness.events(env, "hook") == ["release hook: migrate", "release hook succeeded"]
     assert harness.driver.table is not None

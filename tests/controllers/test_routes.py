@@ -33,7 +33,7 @@ def test_only_healthy_replicas_of_the_live_release_of_the_routed_service_take_tr
     )
     harness.store.update_environment(env, replicas=environment.replicas + extra)
     harness.router.refresh_from_store()
-    assert _pools(harness, "staging") == [("v1", 100, [web.port])]
+    assert _pools(harness, "staging") == [("v1", 10_000, [web.port])]
 
 
 def test_an_unchanged_table_is_not_applied_again(harness: Harness) -> None:

@@ -21,7 +21,7 @@ from laneway.core.types import BuildRecord, Environment, Kind, Role
 from laneway.runtime.local import scan
 from laneway.settings import load_settings
 from laneway.store.repository import Store
-from laneway.testing import poll_until
+from laneway.testing import poll_until, promote_now
 
 SPEC = """\
 app: shop
@@ -93,8 +93,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
 def make_live(api: Api) -> Environment:
     """What the reconciler records once v1 serves; its directory, as unpacked."""
     environment = api.environment()
-    api.store.switch_release(environment.id, environment.release, 0.0)
-    api.store.mark_live(environment.id)
+    promote_now(api.store, environment.id)
     api.store.update_environment(environment.id, hook_release=environment.release)
     api.ctx.release_dir(environment.id, environment.release).mkdir(parents=True)
     return api.environment()
@@ -147,7 +146,7 @@ def test_scale_is_a_release_served_by_the_live_generation(api: Api) -> None:
     assert (release["name"], release["generation"], release["replicas"]) == ("v2", "v1", {"web": 3})
     assert release["description"] == "scale web=3"
     environment = api.environment()
-    assert (environment.release, environment.target, environment.live) == (2, 1, 1)
+    assert (environment.release, environment.target_generation, environment.live) == (2, 1, 1)
     shown = api.client.get(ENV, headers=api.headers(Role.VIEWER)).json()
     assert shown["scale"] == {"web": 3, "worker": 1}
     again = api.post("scale", {"replicas": {"web": 3}}).json()
@@ -176,7 +175,7 @@ def test_scale_and_restart_wait_for_a_deploy_under_way(api: Api) -> None:
 def test_restart_is_a_new_generation_whose_hook_counts_as_run(api: Api) -> None:
     make_live(api)
     api.post("scale", {"replicas": {"worker": 0}})
-    api.store.mark_live(api.environment().id)
+    promote_now(api.store, api.environment().id)
     answer = api.post("restart")
     assert answer.status_code == 202, answer.text
     release = answer.json()
@@ -187,7 +186,7 @@ def test_restart_is_a_new_generation_whose_hook_counts_as_run(api: Api) -> None:
     )
     assert release["replicas"] == {"worker": 0}
     environment = api.environment()
-    assert (environment.target, environment.live, environment.hook_release) == (3, 1, 3)
+    assert (environment.target_generation, environment.live, environment.hook_release) == (3, 1, 3)
 
 
 def test_run_streams_output_and_the_exit_code(api: Api) -> None:

@@ -30,7 +30,7 @@ from laneway.errors import Conflict, NotFound, Unavailable
 from laneway.store import db, retrying
 from laneway.store.repository import Store
 from laneway.store.vault import Vault
-from laneway.testing import PG_ADMIN
+from laneway.testing import PG_ADMIN, promote_now
 
 VAULT = Vault(b"0" * 64)
 
@@ -205,8 +205,7 @@ def test_of_concurrent_releases_with_one_expectation_exactly_one_wins(store: Sto
     e = store.create_environment(
         app="shop", name="x", kind=Kind.STAGING, branch="x", ref="x", build_id=None
     )
-    store.switch_release(e.id, 1, 0.0)
-    store.mark_live(e.id)
+    promote_now(store, e.id)
     for round_ in range(8):
         expect = store.get_environment_by_id(e.id).release
         barrier = threading.Barrier(4)
@@ -240,8 +239,7 @@ def test_of_concurrent_releases_with_one_expectation_exactly_one_wins(store: Sto
             t.join()
         assert len(won) == 1 and len(lost) == 3, (won, lost)
         assert store.get_environment_by_id(e.id).release == won[0]
-        store.switch_release(e.id, won[0], 0.0)
-        store.mark_live(e.id)
+        promote_now(store, e.id)
     states = [r.state for r in store.releases(e.id)]
     assert states.count(ReleaseState.LIVE) == 1 and ReleaseState.PENDING not in states
 

@@ -32,7 +32,7 @@ from laneway.controllers import builds, hooks
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import config as configs
-from laneway.core import pipeline
+from laneway.core import pipeline, rollouts
 from laneway.core.config import ConfigEntry
 from laneway.core.types import Environment, EventType, Release, ReleaseState, Role
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
@@ -226,15 +226,13 @@ def cancel_deploy(
             f"no deploy of {name} is under way"
             + ("" if environment.live else " (a first release cannot be cancelled; destroy it)")
         )
-    live = ctx.store.abort_deploy(environment.id, f"cancelled by {principal.name}")
-    ctx.store.add_event(
-        environment.id,
-        EventType.DEPLOY_FAILED,
-        f"deploy of {environment.release_name} cancelled by {principal.name}",
+    environment = ctx.store.change_rollout(
+        environment.id, lambda status: rollouts.abort(status, f"cancelled by {principal.name}")
     )
     _manager(request).wake(environment.id)
-    assert live is not None
-    return ReleaseOut.of(live)
+    stable = environment.rollout.stable
+    assert stable is not None
+    return ReleaseOut.of(ctx.store.get_release(environment.id, stable.release))
 
 
 @router.post("/apps/{app}/promotions", response_model=ReleaseOut, status_code=202)

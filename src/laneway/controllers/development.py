@@ -49,6 +49,7 @@ from pathlib import Path
 from laneway.builds import git
 from laneway.controllers import ports
 from laneway.controllers.context import Context
+from laneway.core import rollouts
 from laneway.core.environments import HOOK_SERVICE
 from laneway.core.types import BuildRecord, Environment, Kind, Phase, ReplicaState
 from laneway.errors import Conflict, LanewayError, NotFound
@@ -155,7 +156,8 @@ async def start(
     existing = find(ctx, app)
     if existing is not None:
         await stop(ctx, existing.id, drain=drain)
-        return release(ctx, existing, tree, spec_text, description="laneway up")
+        stopped = ctx.store.get_environment_by_id(existing.id) or existing
+        return release(ctx, stopped, tree, spec_text, description="laneway up")
     build = record_build(ctx, app, tree, spec_text)
     environment = ctx.store.create_environment(
         app=app,
@@ -254,11 +256,9 @@ async def stop(ctx: Context, environment_id: str, *, drain: float) -> None:
     for process in processes:
         ctx.runtime.forget(process.key)
     if ctx.store.get_environment_by_id(environment_id) is not None:
+        ctx.store.change_rollout(environment_id, rollouts.stopped)
         ctx.store.update_environment(
             environment_id,
-            live=0,
-            warm=0,
-            warm_until=0.0,
             replicas=(),
             phase=Phase.PENDING,
             message="stopped: laneway up is not running",

@@ -20,8 +20,10 @@ from laneway.controllers.builds import BuildTasks
 from laneway.controllers.context import Context
 from laneway.controllers.launching import Launcher
 from laneway.controllers.outcomes import Outcome, PassResult, PermanentFailure
+from laneway.controllers.rolling import ReadCounters, Rolling
 from laneway.controllers.specs import NotParsed
 from laneway.core import environments as plans
+from laneway.core import rollouts
 from laneway.core.types import Environment, EventType, Phase, ReleaseState, ResourceRecord
 from laneway.errors import (
     LanewayError,
@@ -47,6 +49,7 @@ class EnvironmentReconciler:
         *,
         http: httpx.AsyncClient,
         confirm_routes: Callable[[], Awaitable[bool]] | None = None,
+        counters: ReadCounters | None = None,
     ) -> None:
         self.ctx = ctx
         self.http = http
@@ -54,10 +57,11 @@ class EnvironmentReconciler:
         """Refreshes the routing table and says whether the router serves it yet."""
         self._last_error: dict[str, str] = {}
         self._health: dict[str, health.HealthCache] = {}
-        self._marked: dict[str, int] = {}
-        """The release last marked live per environment, so it is marked once per process."""
         self.builds = BuildTasks(ctx)
         self.launcher = Launcher(ctx)
+        self.rolling = Rolling(
+            ctx, self.launcher, confirm_routes=self.confirm_routes, counters=counters
+        )
         self.log_clock = logfiles.LogClock()
 
     async def reconcile(self, environment_id: str) -> PassResult:
@@ -75,34 +79,68 @@ class EnvironmentReconciler:
         spec = target.spec if target is not None else None
         observed = await self.observe(environment, generations)
         plan = plans.plan_environment(environment, generations, observed, now=self.ctx.clock())
-        environment, plan = await self._confirm_live(environment, plan)
-        shown = environment.message.split(RETRYING, 1)[0]
-        if plan.phase != environment.phase or plan.message != shown:
-            environment = store.update_environment(
-                environment.id, phase=plan.phase, message=plan.message
-            )
-            store.add_event(environment.id, EventType.PHASE, f"{plan.phase}: {plan.message}")
+        planned = environment.rollout_version
+        plan = await self._confirm_running(environment, plan)
+        environment = self._show(environment, plan)
         # a pass whose only step is a build under way made no progress: wait, don't spin
-        waiting = all(isinstance(a, plans.Build) for a in plan.actions)
-        outcome = Outcome.IDLE if waiting else Outcome.PROGRESSED
+        building = all(isinstance(a, plans.Build) for a in plan.actions)
+        outcome = Outcome.IDLE if building else Outcome.PROGRESSED
         current, failed = await self._apply_all(environment, spec, plan)
         if current is None:
             return PassResult(None, Outcome.IDLE, tuple(plan.actions))
         environment = current
         if failed:
             outcome = Outcome.RETRY
-        aborted = any(isinstance(a, plans.AbortDeploy) for a in plan.actions)
-        if (
-            plan.replicas != environment.replicas
-            and environment.phase != Phase.FAILED
-            and not aborted
-        ):
+        if plan.replicas != environment.replicas and environment.phase != Phase.FAILED:
             environment = store.update_environment(environment.id, replicas=plan.replicas)
+        environment, effects, waiting = await self._roll(environment, plan, spec, planned)
+        if waiting is not None:
+            rollout = environment.rollout
+            moving = rollout.canary if rollout.weight > 0 and rollout.aborted is None else None
+            serving = moving.generation if moving is not None else environment.live
+            phase = Phase.DEPLOYING if environment.live else Phase.STARTING
+            environment = self._show(
+                environment,
+                replace(plan, phase=phase, message=f"waiting for the router to serve v{serving}"),
+            )
+        if effects:
+            outcome = Outcome.PROGRESSED if outcome is Outcome.IDLE else outcome
         await asyncio.to_thread(self._rotate_logs, environment)
         if outcome is not Outcome.RETRY and RETRYING in environment.message:
             # the error is gone: drop its "retrying" note
             environment = store.update_environment(environment.id, message=plan.message)
-        return PassResult(environment, outcome, tuple(plan.actions))
+        return PassResult(environment, outcome, (*plan.actions, *effects))
+
+    def _show(self, environment: Environment, plan: plans.Plan) -> Environment:
+        """Record the plan's phase and message, with an event when they change."""
+        shown = environment.message.split(RETRYING, 1)[0]
+        if plan.phase == environment.phase and plan.message == shown:
+            return environment
+        store = self.ctx.store
+        environment = store.update_environment(
+            environment.id, phase=plan.phase, message=plan.message
+        )
+        store.add_event(environment.id, EventType.PHASE, f"{plan.phase}: {plan.message}")
+        return environment
+
+    async def _roll(
+        self, environment: Environment, plan: plans.Plan, spec: Spec | None, planned: int
+    ) -> tuple[Environment, tuple[rollouts.Effect, ...], str | None]:
+        """The rollout's part of the pass (controllers/rolling.py), unless the environment
+        failed, or its rollout changed since the plan was made (a new release or an intent
+        recorded meanwhile: the plan's `ready` speaks of another release; the next pass
+        plans again)."""
+        if environment.failure or environment.rollout.canary is None:
+            return environment, (), None
+        if environment.rollout_version != planned:
+            return environment, (), None
+        keep_warm = plans.SETTLE
+        if spec is not None:
+            keep_warm = max(spec.keep_warm_for(str(environment.kind)), plans.SETTLE)
+        environment, effects, waiting = await self.rolling.step(environment, plan, keep_warm)
+        if any(isinstance(e, rollouts.Aborted) for e in effects):
+            self._last_error.pop(environment.id, None)
+        return environment, effects, waiting
 
     def _generations_or_fail(
         self, environment: Environment, *, parse: bool = True
@@ -116,46 +154,20 @@ class EnvironmentReconciler:
             )
             return environment, {}
 
-    async def _confirm_live(
-        self, environment: Environment, plan: plans.Plan
-    ) -> tuple[Environment, plans.Plan]:
-        """A release is called live, and an environment running, only once the router says
-        it serves the table that routes to it. This also mends a crash between a switch and
-        its mark, and a switch whose confirmation timed out: the next pass asks again."""
-        store = self.ctx.store
-        unmarked = (
-            environment.live != 0
-            and environment.live == environment.target_generation
-            and self._marked.get(environment.id) != environment.release
-        )
+    async def _confirm_running(self, environment: Environment, plan: plans.Plan) -> plans.Plan:
+        """An environment is called running only once the router says it serves the table
+        that routes to its replicas as they are now."""
         announcing = plan.phase == Phase.RUNNING and environment.phase != Phase.RUNNING
-        if not (unmarked or announcing):
-            return environment, plan
-        if announcing:
-            # the table is computed from the recorded replicas: record them first
-            environment = store.update_environment(environment.id, replicas=plan.replicas)
-        if not await self.confirm_routes():
-            waiting = Phase.DEPLOYING if environment.warm else Phase.STARTING
-            message = f"waiting for the router to serve v{environment.live}"
-            return environment, replace(plan, phase=waiting, message=message)
-        if unmarked:
-            self._mark_live(environment)
-        return environment, plan
-
-    def _mark_live(self, environment: Environment) -> None:
-        store = self.ctx.store
-        before = store.get_release(environment.id, environment.release).state
-        store.mark_live(environment.id)
-        self._marked[environment.id] = environment.release
-        if before != ReleaseState.LIVE:
-            how = (
-                f"on the processes of v{environment.live}"
-                if environment.live != environment.release
-                else "the router confirmed it on a later pass"
-            )
-            store.add_event(
-                environment.id, EventType.SWITCHED, f"v{environment.release} is live ({how})"
-            )
+        if not announcing:
+            return plan
+        # the table is computed from the recorded replicas: record them first
+        self.ctx.store.update_environment(environment.id, replicas=plan.replicas)
+        if await self.confirm_routes():
+            return plan
+        waiting = Phase.DEPLOYING if environment.warm else Phase.STARTING
+        return replace(
+            plan, phase=waiting, message=f"waiting for the router to serve v{environment.live}"
+        )
 
     async def _apply_all(
         self, environment: Environment, spec: Spec | None, plan: plans.Plan
@@ -177,17 +189,12 @@ class EnvironmentReconciler:
                 store.add_event(environment.id, EventType.DELETED, "environment destroyed")
                 self._forget(environment.id)
                 return None, False
-            if isinstance(
-                last, (plans.Build, plans.HookDone, plans.Switch, plans.AbortDeploy, plans.Retire)
-            ):
+            if isinstance(last, (plans.Build, plans.HookDone, plans.Retire)):
                 environment = store.get_environment_by_id(environment.id) or environment
-            if isinstance(last, plans.AbortDeploy):
-                break
         return environment, False
 
     def _forget(self, environment_id: str) -> None:
         self._health.pop(environment_id, None)
-        self._marked.pop(environment_id, None)
         self.builds.forget(environment_id)
         self._last_error.pop(environment_id, None)
         self.ctx.specs.forget(environment_id)
@@ -197,8 +204,7 @@ class EnvironmentReconciler:
     ) -> Environment:
         store = self.ctx.store
         if isinstance(error, PermanentFailure) and environment.deploying:
-            self._abort(environment, error.message)
-            return store.get_environment_by_id(environment.id) or environment
+            return self.rolling.abort(environment, error.message)
         if isinstance(error, PermanentFailure):
             store.add_event(environment.id, EventType.FAILED, error.message)
             store.update_release(
@@ -216,12 +222,11 @@ class EnvironmentReconciler:
             started = store.get_release(environment.id, environment.release).created_at
             if self.ctx.clock() - started.timestamp() > DEPLOY_RETRY_LIMIT:
                 # an error that keeps coming back must not hold the environment forever
-                self._abort(
+                return self.rolling.abort(
                     environment,
                     f"gave up after {DEPLOY_RETRY_LIMIT / 60:g} minutes of retrying: "
                     f"{error.message}",
                 )
-                return store.get_environment_by_id(environment.id) or environment
         if self._last_error.get(environment.id) != error.message:
             # the same error again makes no new event: one per distinct error, not per retry
             self._last_error[environment.id] = error.message
@@ -325,10 +330,6 @@ class EnvironmentReconciler:
                 await asyncio.to_thread(ctx.runtime.stop_process, key, timeout=timeout)
                 name = "/".join(key.split("/")[1:3])
                 store.add_event(environment.id, EventType.STOPPED, f"{name} stopped: {reason}")
-            case plans.Switch(generation=generation, warm_until=warm_until):
-                await self._switch(environment, generation, warm_until, plan)
-            case plans.AbortDeploy(reason=reason, service=service, index=index):
-                self._abort(environment, reason, service=service, index=index)
             case plans.Retire(generation=generation):
                 await asyncio.to_thread(
                     remove_release_dir, ctx.release_dir(environment.id, generation)
@@ -356,62 +357,6 @@ class EnvironmentReconciler:
             await asyncio.to_thread(providers[provider].destroy_all, environment.id)
         for record in store.resources(environment.id):
             store.remove_resource(environment.id, record.name)
-
-    async def _switch(
-        self,
-        environment: Environment,
-        generation: int,
-        warm_until: float,
-        plan: plans.Plan | None,
-    ) -> None:
-        """Point the router at `generation`, and call the release live only once the router
-        says it serves it; if it has not said within the wait, a later pass asks again."""
-        store = self.ctx.store
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        if plan is not None:
-            store.update_environment(environment.id, replicas=plan.replicas)
-        store.switch_release(environment.id, generation, warm_until)
-        confirmed = await self.confirm_routes()
-        took = (loop.time() - started) * 1000
-        previous = f"; v{environment.live} kept warm" if environment.live else ""
-        if not confirmed:
-            store.add_event(
-                environment.id,
-                EventType.SWITCHING,
-                f"v{environment.release}: traffic moving to v{generation}{previous}; "
-                "waiting for the router to confirm",
-            )
-            return
-        store.mark_live(environment.id)
-        self._marked[environment.id] = environment.release
-        store.add_event(
-            environment.id,
-            EventType.SWITCHED,
-            f"v{environment.release} is live (traffic on v{generation} in {took:.0f} ms){previous}",
-        )
-
-    def _abort(
-        self, environment: Environment, reason: str, *, service: str | None = None, index: int = 0
-    ) -> None:
-        """The deploy failed before traffic moved: record why (with the log tail) and go back
-        to the live release; the target's processes are stopped by the next pass."""
-        store = self.ctx.store
-        detail = reason
-        if service is not None:
-            tail = self.launcher.log_tail(
-                environment, service, index, environment.target_generation
-            )
-            if tail:
-                detail = f"{reason}\n{tail}"
-        live = store.abort_deploy(environment.id, detail)
-        serving = f"; v{live.number} keeps serving" if live is not None else ""
-        store.add_event(
-            environment.id,
-            EventType.DEPLOY_FAILED,
-            f"deploy of v{environment.release} failed{serving}: {detail}",
-        )
-        self._last_error.pop(environment.id, None)
 
     def _rotate_logs(self, environment: Environment) -> None:
         directory = self.ctx.log_dir(environment.id)

@@ -25,6 +25,7 @@ from laneway.controllers.manager import STEADY
 from laneway.controllers.outcomes import Outcome, PassResult
 from laneway.controllers.routes import RouterController
 from laneway.core import environments as plans
+from laneway.core import rollouts
 from laneway.core.clock import FakeClock
 from laneway.core.types import BuildRecord, Desired, Environment, Kind, Release
 from laneway.resources.fake import FakeProvider
@@ -92,7 +93,7 @@ class Harness:
         self.store.ensure_app("shop", str(root / "repo"))
         self.loop = asyncio.new_event_loop()
         self.kill_after: int | None = None
-        self.applied: list[plans.Action] = []
+        self.applied: list[plans.Action | rollouts.Effect] = []
         self.reconciler = self.restart()
 
     # the world ------------------------------------------------------------------------
@@ -112,6 +113,21 @@ class Harness:
                     raise Killed()
 
         self.reconciler = Reconciler(self.ctx, http=http, confirm_routes=router.confirm)
+        announce = self.reconciler.rolling._announce
+
+        def counted(
+            before: Environment,
+            after: Environment,
+            effects: tuple[rollouts.Effect, ...],
+            took: float | None,
+        ) -> None:
+            """A rollout's step is a point to be killed after too, once saved."""
+            announce(before, after, effects, took)
+            harness.applied.extend(effects)
+            if harness.kill_after is not None and len(harness.applied) >= harness.kill_after:
+                raise Killed()
+
+        self.reconciler.rolling._announce = counted  # type: ignore[method-assign]
         self.router = router
         return self.reconciler
 

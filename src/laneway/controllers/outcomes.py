@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from laneway.core import environments as plans
+from laneway.core import rollouts
 from laneway.core.types import Environment
 from laneway.errors import LanewayError
 
@@ -25,8 +26,9 @@ class PermanentFailure(LanewayError):
 @dataclass(frozen=True)
 class PassResult:
     """What one pass did: the environment as recorded after it (None once deleted), how it
-    went, and the actions it applied (none: the environment had converged)."""
+    went, the actions it applied and the rollout's effects (none: the environment had
+    converged)."""
 
     environment: Environment | None
     outcome: Outcome
-    actions: tuple[plans.Action, ...] = ()
+    actions: tuple[plans.Action | rollouts.Effect, ...] = ()

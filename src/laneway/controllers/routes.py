@@ -16,6 +16,7 @@ from laneway.controllers.context import Context
 from laneway.controllers.specs import NotParsed
 from laneway.core import routing
 from laneway.core.environments import backoff
+from laneway.core.rollouts import Side
 from laneway.core.types import Environment, Phase
 from laneway.router.base import RouterDriver
 from laneway.router.driver import BuiltinRouterDriver, applied_path
@@ -151,10 +152,10 @@ class RouterController:
 
     def _read_store(
         self, *, parse: bool = True
-    ) -> tuple[list[Environment], dict[str, Spec | None]]:
+    ) -> tuple[list[Environment], dict[str, dict[int, Spec]]]:
         environments = self.ctx.store.list_environments()
         specs = self.ctx.specs
-        return environments, {e.id: specs.live_spec(e, parse=parse) for e in environments}
+        return environments, {e.id: specs.generation_specs(e, parse=parse) for e in environments}
 
     async def confirm(self) -> bool:
         """Refresh the table and wait (bounded) until the router says it serves it."""
@@ -168,33 +169,18 @@ class RouterController:
             await asyncio.sleep(0.002)
         return True
 
-    def refresh(self, environments: list[Environment], specs: dict[str, Spec | None]) -> bool:
+    def refresh(self, environments: list[Environment], specs: dict[str, dict[int, Spec]]) -> bool:
         """Apply the table if it changed; True when a new table was written.
 
-        `specs` holds each environment's live generation's spec: only that generation's
-        healthy replicas of the routed service take traffic."""
+        `specs` holds each environment's generations' specs: a pool is the healthy
+        replicas of the routed service of one generation, weighted as its rollout says."""
         inputs = []
         for environment in environments:
             if environment.phase == Phase.DELETING:
                 continue
-            spec = specs.get(environment.id)
-            service = spec.routed_service() if spec is not None else "web"
-            live = f"v{environment.live}"
-            backends = tuple(
-                routing.Backend("127.0.0.1", replica.port)
-                for replica in environment.replicas
-                if replica.service == service
-                and replica.release == live
-                and replica.state.up
-                and replica.port
-            )
-            inputs.append(
-                routing.RouteInput(
-                    app=environment.app,
-                    environment=environment.name,
-                    pools=(routing.Pool(live, routing.WEIGHT_SCALE, backends),),
-                )
-            )
+            pools = pools_of(environment, specs.get(environment.id, {}))
+            split = split_of(environment) if len(pools) > 1 else routing.Stickiness()
+            inputs.append(routing.RouteInput(environment.app, environment.name, pools, split))
         candidate = routing.compute_routing_table(
             inputs, version=self._version, domain=self.ctx.settings.domain
         )
@@ -206,6 +192,58 @@ class RouterController:
         )
         self.driver.apply(self.table)
         return True
+
+
+def pools_of(environment: Environment, specs: dict[int, Spec]) -> tuple[routing.Pool, ...]:
+    """The pools its rollout status gives: the canary first (it takes the lowest buckets,
+    so a rising weight only moves clients onto it), then stable; a pool of weight 0 is
+    left out, so a canary at 0 costs the router nothing."""
+    status = environment.rollout
+    stable, canary = status.stable, status.canary
+    weights: list[tuple[Side, int, str]] = []
+    if canary is not None and (stable is None or canary.generation != stable.generation):
+        weight = status.weight if stable is not None else routing.WEIGHT_SCALE
+        if status.weight > 0:
+            # alone, it is simply what serves: the table stays the same once it is promoted
+            role = routing.CANARY if weight < routing.WEIGHT_SCALE else routing.STABLE
+            weights.append((canary, weight, role))
+        if stable is not None and weight < routing.WEIGHT_SCALE:
+            weights.append((stable, routing.WEIGHT_SCALE - weight, routing.STABLE))
+    elif stable is not None:
+        weights.append((stable, routing.WEIGHT_SCALE, routing.STABLE))
+    return tuple(
+        routing.Pool(side.label, weight, _backends(environment, specs, side), role)
+        for side, weight, role in weights
+    )
+
+
+def _backends(
+    environment: Environment, specs: dict[int, Spec], side: Side
+) -> tuple[routing.Backend, ...]:
+    spec = specs.get(side.generation)
+    service = spec.routed_service() if spec is not None else "web"
+    return tuple(
+        routing.Backend("127.0.0.1", replica.port)
+        for replica in environment.replicas
+        if replica.service == service
+        and replica.release == side.label
+        and replica.state.up
+        and replica.port
+    )
+
+
+def split_of(environment: Environment) -> routing.Stickiness:
+    """Each rollout turns the buckets its own way, so its first clients are not always the
+    same ones; a user-id header or cookie from its strategy keeps a user on one side."""
+    status = environment.rollout
+    canary = status.canary
+    if canary is None:
+        return routing.Stickiness()
+    return routing.Stickiness(
+        offset=routing.bucket_of(f"{environment.id}/v{canary.release}".encode()),
+        hash_header=status.strategy.sticky_header,
+        hash_cookie=status.strategy.sticky_cookie,
+    )
 
 
 def _import_path() -> dict[str, str]:

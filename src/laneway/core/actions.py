@@ -62,25 +62,6 @@ class Forget:
 
 
 @dataclass(frozen=True)
-class Switch:
-    """Route the environment to `generation`; the one that served is kept warm until
-    `warm_until`."""
-
-    generation: int
-    warm_until: float
-
-
-@dataclass(frozen=True)
-class AbortDeploy:
-    """The deploy of the environment's release failed before traffic moved: it stays put."""
-
-    reason: str
-    service: str | None = None
-    """The service whose log tail explains it, if a replica failed."""
-    index: int = 0
-
-
-@dataclass(frozen=True)
 class Retire:
     """The generation has no process left: free its ports and remove its directory."""
 
@@ -113,8 +94,6 @@ Action = (
     | StartReplica
     | StopProcess
     | Forget
-    | Switch
-    | AbortDeploy
     | Retire
     | DestroyResources
     | RemoveFiles

@@ -9,13 +9,14 @@ Processes belong to a **generation**: the number of the release that started the
 A deploy (new build or new config) starts a new generation beside the live one:
 
     Build -> Unpack with Provision (each resource) -> RunHook -> StartReplica (each, new
-    generation) -> all healthy -> Switch (router to the new generation) -> the old one is
-    kept warm for the spec's `keep_warm`, then StopProcess (each) -> Retire
+    generation) -> all healthy: `Plan.ready` -> (core.rollouts moves traffic: the new
+    generation becomes stable) -> the old one is kept warm for the spec's `keep_warm`,
+    then StopProcess (each) -> Retire
 
-If the build, the hook or the new replicas fail while another generation is live, the plan is
-AbortDeploy: traffic never moved, the live generation keeps serving. A rollback inside the
-warm window targets the warm generation, whose replicas are healthy already, so its plan is
-Switch alone.
+Traffic is not this module's: it says whether the generation being rolled out may take
+traffic (`ready`) or cannot (`failing`, with the replica to blame), and `core.rollouts`
+decides the weights. A rollback inside the warm window targets the warm generation, whose
+replicas are healthy already, so it is ready at once.
 
 Destroy: StopProcess (each) -> DestroyResources -> RemoveFiles -> DeleteRecord
 """
@@ -29,7 +30,6 @@ from dataclasses import dataclass, field, replace
 from laneway.core import scaling, slots
 from laneway.core.actions import (
     CONCURRENT,
-    AbortDeploy,
     Action,
     Build,
     DeleteRecord,
@@ -42,7 +42,6 @@ from laneway.core.actions import (
     RunHook,
     StartReplica,
     StopProcess,
-    Switch,
     Unpack,
 )
 from laneway.core.process_env import compose_env
@@ -59,7 +58,6 @@ from laneway.spec.model import Spec
 
 __all__ = [
     "CONCURRENT",
-    "AbortDeploy",
     "Action",
     "Build",
     "DeleteRecord",
@@ -75,7 +73,6 @@ __all__ = [
     "RunHook",
     "StartReplica",
     "StopProcess",
-    "Switch",
     "Unpack",
     "compose_env",
     "plan_environment",
@@ -130,11 +127,24 @@ class Observed:
 
 
 @dataclass(frozen=True)
+class Failing:
+    """Why the generation being rolled out cannot take traffic, and whose log explains it."""
+
+    reason: str
+    service: str | None = None
+    index: int = 0
+
+
+@dataclass(frozen=True)
 class Plan:
     actions: list[Action]
     replicas: tuple[ReplicaStatus, ...]
     phase: Phase
     message: str
+    ready: bool = False
+    """The wanted generation's replicas may take traffic."""
+    failing: Failing | None = None
+    """It cannot, while another generation serves: the rollout is to be aborted."""
 
 
 def backoff(restarts: int) -> float:
@@ -175,7 +185,13 @@ def plan_environment(
         actions += live_actions
         statuses += live_statuses
 
-    step = _plan_target(environment, generations.get(target_no), observed, previous, now=now)
+    if environment.rollout.aborted is not None and live is not None:
+        # an abort under way: the canary is brought no further; its processes stay until
+        # the router sends it no client (core.rollouts), then they are leftovers
+        reason = environment.rollout.aborted.splitlines()[0]
+        step = Plan([], (), Phase.DEPLOYING, f"aborting v{environment.release}: {reason}")
+    else:
+        step = _plan_target(environment, generations.get(target_no), observed, previous, now=now)
     actions += step.actions
     statuses += step.replicas
     newest = generations.get(target_no) or live
@@ -183,7 +199,9 @@ def plan_environment(
     actions += _plan_leftovers(
         environment, observed, keep={target_no, live_no}, now=now, drain=drain
     )
-    return Plan(actions, tuple(statuses), step.phase, step.message)
+    return Plan(
+        actions, tuple(statuses), step.phase, step.message, ready=step.ready, failing=step.failing
+    )
 
 
 def _plan_target(
@@ -232,15 +250,15 @@ def _plan_target(
     actions, statuses = _plan_generation(
         environment, target, observed, previous, now=now, settle=RUNNING_AFTER if serving else 0.0
     )
-    if target.number == environment.live:
+    ready = _ready(statuses, spec, first=not serving)
+    if target.number == environment.live and not environment.rollout.rolling:
         phase, message = replicas_phase(statuses)
-        return Plan(actions, tuple(statuses), phase, message)
-    if _ready(statuses, spec, first=not serving):
-        kind = str(environment.kind)
-        warm_until = now + max(spec.keep_warm_for(kind), SETTLE)
-        actions.append(Switch(target.number, warm_until))
+        return Plan(actions, tuple(statuses), phase, message, ready=ready)
+    if ready:
         phase = Phase.DEPLOYING if serving else Phase.STARTING
-        return Plan(actions, tuple(statuses), phase, f"switching traffic to v{target.number}")
+        return Plan(
+            actions, tuple(statuses), phase, f"switching traffic to v{target.number}", ready=True
+        )
     failing = _failing(statuses)
     if serving and failing is not None:
         reason = (
@@ -248,7 +266,11 @@ def _plan_target(
             f"{failing.message}"
         )
         return Plan(
-            [AbortDeploy(reason, failing.service, failing.index)], tuple(statuses), busy, reason
+            actions,
+            tuple(statuses),
+            busy,
+            reason,
+            failing=Failing(reason, failing.service, failing.index),
         )
     phase, message = replicas_phase(statuses)
     if serving:

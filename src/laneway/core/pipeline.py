@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from laneway.core import rollouts
 from laneway.core.types import Environment, Kind, Release, ReleaseState
 from laneway.errors import Conflict, Forbidden, InvalidInput
 
@@ -16,7 +17,7 @@ def in_progress(environment: Environment) -> str | None:
     """Why a new release cannot start now (one deploy at a time per environment), or None."""
     if environment.failure or environment.live == 0:
         return None  # nothing serves yet: a new release may replace one that never went live
-    if environment.target_generation != environment.live:
+    if environment.rollout.canary is not None and not rollouts.same_processes(environment.rollout):
         return (
             f"a deploy of {environment.release_name} to {environment.name} is in progress "
             f"({environment.phase}: {environment.message.splitlines()[0] if environment.message else '…'})"

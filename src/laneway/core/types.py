@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from laneway.core.rollouts import RolloutStatus
+
 
 class Kind(StrEnum):
     DEVELOPMENT = "development"
@@ -86,6 +88,8 @@ class EventType(StrEnum):
     DEPLOY = "deploy"
     SWITCHING = "switching"
     SWITCHED = "switched"
+    ROLLOUT = "rollout"
+    """A rollout's step: the canary's weight, a pause, a verdict."""
     DEPLOY_FAILED = "deploy.failed"
     PHASE = "phase"
     FAILED = "failed"
@@ -181,19 +185,21 @@ class Environment:
     desired: Desired
     phase: Phase
     message: str
-    release: int
     hook_release: int
     failure: str | None
     created_at: datetime
     updated_at: datetime
     replicas: tuple[ReplicaStatus, ...] = ()
-    target: int = 0
-    """The generation (release number of its processes) that should serve `release`."""
-    live: int = 0
-    """The generation the router sends traffic to; 0 before the first switch."""
-    warm: int = 0
-    """The generation that served before the last switch, kept running for instant rollback."""
-    warm_until: float = 0.0
+    rollout: RolloutStatus = field(default_factory=RolloutStatus)
+    """Which release takes how much traffic (core.rollouts): the one truth about it."""
+    rollout_version: int = 0
+    """Bumped by every write of `rollout`; a write that expected another version is refused."""
+
+    @property
+    def release(self) -> int:
+        """The newest release wanted: the one rolling out, else the stable one."""
+        wanted = self.rollout.wanted
+        return wanted.release if wanted is not None else 0
 
     @property
     def release_name(self) -> str:
@@ -201,11 +207,30 @@ class Environment:
 
     @property
     def target_generation(self) -> int:
-        return self.target or self.release
+        """The generation that should serve the wanted release."""
+        wanted = self.rollout.wanted
+        return wanted.generation if wanted is not None else 0
+
+    @property
+    def live(self) -> int:
+        """The stable generation, which the router sends traffic to; 0 before the first."""
+        stable = self.rollout.stable
+        return stable.generation if stable is not None else 0
+
+    @property
+    def warm(self) -> int:
+        """The generation that was stable before, kept running for an instant rollback."""
+        warm = self.rollout.warm
+        return warm.generation if warm is not None else 0
+
+    @property
+    def warm_until(self) -> float:
+        return self.rollout.warm_until
 
     @property
     def deploying(self) -> bool:
-        return self.live != 0 and self.target_generation != self.live
+        """A release rolls out over a stable one (a first release is not a deploy)."""
+        return self.live != 0 and self.rollout.canary is not None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -44,16 +44,15 @@ class EnvironmentRow(Base):
     desired: Mapped[str] = mapped_column(String(16))
     phase: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text, default="")
-    release: Mapped[int] = mapped_column(Integer, default=1)
     hook_release: Mapped[int] = mapped_column(Integer, default=0)
     failure: Mapped[str | None] = mapped_column(Text)
     replicas_json: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    target: Mapped[int] = mapped_column(Integer, default=0)
-    live: Mapped[int] = mapped_column(Integer, default=0)
-    warm: Mapped[int] = mapped_column(Integer, default=0)
-    warm_until: Mapped[float] = mapped_column(Float, default=0.0)
+    rollout_json: Mapped[str] = mapped_column(Text, default="{}")
+    """The environment's `RolloutStatus` (core/rollouts.py): which release takes what traffic."""
+    rollout_version: Mapped[int] = mapped_column(Integer, default=0)
+    """Bumped by every write of `rollout_json`: writers compare and set it."""
 
 
 class PortLeaseRow(Base):

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from laneway.core import rollouts
 from laneway.core.types import (
     BuildRecord,
     Desired,
@@ -83,16 +84,13 @@ def environment_record(row: EnvironmentRow) -> Environment:
         desired=Desired(row.desired),
         phase=Phase(row.phase),
         message=row.message or "",
-        release=row.release,
         hook_release=row.hook_release,
         failure=row.failure,
         created_at=aware(row.created_at),
         updated_at=aware(row.updated_at),
         replicas=tuple(replica_status(r) for r in json.loads(row.replicas_json or "[]")),
-        target=row.target or row.release,
-        live=row.live or 0,
-        warm=row.warm or 0,
-        warm_until=row.warm_until or 0.0,
+        rollout=rollouts.from_json(json.loads(row.rollout_json or "{}")),
+        rollout_version=row.rollout_version or 0,
     )
 
 

@@ -1,6 +1,8 @@
 """The store's releases: numbered pairings of a build with the config in force, per
-environment, and the environment's generation numbers that move with them (target, live,
-warm). Every write is one transaction; `create_release` is a compare-and-set.
+environment, and the environment's rollout status (core/rollouts.py) that moves them. Every
+write is one transaction: an intent (`create_release`, `change_rollout`) is applied to the
+status as it is under the row's lock; the reconciler's step (`save_rollout`) is a
+compare-and-set on the status's version.
 """
 
 from __future__ import annotations
@@ -8,10 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import replace
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from laneway.core import rollouts
 from laneway.core.types import Desired, Environment, Release, ReleaseState
 from laneway.errors import Conflict, NotFound
 from laneway.store import db
@@ -70,40 +74,28 @@ class ReleaseStore:
         replicas: dict[str, int] | None = None,
         skip_hook: bool = False,
         restarts: dict[str, float] | None = None,
+        strategy: rollouts.Strategy | None = None,
     ) -> tuple[Environment, Release]:
-        """The next release, made the environment's target in the same transaction.
+        """The next release, and its rollout started (`rollouts.start`), in one transaction.
 
-        Compare-and-set: if the environment's release is no longer `expect_release` (another
-        deploy got there first), nothing is written and Conflict is raised. `generation` names
-        warm processes to reuse (a rollback) or the live ones (a scale); by default the
-        release starts its own. `replicas` are its scale counts (by default the current
-        release's); `skip_hook` records its release hook as done (a restart: same build and
-        config as the live release, whose hook ran); `restarts`: services whose replicas
-        started before the given time are to be replaced (`laneway restart ENV SERVICE`).
+        If the environment's release is no longer `expect_release` (another deploy got
+        there first), nothing is written and Conflict is raised; so is a rollout under way.
+        `generation` names warm processes to reuse (a rollback) or the live ones (a scale);
+        by default the release starts its own. `replicas` are its scale counts (by default
+        the current release's); `skip_hook` records its release hook as done (a restart:
+        same build and config as the live release, whose hook ran); `restarts`: services
+        whose replicas started before the given time are to be replaced. `strategy`: how it
+        rolls out (by default one step of 100%: a deploy).
         """
         now = utcnow()
         with self._session() as s:
-            # the claim comes first and is one conditional UPDATE: it takes the write lock
-            # (SQLite) or the row lock (PostgreSQL) before anything is read, so of two
-            # concurrent calls with the same expectation exactly one matches a row
-            claimed = s.execute(
-                update(EnvironmentRow)
-                .where(
-                    EnvironmentRow.id == environment_id,
-                    EnvironmentRow.release == expect_release,
-                    EnvironmentRow.desired == str(Desired.RUNNING),
-                )
-                .values(updated_at=now)
-            )
-            env = s.get(EnvironmentRow, environment_id)
-            if env is None:
-                raise NotFound(f"no environment with id {environment_id!r}")
-            if env.desired != str(Desired.RUNNING):
-                raise Conflict(f"environment {env.name!r} is being destroyed")
-            if db.rowcount(claimed) != 1:
+            env = self._claim(s, environment_id)
+            status = rollouts.from_json(json.loads(env.rollout_json or "{}"))
+            wanted = status.wanted
+            if (wanted.release if wanted else 0) != expect_release:
                 raise Conflict(
-                    f"environment {env.name!r} moved on to v{env.release} meanwhile; "
-                    "look at `laneway releases` and try again"
+                    f"environment {env.name!r} moved on to v{wanted.release if wanted else 0} "
+                    "meanwhile; look at `laneway releases` and try again"
                 )
             newest = s.scalar(
                 select(func.max(ReleaseRow.number)).where(
@@ -111,9 +103,26 @@ class ReleaseStore:
                 )
             )
             number = int(newest or 0) + 1  # failed releases keep their numbers
-            current = s.get(ReleaseRow, (environment_id, env.release))
+            current = s.get(ReleaseRow, (environment_id, expect_release))
             if replicas is None:
                 replicas = replica_counts(current.replicas_json if current else None)
+            if status.stable is None and status.canary is not None:
+                # a first release that never went live (it crashed, say) gives way
+                if current is not None and current.state == ReleaseState.PENDING:
+                    current.state = str(ReleaseState.FAILED)
+                    current.message = f"replaced by v{number} before it went live"
+                    current.updated_at = now
+                status = replace(status, canary=None)
+            if rollouts.same_processes(status):
+                # a scale or restart not yet seen through: its processes are the stable ones
+                assert status.canary is not None
+                settled = s.get(ReleaseRow, (environment_id, status.canary.release))
+                if settled is not None and settled.state == ReleaseState.PENDING:
+                    settled.state = str(ReleaseState.SUPERSEDED)
+                    settled.updated_at = now
+                status = replace(status, stable=status.canary, canary=None)
+            side = rollouts.Side(number, generation or number)
+            status = rollouts.start(status, side, strategy or rollouts.Strategy())
             row = ReleaseRow(
                 environment_id=environment_id,
                 number=number,
@@ -132,14 +141,8 @@ class ReleaseStore:
                 replicas_json=json.dumps(replicas, sort_keys=True),
                 restarts_json=json.dumps(restarts or {}, sort_keys=True),
             )
-            if env.live == 0 and current is not None and current.state == ReleaseState.PENDING:
-                # a first release that never went live (it crashed, say) gives way
-                current.state = str(ReleaseState.FAILED)
-                current.message = f"replaced by v{number} before it went live"
-                current.updated_at = now
             s.add(row)
-            env.release = number
-            env.target = generation or number
+            _write_status(env, status)
             env.build_id = build_id
             env.commit = commit
             env.ref = ref
@@ -150,70 +153,90 @@ class ReleaseStore:
             s.flush()
             return environment_record(env), release_record(row)
 
-    def switch_release(self, environment_id: str, generation: int, warm_until: float) -> None:
-        """Traffic goes to `generation`; the one that served is kept warm until `warm_until`.
-        The release is called live by `mark_live`, once the router serves it."""
-        with self._session() as s:
-            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
-            if env is None:
-                return
-            if env.live != generation:
-                env.warm = env.live
-                env.warm_until = warm_until
-                env.live = generation
-            env.updated_at = utcnow()
-
-    def mark_live(self, environment_id: str) -> None:
-        """The environment's release is live, the one live before it superseded. Idempotent."""
-        with self._session() as s:
-            env = s.get(EnvironmentRow, environment_id)
-            if env is None or env.live != (env.target or env.release):
-                return
-            now = utcnow()
-            for row in s.scalars(
-                select(ReleaseRow).where(
-                    ReleaseRow.environment_id == environment_id,
-                    ReleaseRow.state == str(ReleaseState.LIVE),
-                )
-            ):
-                if row.number != env.release:
-                    row.state = str(ReleaseState.SUPERSEDED)
-                    row.updated_at = now
-            current = s.get(ReleaseRow, (environment_id, env.release))
-            if current is not None and current.state != str(ReleaseState.LIVE):
-                current.state = str(ReleaseState.LIVE)
-                current.updated_at = now
-
-    def abort_deploy(self, environment_id: str, reason: str) -> Release | None:
-        """The target release failed before traffic moved: it is marked failed and the
-        environment goes back to the live release. Returns the live release (None if none)."""
-        with self._session() as s:
-            env = s.get(EnvironmentRow, environment_id, with_for_update=True)
-            if env is None:
-                return None
-            now = utcnow()
-            failed = s.get(ReleaseRow, (environment_id, env.release))
-            if failed is not None:
-                failed.state = str(ReleaseState.FAILED)
-                failed.message = reason
-                failed.updated_at = now
-            live = s.scalar(
-                select(ReleaseRow)
-                .where(
-                    ReleaseRow.environment_id == environment_id,
-                    ReleaseRow.state == str(ReleaseState.LIVE),
-                )
-                .order_by(ReleaseRow.number.desc())
+    def _claim(self, s: Session, environment_id: str) -> EnvironmentRow:
+        """The environment's row, locked for this transaction: one conditional UPDATE
+        first takes SQLite's write lock or PostgreSQL's row lock before anything is read,
+        so of two concurrent writers one reads what the other wrote."""
+        claimed = s.execute(
+            update(EnvironmentRow)
+            .where(
+                EnvironmentRow.id == environment_id,
+                EnvironmentRow.desired == str(Desired.RUNNING),
             )
-            if live is None:
+            .values(updated_at=utcnow())
+        )
+        env = s.get(EnvironmentRow, environment_id)
+        if env is None:
+            raise NotFound(f"no environment with id {environment_id!r}")
+        if db.rowcount(claimed) != 1:
+            raise Conflict(f"environment {env.name!r} is being destroyed")
+        return env
+
+    def change_rollout(
+        self,
+        environment_id: str,
+        change: Callable[[rollouts.RolloutStatus], rollouts.RolloutStatus],
+    ) -> Environment:
+        """Record an intent (pause, resume, promote, abort): `change` applied to the status
+        as it is now, in one transaction; what it raises (Conflict) leaves it as it was."""
+        with self._session() as s:
+            env = self._claim(s, environment_id)
+            status = rollouts.from_json(json.loads(env.rollout_json or "{}"))
+            changed = change(status)
+            if changed != status:
+                _write_status(env, changed)
+            return environment_record(env)
+
+    def save_rollout(
+        self,
+        environment_id: str,
+        *,
+        expected_version: int,
+        status: rollouts.RolloutStatus,
+        effects: tuple[rollouts.Effect, ...] = (),
+    ) -> Environment | None:
+        """The reconciler's step: `status` written, and the releases' states that its
+        effects change (promoted: live, the one before superseded; aborted: failed), in
+        one transaction. Compare-and-set: if the status moved since the reconciler read
+        version `expected_version` (an intent was recorded meanwhile), nothing is written
+        and None is returned; the next pass plans from what is."""
+        now = utcnow()
+        with self._session() as s:
+            env = self._claim(s, environment_id)
+            if env.rollout_version != expected_version:
                 return None
-            env.release = live.number
-            env.target = live.generation or live.number
-            env.build_id = live.build_id
-            env.commit = live.commit
-            env.hook_release = max(env.hook_release, live.number)
-            env.updated_at = now
-            return release_record(live)
+            _write_status(env, status)
+            for effect in effects:
+                match effect:
+                    case rollouts.Promoted(release=number):
+                        for row in s.scalars(
+                            select(ReleaseRow).where(
+                                ReleaseRow.environment_id == environment_id,
+                                ReleaseRow.state == str(ReleaseState.LIVE),
+                            )
+                        ):
+                            if row.number != number:
+                                row.state = str(ReleaseState.SUPERSEDED)
+                                row.updated_at = now
+                        promoted = s.get(ReleaseRow, (environment_id, number))
+                        if promoted is not None:
+                            promoted.state = str(ReleaseState.LIVE)
+                            promoted.updated_at = now
+                    case rollouts.Aborted(release=number, reason=reason):
+                        failed = s.get(ReleaseRow, (environment_id, number))
+                        if failed is not None:
+                            failed.state = str(ReleaseState.FAILED)
+                            failed.message = reason
+                            failed.updated_at = now
+                        stable = status.stable
+                        back = (
+                            s.get(ReleaseRow, (environment_id, stable.release)) if stable else None
+                        )
+                        if back is not None:
+                            env.build_id = back.build_id
+                            env.commit = back.commit
+                            env.hook_release = max(env.hook_release, back.number)
+            return environment_record(env)
 
     def generation_replicas(
         self, environment_id: str, generation: int
@@ -245,9 +268,11 @@ class ReleaseStore:
                 )
             )
             env = s.get(EnvironmentRow, environment_id)
-            if env is not None and env.warm == generation:
-                env.warm = 0
-                env.warm_until = 0.0
+            if env is None:
+                return
+            status = rollouts.from_json(json.loads(env.rollout_json or "{}"))
+            if status.warm is not None and status.warm.generation == generation:
+                _write_status(env, replace(status, warm=None, warm_until=0.0))
 
     def releases(self, environment_id: str) -> list[Release]:
         with self._session() as s:
@@ -266,3 +291,8 @@ class ReleaseStore:
             for key, value in changes.items():
                 setattr(row, key, str(value) if key == "state" else value)
             row.updated_at = utcnow()
+
+
+def _write_status(env: EnvironmentRow, status: rollouts.RolloutStatus) -> None:
+    env.rollout_json = json.dumps(rollouts.to_json(status), sort_keys=True)
+    env.rollout_version = (env.rollout_version or 0) + 1

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from laneway.core import rollouts
 from laneway.core.types import (
     App,
     BuildRecord,
@@ -55,6 +56,8 @@ from laneway.store.records import (
 from laneway.store.releases import ReleaseStore
 from laneway.store.vault import Vault
 
+TRAFFIC = ("rollout_json", "rollout_version", "id")
+"""Written only through the rollout's own functions (store/releases.py)."""
 CHECK_THEN_INSERT_ATTEMPTS = 10  # each lost race is another caller's win: 10 racers at once
 
 
@@ -184,16 +187,13 @@ class Store(ReleaseStore):
                 desired=Desired.RUNNING,
                 phase=Phase.PENDING,
                 message="waiting for the controller",
-                release=1,
                 hook_release=0,
                 failure=None,
                 replicas_json="[]",
                 created_at=now,
                 updated_at=now,
-                target=1,
-                live=0,
-                warm=0,
-                warm_until=0.0,
+                rollout_json=json.dumps(rollouts.to_json(rollouts.first(1)), sort_keys=True),
+                rollout_version=1,
             )
             row.commit = commit
             s.add(row)
@@ -257,6 +257,8 @@ class Store(ReleaseStore):
             if replicas is not None:
                 row.replicas_json = json.dumps([asdict(r) for r in replicas])
             for key, value in changes.items():
+                if key in TRAFFIC or not hasattr(EnvironmentRow, key):
+                    raise TypeError(f"update_environment cannot write {key!r}")
                 if key in ("phase", "desired", "kind"):
                     setattr(row, key, str(value))
                 else:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from laneway.core import environments as plans
+from laneway.core.rollouts import RolloutStatus, Side
 from laneway.core.types import (
     Desired,
     Environment,
@@ -38,6 +39,25 @@ NOW = 1_000_000.0
 
 
 def environment(**changes: object) -> Environment:
+    """An environment; `release`, `target`, `live`, `warm` and `warm_until` (the numbers it
+    carried before rollouts) make its rollout status: a release beside a live generation
+    rolls out over it, one whose target is live is stable."""
+    release = int(changes.pop("release", 1))  # type: ignore[call-overload]
+    target = int(changes.pop("target", release))  # type: ignore[call-overload]
+    live = int(changes.pop("live", 1))  # type: ignore[call-overload]
+    warm = int(changes.pop("warm", 0))  # type: ignore[call-overload]
+    warm_until = float(changes.pop("warm_until", 0.0))  # type: ignore[arg-type]
+    if live == target:
+        stable, canary = Side(release, live), None
+    else:
+        stable = Side(live, live) if live else None
+        canary = Side(release, target)
+    status = RolloutStatus(
+        stable=stable,
+        canary=canary,
+        warm=Side(warm, warm) if warm else None,
+        warm_until=warm_until,
+    )
     base = Environment(
         id="e1",
         app="shop",
@@ -50,13 +70,11 @@ def environment(**changes: object) -> Environment:
         desired=Desired.RUNNING,
         phase=Phase.PENDING,
         message="",
-        release=1,
         hook_release=1,
         failure=None,
         created_at=datetime(2026, 1, 1, tzinfo=UTC),
         updated_at=datetime(2026, 1, 1, tzinfo=UTC),
-        target=1,
-        live=1,
+        rollout=status,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -132,7 +150,7 @@ NEW = environment(live=0)
             [plans.StartReplica("web", 0, 1), plans.StartReplica("worker", 0, 1)],
             Phase.STARTING,
         ),
-        (NEW, RUNNING, [plans.Switch(1, NOW + plans.SETTLE)], Phase.STARTING),
+        (NEW, RUNNING, [], Phase.STARTING),
         (environment(), RUNNING, [], Phase.RUNNING),
         (environment(failure="build failed"), READY, [], Phase.FAILED),
     ],
@@ -438,12 +456,16 @@ def test_deploy_runs_the_hook_of_the_new_release_then_starts_its_replicas():
     assert start.phase == Phase.DEPLOYING
 
 
-def test_deploy_switches_once_every_new_replica_is_healthy():
+def test_a_first_release_is_ready_once_its_replicas_are_up():
+    assert not plan_for(NEW, READY).ready
+    plan = plan_for(NEW, RUNNING)
+    assert plan.ready and plan.message == "switching traffic to v1"
+
+
+def test_deploy_is_ready_once_every_new_replica_is_healthy():
     env = replace(DEPLOYING, hook_release=2)
     plan = plan_for(env, BOTH)
-    assert plan.actions == [plans.Switch(2, NOW + plans.SETTLE)]
-    staging = plan_for(replace(env, kind=Kind.STAGING), BOTH)
-    assert staging.actions == [plans.Switch(2, NOW + 600)]
+    assert plan.actions == [] and plan.ready and plan.failing is None
     assert {(r.release, r.state) for r in plan.replicas} >= {("v1", "healthy"), ("v2", "healthy")}
 
 
@@ -451,15 +473,12 @@ def test_deploy_that_never_becomes_healthy_is_aborted_and_traffic_stays():
     env = replace(DEPLOYING, hook_release=2)
     sick = replace(BOTH, health={10: (True, "200"), 20: (False, "GET /healthz -> 500")})
     early = plan_for(env, sick)
-    assert not any(isinstance(a, (plans.Switch, plans.AbortDeploy)) for a in early.actions)
+    assert not early.ready and early.failing is None
     late = plan_for(env, sick, now=NOW + 61)
-    assert late.actions == [
-        plans.AbortDeploy(
-            "v2 did not become healthy: web/0 not healthy after 60s: GET /healthz -> 500",
-            "web",
-            0,
-        )
-    ]
+    assert late.failing == plans.Failing(
+        "v2 did not become healthy: web/0 not healthy after 60s: GET /healthz -> 500", "web", 0
+    )
+    assert not late.ready
 
 
 def test_deploy_that_crash_loops_is_aborted():
@@ -472,8 +491,7 @@ def test_deploy_that_crash_loops_is_aborted():
         BOTH, processes=V1 + (proc("web", 0, pid=20, release="v2", alive=False, exit_code=1),)
     )
     plan = plan_for(env, crashed)
-    assert isinstance(plan.actions[-1], plans.AbortDeploy)
-    assert "exited with code 1" in plan.actions[-1].reason
+    assert plan.failing is not None and "exited with code 1" in plan.failing.reason
 
 
 def test_the_previous_generation_is_kept_warm_then_stopped_then_retired():
@@ -489,10 +507,10 @@ def test_the_previous_generation_is_kept_warm_then_stopped_then_retired():
     assert plan_for(env, gone, now=NOW + 12).actions == [plans.Retire(1)]
 
 
-def test_rollback_inside_the_warm_window_is_a_switch_alone():
+def test_rollback_inside_the_warm_window_is_ready_at_once():
     env = environment(release=3, target=1, live=2, warm=1, warm_until=NOW + 10, hook_release=3)
     plan = plan_for(env, BOTH)
-    assert plan.actions == [plans.Switch(1, NOW + plans.SETTLE)]
+    assert plan.actions == [] and plan.ready
 
 
 def test_a_warm_process_that_dies_is_forgotten_not_restarted():
@@ -512,12 +530,12 @@ def test_a_deploy_counts_on_a_replica_without_health_check_only_once_it_stays_up
         ),
     )
     plan = plan_for(env, young)
-    assert not any(isinstance(a, plans.Switch) for a in plan.actions)
+    assert not plan.ready
     worker = next(r for r in plan.replicas if r.release == "v2" and r.service == "worker")
     assert worker.state == "starting" and "once up 3s" in worker.message
     later = plan_for(env, young, now=NOW + 1.5)
     assert (later.phase, later.message) == (plan.phase, plan.message), "one event, not one a pass"
-    assert any(isinstance(a, plans.Switch) for a in plan_for(env, young, now=NOW + 2.5).actions)
+    assert plan_for(env, young, now=NOW + 2.5).ready
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,184 @@
+"""The traffic half of a pass: the environment's rollout moved one step (core.rollouts).
+
+`EnvironmentReconciler` calls `Rolling.step` after the process actions of its pass. It
+gathers what `rollouts.advance` needs (whether the wanted generation is ready or failing,
+whether the router serves the status's weights, the route's counters), saves the new status
+with the releases' states its effects change (compare-and-set, so an intent recorded
+meanwhile wins), and says what happened as events. It goes around again while the status
+keeps moving, so a rollback to warm processes is one pass: weight 100% -> the router serves
+it -> promoted. A weight counts only once the router says it serves it; an abort lets the
+canary's processes go only once the router serves weight 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+from laneway.controllers.context import Context
+from laneway.controllers.launching import Launcher
+from laneway.core import environments as plans
+from laneway.core import rollouts
+from laneway.core.measurements import Measurement
+from laneway.core.types import Environment, EventType
+
+ConfirmRoutes = Callable[[], Awaitable[bool]]
+ReadCounters = Callable[[Environment], Awaitable[Mapping[str, Measurement] | None]]
+
+MOVES_PER_PASS = 6
+"""Status changes one pass may make: enough for the longest chain (served, next weight,
+served, promoted), never a loop."""
+
+
+class Rolling:
+    def __init__(
+        self,
+        ctx: Context,
+        launcher: Launcher,
+        *,
+        confirm_routes: ConfirmRoutes,
+        counters: ReadCounters | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.launcher = launcher
+        self.confirm_routes = confirm_routes
+        self.counters = counters
+
+    async def step(
+        self, environment: Environment, plan: plans.Plan, keep_warm: float
+    ) -> tuple[Environment, tuple[rollouts.Effect, ...], str | None]:
+        """Move the rollout as far as what is observed allows. Returns the environment as
+        saved, the effects, and what it waits for from the router (None: nothing)."""
+        done: list[rollouts.Effect] = []
+        waiting: str | None = None
+        for _ in range(MOVES_PER_PASS):
+            status = environment.rollout
+            if status.canary is None:
+                break
+            loop = asyncio.get_running_loop()
+            asked = loop.time()
+            served = await self.confirm_routes() if _needs_router(status) else None
+            took = (loop.time() - asked) * 1000
+            if served is False:
+                waiting = _awaited(status)
+            seen = rollouts.Seen(
+                ready=plan.ready,
+                failing=plan.failing.reason if plan.failing is not None else None,
+                served=served,
+                counters=await self._counters(environment),
+                keep_warm=keep_warm,
+            )
+            moved, effects = rollouts.advance(status, seen, self.ctx.clock())
+            if moved == status:
+                break
+            effects = self._explained(environment, plan, effects)
+            saved = self.ctx.store.save_rollout(
+                environment.id,
+                expected_version=environment.rollout_version,
+                status=moved,
+                effects=effects,
+            )
+            if saved is None:
+                break  # an intent was recorded meanwhile: the next pass starts from it
+            self._announce(environment, saved, effects, took if served else None)
+            done += effects
+            environment = saved
+        if waiting is not None and any(isinstance(e, rollouts.WeightSet) for e in done):
+            self.ctx.store.add_event(
+                environment.id, EventType.SWITCHING, f"{waiting}; waiting for the router to confirm"
+            )
+        return environment, tuple(done), waiting
+
+    async def _counters(self, environment: Environment) -> Mapping[str, Measurement] | None:
+        if self.counters is None or environment.rollout.strategy.analysis is None:
+            return None
+        return await self.counters(environment)
+
+    def _explained(
+        self, environment: Environment, plan: plans.Plan, effects: tuple[rollouts.Effect, ...]
+    ) -> tuple[rollouts.Effect, ...]:
+        """An abort for a failing replica carries the end of that replica's output."""
+        failing = plan.failing
+        if failing is None or failing.service is None:
+            return effects
+        explained: list[rollouts.Effect] = []
+        for effect in effects:
+            if isinstance(effect, rollouts.Aborted) and effect.reason == failing.reason:
+                tail = self.launcher.log_tail(
+                    environment, failing.service, failing.index, environment.target_generation
+                )
+                if tail:
+                    effect = rollouts.Aborted(effect.release, f"{effect.reason}\n{tail}")
+            explained.append(effect)
+        return tuple(explained)
+
+    def _announce(
+        self,
+        before: Environment,
+        after: Environment,
+        effects: tuple[rollouts.Effect, ...],
+        took: float | None,
+    ) -> None:
+        store = self.ctx.store
+        canary = before.rollout.strategy.is_canary
+        for effect in effects:
+            match effect:
+                case rollouts.WeightSet(weight=weight, step_index=index) if canary:
+                    steps = len(before.rollout.strategy.steps)
+                    store.add_event(
+                        before.id,
+                        EventType.ROLLOUT,
+                        f"v{before.release}: {rollouts.percent(weight)} of clients "
+                        f"(step {index + 1} of {steps})",
+                    )
+                case rollouts.Promoted(release=release, generation=generation, previous=previous):
+                    if generation != release:
+                        how = f" (on the processes of v{generation})"
+                    elif took is not None:
+                        how = f" (traffic on v{generation} in {took:.0f} ms)"
+                    else:
+                        how = ""
+                    warm = after.rollout.warm
+                    kept = (
+                        f"; v{previous.generation} kept warm"
+                        if previous is not None and warm is not None and warm == previous
+                        else ""
+                    )
+                    store.add_event(before.id, EventType.SWITCHED, f"v{release} is live{how}{kept}")
+                case rollouts.Aborted(release=release, reason=reason):
+                    stable = after.rollout.stable
+                    serving = f"; v{stable.release} keeps serving" if stable is not None else ""
+                    store.add_event(
+                        before.id,
+                        EventType.DEPLOY_FAILED,
+                        f"deploy of v{release} failed{serving}: {reason}",
+                    )
+
+    def abort(self, environment: Environment, reason: str) -> Environment:
+        """The controller's own abort (a build or hook failed, retries ran out): recorded as
+        an intent, carried out by the next `step`."""
+        store = self.ctx.store
+        if environment.rollout.canary is None or environment.rollout.aborted is not None:
+            return environment
+        return store.change_rollout(
+            environment.id,
+            lambda status: rollouts.abort(status, reason) if status.canary else status,
+        )
+
+
+def _awaited(status: rollouts.RolloutStatus) -> str:
+    canary = status.canary
+    assert canary is not None
+    if status.aborted is not None or status.weight == 0:
+        return f"traffic moving back from v{canary.release}"
+    if status.weight == rollouts.WEIGHT_SCALE:
+        return f"v{canary.release}: traffic moving to v{canary.generation}"
+    return f"v{canary.release}: {rollouts.percent(status.weight)} of clients moving to it"
+
+
+def _needs_router(status: rollouts.RolloutStatus) -> bool:
+    """Whether this step waits on the router: a weight not confirmed yet, or an abort of a
+    canary that clients may have been sent to."""
+    if status.aborted is not None:
+        return status.exposed
+    return status.weight != status.served and (status.weight > 0 or status.exposed)

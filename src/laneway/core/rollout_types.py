@@ -1,0 +1,176 @@
+"""The records of a rollout (core/rollouts.py): its steps and strategy, the status the
+store keeps, what the reconciler saw, and the effects of a move. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from laneway.core.measurements import Measurement
+from laneway.core.routing import WEIGHT_SCALE
+from laneway.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class SetWeight:
+    """Send `weight` basis points of clients to the canary (10000: all of them)."""
+
+    weight: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Hold the current weight: for `seconds`, or (None) until `laneway canary resume`."""
+
+    seconds: float | None = None
+
+
+Step = SetWeight | Pause
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """How each weight is judged: held at least `interval` seconds, then canary against
+    stable over the same window; `failure_limit` failed verdicts are tolerated, one more
+    aborts. `criteria` are the analysis's thresholds, as the spec or the command gave them."""
+
+    interval: float = 60.0
+    failure_limit: int = 0
+    criteria: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """The steps of one rollout, fixed when it starts (a spec changed meanwhile does not
+    reshape it). A deploy is one step of 100% with no analysis."""
+
+    steps: tuple[Step, ...] = (SetWeight(WEIGHT_SCALE),)
+    analysis: Analysis | None = None
+    sticky_header: str | None = None
+    sticky_cookie: str | None = None
+
+    def __post_init__(self) -> None:
+        for number, step in enumerate(self.steps, 1):
+            if isinstance(step, SetWeight) and not 0 <= step.weight <= WEIGHT_SCALE:
+                raise InvalidInput(
+                    f"step {number}: a weight is 0 to {WEIGHT_SCALE} basis points, "
+                    f"got {step.weight}"
+                )
+            if isinstance(step, Pause) and step.seconds is not None and step.seconds < 0:
+                raise InvalidInput(f"step {number}: a pause lasts 0 seconds or more")
+        if not self.steps or self.steps[-1] != SetWeight(WEIGHT_SCALE):
+            # a rollout ends with all clients on the canary, confirmed, before it is promoted
+            object.__setattr__(self, "steps", (*self.steps, SetWeight(WEIGHT_SCALE)))
+
+    @property
+    def is_canary(self) -> bool:
+        return len(self.steps) > 1 or self.analysis is not None
+
+
+@dataclass(frozen=True)
+class Side:
+    """A release and the generation whose processes serve it (a rollback or a scale reuses
+    earlier processes: the generation is then an older release's number)."""
+
+    release: int
+    generation: int
+
+    @property
+    def label(self) -> str:
+        return f"v{self.generation}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where the current analysis window began: when, and each side's counts then."""
+
+    since: float
+    canary: Measurement
+    stable: Measurement
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    stable: Side | None = None
+    canary: Side | None = None
+    strategy: Strategy = Strategy()
+    step_index: int = 0
+    weight: int = 0
+    """Basis points of clients the canary is to get now."""
+    served: int | None = None
+    """The weight the router last confirmed it serves (None: not confirmed yet)."""
+    exposed: bool = False
+    """The router may have been handed a weight above 0 for this canary: an abort then waits
+    for the router to serve 0 before the canary's processes may go."""
+    step_since: float | None = None
+    """When the current step began: its weight served, or its pause entered."""
+    window: Window | None = None
+    paused: tuple[str, ...] = ()
+    aborted: str | None = None
+    failures: int = 0
+    warm: Side | None = None
+    warm_until: float = 0.0
+    ended: str | None = None
+    """How the last rollout ended: `promoted` or `aborted`; None while one runs."""
+
+    @property
+    def wanted(self) -> Side | None:
+        """The release wanted: the one rolling out, else the stable one."""
+        return self.canary or self.stable
+
+    @property
+    def rolling(self) -> bool:
+        return self.canary is not None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the environment reconciler observed for one pass of `advance`."""
+
+    ready: bool
+    """Every replica of the canary's generation may take traffic."""
+    failing: str | None = None
+    """Why the canary cannot serve (a replica unhealthy past its grace, a crash loop)."""
+    served: bool | None = None
+    """Whether the router serves the table computed from this very status."""
+    counters: Mapping[str, Measurement] | None = None
+    """The route's counts per release label, since the router started; None: unknown."""
+    keep_warm: float = 2.0
+    """Seconds the old stable release keeps running after a promotion."""
+
+
+@dataclass(frozen=True)
+class WeightSet:
+    """The canary's weight changed: the router is to serve `weight` (not yet confirmed)."""
+
+    weight: int
+    step_index: int
+
+
+@dataclass(frozen=True)
+class Promoted:
+    """The canary became the stable release (the router serves it to all clients)."""
+
+    release: int
+    generation: int
+    previous: Side | None
+
+
+@dataclass(frozen=True)
+class Aborted:
+    """The rollout ended without promotion: the release is failed, stable alone serves."""
+
+    release: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Judge:
+    """An interval is up: judge the canary against stable over this window."""
+
+    canary: Measurement
+    stable: Measurement
+    since: float
+
+
+Effect = WeightSet | Promoted | Aborted | Judge

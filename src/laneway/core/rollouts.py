@@ -1,0 +1,398 @@
+"""Which release takes how much traffic: one pure state machine for deploys and canaries.
+
+An environment's `RolloutStatus` is the truth about its traffic: the stable release, the
+release being rolled out (the canary) with its weight in basis points and its step, the warm
+previous release, and why a rollout is paused or was aborted. The store persists it and
+nothing else decides it. API handlers record intent through `start`, `pause`, `resume`,
+`promote` and `abort`; the environment reconciler moves it with `advance` (what it saw:
+the canary's replicas ready or failing, the router serving the status's weights) and
+`judged` (a verdict of the analysis). The phase is derived (`phase`), never stored.
+
+A deploy, a promote, a rollback, a config change are all a rollout with one step of 100%:
+
+    start -> (canary replicas ready) -> weight 100% -> (router serves it) -> promoted:
+    stable := canary, warm := the old stable until `warm_until`
+
+A canary walks its steps (`SetWeight`, `Pause`), each weight counting only once the router
+serves it; with an analysis, each weight is held for at least one interval and judged,
+canary against stable, over the same window. A failing canary (its replicas unhealthy, its
+hook failed, too many failed verdicts) is aborted: its weight goes to 0 at once and, once
+the router serves that, the release is marked failed and stable alone serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from enum import StrEnum
+
+from laneway.core.measurements import Measurement
+from laneway.core.rollout_json import from_json, to_json
+from laneway.core.rollout_types import (
+    Aborted,
+    Analysis,
+    Effect,
+    Judge,
+    Pause,
+    Promoted,
+    RolloutStatus,
+    Seen,
+    SetWeight,
+    Side,
+    Step,
+    Strategy,
+    WeightSet,
+    Window,
+)
+from laneway.core.routing import WEIGHT_SCALE
+from laneway.errors import Conflict
+
+__all__ = [
+    "WEIGHT_SCALE",
+    "Aborted",
+    "Analysis",
+    "Effect",
+    "Judge",
+    "Pause",
+    "Promoted",
+    "RolloutPhase",
+    "RolloutStatus",
+    "Seen",
+    "SetWeight",
+    "Side",
+    "Step",
+    "Strategy",
+    "WeightSet",
+    "Window",
+    "abort",
+    "advance",
+    "from_json",
+    "judged",
+    "pause",
+    "phase",
+    "promote",
+    "resume",
+    "same_processes",
+    "start",
+    "stopped",
+    "to_json",
+]
+
+
+class RolloutPhase(StrEnum):
+    PROGRESSING = "progressing"
+    PAUSED = "paused"
+    ABORTING = "aborting"
+    ABORTED = "aborted"
+    PROMOTED = "promoted"
+    NONE = "none"
+
+
+def phase(status: RolloutStatus) -> tuple[RolloutPhase, str]:
+    """Derived from the status, with a phrase saying why."""
+    canary = status.canary
+    if canary is None:
+        if status.ended == "aborted":
+            return RolloutPhase.ABORTED, f"aborted: {status.aborted}"
+        if status.stable is None:
+            return RolloutPhase.NONE, "nothing released yet"
+        return RolloutPhase.PROMOTED, f"v{status.stable.release} serves all traffic"
+    if status.aborted is not None:
+        return RolloutPhase.ABORTING, f"sending traffic back to stable: {status.aborted}"
+    if status.paused:
+        return RolloutPhase.PAUSED, "; ".join(status.paused)
+    steps = len(status.strategy.steps)
+    return (
+        RolloutPhase.PROGRESSING,
+        f"v{canary.release} at {percent(status.weight)} (step {status.step_index + 1} of {steps})",
+    )
+
+
+def percent(weight: int) -> str:
+    """Basis points as a person reads them: `5%`, `0.1%`, `0.01%`."""
+    text = f"{weight / 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+# -- intent: what the API records ----------------------------------------------------------
+
+
+def start(status: RolloutStatus, side: Side, strategy: Strategy) -> RolloutStatus:
+    """A new rollout of `side`. One at a time: a rollout under way must end first."""
+    if status.canary is not None:
+        doing = (
+            "an abort" if status.aborted is not None else f"the rollout of v{status.canary.release}"
+        )
+        raise Conflict(
+            f"{doing} is under way",
+            hint="wait for it to finish, or `laneway canary abort` it",
+        )
+    return replace(
+        status,
+        canary=side,
+        strategy=strategy,
+        step_index=0,
+        weight=0,
+        exposed=False,
+        step_since=None,
+        window=None,
+        paused=(),
+        aborted=None,
+        failures=0,
+        ended=None,
+    )
+
+
+def same_processes(status: RolloutStatus) -> bool:
+    """The release rolling out runs on the stable release's processes (a scale, a restart
+    of one service): no traffic moves, so it is no rollout to wait for."""
+    canary, stable = status.canary, status.stable
+    return (
+        canary is not None
+        and stable is not None
+        and status.aborted is None
+        and canary.generation == stable.generation
+    )
+
+
+def _rolling(status: RolloutStatus) -> Side:
+    if status.canary is None or status.aborted is not None:
+        raise Conflict("no rollout is under way")
+    return status.canary
+
+
+def pause(status: RolloutStatus, reason: str) -> RolloutStatus:
+    _rolling(status)
+    if reason in status.paused:
+        return status
+    return replace(status, paused=(*status.paused, reason))
+
+
+def resume(status: RolloutStatus, now: float) -> RolloutStatus:
+    """Clear every pause; a rollout held at a `Pause` step goes on to the next step."""
+    _rolling(status)
+    step = _step(status)
+    if isinstance(step, Pause):
+        return _next_step(replace(status, paused=()), now)
+    return replace(status, paused=())
+
+
+def promote(status: RolloutStatus) -> RolloutStatus:
+    """Skip the remaining steps: all clients to the canary (once ready), then promoted."""
+    _rolling(status)
+    return replace(
+        status,
+        step_index=len(status.strategy.steps) - 1,
+        paused=(),
+        window=None,
+        step_since=None,
+    )
+
+
+def abort(status: RolloutStatus, reason: str) -> RolloutStatus:
+    """Send all traffic back to stable at once; the release is failed once the router has."""
+    _rolling(status)
+    return replace(status, aborted=reason, weight=0, paused=(), window=None)
+
+
+# -- what the reconciler sees and does ------------------------------------------------------
+
+
+def advance(
+    status: RolloutStatus, seen: Seen, now: float
+) -> tuple[RolloutStatus, tuple[Effect, ...]]:
+    """One step of the machine. A pass may call it again after acting on what it returned
+    (the router asked to serve a new weight); a status that is where it should be returns
+    itself and no effect, so this can run any number of times."""
+    canary = status.canary
+    if canary is None:
+        return status, ()
+    if status.aborted is not None:
+        return _finish_abort(status, seen)
+    if seen.failing is not None:
+        return _finish_abort(abort(status, seen.failing), seen)
+    if same_processes(status):
+        return _promoted(status, now, seen)
+    if not seen.ready:
+        return status, ()
+    if status.weight != status.served:
+        if status.weight == 0 and not status.exposed:
+            status = replace(status, served=0)  # no client was ever sent to it: nothing to wait for
+        elif not seen.served:
+            return status, ()
+        else:
+            status = replace(status, served=status.weight, step_since=now)
+            status = _open_window(status, seen, now)
+    effects: list[Effect] = []
+    for _ in range(len(status.strategy.steps) + 1):
+        if status.paused:
+            return status, tuple(effects)
+        step = _step(status)
+        if isinstance(step, Pause):
+            since = status.step_since if status.step_since is not None else now
+            if status.step_since is None:
+                status = replace(status, step_since=now)
+            if step.seconds is None:
+                return pause(status, f"step {status.step_index + 1}: paused until resumed"), tuple(
+                    effects
+                )
+            if now - since < step.seconds:
+                return status, tuple(effects)
+            status = _next_step(status, now)
+            continue
+        if status.weight != step.weight:
+            status = replace(
+                status,
+                weight=step.weight,
+                exposed=status.exposed or step.weight > 0,
+                step_since=None,
+                window=None,
+            )
+            effects.append(WeightSet(step.weight, status.step_index))
+            return status, tuple(effects)
+        if status.served != status.weight:
+            return status, tuple(effects)
+        if step.weight == WEIGHT_SCALE:
+            promoted, done = _promoted(status, now, seen)
+            return promoted, (*effects, *done)
+        analysis = status.strategy.analysis
+        if analysis is None:
+            status = _next_step(status, now)
+            continue
+        due = _due(status, seen, analysis, now)
+        if isinstance(due, Judge):
+            effects.append(due)
+        elif due is not None:
+            status = due
+        return status, tuple(effects)
+    return status, tuple(effects)
+
+
+def _step(status: RolloutStatus) -> Step:
+    steps = status.strategy.steps
+    return steps[min(status.step_index, len(steps) - 1)]
+
+
+def _next_step(status: RolloutStatus, now: float) -> RolloutStatus:
+    return replace(
+        status,
+        step_index=min(status.step_index + 1, len(status.strategy.steps) - 1),
+        step_since=now if status.served == status.weight else None,
+        window=None,
+    )
+
+
+def _open_window(status: RolloutStatus, seen: Seen, now: float) -> RolloutStatus:
+    if status.strategy.analysis is None or status.canary is None or status.stable is None:
+        return status
+    counters = seen.counters
+    if counters is None:
+        return replace(status, window=None)
+    empty = Measurement()
+    return replace(
+        status,
+        window=Window(
+            since=now,
+            canary=counters.get(status.canary.label, empty),
+            stable=counters.get(status.stable.label, empty),
+        ),
+    )
+
+
+def _due(
+    status: RolloutStatus, seen: Seen, analysis: Analysis, now: float
+) -> Judge | RolloutStatus | None:
+    """A judgement if the window has lasted an interval and the counts can be read; a
+    status with a window (re)opened if it has none or its counts went backwards (the router
+    restarted and counts from zero)."""
+    if status.window is None:
+        reopened = _open_window(status, seen, now)
+        return reopened if reopened.window is not None else None
+    if now - status.window.since < analysis.interval:
+        return None
+    assert status.canary is not None and status.stable is not None
+    counters = seen.counters
+    if counters is None:
+        return None
+    empty = Measurement()
+    canary = counters.get(status.canary.label, empty).minus(status.window.canary)
+    stable = counters.get(status.stable.label, empty).minus(status.window.stable)
+    if canary is None or stable is None:
+        return _open_window(status, seen, now)
+    return Judge(canary, stable, status.window.since)
+
+
+def judged(
+    status: RolloutStatus, outcome: str, summary: str, seen: Seen, now: float
+) -> RolloutStatus:
+    """Record a verdict (`pass`, `fail`, `inconclusive`) of the current window.
+
+    Pass: on to the next step. Fail: one more failure; past the limit, abort; else a new
+    window at the same weight. Inconclusive: the window goes on, gathering more."""
+    if status.canary is None or status.aborted is not None or status.strategy.analysis is None:
+        return status
+    if outcome == "pass":
+        return _next_step(status, now)
+    if outcome == "fail":
+        failures = status.failures + 1
+        if failures > status.strategy.analysis.failure_limit:
+            return abort(replace(status, failures=failures), f"verdict: {summary}")
+        return _open_window(replace(status, failures=failures), seen, now)
+    return status
+
+
+def _promoted(
+    status: RolloutStatus, now: float, seen: Seen
+) -> tuple[RolloutStatus, tuple[Effect, ...]]:
+    canary = status.canary
+    assert canary is not None
+    previous = status.stable
+    moved = previous is not None and previous.generation != canary.generation
+    settled = replace(
+        status,
+        stable=canary,
+        canary=None,
+        weight=0,
+        served=None,
+        exposed=False,
+        step_index=0,
+        step_since=None,
+        window=None,
+        paused=(),
+        aborted=None,
+        failures=0,
+        warm=previous if moved else status.warm,
+        warm_until=now + seen.keep_warm if moved else status.warm_until,
+        ended="promoted",
+    )
+    return settled, (Promoted(canary.release, canary.generation, previous),)
+
+
+def _finish_abort(status: RolloutStatus, seen: Seen) -> tuple[RolloutStatus, tuple[Effect, ...]]:
+    """An aborted canary is let go once no client can be sent to it any more."""
+    canary = status.canary
+    assert canary is not None and status.aborted is not None
+    if status.exposed and not seen.served:
+        return status, ()
+    ended = replace(
+        status,
+        canary=None,
+        weight=0,
+        served=None,
+        exposed=False,
+        step_index=0,
+        step_since=None,
+        window=None,
+        paused=(),
+        ended="aborted",
+    )
+    return ended, (Aborted(canary.release, status.aborted),)
+
+
+def stopped(status: RolloutStatus) -> RolloutStatus:
+    """Nothing serves any more (`laneway up` ended): its next release starts as a first one."""
+    return RolloutStatus()
+
+
+def first(release: int) -> RolloutStatus:
+    """A new environment's status: its first release rolling out, nothing stable yet."""
+    return start(RolloutStatus(), Side(release, release), Strategy())

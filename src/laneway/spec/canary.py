@@ -1,0 +1,113 @@
+"""The `canary:` section of laneway.yaml: how a canary rollout of the app goes by default.
+
+`laneway canary start` takes these steps, interval and limits unless its options say
+otherwise; `core.canary` turns them into the rollout's `Strategy`. Steps are percents of
+clients (two decimals at most: 0.01% steps) or pauses, and weights only rise, so a client
+once sent to the canary is never sent back while it rolls out.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PAUSE = re.compile(r"^pause(?: (\d+)(s|m|h))?$")
+UNITS = {"s": 1, "m": 60, "h": 3600}
+INTERVAL = r"^\d+(s|m|h)$"
+MAX_STEPS = 20
+Step = float | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sticky(_Strict):
+    """What keeps one user on one side: a request header or a cookie naming the user."""
+
+    header: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="A request header whose value names the user (`X-User-Id`).",
+    )
+    cookie: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="A cookie whose value names the user.",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Sticky:
+        if (self.header is None) == (self.cookie is None):
+            raise ValueError("give exactly one of header or cookie")
+        return self
+
+
+def default_steps() -> list[Step]:
+    return [1.0, 5.0, 25.0, 50.0, 100.0]
+
+
+class Canary(_Strict):
+    steps: list[Step] = Field(
+        default_factory=default_steps,
+        min_length=1,
+        max_length=MAX_STEPS,
+        description="Percents of clients sent to the canary, in order (0.01 to 100, two "
+        "decimals at most), or `pause` (until `laneway canary resume`) or `pause 10m`.",
+    )
+    interval: Annotated[str, Field(pattern=INTERVAL)] = Field(
+        default="1m", description="How long each weight is held and judged, at least."
+    )
+    failure_limit: int = Field(
+        default=1, ge=0, le=10, strict=True, description="Failed verdicts tolerated."
+    )
+    sticky: Sticky | None = Field(
+        default=None,
+        description="Keep each user on one side by a header or cookie naming them; "
+        "by default laneway's own cookie keeps each client on its side.",
+    )
+
+    @field_validator("steps", mode="after")
+    @classmethod
+    def _steps(cls, steps: list[Step]) -> list[Step]:
+        last = 0
+        for number, step in enumerate(steps, 1):
+            if isinstance(step, str):
+                if not PAUSE.match(step):
+                    raise ValueError(f"step {number}: `pause`, `pause 10m`, or a percent")
+                continue
+            points = basis_points(step)
+            if points is None:
+                raise ValueError(
+                    f"step {number}: a percent of clients from 0.01 to 100 with two decimals "
+                    f"at most, got {step}"
+                )
+            if points < last:
+                raise ValueError(
+                    f"step {number}: weights only rise ({step}% after {last / 100:g}%), so "
+                    "no client is sent back from the canary"
+                )
+            last = points
+        return steps
+
+
+def basis_points(percent: float) -> int | None:
+    """`1.5` -> 150; None for anything outside 0.01..100 or finer than 0.01."""
+    if isinstance(percent, bool) or not 0 < percent <= 100:
+        return None
+    points = round(percent * 100)
+    return points if abs(points - percent * 100) < 1e-6 and points >= 1 else None
+
+
+def pause_seconds(step: str) -> float | None:
+    """`pause` -> None (until resumed); `pause 10m` -> 600."""
+    match = PAUSE.match(step)
+    if match is None or match.group(1) is None:
+        return None
+    return float(int(match.group(1)) * UNITS[match.group(2)])
+
+
+def interval_seconds(interval: str) -> float:
+    return float(int(interval[:-1]) * UNITS[interval[-1]])
