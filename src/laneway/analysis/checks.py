@@ -11,6 +11,7 @@ from laneway.analysis.statistics import (
     growth_to_significance,
     mann_whitney_greater,
     proportion_greater,
+    upper_scale_greater,
 )
 from laneway.analysis.types import Check, Needed, Outcome
 from laneway.core.measurements import LATENCY_BOUNDS, Measurement
@@ -94,7 +95,8 @@ def latency_tail(canary: Measurement, baseline: Measurement, criteria: Criteria)
         return Check(name, Outcome.PASS, f"{label} past the histogram's last bound")
     bound = LATENCY_BOUNDS[index]
     above_c, above_b = count_above(canary.latency, index), count_above(baseline.latency, index)
-    p = proportion_greater(above_c, n_c, above_b, n_b)
+    test = upper_scale_greater(canary.latency, baseline.latency)
+    p = test.p
     numbers: Numbers = {
         "percentile": q,
         "canary_percentile": tail_c,
@@ -112,7 +114,7 @@ def latency_tail(canary: Measurement, baseline: Measurement, criteria: Criteria)
         f"{label} {_ms(tail_c)} vs {_ms(tail_b)} ({_change(tail_c, tail_b)};"
         f" {_percent(above_c / n_c)} vs {_percent(above_b / n_b)} past {_ms(bound)}, p={p:.2g})"
     )
-    worse = tail_c > tail_b * (1 + criteria.latency_margin) and above_c * n_b > above_b * n_c
+    worse = tail_c > tail_b * (1 + criteria.latency_margin)
     return _decide(name, phrase, numbers, worse, p, criteria, n_c, n_b)
 
 

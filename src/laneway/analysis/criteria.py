@@ -32,7 +32,7 @@ class Criteria:
     error_rate_margin: float = 0.005
     latency_margin: float = 0.10
     false_alarm_rate: float = 0.01
-    looks: int = 20
+    looks: int = 12
 
     def __post_init__(self) -> None:
         _check_int("min_requests", self.min_requests, low=1)
