@@ -131,8 +131,10 @@ def timing(baseline: Side) -> None:
     for _ in range(rounds):
         judge(c, b)
     each = (time.perf_counter() - started) / rounds
-    print(f"one judgement, 100k requests per side: {each * 1e3:.2f} ms"
-          f" (the first, which imports scipy.stats: {first * 1e3:.0f} ms)")
+    print(
+        f"one judgement, 100k requests per side: {each * 1e3:.2f} ms"
+        f" (the first, which imports scipy.stats: {first * 1e3:.0f} ms)"
+    )
 
 
 def main() -> None:
@@ -151,20 +153,28 @@ def main() -> None:
     timing(baseline)
     cases: list[tuple[str, Side, Callable[..., bool], str]] = [
         ("errors 1% -> 3%", Side(0.03, args.median, s, s), caught, ">= 95%"),
-        ("p99 +30%, median same", Side(0.01, args.median, s, s + math.log(1.3) / Z99), caught,
-         ">= 95%"),
+        (
+            "p99 +30%, median same",
+            Side(0.01, args.median, s, s + math.log(1.3) / Z99),
+            caught,
+            ">= 95%",
+        ),
         ("all latency +30%", Side(0.01, args.median * 1.3, s, s), caught, "(none)"),
         ("identical builds", baseline, false_alarm, "<= 1%"),
     ]
-    print(f"{args.rollouts} rollouts per case, interval {args.interval:g} s, latency median"
-          f" {args.median * 1e3:g} ms sigma {s:g}, alpha per check and look {criteria.alpha:.2g}")
+    print(
+        f"{args.rollouts} rollouts per case, interval {args.interval:g} s, latency median"
+        f" {args.median * 1e3:g} ms sigma {s:g}, alpha per check and look {criteria.alpha:.2g}"
+    )
     print(f"{'case':<24} {'failed':>8} {'share':>7}  {'95% interval':<16} goal")
     for label, canary, run, goal in cases:
         started = time.perf_counter()
         hits = sum(run(rng, canary, baseline, args, criteria) for _ in range(args.rollouts))
         low, high = wilson(hits, args.rollouts)
-        print(f"{label:<24} {hits:>8} {hits / args.rollouts:>7.1%}  "
-              f"{low:.1%} - {high:.1%}    {goal}   ({time.perf_counter() - started:.0f} s)")
+        print(
+            f"{label:<24} {hits:>8} {hits / args.rollouts:>7.1%}  "
+            f"{low:.1%} - {high:.1%}    {goal}   ({time.perf_counter() - started:.0f} s)"
+        )
 
 
 if __name__ == "__main__":

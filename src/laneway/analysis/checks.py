@@ -6,7 +6,7 @@ import math
 
 from laneway.analysis.criteria import Criteria
 from laneway.analysis.percentiles import bucket_of, count_above, count_surely_above, percentile
-from laneway.analysis.statistics import (
+from laneway.analysis.significance import (
     binomial_greater,
     growth_to_significance,
     mann_whitney_greater,
@@ -53,8 +53,9 @@ def latency(canary: Measurement, baseline: Measurement, criteria: Criteria) -> C
     if short is not None:
         return short
     test = mann_whitney_greater(canary.latency, baseline.latency)
-    median_c, median_b = _required(percentile(canary.latency, 50)), _required(
-        percentile(baseline.latency, 50)
+    median_c, median_b = (
+        _required(percentile(canary.latency, 50)),
+        _required(percentile(baseline.latency, 50)),
     )
     numbers: Numbers = {
         "canary_responses": n_c,
@@ -88,8 +89,9 @@ def latency_tail(canary: Measurement, baseline: Measurement, criteria: Criteria)
     label = f"p{q:g}"
     pooled = [a + b for a, b in zip(canary.latency, baseline.latency, strict=True)]
     index = bucket_of(pooled, q)
-    tail_c, tail_b = _required(percentile(canary.latency, q)), _required(
-        percentile(baseline.latency, q)
+    tail_c, tail_b = (
+        _required(percentile(canary.latency, q)),
+        _required(percentile(baseline.latency, q)),
     )
     if index is None or index >= len(LATENCY_BOUNDS):
         return Check(name, Outcome.PASS, f"{label} past the histogram's last bound")
@@ -189,7 +191,9 @@ def _decide(
         return Check(name, Outcome.FAIL, phrase, numbers)
     growth = growth_to_significance(p, criteria.alpha) - 1
     needed = Needed(math.ceil(n_c * growth), math.ceil(n_b * growth))
-    return Check(name, Outcome.INCONCLUSIVE, f"{phrase}: worse, not yet significantly", numbers, needed)
+    return Check(
+        name, Outcome.INCONCLUSIVE, f"{phrase}: worse, not yet significantly", numbers, needed
+    )
 
 
 def _required(value: float | int | None) -> float:
