@@ -96,21 +96,24 @@ def step_verdicts(
 
 def caught(
     rng: np.random.Generator, canary: Side, baseline: Side, args: argparse.Namespace, c: Criteria
-) -> bool:
-    return Outcome.FAIL in step_verdicts(rng, canary, baseline, 0.05, args.interval, 3, c)
+) -> int:
+    """The interval (1-3) of the first failed verdict at 5%; 0 if none failed."""
+    outcomes = step_verdicts(rng, canary, baseline, 0.05, args.interval, 3, c)
+    return outcomes.index(Outcome.FAIL) + 1 if Outcome.FAIL in outcomes else 0
 
 
 def false_alarm(
     rng: np.random.Generator, canary: Side, baseline: Side, args: argparse.Namespace, c: Criteria
-) -> bool:
-    for weight in STEPS:
+) -> int:
+    """The step (1-4) of the first failed verdict of a rollout; 0 if none failed."""
+    for step, weight in enumerate(STEPS, 1):
         outcomes = step_verdicts(rng, canary, baseline, weight, args.interval, 10, c)
         for index, outcome in enumerate(outcomes):
             if outcome is Outcome.FAIL:
-                return True
+                return step
             if index >= 2 and outcome is Outcome.PASS:
                 break
-    return False
+    return 0
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -151,7 +154,7 @@ def main() -> None:
     baseline = Side(0.01, args.median, s, s)
     check_buckets(rng, baseline)
     timing(baseline)
-    cases: list[tuple[str, Side, Callable[..., bool], str]] = [
+    cases: list[tuple[str, Side, Callable[..., int], str]] = [
         ("errors 1% -> 3%", Side(0.03, args.median, s, s), caught, ">= 95%"),
         (
             "p99 +30%, median same",
@@ -159,21 +162,24 @@ def main() -> None:
             caught,
             ">= 95%",
         ),
-        ("all latency +30%", Side(0.01, args.median * 1.3, s, s), caught, "(none)"),
+        ("all latency +30%", Side(0.01, args.median * 1.3, s, s), caught, "-"),
         ("identical builds", baseline, false_alarm, "<= 1%"),
     ]
     print(
         f"{args.rollouts} rollouts per case, interval {args.interval:g} s, latency median"
         f" {args.median * 1e3:g} ms sigma {s:g}, alpha per check and look {criteria.alpha:.2g}"
     )
-    print(f"{'case':<24} {'failed':>8} {'share':>7}  {'95% interval':<16} goal")
+    print(f"{'case':<24} {'failed':>7} {'share':>7}  {'95% interval':<15} {'goal':<7} when")
     for label, canary, run, goal in cases:
         started = time.perf_counter()
-        hits = sum(run(rng, canary, baseline, args, criteria) for _ in range(args.rollouts))
+        when = [run(rng, canary, baseline, args, criteria) for _ in range(args.rollouts)]
+        hits = sum(1 for w in when if w)
         low, high = wilson(hits, args.rollouts)
+        unit = "step" if run is false_alarm else "interval"
+        spread = ", ".join(f"{unit} {k}: {when.count(k)}" for k in sorted(set(when) - {0}))
         print(
-            f"{label:<24} {hits:>8} {hits / args.rollouts:>7.1%}  "
-            f"{low:.1%} - {high:.1%}    {goal}   ({time.perf_counter() - started:.0f} s)"
+            f"{label:<24} {hits:>7} {hits / args.rollouts:>7.1%}  {low:>5.1%} - {high:<6.1%}"
+            f"  {goal:<7} {spread} ({time.perf_counter() - started:.0f} s)"
         )
 
 
