@@ -83,9 +83,8 @@ def upper_scale_greater(a: Sequence[int], b: Sequence[int]) -> RankTest:
     """A rank test of side a's upper half being more spread out than side b's: each request
     scores z^2 for its pooled rank's normal quantile z above the median, 0 below (the
     locally most powerful rank scores against a stretch of the log-latency's upper half,
-    which is what a slower tail with the same median looks like). A p99 30% slower moves
-    this statistic about as much as twice the data would move a count of requests past the
-    p99. Ties are scored at their mid-rank. `cles` holds the mean score of a over b's (1: no
+    which is what a slower tail with the same median looks like); it uses every request of
+    the upper half, where a count past the p99 uses one in a hundred. Ties are scored at their mid-rank. `cles` holds the mean score of a over b's (1: no
     difference)."""
     n_a, n_b = sum(a), sum(b)
     n = n_a + n_b
