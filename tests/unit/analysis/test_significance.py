@@ -73,3 +73,14 @@ def test_growth_to_significance_is_bounded() -> None:
     assert growth_to_significance(0.4, 0.001) == 9.0
     assert growth_to_significance(0.0011, 0.001) == pytest.approx(1.1)
     assert 1.1 < growth_to_significance(0.02, 0.001) < 9.0
+
+
+def test_the_tail_tests_p_value_allows_for_its_skew() -> None:
+    """With a small side a, the sum of z^2 scores is skewed to the right: its p-value at a
+    large excess is above the normal approximation's (which would raise false alarms)."""
+    base = [0, 50, 400, 1000, 400, 50, 10, 2]
+    few_slow = [0, 1, 6, 15, 5, 1, 2, 1]
+    test = upper_scale_greater(few_slow, base)
+    assert test.z > 3
+    assert test.p > 2 * stats.norm.sf(test.z)
+    assert test.p < 0.05
