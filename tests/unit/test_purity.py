@@ -11,7 +11,7 @@ import pytest
 
 import laneway
 
-PURE = ("core", "spec", "flags")
+PURE = ("core", "spec", "flags", "analysis")
 FORBIDDEN_CALLS = {"open", "read_text", "read_bytes", "write_text", "write_bytes", "now", "utcnow"}
 ROOT = Path(laneway.__file__).parent
 
