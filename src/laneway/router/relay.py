@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left
 from collections import deque
 from time import monotonic
 
+from laneway.core.measurements import LATENCY_BOUNDS
 from laneway.router import flow
 from laneway.router.exchange import Exchange
 from laneway.router.headers import rewrite_response
@@ -263,12 +265,16 @@ class Relay:
         self._out.append(b"".join(out))
 
     def _count(self, ex: Exchange, status: int) -> None:
+        """A replica's response head: its status class, and the time since the request's end."""
         pool = ex.pool
         assert pool is not None
         counters = pool.counters
-        counters.status(status)
+        index = status // 100 - 1
+        counters.statuses[index if index < 5 else 4] += 1
         if ex.sent:
-            counters.took(monotonic() - ex.sent)
+            seconds = monotonic() - ex.sent
+            counters.latency[bisect_left(LATENCY_BOUNDS, seconds)] += 1
+            counters.latency_sum += seconds
 
     def response_body(self, data: bytes) -> None:
         if self.pipeline[0].rechunk:

@@ -13,6 +13,7 @@ forwarding.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 
 from laneway.core import routing
@@ -79,21 +80,23 @@ class Target:
 class Split:
     """The sticky split of a route of several pools (`core.routing`'s docstring): a client's
     bucket from the force header or cookie, the hash header or cookie, laneway's bucket
-    cookie or a fresh draw, then the pool laid over it. Read only for such routes."""
+    cookie or a fresh draw, then the pool laid over it. Read only for such routes, and
+    only the headers and cookies it names; the request's other cookies are not parsed."""
 
     __slots__ = (
-        "pools",
         "weighted",
-        "serving",
+        "edges",
         "offset",
-        "force_header",
-        "hash_header",
-        "cookie_names",
-        "cookie",
-        "hash_cookie",
-        "force_cookie",
         "canary",
         "stable",
+        "header_names",
+        "header_lengths",
+        "force_header",
+        "hash_header",
+        "cookie",
+        "bucket_pattern",
+        "hash_pattern",
+        "force_pattern",
     )
 
     def __init__(
@@ -103,25 +106,37 @@ class Split:
         serving: tuple[PoolTarget, ...],
     ) -> None:
         split = route.split
-        self.pools = tuple(pool for pool in route.pools if pool.weight > 0)
-        self.weighted = weighted
-        self.serving = serving
+        pools = tuple(pool for pool in route.pools if pool.weight > 0)
+        self.weighted = tuple(
+            pool if pool.backends else (serving[0] if serving else None) for pool in weighted
+        )
+        """Each weighted pool, or when it has no backend another that has (None: none has)."""
+        edges, edge = [], 0
+        for pool in pools[:-1]:
+            edge += pool.weight
+            edges.append(edge)
+        self.edges = tuple(edges)
+        """Where each pool's buckets end; `routing.pool_for_bucket` by bisection."""
         self.offset = split.offset
+        self.canary = self._role(pools, routing.CANARY)
+        self.stable = self._role(pools, routing.STABLE)
         self.force_header = split.force_header.lower().encode("latin-1")
         self.hash_header = (
             split.hash_header.lower().encode("latin-1") if split.hash_header else None
         )
-        self.cookie = split.cookie.encode("latin-1")
-        self.hash_cookie = split.hash_cookie.encode("latin-1") if split.hash_cookie else None
-        self.force_cookie = split.force_cookie.encode("latin-1")
-        self.cookie_names = tuple(
-            name for name in (self.force_cookie, self.hash_cookie, self.cookie) if name
+        self.header_names = frozenset(
+            name for name in (b"cookie", self.force_header, self.hash_header) if name
         )
-        self.canary = self._role(routing.CANARY)
-        self.stable = self._role(routing.STABLE)
+        self.header_lengths = frozenset(len(name) for name in self.header_names)
+        self.cookie = split.cookie.encode("latin-1")
+        self.bucket_pattern = self.cookie + b"="
+        self.hash_pattern = (
+            split.hash_cookie.encode("latin-1") + b"=" if split.hash_cookie else None
+        )
+        self.force_pattern = split.force_cookie.encode("latin-1") + b"="
 
-    def _role(self, role: str) -> PoolTarget | None:
-        for pool, target in zip(self.pools, self.weighted, strict=True):
+    def _role(self, pools: tuple[routing.Pool, ...], role: str) -> PoolTarget | None:
+        for pool, target in zip(pools, self.weighted, strict=True):
             if pool.role == role:
                 return target
         return None
@@ -131,79 +146,62 @@ class Split:
     ) -> tuple[PoolTarget | None, int | None]:
         """The pool for a request with these headers, and the bucket to set in laneway's
         cookie (None: the client brought its bucket, or a hash or force decides)."""
-        force = hashed = None
-        cookie_headers: list[bytes] = []
+        force = hashed = cookie = None
+        lengths, names = self.header_lengths, self.header_names
         for name, value in headers:
-            lname = name.lower()
-            if lname == b"cookie":
-                cookie_headers.append(value)
-            elif lname == self.force_header:
-                force = value
-            elif lname == self.hash_header:
-                hashed = value
-        cookies = cookie_values(cookie_headers, self.cookie_names) if cookie_headers else {}
-        if force is None:
-            force = cookies.get(self.force_cookie)
+            if len(name) in lengths and (lname := name.lower()) in names:
+                if lname == b"cookie":
+                    cookie = value if cookie is None else cookie + b"; " + value
+                elif lname == self.force_header:
+                    force = value
+                else:
+                    hashed = value
+        if force is None and cookie is not None:
+            force = cookie_value(cookie, self.force_pattern)
         if force is not None:
             forced = force.strip().lower()
-            pool = (
-                self.canary if forced == b"always" else self.stable if forced == b"never" else None
-            )
-            if pool is not None:
-                return self._serving(pool), None
-        if not hashed and self.hash_cookie is not None:
-            hashed = cookies.get(self.hash_cookie)
+            if forced == b"always" and self.canary is not None:
+                return self.canary, None
+            if forced == b"never" and self.stable is not None:
+                return self.stable, None
+        if not hashed and cookie is not None and self.hash_pattern is not None:
+            hashed = cookie_value(cookie, self.hash_pattern)
         fresh = None
         if hashed:
             bucket = routing.bucket_of(hashed)
         else:
-            held = cookies.get(self.cookie)
+            held = cookie_value(cookie, self.bucket_pattern) if cookie is not None else None
             if held is not None and 0 < len(held) <= 4 and held.isdigit():
                 bucket = int(held)
             else:
                 bucket = fresh = draw()
-        index = routing.pool_for_bucket(self.pools, bucket, self.offset)
-        return self._serving(self.weighted[index]), fresh
-
-    def _serving(self, pool: PoolTarget) -> PoolTarget | None:
-        """`pool`, or when it has no backend another pool that has."""
-        if pool.backends:
-            return pool
-        return self.serving[0] if self.serving else None
+        turned = bucket + self.offset
+        if turned >= routing.WEIGHT_SCALE:
+            turned %= routing.WEIGHT_SCALE
+        return self.weighted[bisect_right(self.edges, turned)], fresh
 
 
-_SPACE = b" \t"
-_SEMICOLON, _EQUALS, _QUOTE = ord(";"), ord("="), ord('"')
+def cookie_value(header: bytes, pattern: bytes) -> bytes | None:
+    """The value of the first cookie `pattern` (its name and `=`) names in a Cookie header,
+    found by searching for it rather than parsing every cookie: linear in the header's
+    length, which the request head's limit bounds."""
+    at = header.find(pattern)
+    while at >= 0:
+        i = at - 1
+        while i >= 0 and (header[i] == _SPACE or header[i] == _TAB):
+            i -= 1
+        if i < 0 or header[i] == _SEMICOLON:
+            start = at + len(pattern)
+            stop = header.find(b";", start)
+            value = header[start : stop if stop >= 0 else len(header)].strip()
+            if len(value) > 1 and value[0] == _QUOTE and value[-1] == _QUOTE:
+                value = value[1:-1]
+            return value
+        at = header.find(pattern, at + 1)  # inside another cookie's name or value
+    return None
 
 
-def cookie_values(headers: list[bytes], names: tuple[bytes, ...]) -> dict[bytes, bytes]:
-    """The values of the cookies `names` in Cookie header values (the first of each name),
-    found by searching for each name rather than parsing every cookie: linear in the
-    headers' length for each name, so bounded by the request head's limit."""
-    found: dict[bytes, bytes] = {}
-    for header in headers:
-        for name in names:
-            if name in found:
-                continue
-            size = len(header)
-            at = header.find(name)
-            while at >= 0:
-                end = at + len(name)
-                i = at - 1
-                while i >= 0 and header[i] in _SPACE:
-                    i -= 1
-                j = end
-                while j < size and header[j] in _SPACE:
-                    j += 1
-                if (i < 0 or header[i] == _SEMICOLON) and j < size and header[j] == _EQUALS:
-                    stop = header.find(b";", j + 1)
-                    value = header[j + 1 : stop if stop >= 0 else size].strip()
-                    if len(value) > 1 and value[0] == _QUOTE and value[-1] == _QUOTE:
-                        value = value[1:-1]
-                    found[name] = value
-                    break
-                at = header.find(name, end)  # inside another cookie's name or value
-    return found
+_SPACE, _TAB, _SEMICOLON, _QUOTE = ord(" "), ord("\t"), ord(";"), ord('"')
 
 
 class RouteMap:
