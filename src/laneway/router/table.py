@@ -187,21 +187,29 @@ def cookie_value(header: bytes, pattern: bytes) -> bytes | None:
     length, which the request head's limit bounds."""
     at = header.find(pattern)
     while at >= 0:
-        i = at - 1
-        while i >= 0 and (header[i] == _SPACE or header[i] == _TAB):
-            i -= 1
-        if i < 0 or header[i] == _SEMICOLON:
+        if at == 0 or header.endswith(_SEPARATORS, 0, at) or _after_blanks(header, at):
             start = at + len(pattern)
             stop = header.find(b";", start)
-            value = header[start : stop if stop >= 0 else len(header)].strip()
-            if len(value) > 1 and value[0] == _QUOTE and value[-1] == _QUOTE:
+            value = (header[start:stop] if stop >= 0 else header[start:]).strip()
+            if len(value) > 1 and value.startswith(b'"') and value.endswith(b'"'):
                 value = value[1:-1]
             return value
         at = header.find(pattern, at + 1)  # inside another cookie's name or value
     return None
 
 
-_SPACE, _TAB, _SEMICOLON, _QUOTE = ord(" "), ord("\t"), ord(";"), ord('"')
+def _after_blanks(header: bytes, at: int) -> bool:
+    """Whether only blanks stand between `at` and the header's start or a `;` (rare). Each
+    run of blanks precedes one match, so the runs scanned add up to the header at most."""
+    i = at - 1
+    while i >= 0 and header[i] in _BLANKS:
+        i -= 1
+    return i < 0 or header[i] == _SEMICOLON
+
+
+_SEPARATORS = (b"; ", b";")
+_BLANKS = b" \t"
+_SEMICOLON = ord(";")
 
 
 class RouteMap:
