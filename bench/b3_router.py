@@ -1,7 +1,8 @@
 """B3: throughput and added latency of the built-in router, against a direct connection and HAProxy.
 
     python bench/b3_router.py [--duration 5] [--connections 32] [--rounds 2]
-                              [--layout split|shared|both] [--no-haproxy] [--before REV]
+                              [--layout split|shared|both] [--no-haproxy]
+                              [--before REV [--before-first]]
 
 Starts, on loopback only: a trivial upstream (uvloop, answers a fixed 200 to every request),
 the built-in router (`python -m laneway.router`) routing one host to it (and a second host
@@ -13,9 +14,11 @@ the CPU time the process used, and p50 latency at one connection. Layout `split`
 DESIGN.md's B3 (proxies alone on CPU 1; wrk and, for want of a third CPU, the upstream on
 CPU 0); `shared` leaves placement to the kernel. Prints a table and the ratios per layout;
 `--before main` adds the router of another git revision (its `src/`, exported), routing
-the plain host, for a before-and-after in the same run. Everything it started is stopped,
+the plain host, for a before-and-after in the same run (started after this tree's, or
+before with `--before-first`: here the first-started of two identical routers is the
+slower, docs/benchmarks.md). Everything it started is stopped,
 whatever happens. Needs `wrk`; HAProxy is optional.
-About 50 s per layout with the defaults.
+About 50 s per layout with the defaults, twice that with the split cases and --before.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HOST = "bench.app.localhost"
 SPLIT_HOST = "canary.app.localhost"
@@ -196,7 +200,8 @@ Target = tuple[int, int, tuple[str, ...]]
 def measure(
     targets: dict[str, Target], upstream_pid: int, args: argparse.Namespace, *, split: bool
 ) -> dict[str, dict[str, float]]:
-    """Best of `args.rounds` for each target; with `split`, proxies alone on CPU 1."""
+    """Best of `args.rounds` for each target, in turn, every other round in reverse order;
+    with `split`, proxies alone on CPU 1."""
     client_cpus, proxy_cpus = ({0}, {1}) if split else (None, None)
     pin(upstream_pid, client_cpus)
     for name, (_, pid, _) in targets.items():
@@ -204,8 +209,9 @@ def measure(
     results: dict[str, dict[str, float]] = {name: {} for name in targets}
     for port, _, headers in targets.values():  # warm up: connections, pools, caches
         wrk(port, connections=args.connections, duration=1, cpus=client_cpus, headers=headers)
-    for _ in range(args.rounds):
-        for name, (port, pid, headers) in targets.items():
+    for round_ in range(args.rounds):
+        order = list(targets.items())
+        for name, (port, pid, headers) in order if round_ % 2 == 0 else reversed(order):
             before, start = cpu_seconds(pid), time.monotonic()
             rps, _ = wrk(
                 port,
@@ -277,6 +283,24 @@ def start_router(
     return port, process
 
 
+def start_before(
+    rev: str, started: Processes, table: Any, tmp: Path, root: Path
+) -> tuple[int, int]:
+    """The router of git revision `rev` (its `src/` exported) serving `table`: port, pid."""
+    from laneway.router.driver import BuiltinRouterDriver
+
+    before = tmp / "before"
+    before.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "src"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+    table_file = tmp / "before.json"
+    BuiltinRouterDriver(table_file, pid=lambda: None).apply(table)
+    port, process = start_router(started, table_file, before / "src")
+    return port, process.pid
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
@@ -284,6 +308,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="runs per target; the best counts")
     parser.add_argument("--no-haproxy", action="store_true")
     parser.add_argument("--before", help="also run the router of this git revision")
+    parser.add_argument(
+        "--before-first",
+        action="store_true",
+        help="start that router before this tree's (which process starts first matters here)",
+    )
     parser.add_argument(
         "--layout",
         choices=["split", "shared", "both"],
@@ -329,6 +358,8 @@ def main() -> int:
             },
         )
         BuiltinRouterDriver(table_file, pid=lambda: None).apply(table)
+        if args.before and args.before_first:
+            before_router = start_before(args.before, started, table, Path(tmp), root)
         router_port, router = start_router(started, table_file, root / "src")
         plain = (f"Host: {HOST}",)
         split = (f"Host: {SPLIT_HOST}",)
@@ -343,18 +374,10 @@ def main() -> int:
             ),
         }
         if args.before:
-            before = Path(tmp) / "before"
-            before.mkdir()
-            archive = subprocess.run(
-                ["git", "-C", str(root), "archive", args.before, "src"],
-                check=True,
-                capture_output=True,
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
-            other_table = Path(tmp) / "before.json"
-            BuiltinRouterDriver(other_table, pid=lambda: None).apply(table)
-            port, process = start_router(started, other_table, before / "src")
-            targets[f"router ({args.before})"] = (port, process.pid, plain)
+            if not args.before_first:
+                before_router = start_before(args.before, started, table, Path(tmp), root)
+            port, pid = before_router
+            targets[f"router ({args.before})"] = (port, pid, plain)
         if haproxy:
             haproxy_port = free_port()
             config = Path(tmp) / "haproxy.cfg"
