@@ -18,6 +18,7 @@ import signal
 import socket
 import stat
 import sys
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -296,3 +297,25 @@ async def send_broken(port: int) -> int:
     finally:
         writer.close()
     return 3
+
+
+def test_a_router_that_cannot_be_asked_gives_no_counts(tmp_path: Path) -> None:
+    table_file = tmp_path / "routes.json"
+    drv = driver.BuiltinRouterDriver(table_file, pid=lambda: None)
+    assert drv.read_counters() is None  # no socket
+    path = driver.counters_path(table_file)
+    for answer in (b"not json", b'{"started": 1}', b'{"started": 1, "counters": [{}]}', b""):
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind(str(path))
+            listener.listen(1)
+
+            def answer_once(listener: socket.socket = listener, answer: bytes = answer) -> None:
+                accepted, _ = listener.accept()
+                with accepted:
+                    accepted.sendall(answer)
+
+            thread = threading.Thread(target=answer_once)
+            thread.start()
+            assert drv.read_counters() is None, answer
+            thread.join()
+        os.unlink(path)
