@@ -48,6 +48,7 @@ class Router:
         self.counters_file = driver.counters_path(self.table_file)
         self._server: asyncio.Server | None = None
         self._counters_server: asyncio.Server | None = None
+        self._counters_inode = 0
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -146,6 +147,7 @@ class Router:
                     os.unlink(address)  # a socket left by an earlier router
                 sock.bind(address)
                 os.chmod(address, 0o600)
+                self._counters_inode = os.stat(address).st_ino
             sock.listen(16)
             return await asyncio.get_running_loop().create_unix_server(
                 lambda: _CountersProtocol(self.snapshot), sock=sock
@@ -183,7 +185,8 @@ class Router:
         if self._counters_server is not None:
             self._counters_server.close()
             with contextlib.suppress(OSError), driver.unix_address(self.counters_file) as address:
-                os.unlink(address)
+                if os.stat(address).st_ino == self._counters_inode:  # not a newer router's
+                    os.unlink(address)
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
