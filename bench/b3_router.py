@@ -2,16 +2,23 @@
 
     python bench/b3_router.py [--duration 5] [--connections 32] [--rounds 2]
                               [--layout split|shared|both] [--no-haproxy]
+                              [--before REV [--before-first]]
 
 Starts, on loopback only: a trivial upstream (uvloop, answers a fixed 200 to every request),
-the built-in router (`python -m laneway.router`) routing one host to it, and, if installed,
+the built-in router (`python -m laneway.router`) routing one host to it (and a second host
+over a 1% canary split, measured twice: as fresh clients, each given a bucket and a
+Set-Cookie, and as returning ones sending their bucket cookie), and, if installed,
 HAProxy with one thread doing the same (Host match, X-Forwarded-For, keep-alive to the
 server). Then wrk (`apt-get install wrk`) measures each: requests/s at --connections with
 the CPU time the process used, and p50 latency at one connection. Layout `split` is
 DESIGN.md's B3 (proxies alone on CPU 1; wrk and, for want of a third CPU, the upstream on
 CPU 0); `shared` leaves placement to the kernel. Prints a table and the ratios per layout;
-everything it started is stopped, whatever happens. Needs `wrk`; HAProxy is optional.
-About 50 s per layout with the defaults.
+`--before main` adds the router of another git revision (its `src/`, exported), routing
+the plain host, for a before-and-after in the same run (started after this tree's, or
+before with `--before-first`: here the first-started of two identical routers is the
+slower, docs/benchmarks.md). Everything it started is stopped,
+whatever happens. Needs `wrk`; HAProxy is optional.
+About 50 s per layout with the defaults, twice that with the split cases and --before.
 """
 
 from __future__ import annotations
@@ -30,8 +37,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HOST = "bench.app.localhost"
+SPLIT_HOST = "canary.app.localhost"
+"""Routed over two pools by the same router: a 1% canary first, as a rollout's table has it."""
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!"
 
 
@@ -103,19 +113,18 @@ def parse_latency(text: str) -> float:
 
 
 def wrk(
-    port: int, *, connections: int, duration: float, cpus: set[int] | None
+    port: int,
+    *,
+    connections: int,
+    duration: float,
+    cpus: set[int] | None,
+    headers: tuple[str, ...] = (f"Host: {HOST}",),
 ) -> tuple[float, float]:
     """(requests/s, p50 latency in µs)."""
-    argv = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{max(1, round(duration))}s",
-        "--latency",
-        "-H",
-        f"Host: {HOST}",
-        f"http://127.0.0.1:{port}/",
-    ]
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency"]
+    for header in headers:
+        argv += ["-H", header]
+    argv.append(f"http://127.0.0.1:{port}/")
     out = subprocess.run(
         argv,
         capture_output=True,
@@ -184,27 +193,43 @@ backend app
 """
 
 
+Target = tuple[int, int, tuple[str, ...]]
+"""Port, the pid whose CPU time is counted, and the headers wrk sends."""
+
+
 def measure(
-    targets: dict[str, tuple[int, int]], upstream_pid: int, args: argparse.Namespace, *, split: bool
+    targets: dict[str, Target], upstream_pid: int, args: argparse.Namespace, *, split: bool
 ) -> dict[str, dict[str, float]]:
-    """Best of `args.rounds` for each target; with `split`, proxies alone on CPU 1."""
+    """Best of `args.rounds` for each target, in turn, every other round in reverse order;
+    with `split`, proxies alone on CPU 1."""
     client_cpus, proxy_cpus = ({0}, {1}) if split else (None, None)
     pin(upstream_pid, client_cpus)
-    for name, (_, pid) in targets.items():
+    for name, (_, pid, _) in targets.items():
         pin(pid, client_cpus if name == "direct" else proxy_cpus)
     results: dict[str, dict[str, float]] = {name: {} for name in targets}
-    for port, _ in targets.values():  # warm up: connections, pools, caches
-        wrk(port, connections=args.connections, duration=1, cpus=client_cpus)
-    for _ in range(args.rounds):
-        for name, (port, pid) in targets.items():
+    for port, _, headers in targets.values():  # warm up: connections, pools, caches
+        wrk(port, connections=args.connections, duration=1, cpus=client_cpus, headers=headers)
+    for round_ in range(args.rounds):
+        order = list(targets.items())
+        for name, (port, pid, headers) in order if round_ % 2 == 0 else reversed(order):
             before, start = cpu_seconds(pid), time.monotonic()
             rps, _ = wrk(
-                port, connections=args.connections, duration=args.duration, cpus=client_cpus
+                port,
+                connections=args.connections,
+                duration=args.duration,
+                cpus=client_cpus,
+                headers=headers,
             )
             cpu = (cpu_seconds(pid) - before) / (time.monotonic() - start)
             if rps > results[name].get("rps", 0):
                 results[name].update(rps=rps, cpu=cpu)
-            _, p50 = wrk(port, connections=1, duration=args.duration / 2, cpus=client_cpus)
+            _, p50 = wrk(
+                port,
+                connections=1,
+                duration=args.duration / 2,
+                cpus=client_cpus,
+                headers=headers,
+            )
             results[name]["p50"] = min(p50, results[name].get("p50", p50))
     return results
 
@@ -222,19 +247,58 @@ def report(results: dict[str, dict[str, float]], title: str) -> None:
             f"{name:<20} {r['rps']:>9.0f} {r['cpu']:>8.0%} {r['rps'] / max(r['cpu'], 1e-9):>10.0f} "
             f"{r['p50']:>9.0f} µs {added:>10}"
         )
-    ours = results["laneway router"]
-    print(f"router / direct, req/s: {ours['rps'] / direct['rps']:.2f}")
     theirs = results.get("haproxy (1 thread)")
-    if theirs:
-        efficiency = (ours["rps"] / ours["cpu"]) / (theirs["rps"] / theirs["cpu"])
-        print(
-            f"router / haproxy, req/s: {ours['rps'] / theirs['rps']:.2f}; per CPU-second: "
-            f"{efficiency:.2f}  (goal: at least 0.6)"
-        )
-        print(
-            f"p50 added, router minus haproxy: {ours['p50'] - theirs['p50']:.0f} µs  "
-            "(goal: within 15 µs)"
-        )
+    for name, ours in results.items():
+        if not name.startswith("router"):
+            continue
+        print(f"{name} / direct, req/s: {ours['rps'] / direct['rps']:.2f}")
+        if theirs:
+            efficiency = (ours["rps"] / ours["cpu"]) / (theirs["rps"] / theirs["cpu"])
+            print(
+                f"  / haproxy, req/s: {ours['rps'] / theirs['rps']:.2f}; per CPU-second: "
+                f"{efficiency:.2f}  (goal: at least 0.6); p50 added minus haproxy's: "
+                f"{ours['p50'] - theirs['p50']:.0f} µs (goal: within 15 µs)"
+            )
+
+
+def start_router(
+    started: Processes, table_file: Path, src: Path
+) -> tuple[int, subprocess.Popen[bytes]]:
+    port = free_port()
+    process = started.start(
+        [
+            sys.executable,
+            "-m",
+            "laneway.router",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--table",
+            str(table_file),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "PYTHONPATH": str(src)},
+    )
+    wait_for_port(port)
+    return port, process
+
+
+def start_before(
+    rev: str, started: Processes, table: Any, tmp: Path, root: Path
+) -> tuple[int, int]:
+    """The router of git revision `rev` (its `src/` exported) serving `table`: port, pid."""
+    from laneway.router.driver import BuiltinRouterDriver
+
+    before = tmp / "before"
+    before.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "src"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+    table_file = tmp / "before.json"
+    BuiltinRouterDriver(table_file, pid=lambda: None).apply(table)
+    port, process = start_router(started, table_file, before / "src")
+    return port, process.pid
 
 
 def main() -> int:
@@ -243,6 +307,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2, help="runs per target; the best counts")
     parser.add_argument("--no-haproxy", action="store_true")
+    parser.add_argument("--before", help="also run the router of this git revision")
+    parser.add_argument(
+        "--before-first",
+        action="store_true",
+        help="start that router before this tree's (which process starts first matters here)",
+    )
     parser.add_argument(
         "--layout",
         choices=["split", "shared", "both"],
@@ -259,7 +329,15 @@ def main() -> int:
         layouts = ["shared"]
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root / "src"))
-    from laneway.core.routing import Backend, Pool, Route, RoutingTable
+    from laneway.core.routing import (
+        CANARY,
+        STABLE,
+        WEIGHT_SCALE,
+        Backend,
+        Pool,
+        Route,
+        RoutingTable,
+    )
     from laneway.router.driver import BuiltinRouterDriver
 
     reports = []
@@ -269,29 +347,37 @@ def main() -> int:
         upstream_port = int(upstream.stdout.readline())
 
         table_file = Path(tmp) / "routes.json"
-        pool = Pool("v1", 100, (Backend("127.0.0.1", upstream_port),))
-        table = RoutingTable(1, {HOST: Route(HOST, "app", "bench", (pool,))})
-        BuiltinRouterDriver(table_file, pid=lambda: None).apply(table)
-        router_port = free_port()
-        router = started.start(
-            [
-                sys.executable,
-                "-m",
-                "laneway.router",
-                "--listen",
-                f"127.0.0.1:{router_port}",
-                "--table",
-                str(table_file),
-                "--log-level",
-                "warning",
-            ],
-            env={**os.environ, "PYTHONPATH": str(root / "src")},
+        backend = Backend("127.0.0.1", upstream_port)
+        pool = Pool("v1", WEIGHT_SCALE, (backend,))
+        canary = (Pool("v2", 100, (backend,), CANARY), Pool("v1", 9900, (backend,), STABLE))
+        table = RoutingTable(
+            1,
+            {
+                HOST: Route(HOST, "app", "bench", (pool,)),
+                SPLIT_HOST: Route(SPLIT_HOST, "app", "canary", canary),
+            },
         )
-        wait_for_port(router_port)
-        targets = {
-            "direct": (upstream_port, upstream.pid),
-            "laneway router": (router_port, router.pid),
+        BuiltinRouterDriver(table_file, pid=lambda: None).apply(table)
+        if args.before and args.before_first:
+            before_router = start_before(args.before, started, table, Path(tmp), root)
+        router_port, router = start_router(started, table_file, root / "src")
+        plain = (f"Host: {HOST}",)
+        split = (f"Host: {SPLIT_HOST}",)
+        targets: dict[str, Target] = {
+            "direct": (upstream_port, upstream.pid, plain),
+            "router": (router_port, router.pid, plain),
+            "router, split 1%, new": (router_port, router.pid, split),
+            "router, split 1%, cookie": (
+                router_port,
+                router.pid,
+                (*split, "Cookie: session=0123456789abcdef; laneway_bucket=5000"),
+            ),
         }
+        if args.before:
+            if not args.before_first:
+                before_router = start_before(args.before, started, table, Path(tmp), root)
+            port, pid = before_router
+            targets[f"router ({args.before})"] = (port, pid, plain)
         if haproxy:
             haproxy_port = free_port()
             config = Path(tmp) / "haproxy.cfg"
@@ -304,7 +390,7 @@ def main() -> int:
                 stderr=subprocess.DEVNULL,
             )
             wait_for_port(haproxy_port)
-            targets["haproxy (1 thread)"] = (haproxy_port, process.pid)
+            targets["haproxy (1 thread)"] = (haproxy_port, process.pid, plain)
         for layout in layouts:
             results = measure(targets, upstream.pid, args, split=layout == "split")
             where = (

@@ -1,12 +1,17 @@
 """B3, the router's own code: CPU per proxied request, this tree against another commit's.
 
     python bench/b3_router_code.py [--before main] [--requests 50000] [--rounds 5]
+                                   [--case single|split|split-cookie|clock]
 
 Drives `router.proxy.ProxyProtocol` over fake transports, no sockets and no event loop: a
 keep-alive client sends a GET with a few ordinary headers, the pooled backend connection
 answers a 13-byte 200, again and again. What is timed is the router's Python code alone
 (parsing, routing, rewriting both heads, the pool), the figure that holds when the machine
-is too busy for wrk's numbers to mean anything. Each round runs both trees in fresh
+is too busy for wrk's numbers to mean anything. `--case split` routes the host over two
+pools (a 1% canary first, as a rollout's table has it) and every request is a fresh
+client's (a bucket drawn, a Set-Cookie added); `split-cookie` sends laneway's bucket
+cookie, as a returning client does; `clock` times `time.monotonic()` alone (the counters
+read it twice per request). Each round runs both trees in fresh
 processes, one after the other, alternating which goes first; prints every round and the
 medians. `--before` is any git revision; its `src/` is exported to a temporary directory.
 """
@@ -50,7 +55,19 @@ class Transport(asyncio.Transport):
     def write_eof(self): pass
 
 backend = Backend("127.0.0.1", 9001)
-route = Route(HOST, "shop", "feature-x", (Pool("v1", 100, (backend,)),))
+case = sys.argv[2]
+if case == "clock":
+    n = int(sys.argv[1]) * 20
+    start = time.process_time()
+    for _ in range(n):
+        time.monotonic()
+    print((time.process_time() - start) / n * 1e6)
+    sys.exit()
+if case == "single":
+    pools = (Pool("v1", 10000, (backend,)),)
+else:
+    pools = (Pool("v2", 100, (backend,), "canary"), Pool("v1", 9900, (backend,), "stable"))
+route = Route(HOST, "shop", "feature-x", pools)
 state = RouterState(RoutingTable(1, {HOST: route}))
 conn = UpstreamConnection(state.upstreams, backend)
 upstream = Transport()
@@ -63,7 +80,9 @@ request = (
     b"GET /products?page=2 HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\n"
     b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0\r\n"
     b"Accept: text/html,application/xhtml+xml\r\nAccept-Language: en-US,en;q=0.5\r\n"
-    b"Accept-Encoding: gzip, deflate\r\nCookie: session=0123456789abcdef\r\n\r\n"
+    b"Accept-Encoding: gzip, deflate\r\nCookie: session=0123456789abcdef"
+    + (b"; laneway_bucket=5000" if case == "split-cookie" else b"")
+    + b"\r\n\r\n"
 )
 response = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!"
 n = int(sys.argv[1])
@@ -76,7 +95,7 @@ def once():
 
 protocol.data_received(request)
 conn.data_received(response)
-assert client.out == [response], client.out  # proxied, on the pooled connection
+assert client.out[0].endswith(b"Hello, world!"), client.out  # proxied, on the pooled connection
 for _ in range(2000):
     once()
 start = time.process_time()
@@ -86,10 +105,10 @@ print((time.process_time() - start) / n * 1e6)
 """
 
 
-def measure(src: Path, requests: int) -> float:
+def measure(src: Path, requests: int, case: str) -> float:
     env = {**os.environ, "PYTHONPATH": str(src)}
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(requests)],
+        [sys.executable, "-c", CHILD, str(requests), case],
         env=env,
         check=True,
         capture_output=True,
@@ -103,6 +122,9 @@ def main() -> None:
     parser.add_argument("--before", default="main", help="git revision to compare with")
     parser.add_argument("--requests", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--case", choices=["single", "split", "split-cookie", "clock"], default="single"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(
@@ -116,13 +138,16 @@ def main() -> None:
         for round_ in range(args.rounds):
             order = list(trees) if round_ % 2 == 0 else list(reversed(trees))
             for name in order:
-                results[name].append(measure(trees[name], args.requests))
+                results[name].append(measure(trees[name], args.requests, args.case))
             print(
                 f"round {round_ + 1}: "
                 + ", ".join(f"{name} {results[name][-1]:.2f} µs" for name in trees),
                 flush=True,
             )
-    print(f"\nCPU per request, median of {args.rounds} rounds of {args.requests} requests:")
+    print(
+        f"\nCPU per request ({args.case}), median of {args.rounds} rounds of "
+        f"{args.requests} requests:"
+    )
     for name, values in results.items():
         print(
             f"  {name:>12}: {statistics.median(values):.2f} µs  ({min(values):.2f}-{max(values):.2f})"

@@ -13,6 +13,7 @@ from laneway.api import (
     config_access,
     edge,
     flags,
+    metrics,
     ofrep,
     openapi,
     operations,
@@ -63,6 +64,7 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
         config_access.router,
         flags.router,
         ofrep.router,
+        metrics.router,
     ):
         # the cap applies inside the edge, which answers 401 before it (api/edge.py)
         app.include_router(router, max_body_size=edge.BODY_LIMIT)

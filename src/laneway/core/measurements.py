@@ -10,6 +10,7 @@ them in the Prometheus text format.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,18 +25,9 @@ STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
 def latency_bucket(seconds: float) -> int:
-    """The index of the histogram bucket `seconds` falls in (the last one past every bound)."""
-    if seconds <= LATENCY_BOUNDS[0]:
-        return 0
-    index = int(math.ceil(math.log(seconds / LATENCY_BOUNDS[0], 1.2) - 1e-9))
-    if index >= len(LATENCY_BOUNDS):
-        return len(LATENCY_BOUNDS)
-    # rounding of the bounds: step to the first bound not below `seconds`
-    while index > 0 and LATENCY_BOUNDS[index - 1] >= seconds:
-        index -= 1
-    while index < len(LATENCY_BOUNDS) and LATENCY_BOUNDS[index] < seconds:
-        index += 1
-    return index
+    """The index of the histogram bucket `seconds` falls in: the first bound not below it
+    (the last bucket past every bound)."""
+    return bisect_left(LATENCY_BOUNDS, seconds)
 
 
 def _zeros() -> tuple[int, ...]:

@@ -5,17 +5,22 @@ HAProxy and Gateway API drivers will share: `apply(table)` makes the table the o
 `verify(table)` says whether the data plane serves it yet. For the built-in router, `apply`
 writes the table file atomically and sends the router process SIGHUP (the router also
 notices the file on its own within half a second); the router answers by writing the
-version it loaded to `<table file>.applied`, which `verify` reads. This module also owns
-that file contract for `router.server`. Never raises because the router is down.
+version it loaded to `<table file>.applied`, which `verify` reads. `read_counters` asks the
+router for its counts on the Unix socket `<table file>.sock` (JSON: its start time and a
+`Measurement` per hostname and release). This module owns these file contracts for
+`router.server`. Never raises because the router is down.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from laneway import errors
@@ -27,6 +32,78 @@ from laneway.router.base import CounterKey
 def applied_path(table_file: Path) -> Path:
     """Where the router writes the version of the table it serves."""
     return table_file.with_name(table_file.name + ".applied")
+
+
+def counters_path(table_file: Path) -> Path:
+    """The Unix socket on which the router serves its counters (`read_snapshot`)."""
+    return table_file.with_name(table_file.name + ".sock")
+
+
+MAX_UNIX_PATH = 100
+"""Unix socket paths longer than this (the kernel takes 107 bytes) are reached through the
+directory's file descriptor (`unix_address`)."""
+
+
+@contextlib.contextmanager
+def unix_address(path: Path) -> Iterator[str]:
+    """An address for binding or connecting to the Unix socket `path`: the path itself, or
+    for a long one the same file through `/proc/self/fd` and its open directory."""
+    if len(os.fsencode(path)) <= MAX_UNIX_PATH:
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class CounterSnapshot:
+    """What the router's counters socket answers: since when it counts, and the counts."""
+
+    started: float
+    """The router's start, seconds since the epoch: another value means it restarted."""
+    counters: dict[CounterKey, Measurement]
+
+    @classmethod
+    def from_json(cls, text: bytes) -> CounterSnapshot:
+        data = json.loads(text)
+        return cls(
+            started=float(data["started"]),
+            counters={
+                (str(item["hostname"]), str(item["release"])): Measurement.from_json(item)
+                for item in data["counters"]
+            },
+        )
+
+
+COUNTERS_TIMEOUT = 0.5
+"""Seconds `read_snapshot` waits for the router, connecting and reading."""
+MAX_SNAPSHOT = 16 << 20
+
+
+def read_snapshot(table_file: Path, *, timeout: float = COUNTERS_TIMEOUT) -> CounterSnapshot | None:
+    """Ask the router serving `table_file` for its counters; None if it cannot be asked
+    (not running, not answering in time) or answers something unreadable. Blocking: call
+    it from a thread when on an event loop."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with (
+            unix_address(counters_path(table_file)) as address,
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock,
+        ):
+            sock.settimeout(timeout)
+            sock.connect(address)
+            while chunk := sock.recv(1 << 16):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_SNAPSHOT:
+                    return None
+        return CounterSnapshot.from_json(b"".join(chunks))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -86,5 +163,11 @@ class BuiltinRouterDriver:
         return applied >= table.version
 
     def read_counters(self) -> dict[CounterKey, Measurement] | None:
-        """Not served by the router yet: no counts (the canary work adds its socket)."""
-        return None
+        """The router's counts per (hostname, release) since it started; None if it cannot
+        be asked. Blocking (at most `COUNTERS_TIMEOUT`)."""
+        snapshot = read_snapshot(self.table_file)
+        return snapshot.counters if snapshot is not None else None
+
+    def read_snapshot(self) -> CounterSnapshot | None:
+        """The counts with the router's start time, to tell a restart. Blocking."""
+        return read_snapshot(self.table_file)

@@ -41,6 +41,8 @@ class Exchange:
         "until_eof",
         "status",
         "task",
+        "bucket",
+        "sent",
     )
 
     def __init__(self, method: bytes, keep_alive: bool, http10: bool, upgrade: bool) -> None:
@@ -67,6 +69,8 @@ class Exchange:
         self.until_eof = False  # the backend ends the body by closing
         self.status = 0
         self.task: asyncio.Task[None] | None = None
+        self.bucket: int | None = None  # drawn for a client of a split route: set in its cookie
+        self.sent = 0.0  # time.monotonic() when the request's end went to the backend
 
     def describe(self) -> str:
         if self.target is None:

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from random import random
+from time import monotonic
 from typing import cast
 
 import httptools
 
+from laneway.core.routing import WEIGHT_SCALE
 from laneway.router import flow
 from laneway.router.exchange import Exchange
 from laneway.router.headers import absolute_form, rewrite_request
@@ -213,7 +216,7 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         elif ex.method == b"CONNECT":
             ex.error = (405, "CONNECT is not supported by the laneway router.")
         else:
-            self._route(ex, host)
+            self._route(ex, host, headers)
         ex.retryable = not ex.has_body and ex.method in _RETRYABLE_METHODS
         self.pipeline.append(ex)
         if len(self.pipeline) == 1:
@@ -236,7 +239,7 @@ class ProxyProtocol(Relay, asyncio.Protocol):
             size += len(name) + len(value) + 4
         return size > limit
 
-    def _route(self, ex: Exchange, host: bytes | None) -> None:
+    def _route(self, ex: Exchange, host: bytes | None, headers: list[tuple[bytes, bytes]]) -> None:
         """Match the host and pick the pool, or set the answer the router gives instead."""
         target = self.state.routes.match(host) if host is not None else None
         if target is None:
@@ -244,7 +247,11 @@ class ProxyProtocol(Relay, asyncio.Protocol):
             ex.error = (404, f"No environment is served at {where}.")
             return
         ex.target = target
-        ex.pool = target.pick()
+        split = target.split
+        if split is None:
+            ex.pool = target.pick()
+        else:
+            ex.pool, ex.bucket = split.choose(headers, _draw)
         if ex.pool is None:
             ex.error = (503, target.unavailable_message)
 
@@ -263,6 +270,7 @@ class ProxyProtocol(Relay, asyncio.Protocol):
             self._to_upstream(ex, LAST_CHUNK)
         if ex.upstream is not None:
             ex.upstream.last_read = self.state.now  # the read timeout runs from here
+            ex.sent = monotonic()
         if not ex.keep_alive:
             self.reading_done = True
         if ex.response_done:
@@ -381,6 +389,11 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         else:
             self._drop_upstream(ex)
             self._respond(ex, status, message)
+
+
+def _draw() -> int:
+    """A fresh client's bucket."""
+    return int(random() * WEIGHT_SCALE)
 
 
 _OVER_LIMIT = error_page(

@@ -10,7 +10,9 @@ connection turns out to have been closed. It is that connection's `ResponseSink`
 the response head on (`router.headers`), reframes the body when the client needs it
 chunked, splices the bytes after a 101, and answers with the router's own page
 (`router.pages`) when nothing could be forwarded. It bumps the pool's counters (requests,
-5xx responses, upstream errors). Output to the client is collected in `_out` and written
+responses by status class, the router's own failures, latency from the request's end to the
+response head) and sets laneway's bucket cookie on the response of a split route's fresh
+client. Output to the client is collected in `_out` and written
 once per event (`flush`). Must not block.
 """
 
@@ -18,8 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left
 from collections import deque
+from time import monotonic
 
+from laneway.core.measurements import LATENCY_BOUNDS
 from laneway.router import flow
 from laneway.router.exchange import Exchange
 from laneway.router.headers import rewrite_response
@@ -35,6 +40,12 @@ LINGER = 2.0
 """Seconds a connection answered before its request was read whole (431, 408, 504) is still
 read, and what arrives thrown away, after the answer and a FIN: closing it at once, with
 the client's bytes unread, would send a reset that can destroy the answer on its way."""
+
+
+COOKIE_AGE = 30 * 24 * 3600
+"""Seconds laneway's bucket cookie lasts: a client keeps its side of a split this long."""
+
+_SET_COOKIE = b"set-cookie: %%s=%%d; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax\r\n" % COOKIE_AGE
 
 
 class _BadResponse(Exception):
@@ -64,12 +75,13 @@ class Relay:
     # -- the exchange
 
     def _start(self, ex: Exchange) -> None:
+        pool = ex.pool
+        if pool is not None:
+            pool.counters.requests += 1
         if ex.error is not None:
             self._respond(ex, *ex.error)
             return
-        pool = ex.pool
         assert pool is not None
-        pool.counters.requests += 1
         ex.start = pool.take()
         backend = pool.backends[ex.start]
         upstreams = self.state.upstreams
@@ -92,7 +104,6 @@ class Relay:
                     try:
                         conn = await upstreams.connect(backend)
                     except (OSError, TimeoutError) as exc:
-                        pool.counters.upstream_errors += 1
                         upstreams.mark_down(backend)
                         log.info(
                             "replica %s:%d of %s: cannot connect (%s)",
@@ -108,7 +119,6 @@ class Relay:
                 self._attach(ex, conn)
                 return
             if not self.closed and self.pipeline and self.pipeline[0] is ex:
-                # each refusal is counted above as an upstream error
                 self._respond(ex, 502, "No replica could be reached" + ex.describe() + ".")
         except Exception:  # a bug here must not leave the client hanging
             log.exception("router: connecting a request to a replica failed")
@@ -124,6 +134,8 @@ class Relay:
         conn.no_body = ex.method == b"HEAD"
         conn.received = False
         conn.last_read = self.state.now
+        if ex.request_done:
+            ex.sent = monotonic()
         if self.write_paused and conn.gate is not None:
             conn.gate.pause(flow.PEER_FULL)
         if ex.body:
@@ -148,8 +160,11 @@ class Relay:
 
     def _respond(self, ex: Exchange, status: int, message: str) -> None:
         """Answer with the router's own page instead of a backend's response."""
-        if ex.pool is not None and status >= 500:
-            ex.pool.counters.responses_5xx += 1
+        if ex.pool is not None:
+            if status >= 500:
+                ex.pool.counters.errors += 1
+            else:
+                ex.pool.counters.status(status)
         if self.state.draining:
             ex.keep_alive = False
         ex.status = status
@@ -168,10 +183,10 @@ class Relay:
 
     def _fail(self, ex: Exchange, status: int, message: str) -> None:
         """The backend side of `ex` failed: a page if nothing was sent yet, else cut the client."""
-        if ex.pool is not None:
-            ex.pool.counters.upstream_errors += 1
         self._drop_upstream(ex)
         if ex.response_started:
+            if ex.pool is not None and ex.status < 500:
+                ex.pool.counters.errors += 1  # the client got a head, then a broken body
             log.info("response cut short%s: %s", ex.describe(), message)
             self._abort()
         else:
@@ -219,15 +234,18 @@ class Relay:
             if status == 101:
                 ex.response_started = True
                 ex.status = 101
+                self._count(ex, status)
                 if upgrade is not None:
                     out += (b"connection: upgrade\r\nupgrade: ", upgrade, b"\r\n")
             out.append(b"\r\n")
             self._out.append(b"".join(out))
             return
         ex.status = status
-        if status >= 500:
-            assert ex.pool is not None
-            ex.pool.counters.responses_5xx += 1
+        self._count(ex, status)
+        if ex.bucket is not None:
+            split = ex.target.split if ex.target is not None else None
+            if split is not None:
+                out.append(_SET_COOKIE % (split.cookie, ex.bucket))
         if not (length or ex.method == b"HEAD" or status == 204 or status == 304):
             ex.until_eof = not chunked
             if ex.http10:
@@ -245,6 +263,18 @@ class Relay:
             out.append(b"\r\n")
         ex.response_started = True
         self._out.append(b"".join(out))
+
+    def _count(self, ex: Exchange, status: int) -> None:
+        """A replica's response head: its status class, and the time since the request's end."""
+        pool = ex.pool
+        assert pool is not None
+        counters = pool.counters
+        index = status // 100 - 1
+        counters.statuses[index if index < 5 else 4] += 1
+        if ex.sent:
+            seconds = monotonic() - ex.sent
+            counters.latency[bisect_left(LATENCY_BOUNDS, seconds)] += 1
+            counters.latency_sum += seconds
 
     def response_body(self, data: bytes) -> None:
         if self.pipeline[0].rechunk:

@@ -4,7 +4,8 @@
 The table comes from a JSON file (`RoutingTable.to_json`) that `router.driver` writes: it is
 loaded at start, on SIGHUP, and on a 0.5 s tick when the file's identity, mtime or size
 changed. After each load the router writes the version it serves to `<file>.applied`; a bad
-file keeps the table in service and logs one line. The data path is `router.proxy`, one
+file keeps the table in service and logs one line. Its counters are served as JSON, one
+snapshot per connection, on the Unix socket `<file>.sock` (`driver.read_snapshot`). The data path is `router.proxy`, one
 protocol per client connection over the `router.state` they share.
 """
 
@@ -13,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import resource
 import signal
+import socket
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from laneway import errors
 from laneway.core.routing import RoutingTable
@@ -40,7 +44,11 @@ class Router:
         self.tick_interval = tick
         self.state = RouterState(options=options)
         self._stamp: tuple[int, int, int] | None = None
+        self.started = time.time()
+        self.counters_file = driver.counters_path(self.table_file)
         self._server: asyncio.Server | None = None
+        self._counters_server: asyncio.Server | None = None
+        self._counters_inode = 0
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -49,8 +57,20 @@ class Router:
 
     @property
     def counters(self) -> dict[CounterKey, PoolCounters]:
-        """Per (hostname, release): requests, 5xx responses, upstream errors."""
+        """Per (hostname, release): requests, responses by class, errors, latency."""
         return self.state.counters
+
+    def snapshot(self) -> bytes:
+        """What the counters socket answers (`driver.CounterSnapshot`)."""
+        return json.dumps(
+            {
+                "started": self.started,
+                "counters": [
+                    {"hostname": hostname, "release": release, **counts.snapshot().to_json()}
+                    for (hostname, release), counts in self.state.counters.items()
+                ],
+            }
+        ).encode()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -113,7 +133,29 @@ class Router:
             why = (why or str(exc)).lower()
             raise errors.InvalidInput(f"cannot listen on {host}:{port}: {why}") from exc
         self.load()  # no request is read before this returns: the loop has not run since
+        self._counters_server = await self._serve_counters()
         self._ticker = loop.create_task(self._tick_forever())
+
+    async def _serve_counters(self) -> asyncio.Server | None:
+        """Listen on the counters socket (0600, beside the table); each connection gets one
+        snapshot and is closed. Without it the router still routes: it logs why."""
+        path = self.counters_file
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with driver.unix_address(path) as address:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(address)  # a socket left by an earlier router
+                sock.bind(address)
+                os.chmod(address, 0o600)
+                self._counters_inode = os.stat(address).st_ino
+            sock.listen(16)
+            return await asyncio.get_running_loop().create_unix_server(
+                lambda: _CountersProtocol(self.snapshot), sock=sock
+            )
+        except OSError as exc:
+            sock.close()
+            log.warning("counters not served on %s: %s", path, exc.strerror or exc)
+            return None
 
     async def _tick_forever(self) -> None:
         while True:
@@ -140,6 +182,11 @@ class Router:
             if connection.transport is not None:
                 connection.transport.abort()
         state.upstreams.close_all()
+        if self._counters_server is not None:
+            self._counters_server.close()
+            with contextlib.suppress(OSError), driver.unix_address(self.counters_file) as address:
+                if os.stat(address).st_ino == self._counters_inode:  # not a newer router's
+                    os.unlink(address)
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -147,6 +194,16 @@ class Router:
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+
+class _CountersProtocol(asyncio.Protocol):
+    def __init__(self, snapshot: Callable[[], bytes]) -> None:
+        self.snapshot = snapshot
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        writer = cast(asyncio.WriteTransport, transport)  # uvloop's is not a subclass
+        writer.write(self.snapshot())
+        writer.close()
 
 
 async def serve(

@@ -55,9 +55,10 @@ class RouterState:
         """Swap the table whole; counters of (hostname, release) pairs it no longer has go."""
         routes = RouteMap(table, self.counters)
         live = {
-            (target.route.hostname, pool.release)
-            for target in routes.targets.values()
-            for pool in target.pools
+            (hostname, pool.release)
+            for hostname, route in table.routes.items()
+            for pool in route.pools
+            if pool.weight > 0
         }
         for key in [key for key in self.counters if key not in live]:
             del self.counters[key]

@@ -1,13 +1,16 @@
 """The shapes the built-in router's modules speak: its options and the numbers it keeps.
 
 `ProxyOptions` (timeouts and limits) is read by `router.state` and `router.proxy`;
-`PoolCounters` per (hostname, release) are kept by `router.state`, bumped by the proxy and
-read by canary analysis. Plain records, no I/O.
+`PoolCounters` per (hostname, release) are kept by `router.state`, bumped by the relay and
+served on the counters socket (`router.server`) for canary analysis and `/metrics`. Plain
+records, no I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from laneway.core.measurements import LATENCY_BOUNDS, Measurement, latency_bucket
 
 
 @dataclass(frozen=True)
@@ -32,13 +35,36 @@ class ProxyOptions:
     max_connections: int = 10_000  # client connections; beyond, a new one gets 503 and is closed
 
 
-@dataclass(slots=True)
 class PoolCounters:
-    """Per route and release, since the router started; canary analysis reads differences."""
+    """The mutable twin of `core.measurements.Measurement`, per (hostname, release), since the
+    router started: bumped in place on the hot path, copied out by `snapshot`."""
 
-    requests: int = 0
-    responses_5xx: int = 0
-    upstream_errors: int = 0
+    __slots__ = ("requests", "statuses", "errors", "latency", "latency_sum")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.statuses = [0, 0, 0, 0, 0]  # 1xx .. 5xx from the replicas (and the router's own 4xx)
+        self.errors = 0  # the router's own 5xx: no replica reachable, too slow, cut short
+        self.latency = [0] * (len(LATENCY_BOUNDS) + 1)
+        self.latency_sum = 0.0
+
+    def status(self, status: int) -> None:
+        index = status // 100 - 1
+        self.statuses[index if 0 <= index < 5 else 4] += 1
+
+    def took(self, seconds: float) -> None:
+        self.latency[latency_bucket(seconds)] += 1
+        self.latency_sum += seconds
+
+    def snapshot(self) -> Measurement:
+        s = self.statuses
+        return Measurement(
+            requests=self.requests,
+            statuses=(s[0], s[1], s[2], s[3], s[4]),
+            errors=self.errors,
+            latency=tuple(self.latency),
+            latency_sum=self.latency_sum,
+        )
 
 
 CounterKey = tuple[str, str]  # (hostname, release)
