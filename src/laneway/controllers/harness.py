@@ -112,7 +112,9 @@ class Harness:
                 if harness.kill_after is not None and len(harness.applied) >= harness.kill_after:
                     raise Killed()
 
-        self.reconciler = Reconciler(self.ctx, http=http, confirm_routes=router.confirm)
+        self.reconciler = Reconciler(
+            self.ctx, http=http, confirm_routes=router.confirm, counters=router.counters_for
+        )
         announce = self.reconciler.rolling._announce
 
         def counted(

@@ -59,7 +59,10 @@ class Manager:
         self.http = httpx.AsyncClient()
         self.router = RouterController(ctx)
         self.reconciler = EnvironmentReconciler(
-            ctx, http=self.http, confirm_routes=self.router.confirm
+            ctx,
+            http=self.http,
+            confirm_routes=self.router.confirm,
+            counters=self.router.counters_for,
         )
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._wakeups: dict[str, asyncio.Event] = {}

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 
+from laneway.analysis.criteria import Criteria
+from laneway.analysis.judge import judge as analysis_judge
+from laneway.analysis.types import Needed, Verdict
 from laneway.controllers.context import Context
 from laneway.controllers.launching import Launcher
 from laneway.core import environments as plans
@@ -68,7 +72,12 @@ class Rolling:
                 counters=await self._counters(environment),
                 keep_warm=keep_warm,
             )
-            moved, effects = rollouts.advance(status, seen, self.ctx.clock())
+            now = self.ctx.clock()
+            moved, effects = rollouts.advance(status, seen, now)
+            judging = [e for e in effects if isinstance(e, rollouts.Judge)]
+            verdict = await self._judge(moved, judging[0], now) if judging else None
+            if verdict is not None:
+                moved = rollouts.judged(moved, str(verdict.outcome), verdict.summary, seen, now)
             if moved == status:
                 break
             effects = self._explained(environment, plan, effects)
@@ -80,6 +89,8 @@ class Rolling:
             )
             if saved is None:
                 break  # an intent was recorded meanwhile: the next pass starts from it
+            if verdict is not None:
+                self._record_verdict(environment, judging[0], verdict, now)
             self._announce(environment, saved, effects, took if served else None)
             done += effects
             environment = saved
@@ -88,6 +99,55 @@ class Rolling:
                 environment.id, EventType.SWITCHING, f"{waiting}; waiting for the router to confirm"
             )
         return environment, tuple(done), waiting
+
+    async def _judge(
+        self, status: rollouts.RolloutStatus, judge: rollouts.Judge, now: float
+    ) -> Verdict | None:
+        """The verdict of a window, computed in a thread (the statistics import scipy the
+        first time, and a judgement must never hold the event loop)."""
+        analysis = status.strategy.analysis
+        if analysis is None:
+            return None
+        criteria = criteria_of(analysis.criteria)
+        verdict = await asyncio.to_thread(judge_window, judge, criteria)
+        if verdict.needed_requests is None:
+            return verdict
+        wait = _time_needed(judge, verdict.needed_requests, now)
+        return replace(verdict, summary=verdict.summary + (f": about {wait}" if wait else ""))
+
+    def _record_verdict(
+        self, environment: Environment, judge: rollouts.Judge, verdict: Verdict, now: float
+    ) -> None:
+        status = environment.rollout
+        assert status.canary is not None
+        seconds = max(now - judge.since, 1e-9)
+        detail = verdict.to_json() | {
+            "window_seconds": round(now - judge.since, 3),
+            "canary": {
+                "requests": judge.canary.requests,
+                "failed": judge.canary.failed,
+                "rate": round(judge.canary.requests / seconds, 3),
+            },
+            "baseline": {
+                "requests": judge.stable.requests,
+                "failed": judge.stable.failed,
+                "rate": round(judge.stable.requests / seconds, 3),
+            },
+        }
+        self.ctx.store.add_verdict(
+            environment.id,
+            release=status.canary.release,
+            step=status.step_index + 1,
+            weight=status.weight,
+            outcome=str(verdict.outcome),
+            summary=verdict.summary,
+            detail=detail,
+        )
+        self.ctx.store.add_event(
+            environment.id,
+            EventType.ROLLOUT,
+            f"v{status.canary.release} at {rollouts.percent(status.weight)}: {verdict.summary}",
+        )
 
     async def _counters(self, environment: Environment) -> Mapping[str, Measurement] | None:
         if self.counters is None or environment.rollout.strategy.analysis is None:
@@ -164,6 +224,40 @@ class Rolling:
             environment.id,
             lambda status: rollouts.abort(status, reason) if status.canary else status,
         )
+
+
+def criteria_of(numbers: Mapping[str, float]) -> Criteria:
+    """The analysis's criteria from the numbers a strategy keeps."""
+    whole = {"min_requests", "looks"}
+    return Criteria(
+        **{key: int(value) if key in whole else value for key, value in numbers.items()}  # type: ignore[arg-type]
+    )
+
+
+def judge_window(judge: rollouts.Judge, criteria: Criteria) -> Verdict:
+    return analysis_judge(judge.canary, judge.stable, criteria)
+
+
+def _time_needed(judge: rollouts.Judge, needed: Needed, now: float) -> str | None:
+    """How long the next verdict's requests take at each side's rate over this window."""
+    seconds = now - judge.since
+    if seconds <= 0:
+        return None
+    waits = []
+    for more, side in ((needed.canary, judge.canary), (needed.baseline, judge.stable)):
+        if more <= 0:
+            continue
+        if side.requests == 0:
+            return "no request has reached it yet"
+        waits.append(more / (side.requests / seconds))
+    if not waits:
+        return None
+    wait = max(waits)
+    if wait < 90:
+        return f"{wait:.0f}s at the current rate"
+    if wait < 5400:
+        return f"{wait / 60:.0f}m at the current rate"
+    return f"{wait / 3600:.1f}h at the current rate"
 
 
 def _awaited(status: rollouts.RolloutStatus) -> str:

@@ -16,6 +16,7 @@ from laneway.controllers.context import Context
 from laneway.controllers.specs import NotParsed
 from laneway.core import routing
 from laneway.core.environments import backoff
+from laneway.core.measurements import Measurement
 from laneway.core.rollouts import Side
 from laneway.core.types import Environment, Phase
 from laneway.router.base import RouterDriver
@@ -168,6 +169,17 @@ class RouterController:
                 return False
             await asyncio.sleep(0.002)
         return True
+
+    async def counters_for(self, environment: Environment) -> dict[str, Measurement] | None:
+        """The environment's route's counts per release label, read from the data plane in
+        a thread; None if it cannot be asked now."""
+        counts = await asyncio.to_thread(self.driver.read_counters)
+        if counts is None:
+            return None
+        hostname = routing.hostname_for(
+            environment.app, environment.name, domain=self.ctx.settings.domain
+        )
+        return {release: m for (host, release), m in counts.items() if host == hostname}
 
     def refresh(self, environments: list[Environment], specs: dict[str, dict[int, Spec]]) -> bool:
         """Apply the table if it changed; True when a new table was written.

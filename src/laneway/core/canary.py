@@ -14,7 +14,16 @@ from pydantic import ValidationError
 
 from laneway.core import rollouts
 from laneway.errors import InvalidInput
-from laneway.spec.canary import Canary, basis_points, interval_seconds, pause_seconds
+from laneway.spec.canary import (
+    Canary,
+    basis_points,
+    interval_seconds,
+    latency_seconds,
+    pause_seconds,
+)
+
+LOOKS_PER_STEP = 3
+"""Verdicts a weight step is expected to take: the false-alarm rate is shared among them."""
 
 
 def merged(section: Canary, overrides: Mapping[str, Any]) -> Canary:
@@ -45,11 +54,22 @@ def strategy(section: Canary) -> rollouts.Strategy:
             assert points is not None  # the model checked it
             steps.append(rollouts.SetWeight(points))
     sticky = section.sticky
+    judged = sum(1 for s in steps if isinstance(s, rollouts.SetWeight) and s.weight < 10_000)
+    criteria: dict[str, float] = {
+        "min_requests": section.min_requests,
+        "latency_percentile": section.latency_percentile,
+        "looks": max(12, LOOKS_PER_STEP * judged),
+    }
+    if section.max_error_rate is not None:
+        criteria["max_error_rate"] = section.max_error_rate / 100
+    if section.max_latency is not None:
+        criteria["max_latency"] = latency_seconds(section.max_latency)
     return rollouts.Strategy(
         steps=tuple(steps),
         analysis=rollouts.Analysis(
             interval=interval_seconds(section.interval),
             failure_limit=section.failure_limit,
+            criteria=criteria,
         ),
         sticky_header=sticky.header.lower() if sticky and sticky.header else None,
         sticky_cookie=sticky.cookie if sticky else None,

@@ -59,6 +59,8 @@ def to_json(status: RolloutStatus) -> dict[str, Any]:
         "warm": side(status.warm),
         "warm_until": status.warm_until,
         "ended": status.ended,
+        "judged_at": status.judged_at,
+        "note": status.note,
     }
 
 
@@ -111,4 +113,6 @@ def from_json(data: Mapping[str, Any]) -> RolloutStatus:
         warm=side(data.get("warm")),
         warm_until=float(data.get("warm_until", 0.0)),
         ended=data.get("ended"),
+        judged_at=None if data.get("judged_at") is None else float(data["judged_at"]),
+        note=data.get("note"),
     )

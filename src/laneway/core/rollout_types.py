@@ -112,6 +112,11 @@ class RolloutStatus:
     warm_until: float = 0.0
     ended: str | None = None
     """How the last rollout ended: `promoted` or `aborted`; None while one runs."""
+    judged_at: float | None = None
+    """When the current window was last judged inconclusive: the next look waits an interval
+    from then, so waiting for data does not judge (and risk a false alarm) at every pass."""
+    note: str | None = None
+    """The last verdict's summary, or why the rollout waits."""
 
     @property
     def wanted(self) -> Side | None:

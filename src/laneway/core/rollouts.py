@@ -275,6 +275,7 @@ def _step(status: RolloutStatus) -> Step:
 def _next_step(status: RolloutStatus, now: float) -> RolloutStatus:
     return replace(
         status,
+        judged_at=None,
         step_index=min(status.step_index + 1, len(status.strategy.steps) - 1),
         step_since=now if status.served == status.weight else None,
         window=None,
@@ -290,6 +291,7 @@ def _open_window(status: RolloutStatus, seen: Seen, now: float) -> RolloutStatus
     empty = Measurement()
     return replace(
         status,
+        judged_at=None,
         window=Window(
             since=now,
             canary=counters.get(status.canary.label, empty),
@@ -307,7 +309,8 @@ def _due(
     if status.window is None:
         reopened = _open_window(status, seen, now)
         return reopened if reopened.window is not None else None
-    if now - status.window.since < analysis.interval:
+    last = status.judged_at if status.judged_at is not None else status.window.since
+    if now - last < analysis.interval:
         return None
     assert status.canary is not None and status.stable is not None
     counters = seen.counters
@@ -331,13 +334,14 @@ def judged(
     if status.canary is None or status.aborted is not None or status.strategy.analysis is None:
         return status
     if outcome == "pass":
-        return _next_step(status, now)
+        return replace(_next_step(status, now), note=summary)
     if outcome == "fail":
         failures = status.failures + 1
+        noted = replace(status, failures=failures, note=summary)
         if failures > status.strategy.analysis.failure_limit:
-            return abort(replace(status, failures=failures), f"verdict: {summary}")
-        return _open_window(replace(status, failures=failures), seen, now)
-    return status
+            return abort(noted, f"verdict: {summary.removeprefix('fail: ')}")
+        return _open_window(noted, seen, now)
+    return replace(status, judged_at=now, note=summary)
 
 
 def _promoted(

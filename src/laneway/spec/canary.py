@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 PAUSE = re.compile(r"^pause(?: (\d+)(s|m|h))?$")
 UNITS = {"s": 1, "m": 60, "h": 3600}
 INTERVAL = r"^\d+(s|m|h)$"
+LATENCY = r"^\d+(ms|s)$"
 MAX_STEPS = 20
 Step = float | str
 
@@ -50,6 +51,8 @@ def default_steps() -> list[Step]:
 
 
 class Canary(_Strict):
+    """How a canary rollout goes: its steps, how each is judged, what keeps a user on a side."""
+
     steps: list[Step] = Field(
         default_factory=default_steps,
         min_length=1,
@@ -58,10 +61,33 @@ class Canary(_Strict):
         "decimals at most), or `pause` (until `laneway canary resume`) or `pause 10m`.",
     )
     interval: Annotated[str, Field(pattern=INTERVAL)] = Field(
-        default="1m", description="How long each weight is held and judged, at least."
+        default="2m",
+        description="How long each weight is held before it is judged, at least (2m catches a "
+        "1% -> 3% error regression of a 5% canary at 100 requests/s within 3 intervals: "
+        "docs/benchmarks.md, B7).",
     )
     failure_limit: int = Field(
         default=1, ge=0, le=10, strict=True, description="Failed verdicts tolerated."
+    )
+    min_requests: int = Field(
+        default=200,
+        ge=1,
+        le=10_000_000,
+        strict=True,
+        description="Requests each side needs before a verdict is more than inconclusive.",
+    )
+    max_error_rate: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description="A limit on the canary's failed requests, in percent, whatever stable does.",
+    )
+    max_latency: Annotated[str, Field(pattern=LATENCY)] | None = Field(
+        default=None,
+        description="A limit on the canary's latency percentile (`500ms`, `2s`).",
+    )
+    latency_percentile: float = Field(
+        default=99.0, gt=50, lt=100, description="The percentile of the latency checks."
     )
     sticky: Sticky | None = Field(
         default=None,
@@ -107,6 +133,13 @@ def pause_seconds(step: str) -> float | None:
     if match is None or match.group(1) is None:
         return None
     return float(int(match.group(1)) * UNITS[match.group(2)])
+
+
+def latency_seconds(latency: str) -> float:
+    """`500ms` -> 0.5; `2s` -> 2.0."""
+    if latency.endswith("ms"):
+        return int(latency[:-2]) / 1000
+    return float(int(latency[:-1]))
 
 
 def interval_seconds(interval: str) -> float:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from laneway.spec.canary import Canary
 from laneway.spec.names import DNS_LABEL as DNS_LABEL
 
 ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -282,6 +283,11 @@ class Spec(_Strict):
     parity: Parity = Field(
         default_factory=lambda: Parity(),
         description="What `laneway diff` accepts as a declared difference between environments.",
+    )
+    canary: Canary = Field(
+        default_factory=lambda: Canary(),
+        description="How `laneway canary start` rolls a release out by default: steps, "
+        "interval, limits, stickiness.",
     )
     # Last on purpose: its validator checks what spans fields, seeing every field before it
     # that is valid, so those problems are reported together with the rest.

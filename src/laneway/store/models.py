@@ -152,3 +152,21 @@ class FlagChangeRow(Base):
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     before_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     after_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class VerdictRow(Base):
+    """One verdict of a canary's analysis: what was compared, the outcome, the numbers."""
+
+    __tablename__ = "rollout_verdicts"
+    __table_args__ = (
+        Index("ix_rollout_verdicts_environment_id_release", "environment_id", "release"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment_id: Mapped[str] = mapped_column(String(16))
+    release: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[int] = mapped_column(Integer)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    verdict_json: Mapped[str] = mapped_column(Text)

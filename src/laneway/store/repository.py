@@ -46,6 +46,7 @@ from laneway.store.models import (
     ReleaseRow,
     ResourceRow,
     TokenRow,
+    VerdictRow,
 )
 from laneway.store.records import (
     aware,
@@ -55,13 +56,14 @@ from laneway.store.records import (
 )
 from laneway.store.releases import ReleaseStore
 from laneway.store.vault import Vault
+from laneway.store.verdicts import VerdictStore
 
 TRAFFIC = ("rollout_json", "rollout_version", "id")
 """Written only through the rollout's own functions (store/releases.py)."""
 CHECK_THEN_INSERT_ATTEMPTS = 10  # each lost race is another caller's win: 10 racers at once
 
 
-class Store(ReleaseStore):
+class Store(ReleaseStore, VerdictStore):
     def __init__(self, engine: Engine, *, vault: Vault | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -273,6 +275,7 @@ class Store(ReleaseStore):
             s.execute(delete(ResourceRow).where(ResourceRow.environment_id == environment_id))
             s.execute(delete(ReleaseRow).where(ReleaseRow.environment_id == environment_id))
             s.execute(delete(FlagSetRow).where(FlagSetRow.environment_id == environment_id))
+            s.execute(delete(VerdictRow).where(VerdictRow.environment_id == environment_id))
 
     # port leases ------------------------------------------------------------------------
 

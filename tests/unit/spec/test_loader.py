@@ -405,7 +405,7 @@ UNKNOWN_KEY = [
     pytest.param(
         "app: shop\nservics: {web: {command: run}}\nservices: {web: {command: run}}\n",
         "laneway.yaml:2:1: servics: unknown key; did you mean 'services'? (allowed: app, build, "
-        "env, environments, hooks, parity, pipeline, resources, services)",
+        "canary, env, environments, hooks, parity, pipeline, resources, services)",
         id="top level",
     ),
     pytest.param(

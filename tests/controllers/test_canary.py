@@ -1,0 +1,126 @@
+"""Canary rollouts on the fake runtime, the fake router and a fake clock: steps, verdicts from
+the router's counters, waiting when data is short, abort on a regression."""
+
+from __future__ import annotations
+
+import pytest
+
+from laneway.controllers.harness import Harness
+from laneway.core import rollouts
+from laneway.core.measurements import LATENCY_BOUNDS, Measurement, latency_bucket
+from laneway.core.rollouts import Analysis, SetWeight, Strategy
+
+STRATEGY = Strategy(
+    steps=(SetWeight(100), SetWeight(2_500)),
+    analysis=Analysis(interval=60.0, failure_limit=0, criteria={"min_requests": 100}),
+)
+
+
+def counts(requests: int, failed: int = 0) -> Measurement:
+    """`requests` answered, `failed` of them with a 5xx, all in about 50 ms."""
+    latency = [0] * (len(LATENCY_BOUNDS) + 1)
+    latency[latency_bucket(0.05)] = requests
+    return Measurement(
+        requests=requests, statuses=(0, requests - failed, 0, 0, failed), latency=tuple(latency)
+    )
+
+
+def running_canary(harness: Harness) -> str:
+    env = harness.create(build_id=harness.add_build())
+    harness.converge(env)
+    harness.deploy(env, harness.add_build(files={"v": "2"}), strategy=STRATEGY)
+    harness.settle(env, 5)
+    status = harness.environment(env).rollout
+    assert (status.canary, status.weight, status.served) == (rollouts.Side(2, 2), 100, 100)
+    return env
+
+
+def host(harness: Harness) -> str:
+    return f"staging.shop.{harness.ctx.settings.domain}"
+
+
+def serve(harness: Harness, *, canary: Measurement, stable: Measurement) -> None:
+    harness.driver.counters = {(host(harness), "v2"): canary, (host(harness), "v1"): stable}
+
+
+def pools(harness: Harness) -> list[tuple[str, int, str]]:
+    assert harness.driver.table is not None
+    route = harness.driver.table.match(host(harness))
+    assert route is not None
+    return [(p.release, p.weight, p.role) for p in route.pools]
+
+
+def test_a_healthy_canary_walks_its_steps_on_verdicts_and_becomes_the_release(
+    harness: Harness,
+) -> None:
+    serve(harness, canary=counts(0), stable=counts(0))
+    env = running_canary(harness)
+    assert pools(harness) == [("v2", 100, "canary"), ("v1", 9_900, "stable")]
+    assert harness.events(env, "rollout")[-1] == "v2: 1% of clients (step 1 of 3)"
+    serve(harness, canary=counts(400, 2), stable=counts(40_000, 200))
+    harness.settle(env, 61)
+    status = harness.environment(env).rollout
+    assert (status.step_index, status.weight) == (1, 2_500)
+    verdicts = harness.store.verdicts(env)
+    assert [(v.step, v.weight, v.outcome) for v in verdicts] == [(1, 100, "pass")]
+    assert verdicts[0].detail["canary"]["requests"] == 400
+    assert pools(harness) == [("v2", 2_500, "canary"), ("v1", 7_500, "stable")]
+    serve(harness, canary=counts(20_400, 102), stable=counts(100_000, 500))
+    harness.settle(env, 61)
+    environment = harness.converge(env)
+    assert environment is not None and environment.live == 2
+    assert harness.states(env) == {"v1": "superseded", "v2": "live"}
+    assert pools(harness) == [("v2", 10_000, "stable")]
+    assert rollouts.phase(environment.rollout)[0] is rollouts.RolloutPhase.PROMOTED
+
+
+def test_a_canary_with_more_errors_is_aborted_and_takes_no_more_clients(harness: Harness) -> None:
+    serve(harness, canary=counts(0), stable=counts(0))
+    env = running_canary(harness)
+    serve(harness, canary=counts(1_000, 50), stable=counts(100_000, 1_000))
+    harness.settle(env, 61)
+    environment = harness.converge(env)
+    assert environment is not None
+    assert (environment.live, environment.release, environment.rollout.canary) == (1, 1, None)
+    assert harness.states(env) == {"v1": "live", "v2": "failed"}
+    assert pools(harness) == [("v1", 10_000, "stable")]
+    assert harness.alive(env, generation=2) == []
+    failed = harness.store.releases(env)[0]
+    assert failed.message.startswith("verdict: error rate"), failed.message
+    assert harness.store.verdicts(env)[-1].outcome == "fail"
+    assert rollouts.phase(environment.rollout)[0] is rollouts.RolloutPhase.ABORTED
+
+
+def test_too_little_traffic_waits_inconclusive_and_says_how_much_more(harness: Harness) -> None:
+    serve(harness, canary=counts(0), stable=counts(0))
+    env = running_canary(harness)
+    serve(harness, canary=counts(10), stable=counts(1_000))
+    harness.settle(env, 61)
+    status = harness.environment(env).rollout
+    assert (status.step_index, status.weight, status.aborted) == (0, 100, None)
+    assert status.note is not None and status.note.startswith("inconclusive: ")
+    assert "needs 90 more canary" in status.note and "at the current rate" in status.note
+    harness.settle(env, 30)
+    assert len(harness.store.verdicts(env)) == 1, "the next look waits an interval"
+    serve(harness, canary=counts(300), stable=counts(30_000))
+    harness.settle(env, 31)
+    assert harness.environment(env).rollout.step_index == 1
+
+
+@pytest.mark.parametrize("intent", ["pause", "abort"])
+def test_intents_take_effect_on_the_next_pass(harness: Harness, intent: str) -> None:
+    serve(harness, canary=counts(0), stable=counts(0))
+    env = running_canary(harness)
+    if intent == "pause":
+        harness.store.change_rollout(env, lambda s: rollouts.pause(s, "paused by test"))
+        serve(harness, canary=counts(400), stable=counts(40_000))
+        harness.settle(env, 61)
+        status = harness.environment(env).rollout
+        assert (status.weight, status.paused) == (100, ("paused by test",))
+        assert harness.store.verdicts(env) == []
+    else:
+        harness.store.change_rollout(env, lambda s: rollouts.abort(s, "aborted by test"))
+        environment = harness.converge(env)
+        assert environment is not None and environment.rollout.canary is None
+        assert harness.states(env)["v2"] == "failed"
+        assert pools(harness) == [("v1", 10_000, "stable")]
