@@ -188,8 +188,8 @@ def plan_environment(
     if environment.rollout.aborted is not None and live is not None:
         # an abort under way: the canary is brought no further; its processes stay until
         # the router sends it no client (core.rollouts), then they are leftovers
-        reason = environment.rollout.aborted.splitlines()[0]
-        step = Plan([], (), Phase.DEPLOYING, f"aborting v{environment.release}: {reason}")
+        message = f"aborting v{environment.release}; v{environment.live} serves"
+        step = Plan([], (), Phase.DEPLOYING, message)
     else:
         step = _plan_target(environment, generations.get(target_no), observed, previous, now=now)
     actions += step.actions
