@@ -68,6 +68,7 @@ def latency(canary: Measurement, baseline: Measurement, criteria: Criteria) -> C
         "z": test.z,
         "cles": test.cles,
         "margin": criteria.latency_margin,
+        "floor": criteria.latency_floor,
         "p_value": test.p,
         "alpha": criteria.alpha,
     }
@@ -75,8 +76,14 @@ def latency(canary: Measurement, baseline: Measurement, criteria: Criteria) -> C
         f"median {_ms(median_c)} vs {_ms(median_b)} ({_change(median_c, median_b)},"
         f" P(canary slower)={test.cles:.2f}, p={test.p:.2g})"
     )
-    worse = median_c > median_b * (1 + criteria.latency_margin)
+    worse = median_c > _allowed(median_b, criteria)
     return _decide(name, phrase, numbers, worse, test.p, criteria, n_c, n_b)
+
+
+def _allowed(baseline: float, criteria: Criteria) -> float:
+    """The slowest the canary may be: the margin over the baseline, and never less than the
+    floor over it (a fraction of a millisecond on a fast app is no regression)."""
+    return max(baseline * (1 + criteria.latency_margin), baseline + criteria.latency_floor)
 
 
 def latency_tail(canary: Measurement, baseline: Measurement, criteria: Criteria) -> Check:
@@ -109,6 +116,7 @@ def latency_tail(canary: Measurement, baseline: Measurement, criteria: Criteria)
         "baseline_above": above_b,
         "baseline_responses": n_b,
         "margin": criteria.latency_margin,
+        "floor": criteria.latency_floor,
         "p_value": p,
         "alpha": criteria.alpha,
     }
@@ -116,7 +124,7 @@ def latency_tail(canary: Measurement, baseline: Measurement, criteria: Criteria)
         f"{label} {_ms(tail_c)} vs {_ms(tail_b)} ({_change(tail_c, tail_b)};"
         f" {_percent(above_c / n_c)} vs {_percent(above_b / n_b)} past {_ms(bound)}, p={p:.2g})"
     )
-    worse = tail_c > tail_b * (1 + criteria.latency_margin)
+    worse = tail_c > _allowed(tail_b, criteria)
     return _decide(name, phrase, numbers, worse, p, criteria, n_c, n_b)
 
 

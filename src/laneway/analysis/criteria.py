@@ -20,6 +20,9 @@ class Criteria:
       increase").
     - `latency_margin`: how much slower (relative, 0.1 = 10%) the canary's median and tail
       percentile may be than the baseline's.
+    - `latency_floor`: and, whatever the margin, how much slower in seconds (0.002: 2 ms):
+      a fast app's fraction of a millisecond, a fresh process's colder caches, is no
+      regression a user notices.
     - `false_alarm_rate`: the share of rollouts of identical builds that may fail (0..0.5).
     - `looks`: how many verdicts a rollout makes at most (steps times intervals); the false
       alarm rate is shared among them (see `analysis/judge.py`).
@@ -31,6 +34,7 @@ class Criteria:
     latency_percentile: float = 99.0
     error_rate_margin: float = 0.005
     latency_margin: float = 0.10
+    latency_floor: float = 0.002
     false_alarm_rate: float = 0.01
     looks: int = 12
 
@@ -50,6 +54,7 @@ class Criteria:
             )
         _check_float("error_rate_margin", self.error_rate_margin, 0.0, 1.0, "between 0 and 1")
         _check_float("latency_margin", self.latency_margin, 0.0, 10.0, "between 0 and 10")
+        _check_float("latency_floor", self.latency_floor, 0.0, 60.0, "of seconds, 0 to 60")
         _check_float("false_alarm_rate", self.false_alarm_rate, 0.0, 0.5, "between 0 and 0.5")
         if self.false_alarm_rate <= 0:
             raise ValueError("false_alarm_rate must be above 0 (a verdict could never fail)")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from laneway import __version__
 from laneway.api import (
+    canary,
     config_access,
     edge,
     flags,
@@ -60,6 +61,7 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
     for router in (
         routes.router,
         pipeline.router,
+        canary.router,
         operations.router,
         config_access.router,
         flags.router,

@@ -22,8 +22,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, StrictStr
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from laneway.api import pipeline as releasing  # a module: api.pipeline imports this one
 from laneway.api.auth import Principal, require
-from laneway.api.pipeline import config_of, propose
 from laneway.api.schemas import JSON_NUMBER, AppName, EnvironmentName, ReleaseOut, _Body
 from laneway.controllers import hidden, runs
 from laneway.controllers.context import Context
@@ -126,14 +126,14 @@ def _again(
     """A release of what the environment has now (its build, commit, ref and config), with
     other counts or a restart: scale and restart change nothing else."""
     ctx = _ctx(request)
-    return propose(
+    return releasing.propose(
         request,
         environment,
         principal,
         build_id=environment.build_id,
         commit=environment.commit,
         ref=environment.ref,
-        config=config_of(ctx, environment.id, environment.release),
+        config=releasing.config_of(ctx, environment.id, environment.release),
         description=description,
         generation=generation,
         replicas=replicas,

@@ -9,6 +9,7 @@ the environment's events. Deploying what already runs changes nothing.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import cast
 
@@ -52,6 +53,11 @@ def _ctx(request: Request) -> Context:
 
 def _manager(request: Request) -> Manager:
     return cast(Manager, request.app.state.manager)
+
+
+def wake(request: Request, environment_id: str) -> None:
+    """Make the environment's worker pass now: an intent was recorded."""
+    _manager(request).wake(environment_id)
 
 
 # reading ------------------------------------------------------------------------------------
@@ -101,6 +107,7 @@ def propose(
     replicas: dict[str, int] | None = None,
     restart: bool = False,
     restarts: dict[str, float] | None = None,
+    strategy: rollouts.Strategy | None = None,
 ) -> ReleaseOut:
     """Make the next release the environment's target, unless it is what runs already (a
     restart is made all the same, and does not run the release hook again). `replicas`: its
@@ -139,6 +146,7 @@ def propose(
         replicas=replicas,
         skip_hook=restart,
         restarts=restarts,
+        strategy=strategy,
     )
     note = f" (hotfix: {hotfix_reason})" if hotfix_reason else ""
     ctx.store.add_event(environment.id, EventType.DEPLOY, f"{release.name}: {description}{note}")
@@ -146,10 +154,9 @@ def propose(
     return ReleaseOut.of(release, events_after=first)
 
 
-def _protect(
+def protect(
     request: Request,
     environment: Environment,
-    *,
     build_id: str | None,
     hotfix: bool,
     reason: str | None,
@@ -178,23 +185,11 @@ def deploy(
     """Deploy a ref (built if it has not been) or a build; answers with the new release."""
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
-    if (body.ref is None) == (body.build is None):
-        raise InvalidInput("give exactly one of ref or build")
-    build_id: str | None
-    if body.build:
-        build_id, commit = protection.build_of(ctx, app, body.build)
-        ref = environment.ref
-        what = f"deploy build {build_id[7:19]}"
-    else:
-        assert body.ref is not None
-        commit = builds.check_spec_at(FilePath(ctx.store.get_app(app).repo), body.ref, app=app)
-        build_id = protection.build_of_commit(ctx, app, commit)
-        ref = commit
-        what = f"deploy {body.ref} (commit {commit[:12]})"
-    _protect(
+    source = resolve_source(ctx, environment, ref=body.ref, build=body.build)
+    protect(
         request,
         environment,
-        build_id=build_id,
+        build_id=source.build_id,
         hotfix=body.hotfix,
         reason=body.reason,
     )
@@ -202,13 +197,38 @@ def deploy(
         request,
         environment,
         principal,
-        build_id=build_id,
-        commit=commit,
-        ref=ref,
+        build_id=source.build_id,
+        commit=source.commit,
+        ref=source.ref,
         config=config_of(ctx, environment.id, environment.release),
-        description=what,
+        description=f"deploy {source.what}",
         hotfix_reason=body.reason if body.hotfix else None,
     )
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a deploy or a canary rolls out: its build (None until a ref is built)."""
+
+    build_id: str | None
+    commit: str
+    ref: str | None
+    what: str
+
+
+def resolve_source(
+    ctx: Context, environment: Environment, *, ref: str | None, build: str | None
+) -> Source:
+    if (ref is None) == (build is None):
+        raise InvalidInput("give exactly one of ref or build")
+    if build:
+        found, built = protection.build_of(ctx, environment.app, build)
+        return Source(found, built, environment.ref, f"build {found[7:19]}")
+    assert ref is not None
+    repo = FilePath(ctx.store.get_app(environment.app).repo)
+    commit = builds.check_spec_at(repo, ref, app=environment.app)
+    build_id = protection.build_of_commit(ctx, environment.app, commit)
+    return Source(build_id, commit, commit, f"{ref} (commit {commit[:12]})")
 
 
 @router.post(
@@ -261,7 +281,7 @@ def promote(
         return promotion.create_target(request, app, body, live, principal)
     if body.kind is not None and body.kind != target.kind:
         raise Conflict(f"{body.target} exists already, of kind {target.kind}, not {body.kind}")
-    _protect(
+    protect(
         request,
         target,
         build_id=live.build_id,

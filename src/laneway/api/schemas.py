@@ -67,7 +67,7 @@ BuildRef = Annotated[
 ]
 
 
-class _Hotfix(_Body):
+class HotfixIn(_Body):
     """What lets a protected environment take a build that has not run before it."""
 
     hotfix: StrictBool = False
@@ -88,7 +88,7 @@ class AppOut(BaseModel):
     created_at: datetime
 
 
-class EnvironmentIn(_Hotfix):
+class EnvironmentIn(HotfixIn):
     name: StrictStr = Field(pattern=DNS_LABEL, description="Lowercase DNS label, e.g. feature-x.")
     kind: Kind = Kind.PREVIEW
     branch: StrictStr | None = Field(default=None, min_length=1, max_length=255)
@@ -227,12 +227,12 @@ class ReleaseOut(BaseModel):
         )
 
 
-class DeployIn(_Hotfix):
+class DeployIn(HotfixIn):
     ref: StrictStr | None = Field(default=None, min_length=1, max_length=255)
     build: BuildRef | None = None
 
 
-class PromoteIn(_Hotfix):
+class PromoteIn(HotfixIn):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     source: StrictStr = Field(alias="from", pattern=DNS_LABEL)

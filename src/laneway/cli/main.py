@@ -19,6 +19,7 @@ import typer
 
 from laneway.cli import (
     commands_builds,
+    commands_canary,
     commands_config,
     commands_env,
     commands_flags,
@@ -70,6 +71,7 @@ app.add_typer(commands_env.env_app, name="env")
 app.add_typer(commands_spec.spec_app, name="spec")
 app.add_typer(commands_config.config_app, name="config")
 app.add_typer(commands_flags.flags_app, name="flags")
+app.add_typer(commands_canary.canary_app, name="canary")
 
 UNUSED_IMPORTS = ("httpx._main", "trio")
 """Modules the command never runs that its libraries would import on the way: httpx's own

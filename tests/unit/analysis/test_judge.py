@@ -137,3 +137,15 @@ def test_importing_the_analysis_does_not_import_scipy() -> None:
         "assert 'scipy' not in sys.modules, 'scipy imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_slower_fast_app_within_the_floor_is_no_regression() -> None:
+    """25% slower at a 1 ms median is a quarter of a millisecond: under the 2 ms floor, it
+    passes; the same 25% at 50 ms fails, and with no floor the 1 ms one fails too."""
+    fast = measurement(20_000, quantile=lognormal(median=0.001))
+    slower = measurement(5_000, quantile=lognormal(median=0.00125))
+    assert outcomes(judge(slower, fast))["latency"] is Outcome.PASS
+    no_floor = Criteria(latency_floor=0.0)
+    assert outcomes(judge(slower, fast, no_floor))["latency"] is Outcome.FAIL
+    at_50 = measurement(5_000, quantile=lognormal(median=0.0625))
+    assert outcomes(judge(at_50, measurement(20_000)))["latency"] is Outcome.FAIL

@@ -19,6 +19,7 @@ import datetime as dt
 import html
 import json
 import os
+import random
 import signal
 import socket
 import sys
@@ -132,6 +133,16 @@ def info(count_visit: bool, pool: Pool) -> dict[str, Any]:
         "jobs_done": jobs_done,
         "pid": os.getpid(),
     }
+
+
+def misbehave() -> bool:
+    """What a bad release does, to try canaries with: `SHOP_DELAY_MS` slows every answer but
+    the health check, `SHOP_ERROR_RATE` (percent) answers that share of them with a 500."""
+    delay = float(os.environ.get("SHOP_DELAY_MS") or 0)
+    if delay > 0:
+        time.sleep(delay / 1000)
+    rate = float(os.environ.get("SHOP_ERROR_RATE") or 0)
+    return rate > 0 and random.random() * 100 < rate
 
 
 class NotMigrated(Exception):
@@ -273,7 +284,9 @@ class Handler(BaseHTTPRequestHandler):
     def dispatch(self, routes: dict[str, Callable[[], None]]) -> None:
         path = urlsplit(self.path).path
         try:
-            if path in routes:
+            if path != "/healthz" and misbehave():
+                self.reply(500, "internal error (SHOP_ERROR_RATE)\n")
+            elif path in routes:
                 routes[path]()
             elif path in ("/healthz", "/", "/api/info", "/api/jobs"):
                 allow = "POST" if path == "/api/jobs" else "GET"
