@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from laneway.controllers.harness import Harness, Killed
+from laneway.core import rollouts
+from laneway.core.measurements import LATENCY_BOUNDS, Measurement, latency_bucket
 
 Step = Callable[[Harness, dict[str, str]], None]
 
@@ -85,6 +87,26 @@ def _restart_web(h: Harness, ids: dict[str, str]) -> None:
     h.restart_service(ids["env"], "web")
 
 
+def _canary(h: Harness, ids: dict[str, str]) -> None:
+    """A canary of two weights judged on counts that grow with the fake clock (10 requests
+    a second, 0.5% failing, on each side), so each interval's verdict passes."""
+    host = f"staging.shop.{h.ctx.settings.domain}"
+
+    def counts() -> dict[tuple[str, str], Measurement]:
+        n = int(h.clock() * 10)
+        latency = [0] * (len(LATENCY_BOUNDS) + 1)
+        latency[latency_bucket(0.05)] = n
+        side = Measurement(n, (0, n - n // 200, 0, 0, n // 200), 0, tuple(latency))
+        return {(host, label): side for label in ("v1", "v2")}
+
+    h.driver.read_counters = counts  # type: ignore[method-assign]
+    strategy = rollouts.Strategy(
+        steps=(rollouts.SetWeight(100), rollouts.SetWeight(2_500)),
+        analysis=rollouts.Analysis(interval=20.0, criteria={"min_requests": 100}),
+    )
+    h.deploy(ids["env"], h.add_build(files={"v": "2"}), strategy=strategy)
+
+
 SCENARIOS = {
     "create": Scenario(_nothing, _create),
     "deploy": Scenario(_running, _deploy, after=31.0),
@@ -95,6 +117,7 @@ SCENARIOS = {
     "scale down": Scenario(_scaled, _scale_down),
     "restart": Scenario(_scaled, _restart, after=31.0),
     "restart one service": Scenario(_scaled, _restart_web, after=10.0),
+    "canary": Scenario(_running, _canary, after=120.0),
 }
 
 
