@@ -3,6 +3,11 @@ the router's counters, waiting when data is short, abort on a regression."""
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+
+import httpx
 import pytest
 
 from laneway.controllers.harness import Harness
@@ -124,3 +129,76 @@ def test_intents_take_effect_on_the_next_pass(harness: Harness, intent: str) -> 
         assert environment is not None and environment.rollout.canary is None
         assert harness.states(env)["v2"] == "failed"
         assert pools(harness) == [("v1", 10_000, "stable")]
+
+
+class Hook:
+    """A real HTTP endpoint for webhooks on a port chosen at run time: answers `code`,
+    keeps each request's JSON."""
+
+    def __init__(self) -> None:
+        self.code = 503
+        self.calls: list[dict[str, object]] = []
+        hook = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                hook.calls.append(json.loads(self.rfile.read(length)))
+                self.send_response(hook.code)
+                self.end_headers()
+                self.wfile.write(b"not now\n" if hook.code != 200 else b"ok\n")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_failing_pre_step_webhook_holds_the_step_until_it_answers_yes(harness: Harness) -> None:
+    hook = Hook()
+    client = httpx.AsyncClient()
+    harness.reconciler.rolling.http = client
+    try:
+        serve(harness, canary=counts(0), stable=counts(0))
+        env = harness.create(build_id=harness.add_build())
+        harness.converge(env)
+        hooks = (
+            rollouts.Webhook(hook.url, ("pre-step",), 5.0),
+            rollouts.Webhook(hook.url, ("promoted", "aborted"), 5.0),
+        )
+        strategy = Strategy(steps=(SetWeight(100),), webhooks=hooks)
+        harness.deploy(env, harness.add_build(files={"v": "2"}), strategy=strategy)
+        harness.settle(env, 5)
+        status = harness.environment(env).rollout
+        assert (status.weight, status.canary) == (0, rollouts.Side(2, 2)), "held before 1%"
+        assert status.note == f"step 1 held: webhook {hook.url} answered 503: not now"
+        asked = len(hook.calls)
+        assert hook.calls[0] == {
+            "event": "pre-step",
+            "app": "shop",
+            "environment": "staging",
+            "release": "v2",
+            "step": 1,
+            "weight": 1.0,
+        }
+        harness.settle(env, 5)
+        assert len(hook.calls) == asked, "asked again only after a while"
+        hook.code = 200
+        harness.settle(env, 11)
+        environment = harness.converge(env)
+        assert environment is not None and environment.live == 2
+        events = [c["event"] for c in hook.calls]
+        assert events.count("promoted") == 1 and events[-1] == "promoted"
+        assert any(
+            m == f"webhook {hook.url} (promoted) answered 200: ok"
+            for m in harness.events(env, "rollout")
+        )
+    finally:
+        harness.run(client.aclose())
+        hook.close()

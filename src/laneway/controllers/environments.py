@@ -60,7 +60,7 @@ class EnvironmentReconciler:
         self.builds = BuildTasks(ctx)
         self.launcher = Launcher(ctx)
         self.rolling = Rolling(
-            ctx, self.launcher, confirm_routes=self.confirm_routes, counters=counters
+            ctx, self.launcher, confirm_routes=self.confirm_routes, counters=counters, http=http
         )
         self.log_clock = logfiles.LogClock()
 

@@ -16,9 +16,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
+import httpx
+
 from laneway.analysis.criteria import Criteria
 from laneway.analysis.judge import judge as analysis_judge
 from laneway.analysis.types import Needed, Verdict
+from laneway.controllers import webhooks
 from laneway.controllers.context import Context
 from laneway.controllers.launching import Launcher
 from laneway.core import environments as plans
@@ -42,11 +45,14 @@ class Rolling:
         *,
         confirm_routes: ConfirmRoutes,
         counters: ReadCounters | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.ctx = ctx
         self.launcher = launcher
         self.confirm_routes = confirm_routes
         self.counters = counters
+        self.http = http
+        """For the rollout's webhooks."""
 
     async def step(
         self, environment: Environment, plan: plans.Plan, keep_warm: float
@@ -78,6 +84,9 @@ class Rolling:
             verdict = await self._judge(moved, judging[0], now) if judging else None
             if verdict is not None:
                 moved = rollouts.judged(moved, str(verdict.outcome), verdict.summary, seen, now)
+            gates = [e for e in effects if isinstance(e, rollouts.Gate)]
+            if gates:
+                moved = await self._ask(environment, moved, gates[0], now)
             if moved == status:
                 break
             effects = self._explained(environment, plan, effects)
@@ -92,6 +101,7 @@ class Rolling:
             if verdict is not None:
                 self._record_verdict(environment, judging[0], verdict, now)
             self._announce(environment, saved, effects, took if served else None)
+            await self._notify(environment, effects)
             done += effects
             environment = saved
         if waiting is not None and any(isinstance(e, rollouts.WeightSet) for e in done):
@@ -148,6 +158,62 @@ class Rolling:
             EventType.ROLLOUT,
             f"v{status.canary.release} at {rollouts.percent(status.weight)}: {verdict.summary}",
         )
+
+    async def _ask(
+        self,
+        environment: Environment,
+        status: rollouts.RolloutStatus,
+        gate: rollouts.Gate,
+        now: float,
+    ) -> rollouts.RolloutStatus:
+        """The pre-step webhooks of a step: all answering 2xx let its weight be set; any
+        other answer holds it (and says so, once per distinct answer)."""
+        hooks = status.strategy.hooks("pre-step")
+        answers = await self._call(environment, hooks, "pre-step", gate.step_index, gate.weight)
+        failed = [a for a in answers if not a.ok]
+        if not failed:
+            return rollouts.gate_passed(status, gate.step_index)
+        why = "; ".join(f"webhook {a.url} answered {a.detail}" for a in failed)
+        held = rollouts.gate_held(status, gate.step_index, why, now)
+        if held.note != status.note:
+            self.ctx.store.add_event(environment.id, EventType.ROLLOUT, held.note or why)
+        return held
+
+    async def _notify(self, environment: Environment, effects: tuple[rollouts.Effect, ...]) -> None:
+        """The `promoted` and `aborted` webhooks, once the rollout has ended so."""
+        strategy = environment.rollout.strategy
+        for effect in effects:
+            event = {rollouts.Promoted: "promoted", rollouts.Aborted: "aborted"}.get(type(effect))
+            if event is None or not strategy.hooks(event):
+                continue
+            for answer in await self._call(environment, strategy.hooks(event), event, None, None):
+                self.ctx.store.add_event(
+                    environment.id,
+                    EventType.ROLLOUT,
+                    f"webhook {answer.url} ({event}) answered {answer.detail}",
+                )
+
+    async def _call(
+        self,
+        environment: Environment,
+        hooks: tuple[rollouts.Webhook, ...],
+        event: str,
+        step_index: int | None,
+        weight: int | None,
+    ) -> list[webhooks.Answer]:
+        status = environment.rollout
+        release = status.canary or status.stable
+        payload = {
+            "event": event,
+            "app": environment.app,
+            "environment": environment.name,
+            "release": f"v{release.release}" if release else None,
+            "step": None if step_index is None else step_index + 1,
+            "weight": None if weight is None else weight / 100,
+        }
+        if self.http is None:
+            self.http = httpx.AsyncClient()
+        return await webhooks.call(self.http, hooks, payload)
 
     async def _counters(self, environment: Environment) -> Mapping[str, Measurement] | None:
         if self.counters is None or environment.rollout.strategy.analysis is None:

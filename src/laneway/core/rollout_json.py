@@ -14,6 +14,7 @@ from laneway.core.rollout_types import (
     Side,
     Step,
     Strategy,
+    Webhook,
     Window,
 )
 from laneway.core.routing import WEIGHT_SCALE
@@ -41,6 +42,10 @@ def to_json(status: RolloutStatus) -> dict[str, Any]:
         },
         "sticky_header": strategy.sticky_header,
         "sticky_cookie": strategy.sticky_cookie,
+        "webhooks": [
+            {"url": hook.url, "on": list(hook.on), "timeout": hook.timeout}
+            for hook in strategy.webhooks
+        ],
         "step_index": status.step_index,
         "weight": status.weight,
         "served": status.served,
@@ -61,6 +66,8 @@ def to_json(status: RolloutStatus) -> dict[str, Any]:
         "ended": status.ended,
         "judged_at": status.judged_at,
         "note": status.note,
+        "gate": status.gate,
+        "held_at": status.held_at,
     }
 
 
@@ -94,6 +101,10 @@ def from_json(data: Mapping[str, Any]) -> RolloutStatus:
             analysis=analysis,
             sticky_header=data.get("sticky_header"),
             sticky_cookie=data.get("sticky_cookie"),
+            webhooks=tuple(
+                Webhook(str(h["url"]), tuple(str(e) for e in h["on"]), float(h["timeout"]))
+                for h in data.get("webhooks") or ()
+            ),
         ),
         step_index=int(data.get("step_index", 0)),
         weight=int(data.get("weight", 0)),
@@ -115,4 +126,6 @@ def from_json(data: Mapping[str, Any]) -> RolloutStatus:
         ended=data.get("ended"),
         judged_at=None if data.get("judged_at") is None else float(data["judged_at"]),
         note=data.get("note"),
+        gate=None if data.get("gate") is None else int(data["gate"]),
+        held_at=None if data.get("held_at") is None else float(data["held_at"]),
     )

@@ -39,6 +39,18 @@ class Analysis:
     criteria: Mapping[str, float] = field(default_factory=dict)
 
 
+WEBHOOK_EVENTS = ("pre-step", "promoted", "aborted")
+"""When a rollout calls a webhook: before each weight (a failing one holds the step), once
+it is promoted, once it is aborted."""
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    on: tuple[str, ...] = ("pre-step",)
+    timeout: float = 10.0
+
+
 @dataclass(frozen=True)
 class Strategy:
     """The steps of one rollout, fixed when it starts (a spec changed meanwhile does not
@@ -48,6 +60,10 @@ class Strategy:
     analysis: Analysis | None = None
     sticky_header: str | None = None
     sticky_cookie: str | None = None
+    webhooks: tuple[Webhook, ...] = ()
+
+    def hooks(self, event: str) -> tuple[Webhook, ...]:
+        return tuple(hook for hook in self.webhooks if event in hook.on)
 
     def __post_init__(self) -> None:
         for number, step in enumerate(self.steps, 1):
@@ -117,6 +133,10 @@ class RolloutStatus:
     from then, so waiting for data does not judge (and risk a false alarm) at every pass."""
     note: str | None = None
     """The last verdict's summary, or why the rollout waits."""
+    gate: int | None = None
+    """The step whose pre-step webhooks said yes; its weight may be set."""
+    held_at: float | None = None
+    """When a pre-step webhook last said no (or did not answer): asked again after a while."""
 
     @property
     def wanted(self) -> Side | None:
@@ -170,6 +190,14 @@ class Aborted:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """Ask the pre-step webhooks before step `step_index` sets `weight`."""
+
+    step_index: int
+    weight: int
+
+
+@dataclass(frozen=True)
 class Judge:
     """An interval is up: judge the canary against stable over this window."""
 
@@ -178,4 +206,4 @@ class Judge:
     since: float
 
 
-Effect = WeightSet | Promoted | Aborted | Judge
+Effect = WeightSet | Promoted | Aborted | Judge | Gate

@@ -31,6 +31,7 @@ from laneway.core.rollout_types import (
     Aborted,
     Analysis,
     Effect,
+    Gate,
     Judge,
     Pause,
     Promoted,
@@ -40,6 +41,7 @@ from laneway.core.rollout_types import (
     Side,
     Step,
     Strategy,
+    Webhook,
     WeightSet,
     Window,
 )
@@ -51,6 +53,7 @@ __all__ = [
     "Aborted",
     "Analysis",
     "Effect",
+    "Gate",
     "Judge",
     "Pause",
     "Promoted",
@@ -61,11 +64,14 @@ __all__ = [
     "Side",
     "Step",
     "Strategy",
+    "Webhook",
     "WeightSet",
     "Window",
     "abort",
     "advance",
     "from_json",
+    "gate_held",
+    "gate_passed",
     "judged",
     "pause",
     "phase",
@@ -139,6 +145,10 @@ def start(status: RolloutStatus, side: Side, strategy: Strategy) -> RolloutStatu
         aborted=None,
         failures=0,
         ended=None,
+        judged_at=None,
+        note=None,
+        gate=None,
+        held_at=None,
     )
 
 
@@ -240,6 +250,10 @@ def advance(
             status = _next_step(status, now)
             continue
         if status.weight != step.weight:
+            if status.strategy.hooks("pre-step") and status.gate != status.step_index:
+                if status.held_at is None or now - status.held_at >= HOLD_RETRY:
+                    effects.append(Gate(status.step_index, step.weight))
+                return status, tuple(effects)
             status = replace(
                 status,
                 weight=step.weight,
@@ -265,6 +279,24 @@ def advance(
             status = due
         return status, tuple(effects)
     return status, tuple(effects)
+
+
+HOLD_RETRY = 10.0
+"""Seconds a step held by a pre-step webhook waits before the webhooks are asked again."""
+
+
+def gate_passed(status: RolloutStatus, step_index: int) -> RolloutStatus:
+    """The pre-step webhooks of `step_index` said yes: its weight may be set."""
+    if status.canary is None or status.step_index != step_index:
+        return status
+    return replace(status, gate=step_index, held_at=None)
+
+
+def gate_held(status: RolloutStatus, step_index: int, why: str, now: float) -> RolloutStatus:
+    """A pre-step webhook said no: the step waits, and they are asked again later."""
+    if status.canary is None or status.step_index != step_index:
+        return status
+    return replace(status, held_at=now, note=f"step {step_index + 1} held: {why}")
 
 
 def _step(status: RolloutStatus) -> Step:
@@ -367,6 +399,9 @@ def _promoted(
         warm=previous if moved else status.warm,
         warm_until=now + seen.keep_warm if moved else status.warm_until,
         ended="promoted",
+        judged_at=None,
+        gate=None,
+        held_at=None,
     )
     return settled, (Promoted(canary.release, canary.generation, previous),)
 
@@ -388,6 +423,9 @@ def _finish_abort(status: RolloutStatus, seen: Seen) -> tuple[RolloutStatus, tup
         window=None,
         paused=(),
         ended="aborted",
+        judged_at=None,
+        gate=None,
+        held_at=None,
     )
     return ended, (Aborted(canary.release, status.aborted),)
 

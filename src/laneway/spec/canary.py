@@ -9,7 +9,7 @@ once sent to the canary is never sent back while it rolls out.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -17,6 +17,7 @@ PAUSE = re.compile(r"^pause(?: (\d+)(s|m|h))?$")
 UNITS = {"s": 1, "m": 60, "h": 3600}
 INTERVAL = r"^\d+(s|m|h)$"
 LATENCY = r"^\d+(ms|s)$"
+URL = r"^https?://[^\s]+$"
 MAX_STEPS = 20
 Step = float | str
 
@@ -48,6 +49,26 @@ class Sticky(_Strict):
 
 def default_steps() -> list[Step]:
     return [1.0, 5.0, 25.0, 50.0, 100.0]
+
+
+MAX_WEBHOOKS = 5
+Event = Literal["pre-step", "promoted", "aborted"]
+
+
+def _pre_step() -> list[Event]:
+    return ["pre-step"]
+
+
+class Webhook(_Strict):
+    """An HTTP endpoint a rollout calls with a JSON POST (app, environment, release, step,
+    weight, event): before each weight (`pre-step`, anything but 2xx holds the step), on
+    promotion (`promoted`) and on abort (`aborted`); each call is recorded as an event."""
+
+    url: str = Field(pattern=URL, max_length=2000, description="Where to POST (http or https).")
+    on: list[Event] = Field(
+        default_factory=_pre_step, min_length=1, max_length=3, description="When."
+    )
+    timeout: float = Field(default=10.0, gt=0, le=60, description="Seconds to wait for the answer.")
 
 
 class Canary(_Strict):
@@ -89,6 +110,11 @@ class Canary(_Strict):
     latency_percentile: float = Field(
         default=99.0, gt=50, lt=100, description="The percentile of the latency checks."
     )
+    webhooks: list[Webhook] = Field(
+        default_factory=list,
+        max_length=MAX_WEBHOOKS,
+        description="Called before each step (a failing one holds it), on promotion, on abort.",
+    )
     sticky: Sticky | None = Field(
         default=None,
         description="Keep each user on one side by a header or cookie naming them; "
@@ -112,7 +138,7 @@ class Canary(_Strict):
                 )
             if points < last:
                 raise ValueError(
-                    f"step {number}: weights only rise ({step}% after {last / 100:g}%), so "
+                    f"step {number}: weights only rise ({step:g}% after {last / 100:g}%), so "
                     "no client is sent back from the canary"
                 )
             last = points

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 from yaml.nodes import Node
 
-from laneway.spec import model
+from laneway.spec import canary, model
 from laneway.spec.model import Spec
 
 Loc = tuple[str | int, ...]
@@ -39,6 +39,9 @@ _PATTERNS = {
     "with a digit)",
     model.DURATION: "a duration like `30m` or `72h` (a whole number and s, m, h or d)",
     "^/": "a path starting with '/', like `/healthz`",
+    canary.INTERVAL: "a duration like `30s`, `2m` or `1h`",
+    canary.LATENCY: "a time like `500ms` or `2s`",
+    canary.URL: "an http:// or https:// URL",
 }
 
 
