@@ -324,3 +324,23 @@ def test_migration_seals_a_plain_row_from_before(tmp_path: Path):
         assert store.resources("e1")[0].details == {"value": "postgresql://u:plain-pass@h/d"}
     finally:
         store.close()
+
+
+def test_a_release_records_the_flag_set_version_it_went_live_with(store: Store):
+    from laneway.store.flags import FlagStore
+
+    store.ensure_app("shop", "/repo")
+    e = store.create_environment(
+        app="shop", name="fv", kind=Kind.STAGING, branch="x", ref="x", build_id=None
+    )
+    flags = FlagStore(store.engine)
+    flags.create_flag(
+        "shop",
+        "beta",
+        {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off"},
+        actor="t",
+    )
+    version = flags.version(e.id)
+    assert version is not None
+    promote_now(store, e.id)
+    assert store.get_release(e.id, 1).flags_version == version

@@ -321,7 +321,7 @@ def rollback(
         if chosen.generation == environment.warm and environment.warm_until > ctx.clock()
         else None
     )
-    return propose(
+    answer = propose(
         request,
         environment,
         principal,
@@ -333,6 +333,12 @@ def rollback(
         generation=warm,
         replicas=chosen.replicas,
     )
+    flags = flag_service.get(request.app).store
+    now = flags.version(environment.id) if chosen.flags_version is not None else None
+    if now is not None and now != chosen.flags_version:
+        answer.flags_version = chosen.flags_version
+        answer.flags_now = now
+    return answer
 
 
 @router.get("/apps/{app}/environments/{name}/config", response_model=list[ConfigVarOut])

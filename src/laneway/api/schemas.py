@@ -205,6 +205,11 @@ class ReleaseOut(BaseModel):
     """Set on a deploy answer when nothing changed (same build, same config)."""
     events_after: int | None = None
     """On a deploy answer: follow the environment's events after this id to see it happen."""
+    flags_version: int | None = None
+    """The flag set version in force when it went live."""
+    flags_now: int | None = None
+    """On a rollback answer: the flag set version now, when it differs from the one the
+    release rolled back to went live with (flags are not rolled back with a release)."""
 
     @classmethod
     def of(cls, release: Release, **extra: Any) -> ReleaseOut:
@@ -220,6 +225,7 @@ class ReleaseOut(BaseModel):
             generation=f"v{release.generation}",
             hotfix_reason=release.hotfix_reason,
             replicas=release.replicas,
+            flags_version=release.flags_version,
             created_by=release.created_by,
             created_at=release.created_at,
             updated_at=release.updated_at,

@@ -203,6 +203,13 @@ def rollback(
     rollback_path = path("apps", name, "environments", environment, "rollback")
     release = client.request("POST", rollback_path, json={"to": number})
     announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
+    if release.get("flags_now") is not None:
+        output.err().print(
+            f"flags are not rolled back with a release: it went live with flag set version "
+            f"{release['flags_version']}; {environment} is at version {release['flags_now']} "
+            f"(`laneway flags history {environment}` shows what changed since)",
+            markup=False,
+        )
 
 
 def print_diff(left: str, right: str, report: dict[str, Any]) -> None:

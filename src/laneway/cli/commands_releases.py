@@ -24,6 +24,8 @@ def print_release(r: dict[str, Any]) -> None:
     commit = f"commit {r['commit'][:12]}" if r["commit"] else "no commit yet"
     out.print(f"  build:   {(r['build'] or '-')[:19]} @ {commit}")
     out.print(f"  config:  version {r['config_version']}   processes: {r['generation']}")
+    if r.get("flags_version") is not None:
+        out.print(f"  flags:   version {r['flags_version']} when it went live")
     out.print(f"  by:      {r['created_by']} at {r['created_at'][:19]}")
     if r["hotfix_reason"]:
         out.print(f"  hotfix:  {r['hotfix_reason']}")

@@ -137,6 +137,8 @@ class Release:
     """Replica counts set by `laneway scale`, over the spec's; kept by later releases."""
     restarts: dict[str, float] = field(default_factory=dict)
     """Service -> when `laneway restart ENV SERVICE` asked for it (epoch seconds)."""
+    flags_version: int | None = None
+    """The environment's flag set version when it went live (None: not live yet, or no flags)."""
 
     @property
     def name(self) -> str:

@@ -109,6 +109,9 @@ class ReleaseRow(Base):
     """The release's config, encrypted (store/vault.py): values never sit in the store as text."""
     replicas_json: Mapped[str] = mapped_column(Text, default="{}")
     """Replica counts per service set by `laneway scale`, over the spec's (JSON object)."""
+    flags_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The environment's flag set version when this release went live (flags are runtime
+    switches, not part of a release: this says what it ran with)."""
     restarts_json: Mapped[str] = mapped_column(Text, default="{}")
     """Service -> when `laneway restart ENV SERVICE` asked (epoch seconds): its replicas
     started before then are replaced, one at a time (JSON object)."""

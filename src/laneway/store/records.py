@@ -58,6 +58,7 @@ def release_record(row: ReleaseRow) -> Release:
         hotfix_reason=row.hotfix_reason,
         replicas=replica_counts(row.replicas_json),
         restarts=restart_times(row.restarts_json),
+        flags_version=row.flags_version,
     )
 
 

@@ -19,7 +19,7 @@ from laneway.core import rollouts
 from laneway.core.types import Desired, Environment, Release, ReleaseState
 from laneway.errors import Conflict, NotFound
 from laneway.store import db
-from laneway.store.models import EnvironmentRow, PortLeaseRow, ReleaseRow
+from laneway.store.models import EnvironmentRow, FlagSetRow, PortLeaseRow, ReleaseRow
 from laneway.store.records import (
     environment_record,
     release_record,
@@ -222,6 +222,8 @@ class ReleaseStore:
                         if promoted is not None:
                             promoted.state = str(ReleaseState.LIVE)
                             promoted.updated_at = now
+                            flags = s.get(FlagSetRow, environment_id)
+                            promoted.flags_version = flags.version if flags else None
                     case rollouts.Aborted(release=number, reason=reason):
                         failed = s.get(ReleaseRow, (environment_id, number))
                         if failed is not None:
