@@ -165,6 +165,8 @@ def test_printed_secrets_are_hidden_everywhere(leak_server, tmp_path: Path):
     for top, _, names in os.walk(server.home):
         for name in names:
             path = Path(top, name)
+            if path.is_socket():
+                continue  # the router's counters socket: nothing is stored in it
             try:
                 data = path.read_bytes()
             except (FileNotFoundError, IsADirectoryError):
