@@ -463,12 +463,15 @@ def promote_now(store: Store, environment_id: str, *, now: float = 0.0) -> None:
 
 class Upstream:
     """A small HTTP server on 127.0.0.1 (a thread of the test's process) standing in for a
-    replica: it answers its `name`; `/status/N` answers status N. Stop it with `close`."""
+    replica: it answers its `name`; `/status/N` answers status N; `/hold` answers once
+    `held` is set (`holding` is set when one waits). Stop it with `close`."""
 
     def __init__(self, name: str) -> None:
         import http.server
 
         label = name.encode()
+        self.holding = holding = threading.Event()
+        self.held = held = threading.Event()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -478,6 +481,9 @@ class Upstream:
                 status = 200
                 if self.path.startswith("/status/"):
                     status = int(self.path.rsplit("/", 1)[1])
+                elif self.path == "/hold":
+                    holding.set()
+                    held.wait(60)
                 self.send_response(status)
                 self.send_header("content-length", str(len(label)))
                 self.end_headers()
@@ -499,6 +505,7 @@ class Upstream:
         self._thread.start()
 
     def close(self) -> None:
+        self.held.set()
         self.server.shutdown()
         self.server.server_close()
         self._thread.join()

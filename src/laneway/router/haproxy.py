@@ -85,6 +85,7 @@ class HAProxyDriver:
         """The table last applied by this driver; None after a control plane's restart
         until the controller applies one (HAProxy serves the files it has meanwhile)."""
         self._process: subprocess.Popen[bytes] | None = None
+        self._reload_pending = False
         self._master: int | None = None
         self._latency: LatencyLog | None = None
         self._seen: dict[int, dict[CounterKey, Measurement]] = {}
@@ -100,7 +101,7 @@ class HAProxyDriver:
                 return self._process.pid
             self._process = None
         pid = self._master or _read_pid(self.pid_file)
-        if pid is not None and _is_our_haproxy(pid, self.config_path):
+        if pid is not None and _exists(pid) and _is_our_haproxy(pid, self.config_path):
             self._master = pid
             return pid
         self._master = None
@@ -114,6 +115,8 @@ class HAProxyDriver:
         pid = self.master_pid()
         if pid is None:
             pid = self._start()
+        elif self._reload_pending:
+            self._reload()
         else:
             self._mend_map()
         return pid
@@ -151,7 +154,7 @@ class HAProxyDriver:
                 env={"PATH": "/usr/sbin:/usr/bin:/bin", **self.env},
             )
         deadline = time.monotonic() + START_TIMEOUT
-        while self._worker_pid() is None:
+        while self._worker_pid() is None or not self._master_answers():
             if process.poll() is not None or time.monotonic() > deadline:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
@@ -159,6 +162,7 @@ class HAProxyDriver:
                 raise errors.Unavailable(f"HAProxy did not start: {self._last_log_line()}")
             time.sleep(0.01)  # the runtime socket sends no notice when it is bound
         self._process, self._master = process, process.pid
+        self._reload_pending = False
         log.info("haproxy: started pid %s on %s:%s", process.pid, *self.listen)
         return process.pid
 
@@ -192,6 +196,12 @@ class HAProxyDriver:
             return None
         return int(pid) if pid.isdigit() else None
 
+    def _master_answers(self) -> bool:
+        try:
+            return "master" in command(self.master_socket, "show proc", master=True)
+        except OSError:
+            return False
+
     def _last_log_line(self) -> str:
         try:
             lines = self.log_path.read_text(errors="replace").strip().splitlines()
@@ -199,6 +209,18 @@ class HAProxyDriver:
             return "no log"
         alerts = [line for line in lines if "ALERT" in line]
         return (alerts or lines or ["no output"])[-1]
+
+    def _read_old_workers(self, current: int) -> None:
+        """Counts of the workers a reload replaced, while they finish their requests: the
+        master passes a command to any of its workers (`@!<pid>`)."""
+        for pid in [seen for seen in self._seen if seen != current]:
+            try:
+                text = command(self.master_socket, f"@!{pid} show stat", master=True)
+            except OSError:
+                continue
+            counts = _parse_worker_stat(text)
+            if counts is not None:
+                self._seen[pid] = counts
 
     # -- RouterDriver
 
@@ -211,11 +233,21 @@ class HAProxyDriver:
         if pid is None:
             return
         if changed:
-            self.read_counters()  # the old worker's last counts, kept past the reload
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGUSR2)
+            self._reload_pending = True
+            self._reload()
         else:
             self._mend_map()
+
+    def _reload(self) -> None:
+        """Have the master load the config anew (its CLI's `reload`, which it answers only
+        once it is ready for one: a signal could come too early); retried on the next
+        tick if it did not answer."""
+        self.read_counters()  # the old worker's counts so far
+        try:
+            command(self.master_socket, "reload", master=True)
+        except OSError:
+            return
+        self._reload_pending = False
 
     def _write_files(self, table: RoutingTable) -> bool:
         """Write config and map; True if the config changed."""
@@ -288,6 +320,7 @@ class HAProxyDriver:
         live = parse_stat("# " + stat_text)
         if pid.isdigit():
             self._seen[int(pid)] = live
+            self._read_old_workers(int(pid))
         total: dict[CounterKey, Measurement] = {}
         for counts in self._seen.values() if pid.isdigit() else [live]:
             for key, measurement in counts.items():
@@ -303,6 +336,10 @@ class HAProxyDriver:
                     latency_sum=seconds,
                 )
         return total
+
+
+def _parse_worker_stat(text: str) -> dict[CounterKey, Measurement] | None:
+    return parse_stat(text) if text.lstrip().startswith("# pxname") else None
 
 
 def _same_servers(served: set[tuple[str, str, int]], wanted: set[tuple[str, str, int]]) -> bool:
@@ -335,8 +372,17 @@ def _is_our_haproxy(pid: int, config: Path) -> bool:
 
 def _wait_gone(pid: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while _exists(pid) and time.monotonic() < deadline:
         time.sleep(0.01)  # not our child: nothing to wait on
-    if Path(f"/proc/{pid}").exists():
+    if _exists(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+
+
+def _exists(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, which its parent has yet to reap, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

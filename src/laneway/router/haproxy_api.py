@@ -24,12 +24,15 @@ from laneway.router.base import CounterKey
 TIMEOUT = 2.0
 
 
-def command(path: Path, line: str, *, timeout: float = TIMEOUT) -> str:
-    """One runtime API command on the socket at `path`; its whole answer."""
+def command(path: Path, line: str, *, timeout: float = TIMEOUT, master: bool = False) -> str:
+    """One runtime API command on the socket at `path`; its whole answer. The master's
+    socket answers once the command's end is signalled by closing our side."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(str(path))
         sock.sendall(line.encode() + b"\n")
+        if master:
+            sock.shutdown(socket.SHUT_WR)
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
@@ -115,6 +118,7 @@ class LatencyLog:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.BUFFER)
         self._sock.bind(str(path))
         os.chmod(path, 0o600)
+        self._inode = os.stat(path).st_ino
         self._thread = threading.Thread(target=self._read, name="haproxy-log", daemon=True)
         self._thread.start()
 
@@ -152,13 +156,11 @@ class LatencyLog:
             self._sums.clear()
 
     def close(self) -> None:
-        """Stop the reader: an empty datagram wakes it, and it ends on it."""
-        with (
-            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as waker,
-            contextlib.suppress(OSError),
-        ):
-            waker.sendto(b"", str(self.path))
+        """Stop the reader (a shut socket wakes it) and remove the socket if still ours."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=5)
         self._sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            if os.stat(self.path).st_ino == self._inode:
+                os.unlink(self.path)
