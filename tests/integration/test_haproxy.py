@@ -304,3 +304,9 @@ def test_a_second_driver_adopts_the_running_haproxy(haproxy, upstreams, tmp_path
     assert Client(haproxy.listen[1]).get(SHOP)[1] == "v2"
     assert again.verify(split_table(v1, v2, 10_000)) is True
     again.stop()
+
+
+def test_started_before_any_table_it_serves_none(haproxy) -> None:
+    assert haproxy.ensure_running() is not None  # a fresh state directory
+    assert haproxy.verify(RoutingTable(version=0)) is True
+    assert Client(haproxy.listen[1]).get(SHOP)[0] == 404

@@ -111,7 +111,13 @@ class HAProxyDriver:
         """Start HAProxy if it does not run; bring its map in line with the table if a
         reload raced a weight step. The master's pid."""
         if self._latency is None:
-            self._latency = LatencyLog(Path(self.paths.log_socket or ""))
+            try:
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._latency = LatencyLog(Path(self.paths.log_socket or ""))
+            except OSError as exc:
+                raise errors.Unavailable(
+                    f"cannot open HAProxy's log socket in {self.directory}: {exc.strerror or exc}"
+                ) from exc
         pid = self.master_pid()
         if pid is None:
             pid = self._start()
@@ -257,7 +263,7 @@ class HAProxyDriver:
             raise errors.InvalidInput(f"HAProxy cannot serve this routing table: {exc}") from None
         entries = haproxy_config.render_map(table)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             write_atomically(self.map_path, haproxy_config.map_text(entries))
             try:
                 same = self.config_path.read_text(encoding="utf-8") == config
