@@ -310,3 +310,23 @@ def test_started_before_any_table_it_serves_none(haproxy) -> None:
     assert haproxy.ensure_running() is not None  # a fresh state directory
     assert haproxy.verify(RoutingTable(version=0)) is True
     assert Client(haproxy.listen[1]).get(SHOP)[0] == 404
+
+
+def test_a_replica_too_slow_to_answer_counts_as_an_error(upstreams, tmp_path) -> None:
+    v1, v2, _ = upstreams
+    driver = HAProxyDriver(
+        listen=("127.0.0.1", free_port()), directory=tmp_path / "slow", server_timeout=0.2
+    )
+    try:
+        driver.apply(split_table(v1, v2, 0))
+        driver.ensure_running()
+        client = Client(driver.listen[1])
+        assert client.get(SHOP, "/hold")[0] == 504  # v1 holds it until the test ends
+        client.close()
+        counters = driver.read_counters()
+        assert counters is not None
+        late = counters[(SHOP, "v1")]
+        assert (late.requests, late.statuses, late.errors) == (1, (0, 0, 0, 0, 0), 1)
+    finally:
+        v1.held.set()
+        driver.stop()

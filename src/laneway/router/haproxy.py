@@ -65,8 +65,10 @@ class HAProxyDriver:
         directory: Path,
         executable: str | None = None,
         env: Mapping[str, str] | None = None,
+        server_timeout: float = 60.0,
     ) -> None:
         self.listen = listen
+        self.server_timeout = server_timeout
         self.directory = Path(directory)
         self.executable = executable
         self.env = dict(env or {})
@@ -258,7 +260,9 @@ class HAProxyDriver:
     def _write_files(self, table: RoutingTable) -> bool:
         """Write config and map; True if the config changed."""
         try:
-            config, _ = haproxy_config.render(table, listen=self.listen, paths=self.paths)
+            config, _ = haproxy_config.render(
+                table, listen=self.listen, paths=self.paths, server_timeout=self.server_timeout
+            )
         except haproxy_config.ConfigError as exc:
             raise errors.InvalidInput(f"HAProxy cannot serve this routing table: {exc}") from None
         entries = haproxy_config.render_map(table)
@@ -300,7 +304,9 @@ class HAProxyDriver:
         """True if the running worker loaded `table`'s config and serves its weights and
         servers; False if it serves anything else; None if it does not answer."""
         try:
-            _, digest = haproxy_config.render(table, listen=self.listen, paths=self.paths)
+            _, digest = haproxy_config.render(
+                table, listen=self.listen, paths=self.paths, server_timeout=self.server_timeout
+            )
         except haproxy_config.ConfigError:
             return False
         try:

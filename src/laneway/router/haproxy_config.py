@@ -192,7 +192,9 @@ def _shape_rules(shape: routing.Stickiness, guard: str) -> list[str]:
     return rules
 
 
-def _head(paths: Paths, listen: tuple[str, int], description: str) -> list[str]:
+def _head(
+    paths: Paths, listen: tuple[str, int], description: str, server_timeout: float
+) -> list[str]:
     host, port = listen
     lines = [
         "global",
@@ -215,7 +217,7 @@ def _head(paths: Paths, listen: tuple[str, int], description: str) -> list[str]:
         "  timeout http-request 10s",
         "  timeout http-keep-alive 75s",
         "  timeout client 60s",
-        "  timeout server 60s",
+        f"  timeout server {round(server_timeout * 1000)}ms",
         "  timeout tunnel 3600s",
         "",
         "frontend laneway",
@@ -295,23 +297,38 @@ def _backends(table: routing.RoutingTable) -> list[str]:
 
 
 def render_config(
-    table: routing.RoutingTable, *, listen: tuple[str, int], paths: Paths, description: str = ""
+    table: routing.RoutingTable,
+    *,
+    listen: tuple[str, int],
+    paths: Paths,
+    description: str = "",
+    server_timeout: float = 60.0,
 ) -> str:
-    """haproxy.cfg for `table`; its weights are read from the split map at `paths`."""
+    """haproxy.cfg for `table`; its weights are read from the split map at `paths`.
+    `server_timeout`: seconds a replica may take to answer before the client gets a 504."""
     _check_names(table)
-    lines = _head(paths, listen, description)
+    lines = _head(paths, listen, description, server_timeout)
     lines += ["  " + rule for rule in _frontend_rules(table, paths)]
     lines += _backends(table)
     return "\n".join(lines) + "\n"
 
 
 def render(
-    table: routing.RoutingTable, *, listen: tuple[str, int], paths: Paths
+    table: routing.RoutingTable,
+    *,
+    listen: tuple[str, int],
+    paths: Paths,
+    server_timeout: float = 60.0,
 ) -> tuple[str, str]:
     """(config, digest): the config names its own digest (`description`), which `show info`
     answers, so that the driver can tell which config the running HAProxy loaded."""
-    digest = config_digest(render_config(table, listen=listen, paths=paths))
-    return render_config(table, listen=listen, paths=paths, description=digest), digest
+    digest = config_digest(
+        render_config(table, listen=listen, paths=paths, server_timeout=server_timeout)
+    )
+    config = render_config(
+        table, listen=listen, paths=paths, description=digest, server_timeout=server_timeout
+    )
+    return config, digest
 
 
 def config_digest(config_text: str) -> str:
