@@ -112,10 +112,10 @@ class HAProxyDriver:
     def ensure_running(self) -> int | None:
         """Start HAProxy if it does not run; bring its map in line with the table if a
         reload raced a weight step. The master's pid."""
-        if self._latency is None:
+        if self._latency is None and self.paths.log_socket:
             try:
                 self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                self._latency = LatencyLog(Path(self.paths.log_socket or ""))
+                self._latency = LatencyLog(Path(self.paths.log_socket))
             except OSError as exc:
                 raise errors.Unavailable(
                     f"cannot open HAProxy's log socket in {self.directory}: {exc.strerror or exc}"
