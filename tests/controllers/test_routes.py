@@ -107,10 +107,14 @@ def test_the_data_plane_is_chosen_by_the_settings_and_haproxy_replaces_the_built
             self.ensured += 1
             return 4242
 
+        def master_pid(self) -> int | None:
+            return 4242 if self.ensured else None
+
     chosen.driver = supervising = Supervising()
     assert chosen.ensure_router() == 4242
     assert chosen.ensure_router() == 4242
     assert supervising.ensured == 2
+    assert chosen.router_pid() == 4242  # what the API's status shows
     assert not any(p.alive for p in harness.runtime.list_processes(ROUTER_ENVIRONMENT))
     assert harness.runtime.starts()[ROUTER_KEY] == 1  # the built-in router not started again
 

@@ -10,6 +10,7 @@ import http.client
 import math
 import os
 import signal
+import socket
 import threading
 import zlib
 from collections.abc import Iterator
@@ -330,3 +331,19 @@ def test_a_replica_too_slow_to_answer_counts_as_an_error(upstreams, tmp_path) ->
     finally:
         v1.held.set()
         driver.stop()
+
+
+def test_a_taken_port_is_reported_and_retried_later(tmp_path) -> None:
+    from laneway.errors import Unavailable
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        driver = HAProxyDriver(listen=taken.getsockname(), directory=tmp_path / "taken")
+        try:
+            with pytest.raises(Unavailable, match="HAProxy did not start: .*[Bb]ind"):
+                driver.ensure_running()
+            assert driver.ensure_running() is None  # backing off: not started again at once
+            assert driver.master_pid() is None
+        finally:
+            driver.stop()

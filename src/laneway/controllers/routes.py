@@ -92,6 +92,8 @@ class RouterController:
     def router_pid(self) -> int | None:
         """The router's pid once it is ready for SIGHUP: a signal sent while it still starts
         would kill it, so until it has written `.applied` it finds the table by itself."""
+        if isinstance(self.driver, SupervisingDriver):
+            return self.driver.master_pid()
         if not applied_path(self.table_file).exists():
             return None
         for process in self.ctx.runtime.list_processes(ROUTER_ENVIRONMENT):

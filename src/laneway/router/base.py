@@ -40,3 +40,7 @@ class SupervisingDriver(RouterDriver, Protocol):
     def ensure_running(self) -> int | None:
         """Start the data plane if it does not run; its pid."""
         ...
+
+    def master_pid(self) -> int | None:
+        """The data plane's pid if it runs; starts nothing."""
+        ...

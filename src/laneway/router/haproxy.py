@@ -91,6 +91,9 @@ class HAProxyDriver:
         until the controller applies one (HAProxy serves the files it has meanwhile)."""
         self._process: subprocess.Popen[bytes] | None = None
         self._reload_pending = False
+        self._failures = 0
+        self._next_start = 0.0
+        """A start that failed is tried again after 2, 4, … 30 s (a port taken, a bad config)."""
         self._master: int | None = None
         self._latency: LatencyLog | None = None
         self._seen: dict[int, dict[CounterKey, Measurement]] = {}
@@ -125,7 +128,15 @@ class HAProxyDriver:
                 ) from exc
         pid = self.master_pid()
         if pid is None:
-            pid = self._start()
+            if time.monotonic() < self._next_start:
+                return None
+            try:
+                pid = self._start()
+            except errors.Unavailable:
+                self._failures += 1
+                self._next_start = time.monotonic() + min(2.0**self._failures, 30.0)
+                raise
+            self._failures = 0
         elif self._reload_pending:
             self._reload()
         else:
@@ -147,6 +158,7 @@ class HAProxyDriver:
         with contextlib.suppress(FileNotFoundError):
             self.stats_socket.unlink()
         with open(self.log_path, "ab") as output:
+            since = output.tell()
             process = subprocess.Popen(
                 [
                     executable,
@@ -170,7 +182,7 @@ class HAProxyDriver:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-                raise errors.Unavailable(f"HAProxy did not start: {self._last_log_line()}")
+                raise errors.Unavailable(f"HAProxy did not start: {self._first_alert(since)}")
             time.sleep(0.01)  # the runtime socket sends no notice when it is bound
         self._process, self._master = process, process.pid
         self._reload_pending = False
@@ -213,13 +225,16 @@ class HAProxyDriver:
         except OSError:
             return False
 
-    def _last_log_line(self) -> str:
+    def _first_alert(self, since: int) -> str:
+        """The first alert (else the last line) HAProxy wrote from offset `since` of its log."""
         try:
-            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+            with open(self.log_path, "rb") as output:
+                output.seek(since)
+                lines = output.read().decode(errors="replace").strip().splitlines()
         except OSError:
             return "no log"
         alerts = [line for line in lines if "ALERT" in line]
-        return (alerts or lines or ["no output"])[-1]
+        return (alerts or lines[-1:] or ["no output"])[0]
 
     def _read_old_workers(self, current: int) -> None:
         """Counts of the workers a reload replaced, while they finish their requests: the
