@@ -9,7 +9,7 @@ split map, the runtime API socket, the master socket, the log socket and the pid
 `apply(table)` writes the config and the split map (`router.haproxy_config`). A table that
 only moves weights (or a split's offset) changes the map alone: one `set map` per route
 through the runtime API, no reload. A table whose routes, pools, servers or split names
-change needs a new config: the master reloads (SIGUSR2), seamlessly (the listening socket
+change needs a new config: the master reloads (its CLI's `reload`), seamlessly (the listening socket
 passes to the new worker; the old one finishes its requests). `verify(table)` asks the
 running worker which config it loaded (`show info`, whose description is the config's
 digest), its map (`show map`) and its servers (`show servers state`). `read_counters()`
