@@ -19,7 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from laneway.core.routing import CANARY, Backend, Pool, Route, RoutingTable
+from laneway.core.routing import (
+    CANARY,
+    Backend,
+    Pool,
+    Route,
+    RoutingTable,
+    Stickiness,
+    bucket_of,
+    pool_for_bucket,
+)
+from laneway.router import table as router_table
 from laneway.router.base import RouterDriver
 from laneway.router.driver import BuiltinRouterDriver
 from laneway.router.fake import FakeRouterDriver
@@ -164,3 +174,45 @@ def test_counters_count_the_requests_of_each_release(
     assert counters[(HOST, "v1")].requests == 5
     assert counters[(HOST, "v1")].statuses[1] == 5
     assert counters.get((HOST, "v2")) is None or counters[(HOST, "v2")].requests == 0
+
+
+def test_a_client_gets_the_side_the_table_gives_it(
+    plane: Plane, upstreams: tuple[Upstream, Upstream], tmp_path: Path
+) -> None:
+    """The same client (a user id, a bucket cookie, a forced side) gets the same side on
+    every data plane: the one `core.routing` computes."""
+    if plane.name == "fake":
+        pytest.skip("the fake serves no requests")
+    if plane.name == "builtin" and not hasattr(router_table, "Split"):
+        pytest.skip("the built-in router's sticky split lands with the canary work")
+    v1, v2 = upstreams
+    pools = (
+        Pool("v2", 3_000, (Backend("127.0.0.1", v2.port),), role=CANARY),
+        Pool("v1", 7_000, (Backend("127.0.0.1", v1.port),)),
+    )
+    split = Stickiness(offset=777, hash_header="x-user")
+    handed = RoutingTable(1, {HOST: Route(HOST, "shop", "production", pools, split)})
+    plane.driver.apply(handed)
+    plane.start(tmp_path)
+    poll_until(lambda: plane.driver.verify(handed), what=f"{plane.name} serving the table")
+    assert plane.port is not None
+
+    def side(bucket: int) -> str:
+        return pools[pool_for_bucket(pools, bucket, split.offset)].release
+
+    connection = http.client.HTTPConnection("127.0.0.1", plane.port, timeout=30)
+    try:
+        for n in range(100):
+            user = f"user-{n}"
+            sent: list[tuple[dict[str, str], str]] = [
+                ({"x-user": user}, side(bucket_of(user.encode()))),
+                ({"Cookie": f"laneway_bucket={n * 97}"}, side(n * 97)),
+            ]
+            for headers, release in sent:
+                connection.request("GET", "/", headers={"Host": HOST, **headers})
+                assert connection.getresponse().read().decode() == release, headers
+        for force, release in (("always", "v2"), ("never", "v1")):
+            connection.request("GET", "/", headers={"Host": HOST, "x-laneway-canary": force})
+            assert connection.getresponse().read().decode() == release
+    finally:
+        connection.close()

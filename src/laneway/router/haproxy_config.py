@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from laneway.core import routing
 
 SPLIT_MAP = "splits.map"
-COOKIE_MAX_AGE = 365 * 24 * 3600
+COOKIE_MAX_AGE = 30 * 24 * 3600
+"""What the built-in router gives its bucket cookie too (`router.relay`)."""
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+\Z")
 _RELEASE = re.compile(r"[A-Za-z0-9._-]+\Z")
@@ -251,7 +252,7 @@ def _frontend_rules(table: routing.RoutingTable, paths: Paths) -> list[str]:
         rules += _shape_rules(shape, guard)
         cookies.append(
             f'http-response add-header set-cookie "{shape.cookie}=%[var(txn.fresh)]; Path=/;'
-            f' Max-Age={COOKIE_MAX_AGE}; SameSite=Lax" if {{ var(txn.fresh) -m found }}{guard}'
+            f' Max-Age={COOKIE_MAX_AGE}; HttpOnly; SameSite=Lax" if {{ var(txn.fresh) -m found }}{guard}'
         )
     rules += [
         "http-request set-var(txn.turned) var(txn.bucket),add(txn.offset),mod(10000)"
