@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,11 @@ def wait_for_port(port: int, timeout: float = 10) -> None:
 
 
 def pin(pid: int, cpus: set[int] | None) -> None:
-    os.sched_setaffinity(pid, cpus if cpus is not None else set(range(os.cpu_count() or 1)))
+    """Every thread of `pid` (HAProxy's worker has one per CPU) on `cpus`; 0: this one."""
+    mask = cpus if cpus is not None else set(range(os.cpu_count() or 1))
+    tasks = [pid] if pid == 0 else [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+    for task in tasks:
+        os.sched_setaffinity(task, mask)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -146,6 +150,7 @@ class Processes:
 
     def __init__(self) -> None:
         self.started: list[subprocess.Popen[bytes]] = []
+        self.cleanups: list[Callable[[], None]] = []
 
     def start(self, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(argv, **kwargs)  # type: ignore[call-overload]
@@ -153,6 +158,8 @@ class Processes:
         return process
 
     def stop_all(self) -> None:
+        for cleanup in self.cleanups:
+            cleanup()
         for process in reversed(self.started):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -391,6 +398,22 @@ def main() -> int:
             )
             wait_for_port(haproxy_port)
             targets["haproxy (1 thread)"] = (haproxy_port, process.pid, plain)
+            # laneway's HAProxy data plane: its generated config, a 5% split, the request log
+            from laneway.router.haproxy import HAProxyDriver
+
+            driver = HAProxyDriver(
+                listen=("127.0.0.1", free_port()), directory=Path(tmp) / "laneway-haproxy"
+            )
+            split = (
+                Pool("v2", 500, pool.backends, role="canary"),
+                Pool("v1", 9_500, pool.backends),
+            )
+            driver.apply(RoutingTable(1, {HOST: Route(HOST, "app", "bench", split)}))
+            driver.ensure_running()
+            started.cleanups.append(driver.stop)
+            worker = driver.worker_pid()
+            assert worker is not None
+            targets["haproxy, laneway's"] = (driver.listen[1], worker, plain)
         for layout in layouts:
             results = measure(targets, upstream.pid, args, split=layout == "split")
             where = (

@@ -66,7 +66,7 @@ def our_router_runs(settings: Settings) -> bool:
     """Whether the router this LANEWAY_HOME started runs, on the router address set."""
     rhost, rport = settings.router
     return any(
-        p.alive and p.release == f"{rhost}:{rport}"
+        p.alive and p.release.split(" ")[0] == f"{rhost}:{rport}"
         for p in local_runtime(settings).list_processes(ROUTER_ENVIRONMENT)
     )
 

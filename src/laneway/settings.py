@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     router_send_timeout: PositiveFloat | None = None
     router_tunnel_timeout: PositiveFloat | None = None
     """The built-in router's limits (docs/router.md); None leaves the router's default."""
+    router_data_plane: Literal["builtin", "haproxy"] = "builtin"
+    """What serves the routing table on the router address: laneway's own router, or an
+    HAProxy that laneway runs (docs/router.md, "HAProxy as the data plane")."""
     domain: ClassVar[str] = "localhost"  # hostnames are <name>.<app>.localhost; no variable
 
     @classmethod

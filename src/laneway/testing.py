@@ -459,3 +459,53 @@ def promote_now(store: Store, environment_id: str, *, now: float = 0.0) -> None:
             effects=effects,
         )
     raise AssertionError("the rollout did not end")
+
+
+class Upstream:
+    """A small HTTP server on 127.0.0.1 (a thread of the test's process) standing in for a
+    replica: it answers its `name`; `/status/N` answers status N; `/hold` answers once
+    `held` is set (`holding` is set when one waits). Stop it with `close`."""
+
+    def __init__(self, name: str) -> None:
+        import http.server
+
+        label = name.encode()
+        self.holding = holding = threading.Event()
+        self.held = held = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # head and body are two writes
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                status = 200
+                if self.path.startswith("/status/"):
+                    status = int(self.path.rsplit("/", 1)[1])
+                elif self.path == "/hold":
+                    holding.set()
+                    held.wait(60)
+                self.send_response(status)
+                self.send_header("content-length", str(len(label)))
+                self.end_headers()
+                self.wfile.write(label)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client that went away (a router closing a pooled connection)
+
+        self.name = name
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.held.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join()

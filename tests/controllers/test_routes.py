@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from laneway.controllers.harness import Harness
-from laneway.controllers.routes import ROUTER_KEY, RouterController
+from laneway.controllers.routes import ROUTER_ENVIRONMENT, ROUTER_KEY, RouterController
 from laneway.core.types import ReplicaState, ReplicaStatus
+from laneway.errors import InvalidInput
+from laneway.router.driver import BuiltinRouterDriver
+from laneway.router.fake import FakeRouterDriver
+from laneway.router.haproxy import HAProxyDriver
 from laneway.settings import load_settings
 
 
@@ -73,3 +79,44 @@ def test_the_router_gets_the_limits_the_settings_give_and_is_replaced_when_they_
     )
     again = controller(max_connections="500", head_timeout="2.5", tunnel_timeout="60")
     assert again.ensure_router() == pid  # adopted, not replaced
+
+
+def test_the_data_plane_is_chosen_by_the_settings_and_haproxy_replaces_the_builtin_router(
+    harness: Harness,
+) -> None:
+    home = {"LANEWAY_HOME": str(harness.ctx.settings.home)}
+
+    def controller(**environ: str) -> RouterController:
+        settings = load_settings(environ=home | environ)
+        return RouterController(replace(harness.ctx, settings=settings))
+
+    assert isinstance(controller().driver, BuiltinRouterDriver)
+    builtin = controller().ensure_router()
+    assert builtin is not None and harness.runtime.starts()[ROUTER_KEY] == 1
+
+    chosen = controller(LANEWAY_ROUTER_DATA_PLANE="haproxy")
+    assert isinstance(chosen.driver, HAProxyDriver)
+    assert chosen.driver.directory == harness.ctx.settings.state_dir / "haproxy"
+
+    class Supervising(FakeRouterDriver):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ensured = 0
+
+        def ensure_running(self) -> int | None:
+            self.ensured += 1
+            return 4242
+
+        def master_pid(self) -> int | None:
+            return 4242 if self.ensured else None
+
+    chosen.driver = supervising = Supervising()
+    assert chosen.ensure_router() == 4242
+    assert chosen.ensure_router() == 4242
+    assert supervising.ensured == 2
+    assert chosen.router_pid() == 4242  # what the API's status shows
+    assert not any(p.alive for p in harness.runtime.list_processes(ROUTER_ENVIRONMENT))
+    assert harness.runtime.starts()[ROUTER_KEY] == 1  # the built-in router not started again
+
+    with pytest.raises(InvalidInput, match="LANEWAY_ROUTER_DATA_PLANE"):
+        load_settings(environ=home | {"LANEWAY_ROUTER_DATA_PLANE": "nginx"})

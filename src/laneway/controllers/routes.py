@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 from laneway.controllers.context import Context
 from laneway.controllers.specs import NotParsed
@@ -19,9 +20,11 @@ from laneway.core.environments import backoff
 from laneway.core.measurements import Measurement
 from laneway.core.rollouts import Side
 from laneway.core.types import Environment, Phase
-from laneway.router.base import RouterDriver
+from laneway.router.base import RouterDriver, SupervisingDriver
 from laneway.router.driver import BuiltinRouterDriver, applied_path
+from laneway.router.haproxy import HAProxyDriver
 from laneway.runtime.base import ProcessSpec
+from laneway.runtime.local import labels
 from laneway.spec.model import Spec
 
 log = logging.getLogger("laneway.router")
@@ -35,6 +38,26 @@ CONFIRM_TIMEOUT = 2.0
 live only once it has, so a pass that times out leaves it to the next."""
 
 
+def _builtin(controller: RouterController) -> RouterDriver:
+    return BuiltinRouterDriver(controller.table_file, pid=controller.router_pid)
+
+
+def _haproxy(controller: RouterController) -> RouterDriver:
+    settings = controller.ctx.settings
+    return HAProxyDriver(
+        listen=(settings.router.host, settings.router.port),
+        directory=settings.state_dir / "haproxy",
+        env=labels(settings.owner, ROUTER_KEY, controller.label),
+    )
+
+
+DATA_PLANES: dict[str, Callable[[RouterController], RouterDriver]] = {
+    "builtin": _builtin,
+    "haproxy": _haproxy,
+}
+"""LANEWAY_ROUTER_DATA_PLANE -> the driver that realizes routing tables."""
+
+
 class RouterController:
     def __init__(
         self,
@@ -45,9 +68,7 @@ class RouterController:
     ) -> None:
         self.ctx = ctx
         self.table_file = ctx.settings.state_dir / "routes.json"
-        self.driver: RouterDriver = driver or BuiltinRouterDriver(
-            self.table_file, pid=self.router_pid
-        )
+        self.driver: RouterDriver = driver or DATA_PLANES[ctx.settings.router_data_plane](self)
         self.confirm_timeout = confirm_timeout
         self.table: routing.RoutingTable | None = None
         self._version = int(ctx.clock() * 1000)
@@ -63,12 +84,17 @@ class RouterController:
     @property
     def label(self) -> str:
         """What the router process is labelled with: its address and the limits it was
-        given, so that a server started with other LANEWAY_ROUTER_* values replaces it."""
+        given (or `haproxy`), so that a server started with other LANEWAY_ROUTER_* values
+        replaces it."""
+        if self.ctx.settings.router_data_plane == "haproxy":
+            return f"{self.listen} haproxy"
         return self.listen + self._limit_flags()
 
     def router_pid(self) -> int | None:
         """The router's pid once it is ready for SIGHUP: a signal sent while it still starts
         would kill it, so until it has written `.applied` it finds the table by itself."""
+        if isinstance(self.driver, SupervisingDriver):
+            return self.driver.master_pid()
         if not applied_path(self.table_file).exists():
             return None
         for process in self.ctx.runtime.list_processes(ROUTER_ENVIRONMENT):
@@ -81,6 +107,12 @@ class RouterController:
         adopt it if it is. A router that keeps exiting (its port taken, say) is restarted
         with backoff."""
         runtime = self.ctx.runtime
+        if isinstance(self.driver, SupervisingDriver):
+            for process in runtime.list_processes(ROUTER_ENVIRONMENT):
+                if process.alive and process.release != self.label:
+                    log.info("router: replacing pid %s (%s)", process.pid, process.release)
+                    runtime.stop_process(process.key, timeout=5)
+            return self.driver.ensure_running()
         for process in runtime.list_processes(ROUTER_ENVIRONMENT):
             if process.alive and process.release == self.label:
                 if self._adopted != process.pid:

@@ -7,7 +7,7 @@ will join them. The control plane computes one `RoutingTable`; each driver reali
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from laneway.core.measurements import Measurement
 from laneway.core.routing import RoutingTable
@@ -29,4 +29,18 @@ class RouterDriver(Protocol):
     def read_counters(self) -> dict[CounterKey, Measurement] | None:
         """Each (hostname, release) pool's counts since the data plane started; None if the
         data plane cannot be asked now. Counts go down only when it restarts."""
+        ...
+
+
+@runtime_checkable
+class SupervisingDriver(RouterDriver, Protocol):
+    """A driver that runs its data plane's process itself (HAProxy's); the routing controller
+    calls `ensure_running` on each tick instead of starting the built-in router."""
+
+    def ensure_running(self) -> int | None:
+        """Start the data plane if it does not run; its pid."""
+        ...
+
+    def master_pid(self) -> int | None:
+        """The data plane's pid if it runs; starts nothing."""
         ...
