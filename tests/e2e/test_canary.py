@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from laneway.testing import Server, git
+from laneway.testing import Server, git, poll_until, step
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +88,7 @@ def test_canaries_promote_when_healthy_and_abort_on_errors(
     base = branch(repo, tmp_path, "canary-base", "")
     server.cli("env", "create", "staging", "--kind", "staging", "--branch", base, cwd=repo)
     good = branch(repo, tmp_path, "canary-good", "\n  GREETING: canary")
-    bad = branch(repo, tmp_path, "canary-bad", "\n  SHOP_ERROR_RATE: 40")
+    bad = branch(repo, tmp_path, "canary-bad", "\n  SHOP_ERROR_RATE: 5")
 
     with FreshClients(server) as load:
         done = server.cli("canary", "start", "staging", "--ref", good, "--wait", cwd=repo)
@@ -128,3 +128,57 @@ def test_canaries_promote_when_healthy_and_abort_on_errors(
     requests = families["laneway_router_requests"]
     served = {s.labels["release"]: s.value for s in requests.samples if s.name.endswith("_total")}
     assert served.get("v2", 0) >= load.answers[("v2", 200)]
+
+
+def test_a_canary_goes_on_from_its_step_after_kill_9_and_waits_when_data_is_short(
+    server: Server, example_repo: Path, tmp_path: Path
+) -> None:
+    repo = example_repo
+    base = branch(repo, tmp_path, "kill-base", "")
+    server.cli("env", "create", "staging", "--kind", "staging", "--branch", base, cwd=repo)
+    good = branch(repo, tmp_path, "kill-good", "\n  GREETING: canary")
+    with FreshClients(server):
+        after = server.last_event("staging")
+        server.cli("canary", "start", "staging", "--ref", good, cwd=repo)
+        server.wait_for("staging", step("rollout", "v2: 20% of clients"), after=after, what="20%")
+        server.kill()
+        server.start()
+        server.wait_for("staging", step("rollout", "v2: 50% of clients"), after=after, what="50%")
+        server.kill()
+        server.start()
+        server.wait_for("staging", step("switched", "v2 is live"), after=after, what="v2 live")
+        promoted = status(server, repo)
+        judged = [(v["step"], v["outcome"]) for v in promoted["verdicts"]]
+        assert (1, "pass") in judged and (2, "pass") in judged, judged
+
+        # a tenth of a percent of a quiet app: inconclusive, and it says for how long
+        quiet = branch(repo, tmp_path, "kill-quiet", "\n  GREETING: quiet")
+        server.cli(
+            "canary",
+            "start",
+            "staging",
+            "--ref",
+            quiet,
+            "--steps",
+            "0.1,100",
+            "--min-requests",
+            "500",
+            cwd=repo,
+        )
+        waiting = poll_until(
+            lambda: (s := status(server, repo))["note"] and s,
+            what="a verdict of the 0.1% step",
+            timeout=60,
+        )
+        assert waiting["phase"] == "progressing" and waiting["weight"] == 0.1
+        assert waiting["note"].startswith("inconclusive: "), waiting["note"]
+        assert (
+            "at the current rate" in waiting["note"]
+            or "no request has reached it" in (waiting["note"])
+        )
+        stopped = json.loads(
+            server.cli(
+                "canary", "abort", "staging", "--reason", "too quiet", "--json", cwd=repo
+            ).stdout
+        )
+        assert stopped["aborted"] == "aborted by admin: too quiet"
