@@ -16,6 +16,7 @@ from laneway.core import rollouts
 from laneway.errors import InvalidInput
 from laneway.spec.canary import (
     Canary,
+    Metric,
     basis_points,
     interval_seconds,
     latency_seconds,
@@ -70,10 +71,23 @@ def strategy(section: Canary) -> rollouts.Strategy:
             interval=interval_seconds(section.interval),
             failure_limit=section.failure_limit,
             criteria=criteria,
+            metrics=tuple(_metric(metric) for metric in section.metrics),
         ),
         sticky_header=sticky.header.lower() if sticky and sticky.header else None,
         sticky_cookie=sticky.cookie if sticky else None,
         webhooks=tuple(
             rollouts.Webhook(hook.url, tuple(hook.on), hook.timeout) for hook in section.webhooks
         ),
+    )
+
+
+def _metric(metric: Metric) -> rollouts.Metric:
+    relative, absolute = metric.margin
+    return rollouts.Metric(
+        name=metric.name,
+        query=metric.query,
+        higher_is_better=metric.higher_is_better,
+        relative=relative,
+        absolute=absolute,
+        limit=metric.bound,
     )
