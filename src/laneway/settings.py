@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -56,8 +57,13 @@ def _address_or_off(value: Any) -> Any:
 def _http_url(value: str | None) -> str | None:
     if value is None:
         return None
-    scheme, _, rest = value.partition("://")
-    if scheme not in ("http", "https") or not rest or rest.startswith("/"):
+    try:
+        parts = urlsplit(value)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises for a port that is not one)
+    except ValueError:
+        usable = False
+    if not usable:
         # not echoed: the URL may carry a password
         raise ValueError("expected an http:// or https:// URL, like http://prometheus:9090")
     return value

@@ -190,7 +190,18 @@ def test_prometheus_is_off_unless_its_url_is_set_and_its_token_is_never_shown():
     assert "s3cret" not in repr(settings) and settings.prometheus_timeout == 2.5
 
 
-@pytest.mark.parametrize("url", ["prometheus:9090", "ftp://p", "http://", "admin:hunter2@p:9090"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "prometheus:9090",
+        "ftp://p",
+        "http://",
+        "http:///x",
+        "http://p:99999",
+        "http://[::1",
+        "admin:hunter2@p:9090",
+    ],
+)
 def test_a_bad_prometheus_url_is_named_and_not_echoed(url: str):
     with pytest.raises(InvalidInput) as caught:
         load_settings(environ={"LANEWAY_PROMETHEUS_URL": url})

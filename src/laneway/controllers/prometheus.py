@@ -54,7 +54,12 @@ async def metric_checks(
         "environment": environment.name,
         "app": environment.app,
     }
-    async with client(settings) as http:
+    try:
+        http = client(settings)
+    except httpx.InvalidURL as exc:
+        unusable = Reading(problem=f"LANEWAY_PROMETHEUS_URL cannot be used: {exc}")
+        return tuple(compare(metric, unusable, unusable, sides=sides) for metric in metrics)
+    async with http:
         readings = await asyncio.gather(
             *(
                 query(
@@ -101,7 +106,7 @@ async def query(http: httpx.AsyncClient, expression: str, at: float, *, timeout:
                 body = await _read(response)
     except TimeoutError:
         return Reading(problem=f"Prometheus at {where} did not answer within {timeout:g}s")
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         reason = str(exc) or type(exc).__name__
         return Reading(problem=f"Prometheus at {where} could not be reached: {reason}")
     if body is None:
