@@ -38,6 +38,8 @@ PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 PLACEHOLDERS = ("release", "interval", "environment", "app")
 PERCENT = re.compile(r"^(\d{1,5}(?:\.\d{1,4})?)%$")
 METRIC_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
+ROUTER_CHECKS = ("latency",)
+"""A verdict's own check names that a metric's name could take (analysis/checks.py)."""
 Number = StrictFloat | StrictInt
 
 
@@ -97,6 +99,15 @@ class Metric(_Strict):
     min: Number | None = Field(
         default=None, description="Higher is better: a bound the canary's value must reach."
     )
+
+    @field_validator("name", mode="after")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if name in ROUTER_CHECKS:
+            raise ValueError(
+                f"{name} is a check of the router's own; name it otherwise (`app-{name}`)"
+            )
+        return name
 
     @field_validator("query", mode="after")
     @classmethod

@@ -30,7 +30,7 @@ def test_metrics_load_and_become_the_rollouts_records() -> None:
       query: {QUERY}
       max_increase: 10%
       max: 0.5
-    - name: latency
+    - name: p99
       query: 'p99{{release="{{{{release}}}}",env="{{{{environment}}}}",app="{{{{app}}}}"}}'
       max_increase: 0.05
     - name: orders
@@ -49,7 +49,7 @@ def test_metrics_load_and_become_the_rollouts_records() -> None:
             limit=0.5,
         ),
         rollouts.Metric(
-            name="latency",
+            name="p99",
             query='p99{release="{{release}}",env="{{environment}}",app="{{app}}"}',
             absolute=0.05,
         ),
@@ -136,6 +136,11 @@ def test_a_status_kept_before_metrics_existed_reads_as_none() -> None:
             f"    - {{name: E, query: {QUERY}, max: 1}}\n",
             "laneway.yaml:7:14: canary.metrics[0].name: expected a name like `checkout-errors` "
             "(a-z, 0-9, '_' and '-', starting with a letter, at most 40 characters), got 'E'",
+        ),
+        (
+            f"    - {{name: latency, query: {QUERY}, max: 1}}\n",
+            "laneway.yaml:7:14: canary.metrics[0].name: latency is a check of the router's "
+            "own; name it otherwise (`app-latency`)",
         ),
         (
             f"    - {{name: e, query: {QUERY}, max: 1, url: 'http://p'}}\n",
