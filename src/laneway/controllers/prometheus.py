@@ -24,7 +24,7 @@ from laneway.analysis.types import Check
 from laneway.core import rollouts
 from laneway.core.types import Environment
 from laneway.settings import Settings
-from laneway.spec.canary import render
+from laneway.spec.metrics import render
 
 MAX_ANSWER = 1 << 20
 """Bytes of one answer read at most: one number is a few hundred; a query that matched every

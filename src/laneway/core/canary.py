@@ -16,12 +16,12 @@ from laneway.core import rollouts
 from laneway.errors import InvalidInput
 from laneway.spec.canary import (
     Canary,
-    Metric,
     basis_points,
     interval_seconds,
     latency_seconds,
     pause_seconds,
 )
+from laneway.spec.metrics import Metric
 
 LOOKS_PER_STEP = 3
 """Verdicts a weight step is expected to take: the false-alarm rate is shared among them."""

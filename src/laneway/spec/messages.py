@@ -23,7 +23,7 @@ from pydantic_core import ErrorDetails
 from yaml.nodes import Node
 
 from laneway.spec import canary, model
-from laneway.spec.canary import METRIC_NAME
+from laneway.spec.metrics import METRIC_NAME
 from laneway.spec.model import Spec
 
 Loc = tuple[str | int, ...]

@@ -8,8 +8,8 @@ import pytest
 from laneway.core import canary, rollouts
 from laneway.core.rollout_json import from_json, to_json
 from laneway.errors import SpecError
-from laneway.spec.canary import render
 from laneway.spec.loader import load_spec_text
+from laneway.spec.metrics import render
 
 HEAD = """\
 app: shop
