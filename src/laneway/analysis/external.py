@@ -30,8 +30,8 @@ class Reading:
 def compare(metric: Metric, canary: Reading, baseline: Reading, *, sides: tuple[str, str]) -> Check:
     """The check of `metric`; `sides` names the canary and the baseline (`v8`, `v7`)."""
     numbers: dict[str, float | int | None] = {
-        "canary": canary.value,
-        "baseline": baseline.value,
+        "canary": _finite(canary.value),
+        "baseline": _finite(baseline.value),
         "relative_margin": metric.relative,
         "absolute_margin": metric.absolute,
         "limit": metric.limit,
@@ -80,6 +80,11 @@ def _missing(reading: Reading, side: str) -> str | None:
     if not math.isfinite(reading.value):
         return f"the value for {side} is {reading.value} (a ratio of no requests?)"
     return None
+
+
+def _finite(value: float | None) -> float | None:
+    """A number for the verdict's JSON, which has no NaN or infinity."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _value(reading: Reading) -> float:

@@ -3,6 +3,8 @@ checks in the verdict by the rule the router's checks follow (judge.combined).""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from laneway.analysis.external import Reading, compare
@@ -182,3 +184,8 @@ def test_a_failing_router_check_is_not_hidden_by_external_passes() -> None:
     router = judge(measurement(3_000, 0.03), BASELINE)
     joined = combined(router, [Check("m", Outcome.PASS, "m fine")], CANARY, BASELINE)
     assert joined.outcome is Outcome.FAIL and "m fine" not in joined.summary
+
+
+def test_the_numbers_are_json_without_nan_or_infinity() -> None:
+    result = check(metric(LOWER, relative=0.1), Reading(NAN), Reading(float("inf")))
+    assert json.loads(json.dumps(result.to_json(), allow_nan=False))["numbers"]["canary"] is None
