@@ -78,9 +78,7 @@ async def metric_checks(
     )
 
 
-def client(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
+def client(settings: Settings) -> httpx.AsyncClient:
     """An HTTP client for the configured Prometheus (its path kept: `http://host/prom`)."""
     assert settings.prometheus_url is not None
     # identity: the size cap holds for the bytes that arrive, not after a decompression
@@ -93,7 +91,6 @@ def client(
         headers=headers,
         timeout=settings.prometheus_timeout,
         follow_redirects=False,
-        transport=transport,
     )
 
 
