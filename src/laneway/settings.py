@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +21,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    SecretStr,
     ValidationError,
 )
 from pydantic_core import ErrorDetails
@@ -50,6 +52,21 @@ def _address_or_off(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() == "off":
         return None
     return _address(value)
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises for a port that is not one)
+    except ValueError:
+        usable = False
+    if not usable:
+        # not echoed: the URL may carry a password
+        raise ValueError("expected an http:// or https:// URL, like http://prometheus:9090")
+    return value
 
 
 def _port_range(value: Any) -> Any:
@@ -94,6 +111,12 @@ class Settings(BaseSettings):
     router_data_plane: Literal["builtin", "haproxy"] = "builtin"
     """What serves the routing table on the router address: laneway's own router, or an
     HAProxy that laneway runs (docs/router.md, "HAProxy as the data plane")."""
+    prometheus_url: Annotated[str | None, AfterValidator(_http_url)] = None
+    """The team's Prometheus (`http://prometheus:9090`), asked for a canary's `metrics`."""
+    prometheus_token: SecretStr | None = None
+    """Sent to it as `Authorization: Bearer …`, if set."""
+    prometheus_timeout: PositiveFloat = 5.0
+    """Seconds one query may take, answer included."""
     domain: ClassVar[str] = "localhost"  # hostnames are <name>.<app>.localhost; no variable
 
     @classmethod

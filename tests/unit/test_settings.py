@@ -171,3 +171,40 @@ def test_a_bad_value_is_one_line_naming_the_variable(environ: dict[str, str], me
         load_settings(environ=environ)
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
+
+
+def test_prometheus_is_off_unless_its_url_is_set_and_its_token_is_never_shown():
+    settings = load_settings(environ={})
+    assert (settings.prometheus_url, settings.prometheus_token) == (None, None)
+    assert settings.prometheus_timeout == 5.0
+    settings = load_settings(
+        environ={
+            "LANEWAY_PROMETHEUS_URL": "https://prometheus.internal:9090/prom",
+            "LANEWAY_PROMETHEUS_TOKEN": "s3cret",
+            "LANEWAY_PROMETHEUS_TIMEOUT": "2.5",
+        }
+    )
+    assert settings.prometheus_url == "https://prometheus.internal:9090/prom"
+    assert settings.prometheus_token is not None
+    assert settings.prometheus_token.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings) and settings.prometheus_timeout == 2.5
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "prometheus:9090",
+        "ftp://p",
+        "http://",
+        "http:///x",
+        "http://p:99999",
+        "http://[::1",
+        "admin:hunter2@p:9090",
+    ],
+)
+def test_a_bad_prometheus_url_is_named_and_not_echoed(url: str):
+    with pytest.raises(InvalidInput) as caught:
+        load_settings(environ={"LANEWAY_PROMETHEUS_URL": url})
+    assert str(caught.value) == (
+        "LANEWAY_PROMETHEUS_URL: expected an http:// or https:// URL, like http://prometheus:9090"
+    )

@@ -33,7 +33,7 @@ accumulated looks overlap).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from laneway.analysis.checks import (
     error_rate,
@@ -61,6 +61,15 @@ def judge(canary: Measurement, baseline: Measurement, criteria: Criteria | None 
     if criteria.max_latency is not None:
         checks.append(latency_limit(canary, criteria.max_latency, criteria))
     return _verdict(tuple(checks), canary, baseline)
+
+
+def combined(
+    verdict: Verdict, checks: Sequence[Check], canary: Measurement, baseline: Measurement
+) -> Verdict:
+    """`verdict` with more checks (a team's own metrics: `external.py`), by the same rule."""
+    if not checks:
+        return verdict
+    return _verdict((*verdict.checks, *checks), canary, baseline)
 
 
 def _verdict(checks: tuple[Check, ...], canary: Measurement, baseline: Measurement) -> Verdict:

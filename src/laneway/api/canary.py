@@ -164,6 +164,13 @@ def start(
         }
     )
     strategy = canary.strategy(canary.merged(section, overrides))
+    if section.metrics and ctx.settings.prometheus_url is None:
+        raise Conflict(
+            f"the spec's canary.metrics ({', '.join(m.name for m in section.metrics)}) need a "
+            "Prometheus, and LANEWAY_PROMETHEUS_URL is not set on the server",
+            hint="set LANEWAY_PROMETHEUS_URL where `laneway server` runs, or remove "
+            "canary.metrics from laneway.yaml",
+        )
     source = pipeline.resolve_source(ctx, environment, ref=body.ref, build=body.build)
     pipeline.protect(request, environment, source.build_id, body.hotfix, body.reason)
     steps = ", ".join(_step(s) for s in strategy.steps)

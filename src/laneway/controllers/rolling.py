@@ -19,9 +19,10 @@ from dataclasses import replace
 import httpx
 
 from laneway.analysis.criteria import Criteria
+from laneway.analysis.judge import combined
 from laneway.analysis.judge import judge as analysis_judge
 from laneway.analysis.types import Needed, Verdict
-from laneway.controllers import webhooks
+from laneway.controllers import prometheus, webhooks
 from laneway.controllers.context import Context
 from laneway.controllers.launching import Launcher
 from laneway.core import environments as plans
@@ -81,7 +82,7 @@ class Rolling:
             now = self.ctx.clock()
             moved, effects = rollouts.advance(status, seen, now)
             judging = [e for e in effects if isinstance(e, rollouts.Judge)]
-            verdict = await self._judge(moved, judging[0], now) if judging else None
+            verdict = await self._judge(environment, moved, judging[0], now) if judging else None
             if verdict is not None:
                 moved = rollouts.judged(moved, str(verdict.outcome), verdict.summary, seen, now)
             gates = [e for e in effects if isinstance(e, rollouts.Gate)]
@@ -111,15 +112,24 @@ class Rolling:
         return environment, tuple(done), waiting
 
     async def _judge(
-        self, status: rollouts.RolloutStatus, judge: rollouts.Judge, now: float
+        self,
+        environment: Environment,
+        status: rollouts.RolloutStatus,
+        judge: rollouts.Judge,
+        now: float,
     ) -> Verdict | None:
         """The verdict of a window, computed in a thread (the statistics import scipy the
-        first time, and a judgement must never hold the event loop)."""
+        first time, and a judgement must never hold the event loop), with the spec's own
+        metrics read from Prometheus meanwhile (controllers/prometheus.py)."""
         analysis = status.strategy.analysis
         if analysis is None:
             return None
         criteria = criteria_of(analysis.criteria)
-        verdict = await asyncio.to_thread(judge_window, judge, criteria)
+        verdict, metrics = await asyncio.gather(
+            asyncio.to_thread(judge_window, judge, criteria),
+            prometheus.metric_checks(self.ctx.settings, environment, status, judge.since, now),
+        )
+        verdict = combined(verdict, metrics, judge.canary, judge.stable)
         if verdict.needed_requests is None:
             return verdict
         wait = _time_needed(judge, verdict.needed_requests, now)

@@ -21,6 +21,7 @@ from laneway.spec.canary import (
     latency_seconds,
     pause_seconds,
 )
+from laneway.spec.metrics import Metric
 
 LOOKS_PER_STEP = 3
 """Verdicts a weight step is expected to take: the false-alarm rate is shared among them."""
@@ -70,10 +71,23 @@ def strategy(section: Canary) -> rollouts.Strategy:
             interval=interval_seconds(section.interval),
             failure_limit=section.failure_limit,
             criteria=criteria,
+            metrics=tuple(_metric(metric) for metric in section.metrics),
         ),
         sticky_header=sticky.header.lower() if sticky and sticky.header else None,
         sticky_cookie=sticky.cookie if sticky else None,
         webhooks=tuple(
             rollouts.Webhook(hook.url, tuple(hook.on), hook.timeout) for hook in section.webhooks
         ),
+    )
+
+
+def _metric(metric: Metric) -> rollouts.Metric:
+    relative, absolute = metric.margin
+    return rollouts.Metric(
+        name=metric.name,
+        query=metric.query,
+        higher_is_better=metric.higher_is_better,
+        relative=relative,
+        absolute=absolute,
+        limit=metric.bound,
     )

@@ -8,6 +8,7 @@ from typing import Any
 from laneway.core.measurements import Measurement
 from laneway.core.rollout_types import (
     Analysis,
+    Metric,
     Pause,
     RolloutStatus,
     SetWeight,
@@ -39,6 +40,7 @@ def to_json(status: RolloutStatus) -> dict[str, Any]:
             "interval": analysis.interval,
             "failure_limit": analysis.failure_limit,
             "criteria": dict(analysis.criteria),
+            "metrics": [_metric_json(metric) for metric in analysis.metrics],
         },
         "sticky_header": strategy.sticky_header,
         "sticky_cookie": strategy.sticky_cookie,
@@ -90,6 +92,7 @@ def from_json(data: Mapping[str, Any]) -> RolloutStatus:
             interval=float(raw_analysis["interval"]),
             failure_limit=int(raw_analysis["failure_limit"]),
             criteria={str(k): float(v) for k, v in (raw_analysis.get("criteria") or {}).items()},
+            metrics=tuple(_metric(item) for item in raw_analysis.get("metrics") or ()),
         )
     )
     window = data.get("window")
@@ -128,4 +131,30 @@ def from_json(data: Mapping[str, Any]) -> RolloutStatus:
         note=data.get("note"),
         gate=None if data.get("gate") is None else int(data["gate"]),
         held_at=None if data.get("held_at") is None else float(data["held_at"]),
+    )
+
+
+def _metric_json(metric: Metric) -> dict[str, Any]:
+    return {
+        "name": metric.name,
+        "query": metric.query,
+        "higher_is_better": metric.higher_is_better,
+        "relative": metric.relative,
+        "absolute": metric.absolute,
+        "limit": metric.limit,
+    }
+
+
+def _metric(data: Mapping[str, Any]) -> Metric:
+    def number(key: str) -> float | None:
+        value = data.get(key)
+        return None if value is None else float(value)
+
+    return Metric(
+        name=str(data["name"]),
+        query=str(data["query"]),
+        higher_is_better=bool(data.get("higher_is_better", False)),
+        relative=number("relative"),
+        absolute=number("absolute"),
+        limit=number("limit"),
     )

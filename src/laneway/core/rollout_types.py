@@ -29,14 +29,33 @@ Step = SetWeight | Pause
 
 
 @dataclass(frozen=True)
+class Metric:
+    """A team's own metric, a PromQL query evaluated for each side (`analysis/external.py`).
+
+    `query` holds `{{release}}` (and perhaps `{{interval}}`, `{{environment}}`, `{{app}}`).
+    `higher_is_better` says which way is worse. The canary may be worse than the baseline
+    by `relative` (a fraction of the baseline's value) or by `absolute` (in the query's
+    units), and never worse than `limit`; the spec sets at least one of the three."""
+
+    name: str
+    query: str
+    higher_is_better: bool = False
+    relative: float | None = None
+    absolute: float | None = None
+    limit: float | None = None
+
+
+@dataclass(frozen=True)
 class Analysis:
     """How each weight is judged: held at least `interval` seconds, then canary against
     stable over the same window; `failure_limit` failed verdicts are tolerated, one more
-    aborts. `criteria` are the analysis's thresholds, as the spec or the command gave them."""
+    aborts. `criteria` are the analysis's thresholds, as the spec or the command gave them;
+    `metrics`, queries of the team's Prometheus judged alongside the router's counts."""
 
     interval: float = 60.0
     failure_limit: int = 0
     criteria: Mapping[str, float] = field(default_factory=dict)
+    metrics: tuple[Metric, ...] = ()
 
 
 WEBHOOK_EVENTS = ("pre-step", "promoted", "aborted")

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from laneway.spec.metrics import MAX_METRICS, Metric
+
 PAUSE = re.compile(r"^pause(?: (\d+)(s|m|h))?$")
 UNITS = {"s": 1, "m": 60, "h": 3600}
 INTERVAL = r"^\d+(s|m|h)$"
@@ -120,6 +122,12 @@ class Canary(_Strict):
         description="Keep each user on one side by a header or cookie naming them; "
         "by default laneway's own cookie keeps each client on its side.",
     )
+    metrics: list[Metric] = Field(
+        default_factory=list,
+        max_length=MAX_METRICS,
+        description="Metrics of the team's own Prometheus (LANEWAY_PROMETHEUS_URL on the "
+        "server), each judged canary against stable alongside the router's counts.",
+    )
 
     @field_validator("steps", mode="after")
     @classmethod
@@ -143,6 +151,16 @@ class Canary(_Strict):
                 )
             last = points
         return steps
+
+    @field_validator("metrics", mode="after")
+    @classmethod
+    def _metrics(cls, metrics: list[Metric]) -> list[Metric]:
+        seen: set[str] = set()
+        for metric in metrics:
+            if metric.name in seen:
+                raise ValueError(f"two metrics are named {metric.name}")
+            seen.add(metric.name)
+        return metrics
 
 
 def basis_points(percent: float) -> int | None:

@@ -23,6 +23,7 @@ from pydantic_core import ErrorDetails
 from yaml.nodes import Node
 
 from laneway.spec import canary, model
+from laneway.spec.metrics import METRIC_NAME
 from laneway.spec.model import Spec
 
 Loc = tuple[str | int, ...]
@@ -42,6 +43,8 @@ _PATTERNS = {
     canary.INTERVAL: "a duration like `30s`, `2m` or `1h`",
     canary.LATENCY: "a time like `500ms` or `2s`",
     canary.URL: "an http:// or https:// URL",
+    METRIC_NAME: "a name like `checkout-errors` (a-z, 0-9, '_' and '-', starting with a "
+    "letter, at most 40 characters)",
 }
 
 
@@ -133,6 +136,8 @@ def _plain(kind: str, error: ErrorDetails, ctx: dict[str, Any], loc: Loc) -> str
         return message
     if kind in ("string_too_short", "too_short"):
         return "must not be empty"
+    if kind == "too_long":
+        return f"at most {ctx.get('max_length')} entries, got {ctx.get('actual_length')}"
     if kind in _BOUNDS:
         word, key = _BOUNDS[kind]
         return f"expected {word} {_describe(ctx.get(key))}, got {got}"
