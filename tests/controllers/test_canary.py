@@ -177,7 +177,7 @@ def test_a_failing_pre_step_webhook_holds_the_step_until_it_answers_yes(harness:
         harness.settle(env, 5)
         status = harness.environment(env).rollout
         assert (status.weight, status.canary) == (0, rollouts.Side(2, 2)), "held before 1%"
-        assert status.note == f"step 1 held: webhook {hook.url} answered 503: not now"
+        assert status.note == f"step 1 held: webhook {hook.url} answered 503 Service Unavailable"
         asked = len(hook.calls)
         assert hook.calls[0] == {
             "event": "pre-step",
@@ -196,9 +196,18 @@ def test_a_failing_pre_step_webhook_holds_the_step_until_it_answers_yes(harness:
         events = [c["event"] for c in hook.calls]
         assert events.count("promoted") == 1 and events[-1] == "promoted"
         assert any(
-            m == f"webhook {hook.url} (promoted) answered 200: ok"
+            m == f"webhook {hook.url} (promoted) answered 200 OK"
             for m in harness.events(env, "rollout")
         )
     finally:
         harness.run(client.aclose())
         hook.close()
+
+
+def test_a_webhooks_credentials_and_answer_never_reach_events() -> None:
+    from laneway.controllers.webhooks import shown_url
+
+    assert shown_url("https://user:pw@ci.example:8443/gate/x?token=abc") == (
+        "https://ci.example:8443/gate/x"
+    )
+    assert shown_url("http://[::1") == "(an unreadable URL)"

@@ -14,6 +14,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
+from laneway.core import rollouts
 from laneway.core.types import (
     BuildRecord,
     Desired,
@@ -344,3 +345,74 @@ def test_a_release_records_the_flag_set_version_it_went_live_with(store: Store):
     assert version is not None
     promote_now(store, e.id)
     assert store.get_release(e.id, 1).flags_version == version
+
+
+@pytest.mark.parametrize(
+    ("env", "releases", "stable", "canary", "weight", "warm"),
+    [
+        # settled: v2 live on its own processes, v1 warm
+        ((2, 2, 2, 1, 99.0), [(1, "superseded", 1), (2, "live", 2)], (2, 2), None, 0, (1, 1)),
+        # a deploy under way: v3 starting beside live v2
+        ((3, 3, 2, 0, 0.0), [(2, "live", 2), (3, "pending", 3)], (2, 2), (3, 3), 0, None),
+        # switched to v3 but killed before it was marked live: all clients on v3, to confirm
+        ((3, 3, 3, 2, 9.0), [(2, "live", 2), (3, "pending", 3)], (2, 2), (3, 3), 10_000, (2, 2)),
+        # a first release never live
+        ((1, 1, 0, 0, 0.0), [(1, "pending", 1)], None, (1, 1), 0, None),
+    ],
+)
+def test_migration_makes_each_environments_rollout_status_from_its_numbers(
+    tmp_path: Path,
+    env: tuple[int, int, int, int, float],
+    releases: list[tuple[int, str, int]],
+    stable: tuple[int, int] | None,
+    canary: tuple[int, int] | None,
+    weight: int,
+    warm: tuple[int, int] | None,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = db.create_store_engine(url)
+    config = db.alembic_config()
+    release, target, live, warm_generation, warm_until = env
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006")
+        connection.execute(text("INSERT INTO apps VALUES ('shop', '/r', '2026-01-01')"))
+        connection.execute(
+            text(
+                "INSERT INTO environments (id, app, name, kind, desired, phase, message, "
+                "release, hook_release, replicas_json, created_at, updated_at, target, live, "
+                "warm, warm_until) VALUES ('e1', 'shop', 's', 'staging', 'running', 'running', "
+                "'', :release, :release, '[]', '2026-01-01', '2026-01-01', :target, :live, "
+                ":warm, :warm_until)"
+            ),
+            {
+                "release": release,
+                "target": target,
+                "live": live,
+                "warm": warm_generation,
+                "warm_until": warm_until,
+            },
+        )
+        for number, state, generation in releases:
+            connection.execute(
+                text(
+                    "INSERT INTO releases (environment_id, number, state, message, created_by, "
+                    "created_at, updated_at, description, generation, config_version) VALUES "
+                    "('e1', :n, :state, '', 't', '2026-01-01', '2026-01-01', '', :g, 0)"
+                ),
+                {"n": number, "state": state, "g": generation},
+            )
+    engine.dispose()
+    store = Store.open(url, vault=VAULT)
+    try:
+        status = store.get_environment_by_id("e1").rollout
+        side = lambda pair: None if pair is None else rollouts.Side(*pair)  # noqa: E731
+        assert (status.stable, status.canary, status.weight, status.warm) == (
+            side(stable),
+            side(canary),
+            weight,
+            side(warm),
+        )
+        assert status.exposed == (weight > 0)
+    finally:
+        store.close()

@@ -17,13 +17,13 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
-from laneway.api import pipeline
+from laneway.api import pipeline, protection
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import AppName, EnvironmentName, HotfixIn, ReleaseOut
 from laneway.controllers.context import Context
 from laneway.core import canary, rollouts
 from laneway.core.types import Environment, Role
-from laneway.errors import Conflict
+from laneway.errors import Conflict, Forbidden
 from laneway.spec.canary import MAX_STEPS, Canary
 from laneway.store.verdicts import VerdictRecord
 
@@ -163,6 +163,16 @@ def start(
             "max_latency",
         }
     )
+    given = sorted(key for key, value in overrides.items() if value is not None)
+    if given and not body.hotfix:
+        decided, _ = protection.standing(ctx, app, name=name, kind=str(environment.kind))
+        if decided.protected:
+            raise Forbidden(
+                f"{name} is protected: its canary goes as the canary section of the spec it "
+                f"runs says; {', '.join(given)} cannot be changed here",
+                hint="change laneway.yaml's canary section and promote it, or use --hotfix "
+                "--reason",
+            )
     strategy = canary.strategy(canary.merged(section, overrides))
     if section.metrics and ctx.settings.prometheus_url is None:
         raise Conflict(

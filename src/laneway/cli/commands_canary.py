@@ -23,7 +23,7 @@ from laneway.cli.options import (
     register_app,
     which_app,
 )
-from laneway.errors import InvalidInput, LanewayError
+from laneway.errors import InvalidInput, LanewayError, Unavailable
 
 canary_app = typer.Typer(
     help="Canary rollouts: a share of clients in steps, judged, promoted or aborted.",
@@ -141,31 +141,54 @@ def _ended(status: dict[str, Any], release: str) -> None:
 def follow(
     client: Client, app: str, environment: str, release: dict[str, Any], *, timeout: float
 ) -> dict[str, Any]:
-    """Show the rollout live until it ends; its final status."""
+    """Show the rollout live until it ends; its final status. A stream that ends (the
+    server ends a follow after an hour, or restarts) is followed again from where it was."""
     import time
 
     from rich.live import Live
 
     started = time.monotonic()
     events = path("apps", app, "environments", environment, "events")
-    params = {"follow": "true", "after": str(release.get("events_after") or 0)}
+    after = release.get("events_after")
+    cursor = str(after) if after is not None else "-1"
     status: dict[str, Any] = client.request("GET", _path(app, environment))
+    name = release.get("name") or status["canary"] or "the rollout"
     with Live(render(status), console=output.err(), auto_refresh=False) as live:
-        for event in client.events("GET", events, params=params):
-            if time.monotonic() - started > timeout:
-                raise LanewayError(
-                    f"the rollout of {release['name']} has not ended after {timeout:g}s",
-                    hint=f"it goes on; see `laneway canary status {environment}`",
-                )
-            if event.type == "end":
-                raise LanewayError(f"{environment} was destroyed")
-            if event.type == "status":
-                continue
-            status = client.request("GET", _path(app, environment))
-            live.update(render(status), refresh=True)
-            if status["canary"] is None and status["phase"] in ENDED:
+        while True:
+            try:
+                for event in client.events(
+                    "GET", events, params={"follow": "true", "after": cursor}
+                ):
+                    cursor = event.id or cursor
+                    if event.type == "end":
+                        raise LanewayError(f"{environment} was destroyed")
+                    if event.type == "status":
+                        continue
+                    status = client.request("GET", _path(app, environment))
+                    live.update(render(status), refresh=True)
+                    if _over(status):
+                        return status
+                    _in_time(started, timeout, name, environment)
+                status = client.request("GET", _path(app, environment))
+            except Unavailable:
+                time.sleep(1.0)  # the server restarts: the rollout goes on, so do we
+            if _over(status):
                 return status
-    return status
+            _in_time(started, timeout, name, environment)
+
+
+def _over(status: dict[str, Any]) -> bool:
+    return status["canary"] is None and status["phase"] in ENDED
+
+
+def _in_time(started: float, timeout: float, name: str, environment: str) -> None:
+    import time
+
+    if time.monotonic() - started > timeout:
+        raise LanewayError(
+            f"the rollout of {name} has not ended after {timeout:g}s",
+            hint=f"it goes on; see `laneway canary status {environment}`",
+        )
 
 
 @canary_app.command()
@@ -181,7 +204,7 @@ def status(
     client = Client()
     current = client.request("GET", _path(name, environment))
     if follow_it and current["canary"] is not None:
-        current = follow(client, name, environment, {}, timeout=86_400.0)
+        current = follow(client, name, environment, {"name": current["canary"]}, timeout=86_400.0)
     if as_json:
         output.print_json(current)
         return

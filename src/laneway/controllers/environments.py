@@ -24,7 +24,7 @@ from laneway.controllers.rolling import ReadCounters, Rolling
 from laneway.controllers.specs import NotParsed
 from laneway.core import environments as plans
 from laneway.core import rollouts
-from laneway.core.types import Environment, EventType, Phase, ReleaseState, ResourceRecord
+from laneway.core.types import Desired, Environment, EventType, Phase, ReleaseState, ResourceRecord
 from laneway.errors import (
     LanewayError,
     NotFound,
@@ -132,8 +132,12 @@ class EnvironmentReconciler:
         plans again)."""
         if environment.failure or environment.rollout.canary is None:
             return environment, (), None
-        if environment.rollout_version != planned:
-            return environment, (), None
+        current = self.ctx.store.get_environment_by_id(environment.id)
+        if current is None or current.desired != Desired.RUNNING:
+            return environment, (), None  # being destroyed: nothing rolls any more
+        if current.rollout_version != planned:
+            return current, (), None
+        environment = current
         keep_warm = plans.SETTLE
         if spec is not None:
             keep_warm = max(spec.keep_warm_for(str(environment.kind)), plans.SETTLE)

@@ -31,7 +31,9 @@ from laneway.core.measurements import Measurement
 from laneway.core.types import Environment, EventType
 
 ConfirmRoutes = Callable[[], Awaitable[bool]]
-ReadCounters = Callable[[Environment], Awaitable[Mapping[str, Measurement] | None]]
+ReadCounters = Callable[
+    [Environment], Awaitable[tuple[Mapping[str, Measurement] | None, float | None]]
+]
 
 MOVES_PER_PASS = 6
 """Status changes one pass may make: enough for the longest chain (served, next weight,
@@ -72,11 +74,13 @@ class Rolling:
             took = (loop.time() - asked) * 1000
             if served is False:
                 waiting = _awaited(status)
+            counters, epoch = await self._counters(environment)
             seen = rollouts.Seen(
                 ready=plan.ready,
                 failing=plan.failing.reason if plan.failing is not None else None,
                 served=served,
-                counters=await self._counters(environment),
+                counters=counters,
+                epoch=epoch,
                 keep_warm=keep_warm,
             )
             now = self.ctx.clock()
@@ -225,9 +229,11 @@ class Rolling:
             self.http = httpx.AsyncClient()
         return await webhooks.call(self.http, hooks, payload)
 
-    async def _counters(self, environment: Environment) -> Mapping[str, Measurement] | None:
+    async def _counters(
+        self, environment: Environment
+    ) -> tuple[Mapping[str, Measurement] | None, float | None]:
         if self.counters is None or environment.rollout.strategy.analysis is None:
-            return None
+            return None, None
         return await self.counters(environment)
 
     def _explained(

@@ -202,16 +202,26 @@ class RouterController:
             await asyncio.sleep(0.002)
         return True
 
-    async def counters_for(self, environment: Environment) -> dict[str, Measurement] | None:
+    async def counters_for(
+        self, environment: Environment
+    ) -> tuple[dict[str, Measurement] | None, float | None]:
         """The environment's route's counts per release label, read from the data plane in
-        a thread; None if it cannot be asked now."""
-        counts = await asyncio.to_thread(self.driver.read_counters)
+        a thread (None if it cannot be asked now), and when the data plane began counting
+        (None if it does not say): another start means the counts began again."""
+        snapshot = getattr(self.driver, "read_snapshot", None)
+        epoch: float | None = None
+        if callable(snapshot):
+            taken = await asyncio.to_thread(snapshot)
+            counts = taken.counters if taken is not None else None
+            epoch = taken.started if taken is not None else None
+        else:
+            counts = await asyncio.to_thread(self.driver.read_counters)
         if counts is None:
-            return None
+            return None, None
         hostname = routing.hostname_for(
             environment.app, environment.name, domain=self.ctx.settings.domain
         )
-        return {release: m for (host, release), m in counts.items() if host == hostname}
+        return {release: m for (host, release), m in counts.items() if host == hostname}, epoch
 
     def refresh(self, environments: list[Environment], specs: dict[str, dict[int, Spec]]) -> bool:
         """Apply the table if it changed; True when a new table was written.

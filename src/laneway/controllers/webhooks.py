@@ -2,8 +2,10 @@
 
 Called by `controllers/rolling.py`: the `pre-step` ones before each weight (all must answer
 2xx, or the step is held and they are asked again later), the `promoted` and `aborted` ones
-once the rollout ends. Each call's outcome is recorded as an event of the environment. An
-answer's body is never read beyond a short excerpt for the event.
+once the rollout ends. Each call's outcome is recorded as an event of the environment, with
+the URL shown without its user, password or query, and the answer's status alone: its body
+is never read (viewers read events; a webhook pointed at an internal address must not have
+its answer echoed).
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from typing import Any
 import httpx
 
 from laneway.core import rollouts
-
-EXCERPT = 200
 
 
 @dataclass(frozen=True)
@@ -35,24 +35,32 @@ async def call(
 
 
 async def _one(http: httpx.AsyncClient, hook: rollouts.Webhook, payload: dict[str, Any]) -> Answer:
+    shown = shown_url(hook.url)
     try:
         async with http.stream("POST", hook.url, json=payload, timeout=hook.timeout) as response:
-            excerpt = b""
-            async for chunk in response.aiter_bytes():
-                excerpt += chunk
-                if len(excerpt) >= EXCERPT:
-                    break
+            status = response.status_code
+            phrase = response.reason_phrase
     except httpx.TimeoutException:
-        return Answer(hook.url, False, f"timed out after {hook.timeout:g}s")
+        return Answer(shown, False, f"timed out after {hook.timeout:g}s")
     except httpx.HTTPError as exc:
-        return Answer(hook.url, False, _reason(exc))
-    text = excerpt[:EXCERPT].decode("utf-8", "replace").strip().splitlines()
-    detail = str(response.status_code) + (f": {text[0]}" if text and text[0] else "")
-    return Answer(hook.url, response.is_success, detail)
+        return Answer(shown, False, _reason(exc))
+    detail = f"{status} {phrase}".strip()
+    return Answer(shown, 200 <= status < 300, detail)
+
+
+def shown_url(url: str) -> str:
+    """The URL as events and notes show it: no user, password or query (where tokens hide),
+    since viewers read those."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "(an unreadable URL)"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
 
 def _reason(exc: httpx.HTTPError) -> str:
     text = str(exc) or type(exc).__name__
     if "refused" in text.lower():
         return "connection refused"
-    return text.splitlines()[0][:EXCERPT]
+    return type(exc).__name__.removesuffix("Error").lower() + " error"

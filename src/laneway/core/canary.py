@@ -15,6 +15,8 @@ from pydantic import ValidationError
 from laneway.core import rollouts
 from laneway.errors import InvalidInput
 from laneway.spec.canary import (
+    INTERVAL,
+    LATENCY,
     Canary,
     basis_points,
     interval_seconds,
@@ -35,14 +37,23 @@ def merged(section: Canary, overrides: Mapping[str, Any]) -> Canary:
         return Canary.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {_reason(error['msg'])}"
+            f"{'.'.join(str(part) for part in error['loc'])}: {_reason(error)}"
             for error in exc.errors()
         )
         raise InvalidInput(f"canary: {problems}") from None
 
 
-def _reason(message: str) -> str:
-    return message.removeprefix("Value error, ")
+WORDS = {
+    INTERVAL: "a duration like 30s, 2m or 1h (at least 1s)",
+    LATENCY: "a time like 500ms or 2s",
+}
+
+
+def _reason(error: Any) -> str:
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if error.get("type") == "string_pattern_mismatch" and pattern in WORDS:
+        return f"expected {WORDS[pattern]}, got {error.get('input')!r}"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def strategy(section: Canary) -> rollouts.Strategy:

@@ -57,6 +57,7 @@ def to_json(status: RolloutStatus) -> dict[str, Any]:
         if status.window is None
         else {
             "since": status.window.since,
+            "epoch": status.window.epoch,
             "canary": status.window.canary.to_json(),
             "stable": status.window.stable.to_json(),
         },
@@ -118,6 +119,7 @@ def from_json(data: Mapping[str, Any]) -> RolloutStatus:
         if not window
         else Window(
             since=float(window["since"]),
+            epoch=None if window.get("epoch") is None else float(window["epoch"]),
             canary=Measurement.from_json(window["canary"]),
             stable=Measurement.from_json(window["stable"]),
         ),

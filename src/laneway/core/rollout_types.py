@@ -122,6 +122,9 @@ class Window:
     since: float
     canary: Measurement
     stable: Measurement
+    epoch: float | None = None
+    """When the router whose counts these are started: another start means they began
+    again from zero, and the window is opened again."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ class Seen:
     """Whether the router serves the table computed from this very status."""
     counters: Mapping[str, Measurement] | None = None
     """The route's counts per release label, since the router started; None: unknown."""
+    epoch: float | None = None
+    """When that router started (None: the data plane does not say)."""
     keep_warm: float = 2.0
     """Seconds the old stable release keeps running after a promotion."""
 

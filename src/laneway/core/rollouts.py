@@ -140,6 +140,7 @@ def start(status: RolloutStatus, side: Side, strategy: Strategy) -> RolloutStatu
         strategy=strategy,
         step_index=0,
         weight=0,
+        served=None,
         exposed=False,
         step_since=None,
         window=None,
@@ -167,8 +168,10 @@ def same_processes(status: RolloutStatus) -> bool:
 
 
 def _rolling(status: RolloutStatus) -> Side:
-    if status.canary is None or status.aborted is not None:
+    if status.canary is None:
         raise Conflict("no rollout is under way")
+    if status.aborted is not None:
+        raise Conflict(f"the abort of v{status.canary.release} is under way: {status.aborted}")
     return status.canary
 
 
@@ -181,8 +184,10 @@ def pause(status: RolloutStatus, reason: str) -> RolloutStatus:
 
 def resume(status: RolloutStatus, now: float) -> RolloutStatus:
     """Clear every pause; a rollout held at a `Pause` step goes on to the next step."""
-    _rolling(status)
+    canary = _rolling(status)
     step = _step(status)
+    if not status.paused and not isinstance(step, Pause):
+        raise Conflict(f"the rollout of v{canary.release} is not paused")
     if isinstance(step, Pause):
         return _next_step(replace(status, paused=()), now)
     return replace(status, paused=())
@@ -221,7 +226,10 @@ def advance(
     if status.aborted is not None:
         return _finish_abort(status, seen)
     if seen.failing is not None:
-        return _finish_abort(abort(status, seen.failing), seen)
+        aborted = abort(status, seen.failing)
+        if aborted.exposed:
+            return aborted, ()  # let go once the router serves weight 0 (the next move)
+        return _finish_abort(aborted, seen)
     if same_processes(status):
         return _promoted(status, now, seen)
     if not seen.ready:
@@ -328,6 +336,7 @@ def _open_window(status: RolloutStatus, seen: Seen, now: float) -> RolloutStatus
         judged_at=None,
         window=Window(
             since=now,
+            epoch=seen.epoch,
             canary=counters.get(status.canary.label, empty),
             stable=counters.get(status.stable.label, empty),
         ),
@@ -349,7 +358,10 @@ def _due(
     assert status.canary is not None and status.stable is not None
     counters = seen.counters
     if counters is None:
-        return None
+        unread = "waiting: the router's counters cannot be read now"
+        return replace(status, note=unread) if status.note != unread else None
+    if seen.epoch != status.window.epoch:
+        return _open_window(status, seen, now)  # the router restarted: its counts began again
     empty = Measurement()
     canary = counters.get(status.canary.label, empty).minus(status.window.canary)
     stable = counters.get(status.stable.label, empty).minus(status.window.stable)

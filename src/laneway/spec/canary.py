@@ -17,10 +17,11 @@ from laneway.spec.metrics import MAX_METRICS, Metric
 
 PAUSE = re.compile(r"^pause(?: (\d+)(s|m|h))?$")
 UNITS = {"s": 1, "m": 60, "h": 3600}
-INTERVAL = r"^\d+(s|m|h)$"
+INTERVAL = r"^[1-9]\d{0,4}(s|m|h)$"
 LATENCY = r"^\d+(ms|s)$"
 URL = r"^https?://[^\s]+$"
 MAX_STEPS = 20
+MAX_INTERVAL = 86_400.0
 Step = float | str
 
 
@@ -128,6 +129,13 @@ class Canary(_Strict):
         description="Metrics of the team's own Prometheus (LANEWAY_PROMETHEUS_URL on the "
         "server), each judged canary against stable alongside the router's counts.",
     )
+
+    @field_validator("interval", mode="after")
+    @classmethod
+    def _interval(cls, interval: str) -> str:
+        if interval_seconds(interval) > MAX_INTERVAL:
+            raise ValueError(f"at most 24h, got {interval}")
+        return interval
 
     @field_validator("steps", mode="after")
     @classmethod

@@ -40,7 +40,7 @@ _PATTERNS = {
     "with a digit)",
     model.DURATION: "a duration like `30m` or `72h` (a whole number and s, m, h or d)",
     "^/": "a path starting with '/', like `/healthz`",
-    canary.INTERVAL: "a duration like `30s`, `2m` or `1h`",
+    canary.INTERVAL: "a duration like `30s`, `2m` or `1h` (at least 1s)",
     canary.LATENCY: "a time like `500ms` or `2s`",
     canary.URL: "an http:// or https:// URL",
     METRIC_NAME: "a name like `checkout-errors` (a-z, 0-9, '_' and '-', starting with a "

@@ -269,6 +269,13 @@ class ReleaseStore:
                     PortLeaseRow.generation == generation,
                 )
             )
+            # the row is locked before it is read (one UPDATE first), so an intent recorded
+            # at the same moment is not overwritten with the status read before it
+            s.execute(
+                update(EnvironmentRow)
+                .where(EnvironmentRow.id == environment_id)
+                .values(updated_at=utcnow())
+            )
             env = s.get(EnvironmentRow, environment_id)
             if env is None:
                 return

@@ -230,3 +230,38 @@ def test_the_status_survives_its_json() -> None:
     )
     assert rollouts.from_json(rollouts.to_json(status)) == status
     assert rollouts.from_json({}) == RolloutStatus()
+
+
+def test_a_failing_canary_with_clients_is_let_go_only_once_the_router_serves_zero() -> None:
+    status = replace(rollouts.start(STABLE, V2, CANARY), weight=500, served=500, exposed=True)
+    aborted, effects = rollouts.advance(status, Seen(ready=False, failing="crash", served=True), 0)
+    assert (aborted.canary, aborted.weight, aborted.aborted, effects) == (V2, 0, "crash", ())
+    held, effects = rollouts.advance(aborted, Seen(ready=False, failing="crash"), 1)
+    assert held == aborted and effects == ()
+    done, effects = rollouts.advance(aborted, Seen(ready=False, served=True), 2)
+    assert done.canary is None and effects == (Aborted(2, "crash"),)
+
+
+def test_a_window_opened_before_a_router_restart_starts_again() -> None:
+    status = replace(rollouts.start(STABLE, V2, CANARY), weight=100, served=100, exposed=True)
+    status = replace(status, window=rollouts.Window(0.0, counts(5), counts(50), epoch=1.0))
+    grown = replace(SERVED, counters={"v2": counts(900), "v1": counts(9000)}, epoch=2.0)
+    status, done = run(status, grown, 61.0)
+    assert done == [] and status.window == rollouts.Window(61.0, counts(900), counts(9000), 2.0)
+
+
+def test_counters_that_cannot_be_read_are_said_once() -> None:
+    status = replace(rollouts.start(STABLE, V2, CANARY), weight=100, served=100, exposed=True)
+    status = replace(status, window=rollouts.Window(0.0, counts(0), counts(0)))
+    noted, _ = run(status, SERVED, 61.0)
+    assert noted.note == "waiting: the router's counters cannot be read now"
+    assert run(noted, SERVED, 62.0)[0] == noted
+
+
+def test_resume_needs_a_pause_and_intents_during_an_abort_say_so() -> None:
+    status = replace(rollouts.start(STABLE, V2, CANARY), weight=100, served=100, exposed=True)
+    with pytest.raises(Conflict, match="the rollout of v2 is not paused"):
+        rollouts.resume(status, 0.0)
+    aborting = rollouts.abort(status, "by hand")
+    with pytest.raises(Conflict, match="the abort of v2 is under way: by hand"):
+        rollouts.pause(aborting, "x")

@@ -47,30 +47,35 @@ def _status(
     release: int, target: int, live: int, warm: int, warm_until: float, rows: list[Any]
 ) -> dict[str, Any]:
     target = target or release
+    by_number = {r.number: r for r in rows}
     live_rows = [r for r in rows if r.state == "live"]
+    newest_live = max(live_rows, key=lambda r: r.number) if live_rows else None
     stable = None
-    if live and live_rows:
-        newest = max(live_rows, key=lambda r: r.number)
-        stable = [newest.number, newest.generation or newest.number]
-    canary = None
-    if stable is None or stable[0] != release:
-        canary = [release, target]
+    if newest_live is not None and live:
+        stable = [newest_live.number, newest_live.generation or newest_live.number]
+    canary = None if stable is not None and stable[0] == release else [release, target]
+    # switched but not yet marked live (a crash between the two): its weight is all
+    # clients, for the reconciler to confirm with the router and promote
+    switched = canary is not None and live != 0 and target == live
+    wanted = by_number.get(release)
+    if canary is not None and wanted is not None and wanted.state == "failed":
+        canary = None
     warm_side = None
     if warm:
-        serving = [r for r in rows if (r.generation or r.number) == warm]
-        number = max(r.number for r in serving) if serving else warm
-        warm_side = [number, warm]
+        serving = [r for r in rows if (r.generation or r.number) == warm and r.state != "failed"]
+        if serving:
+            warm_side = [max(r.number for r in serving), warm]
     return {
         "stable": stable,
         "canary": canary,
         "steps": [{"weight": 10000}],
         "analysis": None,
         "step_index": 0,
-        "weight": 0,
+        "weight": 10000 if switched and canary is not None else 0,
         "served": None,
-        "exposed": bool(canary and live and target == live),
+        "exposed": bool(switched and canary is not None),
         "warm": warm_side,
-        "warm_until": warm_until or 0.0,
+        "warm_until": (warm_until or 0.0) if warm_side else 0.0,
         "paused": [],
         "failures": 0,
     }
