@@ -99,11 +99,12 @@ def test_canaries_promote_when_healthy_and_abort_on_errors(
         assert (1, 20.0, "pass") in judged and (2, 50.0, "pass") in judged, judged
 
         failed = server.cli(
-            "canary", "start", "staging", "--ref", bad, "--wait", cwd=repo, check=False
+            "canary", "start", "staging", "--ref", bad, "--wait", "--json", cwd=repo, check=False
         )
         told = failed.stdout + failed.stderr
         assert failed.returncode == 1, told
-        assert "v3 was aborted: verdict: " in told and "error rate" in told
+        assert "v3 was aborted: verdict: " in failed.stderr and "error rate" in failed.stderr
+        assert json.loads(failed.stdout)["phase"] == "aborted", "--json: the status alone"
         aborted = status(server, repo)
         assert aborted["phase"] == "aborted" and aborted["stable"] == "v2"
         assert aborted["verdicts"][-1]["outcome"] == "fail"

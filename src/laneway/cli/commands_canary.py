@@ -114,23 +114,25 @@ def start(
         "reason": reason,
     }
     release = client.request("POST", _path(name, environment), json=body)
-    if as_json and not wait:
+    if as_json and (not wait or release.get("unchanged")):
         output.print_json(release)
         return
     if release.get("unchanged"):
         output.out().print(f"nothing to roll out: {environment} runs {release['name']} already")
         return
-    output.out().print(f"{release['name']}: {release['description']}", markup=False)
+    # with --json, standard output is the final status alone, for a pipeline to parse
+    told = output.err() if as_json else output.out()
+    told.print(f"{release['name']}: {release['description']}", markup=False)
     if wait:
         final = follow(client, name, environment, release, timeout=timeout)
         if as_json:
             output.print_json(final)
-        _ended(final, release["name"])
+        _ended(final, release["name"], told)
 
 
-def _ended(status: dict[str, Any], release: str) -> None:
+def _ended(status: dict[str, Any], release: str, told: Any) -> None:
     if status["phase"] == "promoted" and status["stable"] == release:
-        output.out().print(f"[green]{release} is promoted: it serves all clients[/]")
+        told.print(f"[green]{release} is promoted: it serves all clients[/]")
         return
     raise LanewayError(
         f"{release} was aborted: {status['aborted'] or status['message']}",
