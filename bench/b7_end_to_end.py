@@ -464,11 +464,11 @@ def report(cases: dict[str, list[Run]], args: argparse.Namespace) -> None:
             simulate(Observed.of(canary), measured, runs, args, rng),
         ]
         columns = []
-        for sim in sims:
+        for sim, how in zip(sims, ("as set", "as measured"), strict=True):
             s_low, s_high = wilson(sim.aborted, args.simulated)
-            columns.append(f"{sim.aborted / args.simulated:>5.1%} ({s_low:.0%}-{s_high:.0%})")
+            columns.append(f"{sim.aborted / args.simulated:>5.1%} ({s_low:.1%}-{s_high:.1%})")
             if sim.undecided:
-                notes.append(f"{case}: {sim.undecided} simulated rollouts undecided")
+                notes.append(f"{case}, sim {how}: {sim.undecided} rollouts undecided")
         looks = [
             statistics.median(len(r.verdicts) for r in runs),
             *(statistics.median(sim.verdicts) if sim.verdicts else math.nan for sim in sims),
