@@ -31,6 +31,10 @@ case's runs), the rollout walking the steps as core/rollouts.py does (a pass: ne
 a fail: abort; inconclusive: the window goes on) until the same time limit. The table
 compares the aborted share (95% Wilson intervals) and the verdicts to a decision.
 
+`--warmup-probe N` then holds the identical build at 5% (no verdict) and forces N requests
+onto each side in turn (`X-Laneway-Canary: always` / `never`, 4 per second), printing the
+client-side median and p90 per 25: a fresh canary process against the warm stable one.
+
     python bench/b7_end_to_end.py [--runs identical=8,errors=6,latency=6] [--rate 80]
         [--interval 10] [--steps 5,25,50] [--min-requests 40] [--simulated 2000]
 
