@@ -62,15 +62,15 @@ def test_a_healthy_canary_walks_its_steps_on_verdicts_and_becomes_the_release(
     env = running_canary(harness)
     assert pools(harness) == [("v2", 100, "canary"), ("v1", 9_900, "stable")]
     assert harness.events(env, "rollout")[-1] == "v2: 1% of clients (step 1 of 3)"
-    serve(harness, canary=counts(400, 2), stable=counts(40_000, 200))
+    serve(harness, canary=counts(600, 3), stable=counts(60_000, 300))
     harness.settle(env, 61)
     status = harness.environment(env).rollout
     assert (status.step_index, status.weight) == (1, 2_500)
     verdicts = harness.store.verdicts(env)
     assert [(v.step, v.weight, v.outcome) for v in verdicts] == [(1, 100, "pass")]
-    assert verdicts[0].detail["canary"]["requests"] == 400
+    assert verdicts[0].detail["canary"]["requests"] == 600
     assert pools(harness) == [("v2", 2_500, "canary"), ("v1", 7_500, "stable")]
-    serve(harness, canary=counts(20_400, 102), stable=counts(100_000, 500))
+    serve(harness, canary=counts(20_600, 103), stable=counts(120_000, 600))
     harness.settle(env, 61)
     environment = harness.converge(env)
     assert environment is not None and environment.live == 2
@@ -104,10 +104,10 @@ def test_too_little_traffic_waits_inconclusive_and_says_how_much_more(harness: H
     status = harness.environment(env).rollout
     assert (status.step_index, status.weight, status.aborted) == (0, 100, None)
     assert status.note is not None and status.note.startswith("inconclusive: ")
-    assert "needs 90 more canary" in status.note and "at the current rate" in status.note
+    assert "needs 490 more canary" in status.note and "at the current rate" in status.note
     harness.settle(env, 30)
     assert len(harness.store.verdicts(env)) == 1, "the next look waits an interval"
-    serve(harness, canary=counts(300), stable=counts(30_000))
+    serve(harness, canary=counts(600), stable=counts(60_000))
     harness.settle(env, 31)
     assert harness.environment(env).rollout.step_index == 1
 

@@ -55,7 +55,7 @@ def test_the_metric_fails_a_canary_the_routers_counts_pass(
 ) -> None:
     env = running_canary(harness)
     prometheus.values = {"v2": 0.5, "v1": 0.2}
-    serve(harness, canary=counts(400, 2), stable=counts(40_000, 200))
+    serve(harness, canary=counts(600, 3), stable=counts(60_000, 300))
     harness.settle(env, 61)
     environment = harness.converge(env)
     assert environment is not None and environment.rollout.canary is None
@@ -84,7 +84,7 @@ def test_no_data_in_prometheus_keeps_it_inconclusive_until_there_is(
 ) -> None:
     env = running_canary(harness)
     prometheus.values = {"v1": 0.2}
-    serve(harness, canary=counts(400, 2), stable=counts(40_000, 200))
+    serve(harness, canary=counts(600, 3), stable=counts(60_000, 300))
     harness.settle(env, 61)
     status = harness.environment(env).rollout
     assert (status.step_index, status.weight, status.aborted) == (0, 100, None)
@@ -105,7 +105,7 @@ def test_an_unreachable_prometheus_keeps_it_inconclusive_and_says_so(harness: Ha
         port = probe.getsockname()[1]
     use(harness, f"http://127.0.0.1:{port}")
     env = running_canary(harness)
-    serve(harness, canary=counts(400, 2), stable=counts(40_000, 200))
+    serve(harness, canary=counts(600, 3), stable=counts(60_000, 300))
     harness.settle(env, 61)
     status = harness.environment(env).rollout
     assert (status.step_index, status.aborted) == (0, None)

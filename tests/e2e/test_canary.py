@@ -25,6 +25,7 @@ canary:
   interval: 2s
   failure_limit: 0
   min_requests: 20
+  latency_percentile: 90   # its tail is judged from 50 requests (a p99's needs 500)
 """
 
 

@@ -87,16 +87,26 @@ def test_a_tail_regression_leaves_the_rank_test_of_the_whole_quiet() -> None:
 def test_too_few_requests_are_inconclusive_and_say_how_many_more() -> None:
     verdict = judge(measurement(120, 0.03), BASELINE)
     assert verdict.outcome is Outcome.INCONCLUSIVE
-    assert verdict.needed_requests == Needed(canary=80, baseline=0)
-    assert "80 more canary requests" in verdict.summary
+    assert verdict.needed_requests == Needed(canary=380, baseline=0), "p99's tail needs 500"
+    assert "380 more canary requests" in verdict.summary
     verdict = judge(measurement(500), measurement(150), Criteria(min_requests=200))
-    assert verdict.needed_requests == Needed(canary=0, baseline=50)
+    assert verdict.needed_requests == Needed(canary=0, baseline=350)
+    p90 = Criteria(min_requests=200, latency_percentile=90.0)
+    assert judge(measurement(120, 0.03), BASELINE, p90).needed_requests == Needed(80, 0)
+
+
+def test_the_tail_is_judged_only_with_five_requests_expected_past_its_percentile() -> None:
+    """A slow spell of one process (not independent requests) is 2-4% of a window of 50:
+    B7's end-to-end runs failed identical builds on it, so a p99 waits for 500."""
+    short = judge(measurement(499, quantile=tail_stretched(1.3)), BASELINE)
+    tail = next(check for check in short.checks if check.name == "latency tail")
+    assert tail.outcome is Outcome.INCONCLUSIVE and tail.needed == Needed(1, 0)
 
 
 def test_nothing_measured_is_inconclusive() -> None:
     verdict = judge(Measurement(), Measurement())
     assert verdict.outcome is Outcome.INCONCLUSIVE
-    assert verdict.needed_requests == Needed(canary=200, baseline=200)
+    assert verdict.needed_requests == Needed(canary=500, baseline=500)
     assert {check.outcome for check in verdict.checks} == {Outcome.INCONCLUSIVE}
 
 
