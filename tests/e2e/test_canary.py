@@ -24,7 +24,7 @@ canary:
   steps: [20, 50]
   interval: 2s
   failure_limit: 0
-  min_requests: 20
+  min_requests: 200        # a 5% error canary passes a window of 200 by luck 4 in 100,000 times
   latency_percentile: 90   # its tail is judged from 50 requests (a p99's needs 500)
 """
 
