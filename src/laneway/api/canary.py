@@ -46,6 +46,7 @@ class CanaryIn(HotfixIn):
         default=None, max_length=MAX_STEPS, description="Percents of clients, or `pause`."
     )
     interval: StrictStr | None = Field(default=None, max_length=16)
+    warmup: StrictStr | None = Field(default=None, max_length=16)
     failure_limit: StrictInt | None = None
     min_requests: StrictInt | None = None
     max_error_rate: StrictFloat | StrictInt | None = None
@@ -157,6 +158,7 @@ def start(
         include={
             "steps",
             "interval",
+            "warmup",
             "failure_limit",
             "min_requests",
             "max_error_rate",

@@ -71,6 +71,9 @@ def start(
     interval: str | None = typer.Option(
         None, "--interval", help="How long each weight is held and judged (`2m`)."
     ),
+    warmup: str | None = typer.Option(
+        None, "--warmup", help="How long each weight serves before it is measured (`30s`)."
+    ),
     failure_limit: int | None = typer.Option(
         None, "--failure-limit", help="Failed verdicts tolerated."
     ),
@@ -106,6 +109,7 @@ def start(
         "build": build,
         "steps": _steps(steps),
         "interval": interval,
+        "warmup": warmup,
         "failure_limit": failure_limit,
         "min_requests": min_requests,
         "max_error_rate": max_error_rate,

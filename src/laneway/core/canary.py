@@ -82,6 +82,7 @@ def strategy(section: Canary) -> rollouts.Strategy:
             interval=interval_seconds(section.interval),
             failure_limit=section.failure_limit,
             criteria=criteria,
+            warmup=interval_seconds(section.warmup),
             metrics=tuple(_metric(metric) for metric in section.metrics),
         ),
         sticky_header=sticky.header.lower() if sticky and sticky.header else None,

@@ -41,6 +41,7 @@ def to_json(status: RolloutStatus) -> dict[str, Any]:
             "failure_limit": analysis.failure_limit,
             "criteria": dict(analysis.criteria),
             "metrics": [_metric_json(metric) for metric in analysis.metrics],
+            "warmup": analysis.warmup,
         },
         "sticky_header": strategy.sticky_header,
         "sticky_cookie": strategy.sticky_cookie,
@@ -94,6 +95,7 @@ def from_json(data: Mapping[str, Any]) -> RolloutStatus:
             failure_limit=int(raw_analysis["failure_limit"]),
             criteria={str(k): float(v) for k, v in (raw_analysis.get("criteria") or {}).items()},
             metrics=tuple(_metric(item) for item in raw_analysis.get("metrics") or ()),
+            warmup=float(raw_analysis.get("warmup") or 0.0),
         )
     )
     window = data.get("window")

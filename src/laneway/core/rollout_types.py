@@ -50,12 +50,15 @@ class Analysis:
     """How each weight is judged: held at least `interval` seconds, then canary against
     stable over the same window; `failure_limit` failed verdicts are tolerated, one more
     aborts. `criteria` are the analysis's thresholds, as the spec or the command gave them;
-    `metrics`, queries of the team's Prometheus judged alongside the router's counts."""
+    `metrics`, queries of the team's Prometheus judged alongside the router's counts.
+    `warmup`: seconds after a weight is served before its window opens, so a fresh
+    process's first, colder requests are not judged (Spinnaker's warm-up)."""
 
     interval: float = 60.0
     failure_limit: int = 0
     criteria: Mapping[str, float] = field(default_factory=dict)
     metrics: tuple[Metric, ...] = ()
+    warmup: float = 0.0
 
 
 WEBHOOK_EVENTS = ("pre-step", "promoted", "aborted")

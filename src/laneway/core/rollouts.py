@@ -241,7 +241,8 @@ def advance(
             return status, ()
         else:
             status = replace(status, served=status.weight, step_since=now)
-            status = _open_window(status, seen, now)
+            if _warm(status, now):
+                status = _open_window(status, seen, now)
     effects: list[Effect] = []
     for _ in range(len(status.strategy.steps) + 1):
         if status.paused:
@@ -314,6 +315,14 @@ def _step(status: RolloutStatus) -> Step:
     return steps[min(status.step_index, len(steps) - 1)]
 
 
+def _warm(status: RolloutStatus, now: float) -> bool:
+    """Whether the current weight has been served for the analysis's warm-up."""
+    analysis = status.strategy.analysis
+    if analysis is None or analysis.warmup <= 0:
+        return True
+    return status.step_since is not None and now - status.step_since >= analysis.warmup
+
+
 def _next_step(status: RolloutStatus, now: float) -> RolloutStatus:
     return replace(
         status,
@@ -350,6 +359,8 @@ def _due(
     status with a window (re)opened if it has none or its counts went backwards (the router
     restarted and counts from zero)."""
     if status.window is None:
+        if not _warm(status, now):
+            return None
         reopened = _open_window(status, seen, now)
         return reopened if reopened.window is not None else None
     last = status.judged_at if status.judged_at is not None else status.window.since

@@ -19,6 +19,7 @@ PAUSE = re.compile(r"^pause(?: (\d+)(s|m|h))?$")
 UNITS = {"s": 1, "m": 60, "h": 3600}
 INTERVAL = r"^[1-9]\d{0,4}(s|m|h)$"
 LATENCY = r"^\d+(ms|s)$"
+WARMUP = r"^\d{1,5}(s|m)$"
 URL = r"^https?://[^\s]+$"
 MAX_STEPS = 20
 MAX_INTERVAL = 86_400.0
@@ -89,6 +90,11 @@ class Canary(_Strict):
         description="How long each weight is held before it is judged, at least (2m catches a "
         "1% -> 3% error regression of a 5% canary at 100 requests/s within 3 intervals: "
         "docs/benchmarks.md, B7).",
+    )
+    warmup: Annotated[str, Field(pattern=WARMUP)] = Field(
+        default="0s",
+        description="How long each weight is served before its window opens: a fresh "
+        "process's first, colder requests are not judged (`30s`).",
     )
     failure_limit: int = Field(
         default=1, ge=0, le=10, strict=True, description="Failed verdicts tolerated."

@@ -42,6 +42,7 @@ _PATTERNS = {
     "^/": "a path starting with '/', like `/healthz`",
     canary.INTERVAL: "a duration like `30s`, `2m` or `1h` (at least 1s)",
     canary.LATENCY: "a time like `500ms` or `2s`",
+    canary.WARMUP: "a duration like `0s`, `30s` or `2m`",
     canary.URL: "an http:// or https:// URL",
     METRIC_NAME: "a name like `checkout-errors` (a-z, 0-9, '_' and '-', starting with a "
     "letter, at most 40 characters)",

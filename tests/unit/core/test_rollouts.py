@@ -265,3 +265,18 @@ def test_resume_needs_a_pause_and_intents_during_an_abort_say_so() -> None:
     aborting = rollouts.abort(status, "by hand")
     with pytest.raises(Conflict, match="the abort of v2 is under way: by hand"):
         rollouts.pause(aborting, "x")
+
+
+def test_a_warm_up_keeps_a_fresh_weights_first_requests_out_of_its_window() -> None:
+    strategy = replace(CANARY, analysis=Analysis(interval=60.0, warmup=30.0))
+    status = replace(rollouts.start(STABLE, V2, strategy), weight=100, exposed=True)
+    seen = replace(SERVED, counters={"v2": counts(5), "v1": counts(500)})
+    status, _ = run(status, seen, 0.0)
+    assert (status.served, status.step_since, status.window) == (100, 0.0, None)
+    assert run(status, seen, 29.0)[0].window is None, "still warming up"
+    warm = replace(SERVED, counters={"v2": counts(50), "v1": counts(5000)})
+    status, _ = run(status, warm, 30.0)
+    assert status.window == rollouts.Window(30.0, counts(50), counts(5000))
+    later = replace(SERVED, counters={"v2": counts(350), "v1": counts(35000)})
+    _, effects = rollouts.advance(status, later, 90.0)
+    assert effects == (Judge(counts(300), counts(30000), 30.0),)

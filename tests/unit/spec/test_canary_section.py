@@ -34,7 +34,7 @@ def test_the_defaults_walk_one_to_a_hundred_judged_every_two_minutes() -> None:
 def test_a_section_becomes_the_rollouts_strategy() -> None:
     spec = load_spec_text(
         BASE
-        + "canary:\n  steps: [0.1, pause, 5, pause 10m, 50]\n  interval: 30s\n"
+        + "canary:\n  steps: [0.1, pause, 5, pause 10m, 50]\n  interval: 30s\n  warmup: 20s\n"
         + "  max_error_rate: 2\n  max_latency: 800ms\n  sticky: {header: X-User-Id}\n"
         + "  webhooks: [{url: 'https://ci.example/gate', on: [pre-step, aborted]}]\n"
     )
@@ -49,6 +49,7 @@ def test_a_section_becomes_the_rollouts_strategy() -> None:
     )
     assert strategy.analysis is not None
     assert strategy.analysis.criteria["max_error_rate"] == 0.02
+    assert strategy.analysis.warmup == 20.0
     assert strategy.analysis.criteria["max_latency"] == 0.8
     assert strategy.sticky_header == "x-user-id"
     assert strategy.hooks("pre-step") == strategy.hooks("aborted") != ()
@@ -70,6 +71,7 @@ def test_a_section_becomes_the_rollouts_strategy() -> None:
             "canary.webhooks[0].url: expected an http:// or https:// URL",
         ),
         ("canary:\n  failure_limit: 11\n", "canary.failure_limit"),
+        ("canary:\n  warmup: 1h\n", "canary.warmup: expected a duration like `0s`, `30s` or `2m`"),
         ("canary:\n  stepz: [1]\n", "canary.stepz: unknown key"),
     ],
 )
