@@ -99,6 +99,8 @@ def canary_section(args: argparse.Namespace) -> str:
         f"  interval: {args.interval:g}s\n"
         "  failure_limit: 0\n"
         f"  min_requests: {args.min_requests}\n"
+        f"  latency_percentile: {args.percentile:g}\n"
+        f"  warmup: {args.warmup}s\n"
     )
 
 
@@ -346,7 +348,9 @@ def simulate(
     rates, windows = _rates(runs, args)
     window = statistics.mean(windows) if windows else args.interval
     looks_left = max(int(args.run_timeout // window), 1)
-    criteria = Criteria(min_requests=args.min_requests, looks=LOOKS)
+    criteria = Criteria(
+        min_requests=args.min_requests, looks=LOOKS, latency_percentile=args.percentile
+    )
     result = Simulated()
     for _ in range(args.simulated):
         end, made = simulate_rollout(rng, canary, baseline, rates, window, looks_left, criteria)
@@ -553,6 +557,10 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--steps", default="5,25,50")
     parser.add_argument("--min-requests", type=int, default=40)
+    parser.add_argument(
+        "--percentile", type=float, default=99.0, help="the spec's latency_percentile"
+    )
+    parser.add_argument("--warmup", type=int, default=0, help="the spec's warmup, whole seconds")
     parser.add_argument("--base-errors", type=float, default=1.0)
     parser.add_argument("--bad-errors", type=float, default=5.0)
     parser.add_argument("--base-delay", type=float, default=10.0)
