@@ -29,7 +29,6 @@ from laneway.core.routing import (
     bucket_of,
     pool_for_bucket,
 )
-from laneway.router import table as router_table
 from laneway.router.base import RouterDriver
 from laneway.router.driver import BuiltinRouterDriver
 from laneway.router.fake import FakeRouterDriver
@@ -168,8 +167,6 @@ def test_counters_count_the_requests_of_each_release(
     assert plane.port is not None
     get(plane.port, 5)
     counters = plane.driver.read_counters()
-    if counters is None and plane.name == "builtin":
-        pytest.skip("the built-in router serves no counters yet (the canary work adds them)")
     assert counters is not None
     assert counters[(HOST, "v1")].requests == 5
     assert counters[(HOST, "v1")].statuses[1] == 5
@@ -183,8 +180,6 @@ def test_a_client_gets_the_side_the_table_gives_it(
     every data plane: the one `core.routing` computes."""
     if plane.name == "fake":
         pytest.skip("the fake serves no requests")
-    if plane.name == "builtin" and not hasattr(router_table, "Split"):
-        pytest.skip("the built-in router's sticky split lands with the canary work")
     v1, v2 = upstreams
     pools = (
         Pool("v2", 3_000, (Backend("127.0.0.1", v2.port),), role=CANARY),
