@@ -1,7 +1,7 @@
 """B3, the router's own code: CPU per proxied request, this tree against another commit's.
 
     python bench/b3_router_code.py [--before main] [--requests 50000] [--rounds 5]
-                                   [--case single|split|split-cookie|clock]
+                                   [--case single|split|split-cookie|varying|clock]
 
 Drives `router.proxy.ProxyProtocol` over fake transports, no sockets and no event loop: a
 keep-alive client sends a GET with a few ordinary headers, the pooled backend connection
@@ -10,7 +10,8 @@ answers a 13-byte 200, again and again. What is timed is the router's Python cod
 is too busy for wrk's numbers to mean anything. `--case split` routes the host over two
 pools (a 1% canary first, as a rollout's table has it) and every request is a fresh
 client's (a bucket drawn, a Set-Cookie added); `split-cookie` sends laneway's bucket
-cookie, as a returning client does; `clock` times `time.monotonic()` alone (the counters
+cookie, as a returning client does; `varying` is `single` with a request id header that
+differs on every request, so no head repeats the last (`router.repeat` never helps); `clock` times `time.monotonic()` alone (the counters
 read it twice per request). Each round runs both trees in fresh
 processes, one after the other, alternating which goes first; prints every round and the
 medians. `--before` is any git revision; its `src/` is exported to a temporary directory.
@@ -63,7 +64,7 @@ if case == "clock":
         time.monotonic()
     print((time.process_time() - start) / n * 1e6)
     sys.exit()
-if case == "single":
+if case in ("single", "varying"):
     pools = (Pool("v1", 10000, (backend,)),)
 else:
     pools = (Pool("v2", 100, (backend,), "canary"), Pool("v1", 9900, (backend,), "stable"))
@@ -84,11 +85,14 @@ request = (
     + (b"; laneway_bucket=5000" if case == "split-cookie" else b"")
     + b"\r\n\r\n"
 )
+requests = [request] * 1000
+if case == "varying":
+    requests = [request.replace(b"\r\n\r\n", b"\r\nX-Request-Id: %d\r\n\r\n" % i) for i in range(1000)]
 response = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!"
 n = int(sys.argv[1])
 
-def once():
-    protocol.data_received(request)
+def once(i=0):
+    protocol.data_received(requests[i % 1000])
     conn.data_received(response)
     upstream.out.clear()
     client.out.clear()
@@ -99,8 +103,8 @@ assert client.out[0].endswith(b"Hello, world!"), client.out  # proxied, on the p
 for _ in range(2000):
     once()
 start = time.process_time()
-for _ in range(n):
-    once()
+for i in range(n):
+    once(i)
 print((time.process_time() - start) / n * 1e6)
 """
 
@@ -123,7 +127,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--case", choices=["single", "split", "split-cookie", "clock"], default="single"
+        "--case", choices=["single", "split", "split-cookie", "varying", "clock"], default="single"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -78,12 +78,16 @@ def rewrite_request(
     headers: list[tuple[bytes, bytes]],
     drop: frozenset[bytes] = _NO_DROP,
     authority: bytes | None = None,
-) -> bytes | None:
-    """Build the head the backend gets into `ex.head`; returns the host to route by.
+) -> tuple[list[bytes], bytes | None]:
+    """Build the head the backend gets into `ex.head`; returns its parts and the host to
+    route by.
 
-    That is the Host header, or `authority` when given (the request target's, which the
-    backend then gets as its Host). Also sets `ex.has_body` and `ex.chunked` from the
-    framing headers, and `ex.error` when the request has more than one Host.
+    The host is the Host header, or `authority` when given (the request target's, which
+    the backend then gets as its Host). Also sets `ex.has_body` and `ex.chunked` from the
+    framing headers, and `ex.error` when the request has more than one Host. The parts
+    from `LINE_PARTS` on are the header block, which depends only on the headers, the
+    client's address, `authority` and `ex.upgrade`: a connection may reuse it for a
+    request that repeats all four (`router.repeat`).
     """
     out = [ex.method, b" ", url, b" HTTP/1.1\r\n"]
     if authority is not None:
@@ -132,7 +136,15 @@ def rewrite_request(
         out += (b"x-forwarded-host: ", host, b"\r\n")
     out.append(b"\r\n")
     ex.head = b"".join(out)
-    return host
+    return out, host
+
+
+LINE_PARTS = 4
+"""How many of `rewrite_request`'s parts make the request line."""
+
+
+def request_line(method: bytes, url: bytes) -> bytes:
+    return b"%b %b HTTP/1.1\r\n" % (method, url)
 
 
 def rewrite_response(

@@ -31,9 +31,10 @@ import httptools
 from laneway.core.routing import WEIGHT_SCALE
 from laneway.router import flow
 from laneway.router.exchange import Exchange
-from laneway.router.headers import absolute_form, rewrite_request
+from laneway.router.headers import absolute_form, request_line, rewrite_request
 from laneway.router.pages import error_page
 from laneway.router.relay import LAST_CHUNK, LINGER, Relay
+from laneway.router.repeat import GIVE_UP, LastHead
 from laneway.router.state import RouterState
 from laneway.router.upstream import UpstreamConnection
 
@@ -79,6 +80,7 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         self._read_len = 0  # of the read being parsed
         self._head_reads = 0  # bytes of the reads that ended inside the head being read,
         self._head_first = 0  # the first of which may hold the end of an earlier request
+        self.last = LastHead()  # what the last head came to, for a client that repeats it
 
     # -- asyncio.Protocol, client side
 
@@ -210,13 +212,24 @@ class ProxyProtocol(Relay, asyncio.Protocol):
                 url, authority = absolute_form(url)
             except ValueError as exc:
                 ex.error = (400, f"Malformed request: {exc}.")
-        host = rewrite_request(ex, url, self.client_ip, headers, authority=authority)
-        if ex.error is not None:
-            pass
-        elif ex.method == b"CONNECT":
-            ex.error = (405, "CONNECT is not supported by the laneway router.")
+        last = self.last
+        repeatable = authority is None and not ex.upgrade and last.misses < GIVE_UP
+        if repeatable and headers == last.headers:
+            last.misses = 0
+            ex.head = request_line(ex.method, url) + last.block
+            ex.has_body, ex.chunked = last.has_body, last.chunked
+            if ex.error is not None or ex.method == b"CONNECT":
+                self._refuse(ex)
+            else:
+                self._route_again(ex, last, headers)
         else:
-            self._route(ex, host, headers)
+            parts, host = rewrite_request(ex, url, self.client_ip, headers, authority=authority)
+            if ex.error is not None or ex.method == b"CONNECT":
+                self._refuse(ex)
+            else:
+                if repeatable:
+                    last.keep(headers, parts, host, ex.has_body, ex.chunked)
+                self._route(ex, host, headers)
         ex.retryable = not ex.has_body and ex.method in _RETRYABLE_METHODS
         self.pipeline.append(ex)
         if len(self.pipeline) == 1:
@@ -239,9 +252,15 @@ class ProxyProtocol(Relay, asyncio.Protocol):
             size += len(name) + len(value) + 4
         return size > limit
 
+    @staticmethod
+    def _refuse(ex: Exchange) -> None:
+        if ex.error is None:
+            ex.error = (405, "CONNECT is not supported by the laneway router.")
+
     def _route(self, ex: Exchange, host: bytes | None, headers: list[tuple[bytes, bytes]]) -> None:
         """Match the host and pick the pool, or set the answer the router gives instead."""
-        target = self.state.routes.match(host) if host is not None else None
+        routes = self.state.routes
+        target = routes.match(host) if host is not None else None
         if target is None:
             where = repr(host.decode("latin-1")) if host is not None else "this address"
             ex.error = (404, f"No environment is served at {where}.")
@@ -252,6 +271,28 @@ class ProxyProtocol(Relay, asyncio.Protocol):
             ex.pool = target.pick()
         else:
             ex.pool, ex.bucket = split.choose(headers, _draw)
+        if ex.pool is None:
+            ex.error = (503, target.unavailable_message)
+        elif self.last.headers is headers:
+            self.last.decided(routes, target, ex.pool, ex.bucket is not None)
+
+    def _route_again(
+        self, ex: Exchange, last: LastHead, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        """Route a head equal to the last one: in the same table, the same decision."""
+        target = last.target
+        if last.routes is not self.state.routes or target is None:
+            last.headers = headers  # equal: the decision made now is kept for the next
+            self._route(ex, last.host, headers)
+            return
+        ex.target = target
+        if last.drew:
+            split = target.split
+            assert split is not None
+            ex.bucket = _draw()
+            ex.pool = split.pool_for(ex.bucket)
+        else:
+            ex.pool = last.pool
         if ex.pool is None:
             ex.error = (503, target.unavailable_message)
 

@@ -175,10 +175,14 @@ class Split:
                 bucket = int(held)
             else:
                 bucket = fresh = draw()
+        return self.pool_for(bucket), fresh
+
+    def pool_for(self, bucket: int) -> PoolTarget | None:
+        """The pool laid over a client's bucket."""
         turned = bucket + self.offset
         if turned >= routing.WEIGHT_SCALE:
             turned %= routing.WEIGHT_SCALE
-        return self.weighted[bisect_right(self.edges, turned)], fresh
+        return self.weighted[bisect_right(self.edges, turned)]
 
 
 def cookie_value(header: bytes, pattern: bytes) -> bytes | None:
