@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -41,9 +42,37 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def free_port() -> int:
+    """A port nothing listens on, for a process a test starts to bind.
+
+    Drawn from 10000-19999, below the kernel's ephemeral range and laneway's default
+    LANEWAY_PORTS: a port the kernel handed out for a bind to port 0 is also what it hands
+    to any process's next outgoing connection, which could take it before the test's
+    process binds it (HAProxy then fails with "Address already in use"). Here only
+    another explicit bind can take it.
+    """
+    high = min(_ephemeral_low(), 20_000)
+    for _ in range(200):
+        port = _ports.randrange(10_000, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_ports = random.Random()
+
+
+def _ephemeral_low() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return max(int(text.split()[0]), 10_001)
+    except (OSError, ValueError, IndexError):
+        return 32_768
 
 
 POLL_INTERVAL = 0.05
