@@ -99,7 +99,7 @@ def _canary(h: Harness, ids: dict[str, str]) -> None:
         side = Measurement(n, (0, n - n // 200, 0, 0, n // 200), 0, tuple(latency))
         return {(host, label): side for label in ("v1", "v2")}
 
-    h.driver.read_counters = counts  # type: ignore[method-assign]
+    h.driver.read_counters = counts  # type: ignore[method-assign]  # read_snapshot reads it
     strategy = rollouts.Strategy(
         steps=(rollouts.SetWeight(100), rollouts.SetWeight(2_500)),
         analysis=rollouts.Analysis(interval=20.0, criteria={"min_requests": 100}),

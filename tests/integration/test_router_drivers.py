@@ -5,7 +5,8 @@ router's (a `python -m laneway.router` process) and HAProxy's (an HAProxy the dr
   it was (a data plane may load it a moment later: the built-in router on SIGHUP, HAProxy
   on a reload);
 - `apply` does not raise while the data plane is down;
-- `read_counters` counts each (hostname, release)'s requests (None: cannot say now).
+- `read_snapshot` counts each (hostname, release)'s requests (None: cannot say now), and
+  says since when: the same start on every read while the data plane runs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import http.client
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,13 +163,19 @@ def test_counters_count_the_requests_of_each_release(
         pytest.skip("the fake serves no requests: its counters are what a test sets")
     v1, v2 = upstreams
     handed = table(v1, v2, 0, version=1)
+    began = time.time()
     plane.driver.apply(handed)
     plane.start(tmp_path)
     poll_until(lambda: plane.driver.verify(handed), what=f"{plane.name} serving the table")
     assert plane.port is not None
     get(plane.port, 5)
-    counters = plane.driver.read_counters()
-    assert counters is not None
+    snapshot = plane.driver.read_snapshot()
+    assert snapshot is not None
+    counters = snapshot.counters
+    assert snapshot.started is not None
+    assert began - 1 <= snapshot.started <= time.time()
+    again = plane.driver.read_snapshot()
+    assert again is not None and again.started == snapshot.started
     assert counters[(HOST, "v1")].requests == 5
     assert counters[(HOST, "v1")].statuses[1] == 5
     assert counters.get((HOST, "v2")) is None or counters[(HOST, "v2")].requests == 0

@@ -1,6 +1,6 @@
 """`GET /metrics`: the router's counts per environment and release, in Prometheus's text format.
 
-The routing controller's driver reads them from the data plane (`RouterDriver.read_counters`,
+The routing controller's driver reads them from the data plane (`RouterDriver.read_snapshot`,
 blocking: in a thread) and its current table names each (hostname, release) pair: app,
 environment and role (stable or canary). A pair the table no longer holds is left out, as
 the router drops its counts at the table swap that removes it. Counts go down only when the
@@ -88,9 +88,9 @@ class RouterCollector(Collector):
 def exposition(driver: RouterDriver, table: RoutingTable | None) -> bytes:
     """The text format of what the driver reads now (blocking: a thread's work)."""
     registry = CollectorRegistry(auto_describe=False)
-    counters = driver.read_counters()
-    if counters is not None and table is not None:
-        registry.register(RouterCollector(counters, table))
+    snapshot = driver.read_snapshot()
+    if snapshot is not None and table is not None:
+        registry.register(RouterCollector(snapshot.counters, table))
     return generate_latest(registry)
 
 

@@ -208,16 +208,10 @@ class RouterController:
         """The environment's route's counts per release label, read from the data plane in
         a thread (None if it cannot be asked now), and when the data plane began counting
         (None if it does not say): another start means the counts began again."""
-        snapshot = getattr(self.driver, "read_snapshot", None)
-        epoch: float | None = None
-        if callable(snapshot):
-            taken = await asyncio.to_thread(snapshot)
-            counts = taken.counters if taken is not None else None
-            epoch = taken.started if taken is not None else None
-        else:
-            counts = await asyncio.to_thread(self.driver.read_counters)
-        if counts is None:
+        taken = await asyncio.to_thread(self.driver.read_snapshot)
+        if taken is None:
             return None, None
+        counts, epoch = taken.counters, taken.started
         hostname = routing.hostname_for(
             environment.app, environment.name, domain=self.ctx.settings.domain
         )

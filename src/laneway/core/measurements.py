@@ -2,7 +2,7 @@
 
 The built-in router (and the HAProxy driver, from its per-server counters) keeps one
 `Measurement` per (hostname, release), counting up from its start. The control plane reads
-them through `RouterDriver.read_counters()`; a canary's analysis compares two windows of
+them through `RouterDriver.read_snapshot()`; a canary's analysis compares two windows of
 the same interval (`later.minus(earlier)`), canary against stable, and `/metrics` serves
 them in the Prometheus text format.
 """

@@ -7,6 +7,7 @@ will join them. The control plane computes one `RoutingTable`; each driver reali
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from laneway.core.measurements import Measurement
@@ -14,6 +15,16 @@ from laneway.core.routing import RoutingTable
 
 CounterKey = tuple[str, str]
 """(hostname, release label): whose requests a `Measurement` counts."""
+
+
+@dataclass(frozen=True)
+class CounterSnapshot:
+    """What a data plane counted, and since when."""
+
+    counters: dict[CounterKey, Measurement]
+    started: float | None = None
+    """When the data plane began counting, seconds since the epoch (None: it does not say):
+    another value means it restarted and the counts began again."""
 
 
 class RouterDriver(Protocol):
@@ -26,9 +37,10 @@ class RouterDriver(Protocol):
         None if it has not said."""
         ...
 
-    def read_counters(self) -> dict[CounterKey, Measurement] | None:
-        """Each (hostname, release) pool's counts since the data plane started; None if the
-        data plane cannot be asked now. Counts go down only when it restarts."""
+    def read_snapshot(self) -> CounterSnapshot | None:
+        """Each (hostname, release) pool's counts since the data plane started, and when
+        that was; None if the data plane cannot be asked now. Counts go down only when it
+        restarts. Blocking: call it from a thread when on an event loop."""
         ...
 
 

@@ -20,13 +20,12 @@ import signal
 import socket
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from laneway import errors
 from laneway.core.measurements import Measurement
 from laneway.core.routing import RoutingTable
-from laneway.router.base import CounterKey
+from laneway.router.base import CounterKey, CounterSnapshot
 
 
 def applied_path(table_file: Path) -> Path:
@@ -58,24 +57,16 @@ def unix_address(path: Path) -> Iterator[str]:
         os.close(fd)
 
 
-@dataclass(frozen=True)
-class CounterSnapshot:
-    """What the router's counters socket answers: since when it counts, and the counts."""
-
-    started: float
-    """The router's start, seconds since the epoch: another value means it restarted."""
-    counters: dict[CounterKey, Measurement]
-
-    @classmethod
-    def from_json(cls, text: bytes) -> CounterSnapshot:
-        data = json.loads(text)
-        return cls(
-            started=float(data["started"]),
-            counters={
-                (str(item["hostname"]), str(item["release"])): Measurement.from_json(item)
-                for item in data["counters"]
-            },
-        )
+def snapshot_from_json(text: bytes) -> CounterSnapshot:
+    """What the router's counters socket answers, read."""
+    data = json.loads(text)
+    return CounterSnapshot(
+        started=float(data["started"]),
+        counters={
+            (str(item["hostname"]), str(item["release"])): Measurement.from_json(item)
+            for item in data["counters"]
+        },
+    )
 
 
 COUNTERS_TIMEOUT = 0.5
@@ -101,7 +92,7 @@ def read_snapshot(table_file: Path, *, timeout: float = COUNTERS_TIMEOUT) -> Cou
                 size += len(chunk)
                 if size > MAX_SNAPSHOT:
                     return None
-        return CounterSnapshot.from_json(b"".join(chunks))
+        return snapshot_from_json(b"".join(chunks))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

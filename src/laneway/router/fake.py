@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from laneway.core.measurements import Measurement
 from laneway.core.routing import RoutingTable
-from laneway.router.base import CounterKey
+from laneway.router.base import CounterKey, CounterSnapshot
 
 
 class FakeRouterDriver:
@@ -15,6 +15,8 @@ class FakeRouterDriver:
         self.served: int | None = None
         self.counters: dict[CounterKey, Measurement] | None = {}
         """What `read_counters` answers; a test sets it (None: the data plane cannot say)."""
+        self.started: float | None = None
+        """When the data plane began counting, as `read_snapshot` says; a test sets it."""
 
     def apply(self, table: RoutingTable) -> None:
         self.tables.append(table)
@@ -28,6 +30,10 @@ class FakeRouterDriver:
 
     def read_counters(self) -> dict[CounterKey, Measurement] | None:
         return None if self.counters is None else dict(self.counters)
+
+    def read_snapshot(self) -> CounterSnapshot | None:
+        counters = self.read_counters()
+        return None if counters is None else CounterSnapshot(counters, self.started)
 
     def confirm(self) -> None:
         """The data plane has loaded the newest table it was handed."""

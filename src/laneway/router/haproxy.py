@@ -29,11 +29,13 @@ from collections.abc import Mapping
 from ipaddress import ip_address
 from pathlib import Path
 
+import psutil
+
 from laneway import errors
 from laneway.core.measurements import Measurement
 from laneway.core.routing import RoutingTable
 from laneway.router import haproxy_config
-from laneway.router.base import CounterKey
+from laneway.router.base import CounterKey, CounterSnapshot
 from laneway.router.driver import write_atomically
 from laneway.router.haproxy_api import (
     LatencyLog,
@@ -338,6 +340,18 @@ class HAProxyDriver:
         except OSError:
             return None
         return _same_servers(servers, haproxy_config.servers_of(table))
+
+    def read_snapshot(self) -> CounterSnapshot | None:
+        """The counts, since the master process started (reloads included)."""
+        pid = self.master_pid()
+        if pid is None:
+            return None
+        try:
+            started = psutil.Process(pid).create_time()
+        except psutil.Error:
+            return None
+        counters = self.read_counters()
+        return None if counters is None else CounterSnapshot(counters, started)
 
     def read_counters(self) -> dict[CounterKey, Measurement] | None:
         """Per (hostname, release) since HAProxy started, reloads included."""

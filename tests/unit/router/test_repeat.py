@@ -4,10 +4,6 @@ reused, and nothing a repeat must not reuse is (`router.repeat`)."""
 from __future__ import annotations
 
 import pytest
-
-from laneway.core.routing import CANARY, STABLE, Pool, Route, RoutingTable
-from laneway.router import proxy
-from laneway.router.state import RouterState
 from tests.unit.router.test_proxy import (
     HOST,
     OK,
@@ -19,6 +15,10 @@ from tests.unit.router.test_proxy import (
     idle_upstream,
     make_state,
 )
+
+from laneway.core.routing import CANARY, STABLE, Pool, Route, RoutingTable
+from laneway.router import proxy
+from laneway.router.state import RouterState
 
 
 def split_table(canary_weight: int) -> RoutingTable:
