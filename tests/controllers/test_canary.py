@@ -204,6 +204,34 @@ def test_a_failing_pre_step_webhook_holds_the_step_until_it_answers_yes(harness:
         hook.close()
 
 
+def test_a_step_held_past_its_hold_limit_is_aborted_and_says_why(harness: Harness) -> None:
+    hook = Hook()
+    client = httpx.AsyncClient()
+    harness.reconciler.rolling.http = client
+    try:
+        serve(harness, canary=counts(0), stable=counts(0))
+        env = harness.create(build_id=harness.add_build())
+        harness.converge(env)
+        hooks = (
+            rollouts.Webhook(hook.url, ("pre-step",), 5.0),
+            rollouts.Webhook(hook.url, ("aborted",), 5.0),
+        )
+        strategy = Strategy(steps=(SetWeight(100),), webhooks=hooks, hold_limit=30.0)
+        harness.deploy(env, harness.add_build(files={"v": "2"}), strategy=strategy)
+        harness.settle(env, 25)
+        assert harness.environment(env).rollout.aborted is None, "held, within the limit"
+        harness.settle(env, 20)
+        environment = harness.converge(env)
+        assert environment is not None and environment.live == 1
+        status = environment.rollout
+        assert status.ended == "aborted" and status.aborted is not None
+        assert status.aborted.startswith("step 1 held for 30s, over the hold limit of 30s: ")
+        assert [c["event"] for c in hook.calls][-1] == "aborted"
+    finally:
+        harness.run(client.aclose())
+        hook.close()
+
+
 def test_a_webhooks_credentials_and_answer_never_reach_events() -> None:
     from laneway.controllers.webhooks import shown_url
 

@@ -90,6 +90,7 @@ def strategy(section: Canary) -> rollouts.Strategy:
         webhooks=tuple(
             rollouts.Webhook(hook.url, tuple(hook.on), hook.timeout) for hook in section.webhooks
         ),
+        hold_limit=interval_seconds(section.hold_limit),
     )
 
 

@@ -49,6 +49,7 @@ def to_json(status: RolloutStatus) -> dict[str, Any]:
             {"url": hook.url, "on": list(hook.on), "timeout": hook.timeout}
             for hook in strategy.webhooks
         ],
+        "hold_limit": strategy.hold_limit,
         "step_index": status.step_index,
         "weight": status.weight,
         "served": status.served,
@@ -72,6 +73,7 @@ def to_json(status: RolloutStatus) -> dict[str, Any]:
         "note": status.note,
         "gate": status.gate,
         "held_at": status.held_at,
+        "held_since": status.held_since,
     }
 
 
@@ -111,6 +113,7 @@ def from_json(data: Mapping[str, Any]) -> RolloutStatus:
                 Webhook(str(h["url"]), tuple(str(e) for e in h["on"]), float(h["timeout"]))
                 for h in data.get("webhooks") or ()
             ),
+            hold_limit=float(data.get("hold_limit", Strategy.hold_limit)),
         ),
         step_index=int(data.get("step_index", 0)),
         weight=int(data.get("weight", 0)),
@@ -135,6 +138,7 @@ def from_json(data: Mapping[str, Any]) -> RolloutStatus:
         note=data.get("note"),
         gate=None if data.get("gate") is None else int(data["gate"]),
         held_at=None if data.get("held_at") is None else float(data["held_at"]),
+        held_since=None if data.get("held_since") is None else float(data["held_since"]),
     )
 
 

@@ -83,6 +83,8 @@ class Strategy:
     sticky_header: str | None = None
     sticky_cookie: str | None = None
     webhooks: tuple[Webhook, ...] = ()
+    hold_limit: float = 3600.0
+    """Seconds a step's pre-step webhooks may keep saying no before the rollout aborts."""
 
     def hooks(self, event: str) -> tuple[Webhook, ...]:
         return tuple(hook for hook in self.webhooks if event in hook.on)
@@ -162,6 +164,9 @@ class RolloutStatus:
     """The step whose pre-step webhooks said yes; its weight may be set."""
     held_at: float | None = None
     """When a pre-step webhook last said no (or did not answer): asked again after a while."""
+    held_since: float | None = None
+    """When the current step's pre-step webhooks first said no (None: they have not, or
+    have said yes since): held longer than `Strategy.hold_limit`, the rollout aborts."""
 
     @property
     def wanted(self) -> Side | None:

@@ -189,8 +189,8 @@ def resume(status: RolloutStatus, now: float) -> RolloutStatus:
     if not status.paused and not isinstance(step, Pause):
         raise Conflict(f"the rollout of v{canary.release} is not paused")
     if isinstance(step, Pause):
-        return _next_step(replace(status, paused=()), now)
-    return replace(status, paused=())
+        return _next_step(replace(status, paused=(), held_since=None), now)
+    return replace(status, paused=(), held_since=None)
 
 
 def promote(status: RolloutStatus) -> RolloutStatus:
@@ -300,14 +300,32 @@ def gate_passed(status: RolloutStatus, step_index: int) -> RolloutStatus:
     """The pre-step webhooks of `step_index` said yes: its weight may be set."""
     if status.canary is None or status.step_index != step_index:
         return status
-    return replace(status, gate=step_index, held_at=None)
+    return replace(status, gate=step_index, held_at=None, held_since=None)
 
 
 def gate_held(status: RolloutStatus, step_index: int, why: str, now: float) -> RolloutStatus:
-    """A pre-step webhook said no: the step waits, and they are asked again later."""
+    """A pre-step webhook said no: the step waits, and they are asked again later; one
+    that has said no for longer than the strategy's `hold_limit` aborts the rollout."""
     if status.canary is None or status.step_index != step_index:
         return status
-    return replace(status, held_at=now, note=f"step {step_index + 1} held: {why}")
+    since = status.held_since if status.held_since is not None else now
+    if now - since >= status.strategy.hold_limit:
+        return abort(
+            status,
+            f"step {step_index + 1} held for {_duration(now - since)}, over the hold limit "
+            f"of {_duration(status.strategy.hold_limit)}: {why}",
+        )
+    return replace(status, held_at=now, held_since=since, note=f"step {step_index + 1} held: {why}")
+
+
+def _duration(seconds: float) -> str:
+    """`1h30m`, `45s`: whole seconds, as the spec writes them."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return (
+        "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+        or "0s"
+    )
 
 
 def _step(status: RolloutStatus) -> Step:

@@ -124,6 +124,11 @@ class Canary(_Strict):
         max_length=MAX_WEBHOOKS,
         description="Called before each step (a failing one holds it), on promotion, on abort.",
     )
+    hold_limit: Annotated[str, Field(pattern=INTERVAL)] = Field(
+        default="1h",
+        description="How long a step's pre-step webhooks may keep holding it before the "
+        "rollout aborts (asked again every 10s meanwhile); 10s to 24h.",
+    )
     sticky: Sticky | None = Field(
         default=None,
         description="Keep each user on one side by a header or cookie naming them; "
@@ -142,6 +147,13 @@ class Canary(_Strict):
         if interval_seconds(interval) > MAX_INTERVAL:
             raise ValueError(f"at most 24h, got {interval}")
         return interval
+
+    @field_validator("hold_limit", mode="after")
+    @classmethod
+    def _hold_limit(cls, limit: str) -> str:
+        if not 10 <= interval_seconds(limit) <= MAX_INTERVAL:
+            raise ValueError(f"10s to 24h, got {limit}")
+        return limit
 
     @field_validator("steps", mode="after")
     @classmethod

@@ -280,3 +280,57 @@ def test_a_warm_up_keeps_a_fresh_weights_first_requests_out_of_its_window() -> N
     later = replace(SERVED, counters={"v2": counts(350), "v1": counts(35000)})
     _, effects = rollouts.advance(status, later, 90.0)
     assert effects == (Judge(counts(300), counts(30000), 30.0),)
+
+
+HOOKED = Strategy(
+    steps=(SetWeight(100),),
+    webhooks=(rollouts.Webhook("http://ci.example/gate", ("pre-step",), 5.0),),
+    hold_limit=600.0,
+)
+
+
+def test_a_step_held_by_its_webhooks_waits_and_is_asked_again() -> None:
+    status, effects = rollouts.advance(rollouts.start(STABLE, V2, HOOKED), READY, 0.0)
+    assert effects == (rollouts.Gate(0, 100),) and status.weight == 0
+    held = rollouts.gate_held(status, 0, "webhook answered 503", 0.0)
+    assert (held.held_since, held.note) == (0.0, "step 1 held: webhook answered 503")
+    assert run(held, READY, 5.0) == (held, []), "not asked again before HOLD_RETRY"
+    assert run(held, READY, rollouts.HOLD_RETRY)[1] == ["Gate"]
+    again = rollouts.gate_held(held, 0, "webhook answered 503", 300.0)
+    assert (again.held_since, again.held_at) == (0.0, 300.0), "held since the first no"
+    passed = rollouts.gate_passed(again, 0)
+    assert passed.held_since is None
+    assert run(passed, READY, 310.0)[1] == ["WeightSet"]
+
+
+def test_a_step_held_past_the_hold_limit_aborts_the_rollout() -> None:
+    status, _ = rollouts.advance(rollouts.start(STABLE, V2, HOOKED), READY, 0.0)
+    held = rollouts.gate_held(status, 0, "webhook answered 503", 0.0)
+    still = rollouts.gate_held(held, 0, "webhook answered 503", 599.0)
+    assert still.aborted is None
+    over = rollouts.gate_held(still, 0, "webhook answered 503", 600.0)
+    assert over.aborted == (
+        "step 1 held for 10m, over the hold limit of 10m: webhook answered 503"
+    )
+    done, effects = rollouts.advance(over, READY, 601.0)
+    assert rollouts.phase(done)[0] == RolloutPhase.ABORTED
+    assert [type(e).__name__ for e in effects] == ["Aborted"]
+
+
+def test_resuming_starts_the_hold_limit_again() -> None:
+    status, _ = rollouts.advance(rollouts.start(STABLE, V2, HOOKED), READY, 0.0)
+    held = rollouts.gate_held(status, 0, "no", 0.0)
+    paused = rollouts.pause(held, "looking into the gate")
+    resumed = rollouts.resume(paused, 500.0)
+    assert resumed.held_since is None
+    assert rollouts.gate_held(resumed, 0, "no", 900.0).aborted is None
+
+
+def test_the_hold_limit_survives_the_store() -> None:
+    from laneway.core import rollout_json
+
+    held = rollouts.gate_held(rollouts.start(STABLE, V2, HOOKED), 0, "no", 42.0)
+    back = rollout_json.from_json(rollout_json.to_json(held))
+    assert (back.strategy.hold_limit, back.held_since) == (600.0, 42.0)
+    older = {k: v for k, v in rollout_json.to_json(held).items() if k not in ("hold_limit", "held_since")}
+    assert rollout_json.from_json(older).strategy.hold_limit == 3600.0

@@ -29,6 +29,7 @@ def test_the_defaults_walk_one_to_a_hundred_judged_every_two_minutes() -> None:
     ]
     assert strategy.analysis is not None and strategy.analysis.interval == 120.0
     assert strategy.analysis.criteria["min_requests"] == 200
+    assert strategy.hold_limit == 3600.0
 
 
 def test_a_section_becomes_the_rollouts_strategy() -> None:
@@ -37,6 +38,7 @@ def test_a_section_becomes_the_rollouts_strategy() -> None:
         + "canary:\n  steps: [0.1, pause, 5, pause 10m, 50]\n  interval: 30s\n  warmup: 20s\n"
         + "  max_error_rate: 2\n  max_latency: 800ms\n  sticky: {header: X-User-Id}\n"
         + "  webhooks: [{url: 'https://ci.example/gate', on: [pre-step, aborted]}]\n"
+        + "  hold_limit: 20m\n"
     )
     strategy = canary.strategy(spec.canary)
     assert strategy.steps == (
@@ -53,6 +55,7 @@ def test_a_section_becomes_the_rollouts_strategy() -> None:
     assert strategy.analysis.criteria["max_latency"] == 0.8
     assert strategy.sticky_header == "x-user-id"
     assert strategy.hooks("pre-step") == strategy.hooks("aborted") != ()
+    assert strategy.hold_limit == 1200.0
 
 
 @pytest.mark.parametrize(
@@ -73,6 +76,8 @@ def test_a_section_becomes_the_rollouts_strategy() -> None:
         ("canary:\n  failure_limit: 11\n", "canary.failure_limit"),
         ("canary:\n  warmup: 1h\n", "canary.warmup: expected a duration like `0s`, `30s` or `2m`"),
         ("canary:\n  stepz: [1]\n", "canary.stepz: unknown key"),
+        ("canary:\n  hold_limit: 5s\n", "canary.hold_limit: 10s to 24h, got 5s"),
+        ("canary:\n  hold_limit: 25h\n", "canary.hold_limit: 10s to 24h, got 25h"),
     ],
 )
 def test_mistakes_are_named_where_they_are(section: str, says: str) -> None:
