@@ -138,12 +138,15 @@ class Hook:
     def __init__(self) -> None:
         self.code = 503
         self.calls: list[dict[str, object]] = []
+        self.raw: list[tuple[dict[str, str], bytes]] = []
         hook = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                hook.calls.append(json.loads(self.rfile.read(length)))
+                body = self.rfile.read(length)
+                hook.raw.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                hook.calls.append(json.loads(body))
                 self.send_response(hook.code)
                 self.end_headers()
                 self.wfile.write(b"not now\n" if hook.code != 200 else b"ok\n")
@@ -227,6 +230,54 @@ def test_a_step_held_past_its_hold_limit_is_aborted_and_says_why(harness: Harnes
         assert status.ended == "aborted" and status.aborted is not None
         assert status.aborted.startswith("step 1 held for 30s, over the hold limit of 30s: ")
         assert [c["event"] for c in hook.calls][-1] == "aborted"
+    finally:
+        harness.run(client.aclose())
+        hook.close()
+
+
+def test_a_webhook_naming_a_secret_is_signed_with_its_value(harness: Harness) -> None:
+    from laneway.core import signing
+    from laneway.core.config import ConfigEntry
+
+    hook = Hook()
+    hook.code = 200
+    client = httpx.AsyncClient()
+    harness.reconciler.rolling.http = client
+    try:
+        serve(harness, canary=counts(0), stable=counts(0))
+        env = harness.create(build_id=harness.add_build())
+        harness.converge(env)
+        hooks = (
+            rollouts.Webhook(hook.url, ("pre-step",), 5.0, secret="GATE_KEY"),
+            rollouts.Webhook(hook.url, ("promoted",), 5.0, secret="NOT_SET"),
+        )
+        sealed = harness.ctx.vault.seal(
+            {"GATE_KEY": ConfigEntry("gate-secret-1234", secret=True), "PLAIN": ConfigEntry("x")}
+        )
+        strategy = Strategy(steps=(SetWeight(100),), webhooks=hooks)
+        harness.deploy(
+            env, harness.add_build(files={"v": "2"}), strategy=strategy, config_sealed=sealed
+        )
+        environment = harness.converge(env)
+        assert environment is not None and environment.live == 2
+        headers, body = hook.raw[0]
+        assert headers["x-laneway-event"] == "pre-step"
+        assert signing.verify(
+            "gate-secret-1234",
+            headers["x-laneway-timestamp"],
+            body,
+            headers["x-laneway-signature"],
+            now=harness.clock(),
+        )
+        assert [c["event"] for c in hook.calls] == ["pre-step", "pre-step"], (
+            "the promoted hook's secret is not set: not called"
+        )
+        events = harness.events(env, "rollout")
+        assert (
+            f"webhook {hook.url} (promoted) answered not called: NOT_SET is not a secret of this environment"
+            in events
+        )
+        assert not any("gate-secret-1234" in e for e in events)
     finally:
         harness.run(client.aclose())
         hook.close()

@@ -227,7 +227,26 @@ class Rolling:
         }
         if self.http is None:
             self.http = httpx.AsyncClient()
-        return await webhooks.call(self.http, hooks, payload)
+        secrets = self._signing_secrets(environment, hooks, release)
+        return await webhooks.call(self.http, hooks, payload, secrets=secrets, now=self.ctx.clock())
+
+    def _signing_secrets(
+        self,
+        environment: Environment,
+        hooks: tuple[rollouts.Webhook, ...],
+        release: rollouts.Side | None,
+    ) -> dict[str, str]:
+        """The secret values the hooks sign with, from the config of the release they are
+        told about; a variable that is not secret is not used."""
+        names = {hook.secret for hook in hooks if hook.secret is not None}
+        if not names or release is None:
+            return {}
+        config = self.ctx.vault.open(self.ctx.store.sealed_config(environment.id, release.release))
+        return {
+            name: entry.value
+            for name, entry in config.items()
+            if name in names and entry.secret and entry.value
+        }
 
     async def _counters(
         self, environment: Environment

@@ -2,7 +2,9 @@
 
 Called by `controllers/rolling.py`: the `pre-step` ones before each weight (all must answer
 2xx, or the step is held and they are asked again later), the `promoted` and `aborted` ones
-once the rollout ends. Each call's outcome is recorded as an event of the environment, with
+once the rollout ends. A hook that names a secret is signed with its value
+(`core.signing`: X-Laneway-Timestamp and X-Laneway-Signature), and is not called when the
+environment has no such secret. Each call's outcome is recorded as an event of the environment, with
 the URL shown without its user, password or query, and the answer's status alone: its body
 is never read (viewers read events; a webhook pointed at an internal address must not have
 its answer echoed).
@@ -11,12 +13,15 @@ its answer echoed).
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from laneway.core import rollouts
+from laneway.core import rollouts, signing
 
 
 @dataclass(frozen=True)
@@ -28,16 +33,48 @@ class Answer:
 
 
 async def call(
-    http: httpx.AsyncClient, hooks: tuple[rollouts.Webhook, ...], payload: dict[str, Any]
+    http: httpx.AsyncClient,
+    hooks: tuple[rollouts.Webhook, ...],
+    payload: dict[str, Any],
+    *,
+    secrets: Mapping[str, str],
+    now: float,
 ) -> list[Answer]:
-    """Every hook at once; their answers in the hooks' order."""
-    return list(await asyncio.gather(*(_one(http, hook, payload) for hook in hooks)))
+    """Every hook at once; their answers in the hooks' order. `secrets` holds the values
+    of the secret config variables the hooks sign with, by name."""
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "laneway",
+        "x-laneway-event": str(payload.get("event")),
+        "x-laneway-delivery": uuid.uuid4().hex,
+        "x-laneway-timestamp": str(int(now)),
+    }
+    return list(
+        await asyncio.gather(*(_one(http, hook, body, headers, secrets, now) for hook in hooks))
+    )
 
 
-async def _one(http: httpx.AsyncClient, hook: rollouts.Webhook, payload: dict[str, Any]) -> Answer:
+async def _one(
+    http: httpx.AsyncClient,
+    hook: rollouts.Webhook,
+    body: bytes,
+    headers: dict[str, str],
+    secrets: Mapping[str, str],
+    now: float,
+) -> Answer:
     shown = shown_url(hook.url)
+    if hook.secret is not None:
+        secret = secrets.get(hook.secret)
+        if secret is None:
+            return Answer(
+                shown, False, f"not called: {hook.secret} is not a secret of this environment"
+            )
+        headers = headers | {"x-laneway-signature": signing.sign(secret, int(now), body)}
     try:
-        async with http.stream("POST", hook.url, json=payload, timeout=hook.timeout) as response:
+        async with http.stream(
+            "POST", hook.url, content=body, headers=headers, timeout=hook.timeout
+        ) as response:
             status = response.status_code
             phrase = response.reason_phrase
     except httpx.TimeoutException:

@@ -88,7 +88,8 @@ def strategy(section: Canary) -> rollouts.Strategy:
         sticky_header=sticky.header.lower() if sticky and sticky.header else None,
         sticky_cookie=sticky.cookie if sticky else None,
         webhooks=tuple(
-            rollouts.Webhook(hook.url, tuple(hook.on), hook.timeout) for hook in section.webhooks
+            rollouts.Webhook(hook.url, tuple(hook.on), hook.timeout, hook.secret)
+            for hook in section.webhooks
         ),
         hold_limit=interval_seconds(section.hold_limit),
     )

@@ -46,7 +46,7 @@ def to_json(status: RolloutStatus) -> dict[str, Any]:
         "sticky_header": strategy.sticky_header,
         "sticky_cookie": strategy.sticky_cookie,
         "webhooks": [
-            {"url": hook.url, "on": list(hook.on), "timeout": hook.timeout}
+            {"url": hook.url, "on": list(hook.on), "timeout": hook.timeout, "secret": hook.secret}
             for hook in strategy.webhooks
         ],
         "hold_limit": strategy.hold_limit,
@@ -110,7 +110,12 @@ def from_json(data: Mapping[str, Any]) -> RolloutStatus:
             sticky_header=data.get("sticky_header"),
             sticky_cookie=data.get("sticky_cookie"),
             webhooks=tuple(
-                Webhook(str(h["url"]), tuple(str(e) for e in h["on"]), float(h["timeout"]))
+                Webhook(
+                    str(h["url"]),
+                    tuple(str(e) for e in h["on"]),
+                    float(h["timeout"]),
+                    None if h.get("secret") is None else str(h["secret"]),
+                )
                 for h in data.get("webhooks") or ()
             ),
             hold_limit=float(data.get("hold_limit", Strategy.hold_limit)),

@@ -71,6 +71,9 @@ class Webhook:
     url: str
     on: tuple[str, ...] = ("pre-step",)
     timeout: float = 10.0
+    secret: str | None = None
+    """The name of a secret config variable of the environment whose value signs each call
+    (`core.signing`); the name only, never the value."""
 
 
 @dataclass(frozen=True)

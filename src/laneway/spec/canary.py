@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from laneway.spec.metrics import MAX_METRICS, Metric
+from laneway.spec.names import ENV_KEY
 
 PAUSE = re.compile(r"^pause(?: (\d+)(s|m|h))?$")
 UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -73,6 +74,13 @@ class Webhook(_Strict):
         default_factory=_pre_step, min_length=1, max_length=3, description="When."
     )
     timeout: float = Field(default=10.0, gt=0, le=60, description="Seconds to wait for the answer.")
+    secret: str | None = Field(
+        default=None,
+        pattern=ENV_KEY,
+        max_length=128,
+        description="A secret config variable of the environment (`laneway config set "
+        "--secret`) whose value signs each call: X-Laneway-Signature (docs/canary.md).",
+    )
 
 
 class Canary(_Strict):

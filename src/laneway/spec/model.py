@@ -27,8 +27,8 @@ from pydantic_core import PydanticCustomError
 
 from laneway.spec.canary import Canary
 from laneway.spec.names import DNS_LABEL as DNS_LABEL
+from laneway.spec.names import ENV_KEY as ENV_KEY
 
-ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
 KINDS = ("development", "preview", "staging", "production")
 Kind = Literal["development", "preview", "staging", "production"]
 DURATION = r"^\d+(s|m|h|d)$"

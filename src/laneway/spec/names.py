@@ -15,6 +15,8 @@ LABEL_RULE = (
     "a lowercase DNS label like `feature-x` (a-z, 0-9 and '-', starting with a letter, "
     f"not ending with '-', at most {MAX_LABEL} characters)"
 )
+ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""An environment variable's name: config keys, and the secrets webhooks are signed with."""
 BUILD_ID = r"^(sha256:)?[0-9a-f]{6,64}$"
 BUILD_RULE = "a build id such as `sha256:3f2a1c…` or a prefix of at least 6 hex digits"
 
