@@ -6,12 +6,14 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from laneway.controllers.harness import Harness
-from laneway.core import rollouts
+from laneway.core import rollouts, signing
+from laneway.core.config import ConfigEntry
 from laneway.core.measurements import LATENCY_BOUNDS, Measurement, latency_bucket
 from laneway.core.rollouts import Analysis, SetWeight, Strategy
 
@@ -163,7 +165,10 @@ class Hook:
         self.server.server_close()
 
 
-def test_a_failing_pre_step_webhook_holds_the_step_until_it_answers_yes(harness: Harness) -> None:
+@pytest.fixture
+def hooked(harness: Harness) -> Iterator[tuple[Hook, str]]:
+    """A webhook receiver (answering 503 until a test sets `code`) and an environment
+    whose first release runs, the harness's rollouts calling webhooks over real HTTP."""
     hook = Hook()
     client = httpx.AsyncClient()
     harness.reconciler.rolling.http = client
@@ -171,116 +176,104 @@ def test_a_failing_pre_step_webhook_holds_the_step_until_it_answers_yes(harness:
         serve(harness, canary=counts(0), stable=counts(0))
         env = harness.create(build_id=harness.add_build())
         harness.converge(env)
-        hooks = (
-            rollouts.Webhook(hook.url, ("pre-step",), 5.0),
-            rollouts.Webhook(hook.url, ("promoted", "aborted"), 5.0),
-        )
-        strategy = Strategy(steps=(SetWeight(100),), webhooks=hooks)
-        harness.deploy(env, harness.add_build(files={"v": "2"}), strategy=strategy)
-        harness.settle(env, 5)
-        status = harness.environment(env).rollout
-        assert (status.weight, status.canary) == (0, rollouts.Side(2, 2)), "held before 1%"
-        assert status.note == f"step 1 held: webhook {hook.url} answered 503 Service Unavailable"
-        asked = len(hook.calls)
-        assert hook.calls[0] == {
-            "event": "pre-step",
-            "app": "shop",
-            "environment": "staging",
-            "release": "v2",
-            "step": 1,
-            "weight": 1.0,
-        }
-        harness.settle(env, 5)
-        assert len(hook.calls) == asked, "asked again only after a while"
-        hook.code = 200
-        harness.settle(env, 11)
-        environment = harness.converge(env)
-        assert environment is not None and environment.live == 2
-        events = [c["event"] for c in hook.calls]
-        assert events.count("promoted") == 1 and events[-1] == "promoted"
-        assert any(
-            m == f"webhook {hook.url} (promoted) answered 200 OK"
-            for m in harness.events(env, "rollout")
-        )
+        yield hook, env
     finally:
         harness.run(client.aclose())
         hook.close()
 
 
-def test_a_step_held_past_its_hold_limit_is_aborted_and_says_why(harness: Harness) -> None:
-    hook = Hook()
-    client = httpx.AsyncClient()
-    harness.reconciler.rolling.http = client
-    try:
-        serve(harness, canary=counts(0), stable=counts(0))
-        env = harness.create(build_id=harness.add_build())
-        harness.converge(env)
-        hooks = (
-            rollouts.Webhook(hook.url, ("pre-step",), 5.0),
-            rollouts.Webhook(hook.url, ("aborted",), 5.0),
-        )
-        strategy = Strategy(steps=(SetWeight(100),), webhooks=hooks, hold_limit=30.0)
-        harness.deploy(env, harness.add_build(files={"v": "2"}), strategy=strategy)
-        harness.settle(env, 25)
-        assert harness.environment(env).rollout.aborted is None, "held, within the limit"
-        harness.settle(env, 20)
-        environment = harness.converge(env)
-        assert environment is not None and environment.live == 1
-        status = environment.rollout
-        assert status.ended == "aborted" and status.aborted is not None
-        assert status.aborted.startswith("step 1 held for 30s, over the hold limit of 30s: ")
-        assert [c["event"] for c in hook.calls][-1] == "aborted"
-    finally:
-        harness.run(client.aclose())
-        hook.close()
-
-
-def test_a_webhook_naming_a_secret_is_signed_with_its_value(harness: Harness) -> None:
-    from laneway.core import signing
-    from laneway.core.config import ConfigEntry
-
-    hook = Hook()
+def test_a_failing_pre_step_webhook_holds_the_step_until_it_answers_yes(
+    harness: Harness, hooked: tuple[Hook, str]
+) -> None:
+    hook, env = hooked
+    hooks = (
+        rollouts.Webhook(hook.url, ("pre-step",), 5.0),
+        rollouts.Webhook(hook.url, ("promoted", "aborted"), 5.0),
+    )
+    strategy = Strategy(steps=(SetWeight(100),), webhooks=hooks)
+    harness.deploy(env, harness.add_build(files={"v": "2"}), strategy=strategy)
+    harness.settle(env, 5)
+    status = harness.environment(env).rollout
+    assert (status.weight, status.canary) == (0, rollouts.Side(2, 2)), "held before 1%"
+    assert status.note == f"step 1 held: webhook {hook.url} answered 503 Service Unavailable"
+    asked = len(hook.calls)
+    assert hook.calls[0] == {
+        "event": "pre-step",
+        "app": "shop",
+        "environment": "staging",
+        "release": "v2",
+        "step": 1,
+        "weight": 1.0,
+    }
+    harness.settle(env, 5)
+    assert len(hook.calls) == asked, "asked again only after a while"
     hook.code = 200
-    client = httpx.AsyncClient()
-    harness.reconciler.rolling.http = client
-    try:
-        serve(harness, canary=counts(0), stable=counts(0))
-        env = harness.create(build_id=harness.add_build())
-        harness.converge(env)
-        hooks = (
-            rollouts.Webhook(hook.url, ("pre-step",), 5.0, secret="GATE_KEY"),
-            rollouts.Webhook(hook.url, ("promoted",), 5.0, secret="NOT_SET"),
-        )
-        sealed = harness.ctx.vault.seal(
-            {"GATE_KEY": ConfigEntry("gate-secret-1234", secret=True), "PLAIN": ConfigEntry("x")}
-        )
-        strategy = Strategy(steps=(SetWeight(100),), webhooks=hooks)
-        harness.deploy(
-            env, harness.add_build(files={"v": "2"}), strategy=strategy, config_sealed=sealed
-        )
-        environment = harness.converge(env)
-        assert environment is not None and environment.live == 2
-        headers, body = hook.raw[0]
-        assert headers["x-laneway-event"] == "pre-step"
-        assert signing.verify(
-            "gate-secret-1234",
-            headers["x-laneway-timestamp"],
-            body,
-            headers["x-laneway-signature"],
-            now=harness.clock(),
-        )
-        assert [c["event"] for c in hook.calls] == ["pre-step", "pre-step"], (
-            "the promoted hook's secret is not set: not called"
-        )
-        events = harness.events(env, "rollout")
-        assert (
-            f"webhook {hook.url} (promoted) answered not called: NOT_SET is not a secret of this environment"
-            in events
-        )
-        assert not any("gate-secret-1234" in e for e in events)
-    finally:
-        harness.run(client.aclose())
-        hook.close()
+    harness.settle(env, 11)
+    environment = harness.converge(env)
+    assert environment is not None and environment.live == 2
+    events = [c["event"] for c in hook.calls]
+    assert events.count("promoted") == 1 and events[-1] == "promoted"
+    assert any(
+        m == f"webhook {hook.url} (promoted) answered 200 OK"
+        for m in harness.events(env, "rollout")
+    )
+
+
+def test_a_step_held_past_its_hold_limit_is_aborted_and_says_why(
+    harness: Harness, hooked: tuple[Hook, str]
+) -> None:
+    hook, env = hooked
+    hooks = (
+        rollouts.Webhook(hook.url, ("pre-step",), 5.0),
+        rollouts.Webhook(hook.url, ("aborted",), 5.0),
+    )
+    strategy = Strategy(steps=(SetWeight(100),), webhooks=hooks, hold_limit=30.0)
+    harness.deploy(env, harness.add_build(files={"v": "2"}), strategy=strategy)
+    harness.settle(env, 25)
+    assert harness.environment(env).rollout.aborted is None, "held, within the limit"
+    harness.settle(env, 20)
+    environment = harness.converge(env)
+    assert environment is not None and environment.live == 1
+    status = environment.rollout
+    assert status.ended == "aborted" and status.aborted is not None
+    assert status.aborted.startswith("step 1 held for 30s, over the hold limit of 30s: ")
+    assert [c["event"] for c in hook.calls][-1] == "aborted"
+
+
+def test_a_webhook_naming_a_secret_is_signed_with_its_value(
+    harness: Harness, hooked: tuple[Hook, str]
+) -> None:
+    hook, env = hooked
+    hook.code = 200
+    hooks = (
+        rollouts.Webhook(hook.url, ("pre-step",), 5.0, secret="GATE_KEY"),
+        rollouts.Webhook(hook.url, ("promoted",), 5.0, secret="NOT_SET"),
+    )
+    sealed = harness.ctx.vault.seal(
+        {"GATE_KEY": ConfigEntry("gate-secret-1234", secret=True), "PLAIN": ConfigEntry("x")}
+    )
+    strategy = Strategy(steps=(SetWeight(100),), webhooks=hooks)
+    harness.deploy(
+        env, harness.add_build(files={"v": "2"}), strategy=strategy, config_sealed=sealed
+    )
+    environment = harness.converge(env)
+    assert environment is not None and environment.live == 2
+    headers, body = hook.raw[0]
+    assert headers["x-laneway-event"] == "pre-step"
+    assert signing.verify(
+        "gate-secret-1234",
+        headers["x-laneway-timestamp"],
+        body,
+        headers["x-laneway-signature"],
+        now=harness.clock(),
+    )
+    assert [c["event"] for c in hook.calls] == ["pre-step", "pre-step"], (
+        "the promoted hook's secret is not set: not called"
+    )
+    events = harness.events(env, "rollout")
+    refused = "answered not called: NOT_SET is not a secret of this environment"
+    assert f"webhook {hook.url} (promoted) {refused}" in events
+    assert not any("gate-secret-1234" in e for e in events)
 
 
 def test_a_webhooks_credentials_and_answer_never_reach_events() -> None:
