@@ -184,18 +184,17 @@ def start(
             "canary.metrics from laneway.yaml",
         )
     source = pipeline.resolve_source(ctx, environment, ref=body.ref, build=body.build)
-    pipeline.protect(request, environment, source.build_id, body.hotfix, body.reason)
     steps = ", ".join(_step(s) for s in strategy.steps)
-    return pipeline.propose(
+    return pipeline.ship(
         request,
         environment,
         principal,
         build_id=source.build_id,
         commit=source.commit,
         ref=source.ref,
-        config=pipeline.config_of(ctx, environment.id, environment.release),
         description=f"canary {source.what}: {steps}",
-        hotfix_reason=body.reason if body.hotfix else None,
+        hotfix=body.hotfix,
+        reason=body.reason,
         strategy=strategy,
     )
 

@@ -174,6 +174,36 @@ def protect(
     )
 
 
+def ship(
+    request: Request,
+    environment: Environment,
+    principal: Principal,
+    *,
+    build_id: str | None,
+    commit: str | None,
+    ref: str | None,
+    description: str,
+    hotfix: bool,
+    reason: str | None,
+    strategy: rollouts.Strategy | None = None,
+) -> ReleaseOut:
+    """A build into an environment, with the config in force: what a deploy, a promotion
+    and a canary share. Protection is checked first, from what runs (`protect`)."""
+    protect(request, environment, build_id=build_id, hotfix=hotfix, reason=reason)
+    return propose(
+        request,
+        environment,
+        principal,
+        build_id=build_id,
+        commit=commit,
+        ref=ref,
+        config=config_of(_ctx(request), environment.id, environment.release),
+        description=description,
+        hotfix_reason=reason if hotfix else None,
+        strategy=strategy,
+    )
+
+
 @router.post("/apps/{app}/environments/{name}/deploys", response_model=ReleaseOut, status_code=202)
 def deploy(
     app: AppName,
@@ -186,23 +216,16 @@ def deploy(
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     source = resolve_source(ctx, environment, ref=body.ref, build=body.build)
-    protect(
-        request,
-        environment,
-        build_id=source.build_id,
-        hotfix=body.hotfix,
-        reason=body.reason,
-    )
-    return propose(
+    return ship(
         request,
         environment,
         principal,
         build_id=source.build_id,
         commit=source.commit,
         ref=source.ref,
-        config=config_of(ctx, environment.id, environment.release),
         description=f"deploy {source.what}",
-        hotfix_reason=body.reason if body.hotfix else None,
+        hotfix=body.hotfix,
+        reason=body.reason,
     )
 
 
@@ -281,23 +304,16 @@ def promote(
         return promotion.create_target(request, app, body, live, principal)
     if body.kind is not None and body.kind != target.kind:
         raise Conflict(f"{body.target} exists already, of kind {target.kind}, not {body.kind}")
-    protect(
-        request,
-        target,
-        build_id=live.build_id,
-        hotfix=body.hotfix,
-        reason=body.reason,
-    )
-    return propose(
+    return ship(
         request,
         target,
         principal,
         build_id=live.build_id,
         commit=live.commit,
         ref=target.ref,
-        config=config_of(ctx, target.id, target.release),
         description=f"promote build {live.build_id[7:19]} from {body.source} {live.name}",
-        hotfix_reason=body.reason if body.hotfix else None,
+        hotfix=body.hotfix,
+        reason=body.reason,
     )
 
 
