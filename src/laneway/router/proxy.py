@@ -3,9 +3,9 @@
 `router.server` makes a `ProxyProtocol` for each accepted connection, all sharing one
 `RouterState` (`router.state`). httptools parses requests and calls back; the Host is matched
 once per request, in `on_headers_complete`, in the current `RouteMap` (`router.table`,
-swapped whole on reload, so no lock), which also picks the pool. The request head is
-rewritten (`router.headers`: hop-by-hop headers dropped, X-Forwarded-* set) into an
-`Exchange` (`router.exchange`) and handed to the forwarding half of the connection
+swapped whole on reload, so no lock), which also picks the pool, and the request head is
+rewritten (`router.headers`: hop-by-hop headers dropped, X-Forwarded-* set), both by
+`router.dispatch`, into an `Exchange` (`router.exchange`) and handed to the forwarding half of the connection
 (`router.relay`, which this class extends), which sends it over a pooled keep-alive backend
 connection (`router.upstream`) and relays the response. Bodies stream both ways a chunk at
 a time under `router.flow` backpressure, never held whole. Requests on a connection are
@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from random import random
 from time import monotonic
 from typing import cast
 
 import httptools
 
-from laneway.core.routing import WEIGHT_SCALE
 from laneway.router import flow
+from laneway.router.dispatch import dispatch
 from laneway.router.exchange import Exchange
-from laneway.router.headers import absolute_form, request_line, rewrite_request
+from laneway.router.headers import absolute_form
 from laneway.router.pages import error_page
 from laneway.router.relay import LAST_CHUNK, LINGER, Relay
-from laneway.router.repeat import GIVE_UP, LastHead
+from laneway.router.repeat import LastHead
 from laneway.router.state import RouterState
 from laneway.router.upstream import UpstreamConnection
 
@@ -212,24 +211,7 @@ class ProxyProtocol(Relay, asyncio.Protocol):
                 url, authority = absolute_form(url)
             except ValueError as exc:
                 ex.error = (400, f"Malformed request: {exc}.")
-        last = self.last
-        repeatable = authority is None and not ex.upgrade and last.misses < GIVE_UP
-        if repeatable and headers == last.headers:
-            last.misses = 0
-            ex.head = request_line(ex.method, url) + last.block
-            ex.has_body, ex.chunked = last.has_body, last.chunked
-            if ex.error is not None or ex.method == b"CONNECT":
-                self._refuse(ex)
-            else:
-                self._route_again(ex, last, headers)
-        else:
-            parts, host = rewrite_request(ex, url, self.client_ip, headers, authority=authority)
-            if ex.error is not None or ex.method == b"CONNECT":
-                self._refuse(ex)
-            else:
-                if repeatable:
-                    last.keep(headers, parts, host, ex.has_body, ex.chunked)
-                self._route(ex, host, headers)
+        dispatch(ex, url, authority, headers, self.client_ip, self.state.routes, self.last)
         ex.retryable = not ex.has_body and ex.method in _RETRYABLE_METHODS
         self.pipeline.append(ex)
         if len(self.pipeline) == 1:
@@ -251,50 +233,6 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         for name, value in self._headers:
             size += len(name) + len(value) + 4
         return size > limit
-
-    @staticmethod
-    def _refuse(ex: Exchange) -> None:
-        if ex.error is None:
-            ex.error = (405, "CONNECT is not supported by the laneway router.")
-
-    def _route(self, ex: Exchange, host: bytes | None, headers: list[tuple[bytes, bytes]]) -> None:
-        """Match the host and pick the pool, or set the answer the router gives instead."""
-        routes = self.state.routes
-        target = routes.match(host) if host is not None else None
-        if target is None:
-            where = repr(host.decode("latin-1")) if host is not None else "this address"
-            ex.error = (404, f"No environment is served at {where}.")
-            return
-        ex.target = target
-        split = target.split
-        if split is None:
-            ex.pool = target.pick()
-        else:
-            ex.pool, ex.bucket = split.choose(headers, _draw)
-        if ex.pool is None:
-            ex.error = (503, target.unavailable_message)
-        elif self.last.headers is headers:
-            self.last.decided(routes, target, ex.pool, ex.bucket is not None)
-
-    def _route_again(
-        self, ex: Exchange, last: LastHead, headers: list[tuple[bytes, bytes]]
-    ) -> None:
-        """Route a head equal to the last one: in the same table, the same decision."""
-        target = last.target
-        if last.routes is not self.state.routes or target is None:
-            last.headers = headers  # equal: the decision made now is kept for the next
-            self._route(ex, last.host, headers)
-            return
-        ex.target = target
-        if last.drew:
-            split = target.split
-            assert split is not None
-            ex.bucket = _draw()
-            ex.pool = split.pool_for(ex.bucket)
-        else:
-            ex.pool = last.pool
-        if ex.pool is None:
-            ex.error = (503, target.unavailable_message)
 
     def on_body(self, body: bytes) -> None:
         ex = self.current
@@ -430,11 +368,6 @@ class ProxyProtocol(Relay, asyncio.Protocol):
         else:
             self._drop_upstream(ex)
             self._respond(ex, status, message)
-
-
-def _draw() -> int:
-    """A fresh client's bucket."""
-    return int(random() * WEIGHT_SCALE)
 
 
 _OVER_LIMIT = error_page(

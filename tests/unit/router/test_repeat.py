@@ -17,7 +17,7 @@ from tests.unit.router.test_proxy import (
 )
 
 from laneway.core.routing import CANARY, STABLE, Pool, Route, RoutingTable
-from laneway.router import proxy
+from laneway.router import dispatch
 from laneway.router.state import RouterState
 
 
@@ -95,7 +95,7 @@ def test_a_returning_client_stays_on_its_side_until_the_table_changes() -> None:
 
 def test_a_client_without_a_bucket_draws_on_every_repeat(monkeypatch: pytest.MonkeyPatch) -> None:
     draws = iter([50, 5000, 60])
-    monkeypatch.setattr(proxy, "_draw", lambda: next(draws))
+    monkeypatch.setattr(dispatch, "draw", lambda: next(draws))
     state = RouterState(split_table(100))
     protocol, transport = client(state)
     got = []
