@@ -19,6 +19,7 @@ from laneway.controllers.context import Context
 from laneway.resources.registry import providers
 from laneway.runtime.local import LocalRuntime
 from laneway.settings import Settings
+from laneway.store import keyring
 from laneway.store.repository import Store
 from laneway.store.vault import Vault
 
@@ -38,6 +39,12 @@ def instance_secret(settings: Settings) -> bytes:
             f.write(secrets.token_hex(32))
         os.replace(tmp, path)
     return path.read_text().strip().encode()
+
+
+def vault_for(settings: Settings) -> Vault:
+    """The server's vault: fingerprints from the instance secret, seal keys from the keyring
+    once a rotation has run (store/keyring.py), else from the instance secret too."""
+    return Vault(instance_secret(settings), keyring.load(settings.state_dir))
 
 
 def local_runtime(settings: Settings) -> LocalRuntime:
@@ -70,7 +77,7 @@ def _context(settings: Settings, store: Store, *, secret: bytes, serves_flags: b
         runtime=local_runtime(settings),
         providers=providers(settings, secret=secret),
         artifacts=ArtifactStore(settings.artifacts),
-        vault=Vault(secret),
+        vault=store.vault if store.vault is not None else Vault(secret),
         secret=secret if serves_flags else b"",
     )
 

@@ -21,12 +21,11 @@ import uvicorn
 from laneway.addresses import Address
 from laneway.api import auth, flag_service
 from laneway.api.flagd_sync import FlagSyncServer
-from laneway.composition import build_app, build_context, instance_secret, local_runtime
+from laneway.composition import build_app, build_context, local_runtime, vault_for
 from laneway.controllers.routes import ROUTER_ENVIRONMENT
 from laneway.errors import LanewayError, Unavailable
 from laneway.settings import Settings
 from laneway.store.repository import Store
-from laneway.store.vault import Vault
 
 log = logging.getLogger("laneway.server")
 
@@ -108,7 +107,7 @@ def open_store(settings: Settings) -> Store:
         raise Unavailable(f"cannot use LANEWAY_HOME {settings.home}: {exc.strerror}") from None
     # scratch space of builds a previous run was doing when it stopped
     shutil.rmtree(settings.home / "tmp", ignore_errors=True)
-    return Store.open(settings.database_url, vault=Vault(instance_secret(settings)))
+    return Store.open(settings.database_url, vault=vault_for(settings))
 
 
 def api_url(settings: Settings) -> str:

@@ -21,6 +21,7 @@ from laneway.api import (
     pipeline,
     problems,
     routes,
+    secrets,
 )
 from laneway.api.flag_service import FlagService
 from laneway.controllers.context import Context
@@ -67,6 +68,7 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
         flags.router,
         ofrep.router,
         metrics.router,
+        secrets.router,
     ):
         # the cap applies inside the edge, which answers 401 before it (api/edge.py)
         app.include_router(router, max_body_size=edge.BODY_LIMIT)

@@ -28,6 +28,7 @@ from laneway.cli import (
     commands_ops,
     commands_pipeline,
     commands_releases,
+    commands_secrets,
     commands_spec,
     output,
 )
@@ -72,6 +73,7 @@ app.add_typer(commands_spec.spec_app, name="spec")
 app.add_typer(commands_config.config_app, name="config")
 app.add_typer(commands_flags.flags_app, name="flags")
 app.add_typer(commands_canary.canary_app, name="canary")
+app.add_typer(commands_secrets.secrets_app, name="secrets")
 
 UNUSED_IMPORTS = ("httpx._main", "trio")
 """Modules the command never runs that its libraries would import on the way: httpx's own

@@ -75,7 +75,8 @@ class Harness:
         )
         settings.make_dirs()
         secret = b"0" * 64
-        self.store = Store.open(settings.database_url, vault=Vault(secret))
+        vault = Vault(secret)
+        self.store = Store.open(settings.database_url, vault=vault)
         self.ctx = Context(
             settings=settings,
             store=self.store,
@@ -86,7 +87,7 @@ class Harness:
                 "directory": DirectoryProvider(settings.environments_dir),
             },
             artifacts=ArtifactStore(root / "artifacts"),
-            vault=Vault(secret),
+            vault=vault,
             clock=self.clock,
             secret=secret,
         )

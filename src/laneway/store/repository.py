@@ -55,6 +55,7 @@ from laneway.store.records import (
     utcnow,
 )
 from laneway.store.releases import ReleaseStore
+from laneway.store.resealing import Resealing
 from laneway.store.vault import Vault
 from laneway.store.verdicts import VerdictStore
 
@@ -63,7 +64,7 @@ TRAFFIC = ("rollout_json", "rollout_version", "id")
 CHECK_THEN_INSERT_ATTEMPTS = 10  # each lost race is another caller's win: 10 racers at once
 
 
-class Store(ReleaseStore, VerdictStore):
+class Store(ReleaseStore, VerdictStore, Resealing):
     def __init__(self, engine: Engine, *, vault: Vault | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -76,6 +77,12 @@ class Store(ReleaseStore, VerdictStore):
         engine = db.create_store_engine(url)
         db.migrate(engine, vault=vault)
         return cls(engine, vault=vault)
+
+    @property
+    def vault(self) -> Vault | None:
+        """What seals and opens its values (shared with the controllers: a rotation swaps
+        its keys in one place)."""
+        return self._vault
 
     def _sealing(self) -> Vault:
         if self._vault is None:
