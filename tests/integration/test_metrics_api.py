@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.integration.test_router import run
+from tests.integration.router_harness import run
 from tests.integration.test_router_split import backends, router_process, send, table
 
 from laneway.api import auth

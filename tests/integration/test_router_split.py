@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from tests.integration.test_router import run
+from tests.integration.router_harness import run
 
 from laneway.core.measurements import LATENCY_BOUNDS
 from laneway.core.routing import CANARY, STABLE, Backend, Pool, Route, RoutingTable
