@@ -31,7 +31,7 @@ def build_of(ctx: Context, app: str, build: str) -> tuple[str, str]:
     return matches[0].id, matches[0].commit
 
 
-def _running_spec(ctx: Context, environment: Environment) -> Spec | None:
+def running_spec(ctx: Context, environment: Environment) -> Spec | None:
     """The spec of the environment's live release, if one serves."""
     live = next(
         (r for r in ctx.store.releases(environment.id) if r.state == ReleaseState.LIVE), None
@@ -59,7 +59,7 @@ def standing(
     same_kind: list[pipeline.Standing] = []
     others: list[pipeline.Standing] = []
     for environment in environments.values():
-        spec = _running_spec(ctx, environment)
+        spec = running_spec(ctx, environment)
         if spec is None:
             continue
         found = pipeline.Standing(spec.protected(kind), list(spec.pipeline))

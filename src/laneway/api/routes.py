@@ -19,7 +19,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from laneway.api import logs as logfiles
-from laneway.api import operations, protection
+from laneway.api import operations, preview_config, protection
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import (
     AppIn,
@@ -42,7 +42,7 @@ from laneway.core import grep as grep_patterns
 from laneway.core import pipeline, routing
 from laneway.core import since as since_parser
 from laneway.core.redaction import Redactor
-from laneway.core.types import BuildRecord, Desired, Environment, Event, EventType, Role
+from laneway.core.types import BuildRecord, Desired, Environment, Event, EventType, Kind, Role
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
 from laneway.spec.names import DNS_LABEL
 
@@ -150,6 +150,9 @@ def create_environment(
     if body.build:
         build_id, _ = protection.build_of(ctx, app, body.build)
     _check_protection(ctx, app, body, ref=ref, build_id=build_id)
+    copied, source = (
+        preview_config.copied_config(ctx, app) if body.kind == Kind.PREVIEW else ({}, None)
+    )
     try:
         environment = ctx.store.create_environment(
             app=app,
@@ -161,6 +164,7 @@ def create_environment(
             commit=ctx.store.get_build(build_id).commit if build_id else None,
             created_by=principal.name,
             hotfix_reason=body.reason if body.hotfix else None,
+            config_sealed=ctx.vault.seal(copied),
         )
     except Conflict:
         existing = ctx.store.get_environment(app, body.name)
@@ -174,6 +178,12 @@ def create_environment(
             raise
         return _out(ctx, existing)  # the same request again (a retry): nothing to do
     ctx.store.add_event(environment.id, EventType.CREATED, f"environment {body.name} requested")
+    if copied:
+        ctx.store.add_event(
+            environment.id,
+            EventType.CREATED,
+            f"config copied from {source}, as the spec it runs allows: {', '.join(sorted(copied))}",
+        )
     _manager(request).wake()
     return _out(ctx, environment)
 

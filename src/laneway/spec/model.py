@@ -200,6 +200,10 @@ class DataSource(_Strict):
     )
 
 
+MAX_COPIED = 50
+"""Config variables a preview may copy from staging."""
+
+
 class EnvironmentOverrides(_Strict):
     """Settings that apply to every environment of one kind."""
 
@@ -235,6 +239,13 @@ class EnvironmentOverrides(_Strict):
         default=None,
         description="How long a stopped release's processes get to finish the requests they "
         "have (SIGTERM, then SIGKILL). Default: 30s.",
+    )
+    copy_config: list[EnvKey] = Field(
+        default_factory=list,
+        max_length=MAX_COPIED,
+        description="Previews only: config variables (secrets too) a new preview starts with, "
+        "copied from staging's config. Read from the spec staging runs, never from the "
+        "preview's own branch.",
     )
 
     @field_validator("env", mode="before")
@@ -407,6 +418,13 @@ def _conflicts(
     resources: dict[str, Resource] | None = fields.get("resources")
 
     for kind, overrides in environments.items():
+        if overrides.copy_config and kind != "preview":
+            problems.append(
+                (
+                    ("environments", kind, "copy_config"),
+                    "only previews start with config copied from staging",
+                )
+            )
         if services is not None:
             listed = ", ".join(services)
             for replicated in overrides.replicas:

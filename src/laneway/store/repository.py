@@ -170,8 +170,9 @@ class Store(ReleaseStore, VerdictStore, Resealing):
         commit: str | None = None,
         created_by: str = "",
         hotfix_reason: str | None = None,
+        config_sealed: str = "",
     ) -> Environment:
-        """The environment and its release v1, in one transaction."""
+        """The environment and its release v1 (with `config_sealed`), in one transaction."""
         now = utcnow()
         with self._session() as s:
             existing = s.scalar(
@@ -225,7 +226,7 @@ class Store(ReleaseStore, VerdictStore, Resealing):
                     description=f"create from {branch or ref or build_id}",
                     generation=1,
                     hotfix_reason=hotfix_reason,
-                    config_sealed="",
+                    config_sealed=config_sealed,
                 )
             )
             return environment_record(row)

@@ -1,0 +1,30 @@
+"""`environments.preview.copy_config`: the staging variables a new preview may start with."""
+
+from __future__ import annotations
+
+from laneway.spec.loader import load_spec_text
+from tests.unit.spec.loader_support import problems
+
+BASE = "app: shop\nservices:\n  web: {command: run}\nenvironments:\n"
+
+
+def test_previews_name_the_variables_they_may_copy() -> None:
+    spec = load_spec_text(BASE + "  preview: {copy_config: [STRIPE_TEST_KEY, MAPS_KEY]}\n")
+    overrides = spec.overrides_for("preview")
+    assert overrides is not None and overrides.copy_config == ["STRIPE_TEST_KEY", "MAPS_KEY"]
+
+
+def test_only_previews_copy_config() -> None:
+    found = problems(BASE + "  staging: {copy_config: [KEY]}\n")
+    assert found == [
+        "laneway.yaml:5:13: environments.staging.copy_config: "
+        "only previews start with config copied from staging"
+    ]
+
+
+def test_a_copied_name_is_a_variable_name() -> None:
+    found = problems(BASE + "  preview: {copy_config: [not-a-name]}\n")
+    assert found == [
+        "laneway.yaml:5:27: environments.preview.copy_config[0]: expected a variable name like "
+        "`LOG_LEVEL` (letters, digits and '_', not starting with a digit), got 'not-a-name'"
+    ]
