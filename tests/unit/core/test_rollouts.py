@@ -309,9 +309,7 @@ def test_a_step_held_past_the_hold_limit_aborts_the_rollout() -> None:
     still = rollouts.gate_held(held, 0, "webhook answered 503", 599.0)
     assert still.aborted is None
     over = rollouts.gate_held(still, 0, "webhook answered 503", 600.0)
-    assert over.aborted == (
-        "step 1 held for 10m, over the hold limit of 10m: webhook answered 503"
-    )
+    assert over.aborted == ("step 1 held for 10m, over the hold limit of 10m: webhook answered 503")
     done, effects = rollouts.advance(over, READY, 601.0)
     assert rollouts.phase(done)[0] == RolloutPhase.ABORTED
     assert [type(e).__name__ for e in effects] == ["Aborted"]
@@ -332,5 +330,7 @@ def test_the_hold_limit_survives_the_store() -> None:
     held = rollouts.gate_held(rollouts.start(STABLE, V2, HOOKED), 0, "no", 42.0)
     back = rollout_json.from_json(rollout_json.to_json(held))
     assert (back.strategy.hold_limit, back.held_since) == (600.0, 42.0)
-    older = {k: v for k, v in rollout_json.to_json(held).items() if k not in ("hold_limit", "held_since")}
+    older = {
+        k: v for k, v in rollout_json.to_json(held).items() if k not in ("hold_limit", "held_since")
+    }
     assert rollout_json.from_json(older).strategy.hold_limit == 3600.0
