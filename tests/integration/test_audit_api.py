@@ -156,3 +156,21 @@ def test_filters_limit_and_export(api: Api, repo: Path) -> None:
         "message": "the audit log is intact: records 1 to 4, and the signed checkpoint",
         "bad": None,
     }
+
+
+def test_a_config_change_is_recorded_by_name_never_by_value(api: Api) -> None:
+    body = {"set": {"API_KEY": "marker-s3cret-value"}, "unset": ["OLD"], "secret": True}
+    response = api.call("PATCH", "/api/v1/apps/shop/environments/staging/config", json=body)
+    assert response.status_code == 404  # no such app: refused after the names were noted
+    [record] = api.records()
+    assert record["environment"] == "staging"
+    assert (record["detail"]["set"], record["detail"]["unset"]) == ("API_KEY", "OLD")
+    assert "marker-s3cret-value" not in json.dumps(record)
+
+
+def test_a_promotion_names_its_target(api: Api) -> None:
+    body = {"from": "staging", "to": "production"}
+    assert api.call("POST", "/api/v1/apps/shop/promotions", json=body).status_code == 404
+    [record] = api.records()
+    assert (record["app"], record["environment"]) == ("shop", "production")
+    assert record["detail"]["source"] == "staging"

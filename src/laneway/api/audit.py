@@ -38,6 +38,8 @@ API = "/api/v1"
 NOTE = "laneway.audit"
 CHECKED = "laneway.checked"
 """Where the edge keeps what each guard found (api/edge.py)."""
+NOTE_LIMIT = 500
+"""Characters kept of each name a route notes."""
 REASON_LIMIT = 300
 """Characters of a refusal's reason kept (it names a role or says the token is unknown)."""
 
@@ -48,7 +50,7 @@ def note(request: Request, *, environment: str | None = None, **detail: str) -> 
     noted: dict[str, Any] = request.scope.setdefault(NOTE, {})
     if environment is not None:
         noted["environment"] = environment
-    noted.update(detail)
+    noted.update({key: value[:NOTE_LIMIT] for key, value in detail.items()})
 
 
 class Audit:
