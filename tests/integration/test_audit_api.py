@@ -174,3 +174,9 @@ def test_a_promotion_names_its_target(api: Api) -> None:
     [record] = api.records()
     assert (record["app"], record["environment"]) == ("shop", "production")
     assert record["detail"]["source"] == "staging"
+
+
+def test_a_change_to_a_path_no_route_has_is_not_recorded(api: Api) -> None:
+    assert api.call("POST", "/api/v1/nothing/here", role=None).status_code == 404
+    assert api.call("DELETE", "/api/v1/apps", role=None).status_code == 405
+    assert api.records() == []

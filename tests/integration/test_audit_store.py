@@ -3,14 +3,18 @@ even from two engines (two processes' worth); the key file made once, 0600."""
 
 from __future__ import annotations
 
+import secrets
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from laneway.core.audit import AuditRecord
 from laneway.errors import Unavailable
 from laneway.store.audit import AuditLog, audit_key
+from laneway.testing import PG_ADMIN
 
 KEY = b"s" * 32
 
@@ -31,8 +35,22 @@ def entry(who: str, n: int) -> AuditRecord:
     )
 
 
-def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'laneway.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'laneway.db'}"
+        return
+    name = f"lw_test_audit_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_concurrent_writers_keep_one_chain(url: str) -> None:
     logs = [AuditLog.open(url, KEY), AuditLog.open(url, KEY)]
     start = threading.Barrier(4)
     failures: list[BaseException] = []
@@ -64,8 +82,8 @@ def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
             log.close()
 
 
-def test_records_filter_and_page(tmp_path: Path) -> None:
-    log = AuditLog.open(f"sqlite:///{tmp_path / 'laneway.db'}", KEY)
+def test_records_filter_and_page(url: str) -> None:
+    log = AuditLog.open(url, KEY)
     try:
         for n in range(5):
             log.append(entry("ann" if n % 2 else "bob", n))
@@ -80,8 +98,7 @@ def test_records_filter_and_page(tmp_path: Path) -> None:
         log.close()
 
 
-def test_a_wrong_key_fails_verification(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'laneway.db'}"
+def test_a_wrong_key_fails_verification(url: str) -> None:
     log = AuditLog.open(url, KEY)
     log.append(entry("ann", 1))
     log.close()

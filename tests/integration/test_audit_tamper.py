@@ -64,6 +64,9 @@ def test_an_edited_row_and_a_deleted_newest_row_are_caught(server: Server, tmp_p
         401,
         "127.0.0.1",
     )
+    shown = server.cli("audit", "list").stdout
+    assert "PUT /apps/{app}" in shown and "(unknown)" in shown and "unknown token" in shown
+    assert server.cli("audit", "list", "--principal", "admin", "--json").stdout.count('"seq"') == 2
     ok = server.cli("audit", "verify")
     assert "intact: records 1 to 3" in ok.stdout
 

@@ -102,6 +102,8 @@ class Audit:
             return
         try:
             entry = await self._entry(scope, state.store, status, reason)
+            if entry is None:
+                return
             await asyncio.to_thread(audit_log.append, entry)
         except LanewayError as exc:
             log.error("audit: the request %s %s was not recorded: %s", *_line(scope), exc)
@@ -111,10 +113,15 @@ class Audit:
 
     async def _entry(
         self, scope: Scope, store: Store, status: int, reason: str | None
-    ) -> AuditRecord:
+    ) -> AuditRecord | None:
+        """The record of the request; None for a change to a path no route has (a 404 or
+        405 that changed nothing: recording those would let anyone fill the log)."""
         if self.routes is None:
             self.routes = edge.api_routes(scope["app"])
-        template, params = _route(self.routes, scope)
+        found = _route(self.routes, scope)
+        if found is None and status not in REFUSED:
+            return None
+        template, params = found or (str(scope["path"]).removeprefix(API), {})
         principal = await _principal(scope, store)
         noted: dict[str, Any] = dict(scope.get(NOTE, {}))
         detail: dict[str, Any] = {"path": scope["path"]}
@@ -140,16 +147,15 @@ class Audit:
         )
 
 
-def _route(routes: list[RouteContext], scope: Scope) -> tuple[str, dict[str, str]]:
-    """The route's template (less /api/v1) and its path parameters; the path itself for a
-    request no route matches."""
+def _route(routes: list[RouteContext], scope: Scope) -> tuple[str, dict[str, str]] | None:
+    """The route's template (less /api/v1) and its path parameters."""
     for context in routes:
         match, child = context.matches(scope)
         if match == Match.FULL:
             template = str(context.path_format or context.path or scope["path"])
             params = {k: str(v) for k, v in child.get("path_params", {}).items()}
             return template.removeprefix(API), params
-    return str(scope["path"]).removeprefix(API), {}
+    return None
 
 
 async def _principal(scope: Scope, store: Store) -> Principal | None:
