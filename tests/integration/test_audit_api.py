@@ -73,16 +73,20 @@ def test_a_change_is_recorded_with_who_what_and_where(api: Api, repo: Path) -> N
     assert str(repo) not in json.dumps(record), "the body is never recorded"
 
 
-def test_an_environment_change_names_the_environment_and_outlives_it(api: Api, repo: Path) -> None:
+def test_an_environment_change_names_the_environment(api: Api, repo: Path) -> None:
     api.call("PUT", "/api/v1/apps/shop", json={"repo": str(repo)})
     created = api.call(
         "POST", "/api/v1/apps/shop/environments", json={"name": "feat-x", "branch": "main"}
     )
     assert created.status_code == 202, created.text
     assert api.call("DELETE", "/api/v1/apps/shop/environments/feat-x").status_code == 202
-    deleted = api.records(environment="feat-x")
-    assert [r["action"] for r in deleted] == ["DELETE /apps/{app}/environments/{name}"]
-    assert api.records(action="POST /apps/{app}/environments")[0]["outcome"] == "ok"
+    recorded = api.records(environment="feat-x")
+    assert [r["action"] for r in recorded] == [
+        "POST /apps/{app}/environments",
+        "DELETE /apps/{app}/environments/{name}",
+    ]
+    [create] = api.records(action="POST /apps/{app}/environments")
+    assert (create["outcome"], create["environment"]) == ("ok", "feat-x")
 
 
 def test_reads_are_not_recorded(api: Api) -> None:
@@ -180,3 +184,20 @@ def test_a_change_to_a_path_no_route_has_is_not_recorded(api: Api) -> None:
     assert api.call("POST", "/api/v1/nothing/here", role=None).status_code == 404
     assert api.call("DELETE", "/api/v1/apps", role=None).status_code == 405
     assert api.records() == []
+
+
+def test_a_hotfix_is_marked_with_its_reason(api: Api, repo: Path) -> None:
+    api.call("PUT", "/api/v1/apps/shop", json={"repo": str(repo)})
+    body = {"name": "production", "kind": "production", "branch": "main"}
+    hotfix = {"hotfix": True, "reason": "INC-42 outage"}
+    created = api.call("POST", "/api/v1/apps/shop/environments", json=body | hotfix)
+    assert created.status_code == 202, created.text
+    destroyed = api.call(
+        "DELETE",
+        "/api/v1/apps/shop/environments/production",
+        params={"hotfix": "true", "reason": "INC-43"},
+    )
+    assert destroyed.status_code == 202, destroyed.text
+    _, create, destroy = api.records()
+    assert create["detail"]["hotfix"] == "INC-42 outage"
+    assert destroy["detail"]["hotfix"] == "INC-43"

@@ -163,6 +163,8 @@ def protect(
 ) -> None:
     """Protection is read from what runs now (the live release's spec, or the kind's
     standing in the app), never from the build proposed: a build cannot lift it."""
+    if hotfix:
+        audit.note(request, hotfix=reason or "")
     protection.check(
         _ctx(request),
         app=environment.app,
