@@ -3,17 +3,22 @@ even from two engines (two processes' worth); the key file made once, 0600."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import insert
 
+from laneway.core import audit
 from laneway.core.audit import AuditRecord
 from laneway.errors import Unavailable
 from laneway.store.audit import AuditLog, audit_key
+from laneway.store.models import AuditRow
 from laneway.testing import PG_ADMIN
 
 KEY = b"s" * 32
@@ -120,3 +125,29 @@ def test_the_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
     path.write_bytes(b"short")
     with pytest.raises(Unavailable, match="holds 5 bytes, not 32"):
         audit_key(path)
+
+
+def test_a_row_added_by_hand_blocks_no_append_and_is_named(url: str) -> None:
+    log = AuditLog.open(url, KEY)
+    try:
+        for n in range(2):
+            log.append(entry("ann", n))
+        [second] = log.page(after=1)
+        forged = replace(second, seq=3, principal="mallory", previous=second.hash, hash="")
+        forged = replace(forged, hash=audit.hash_of(forged))
+        with log.engine.begin() as connection:
+            connection.execute(insert(AuditRow).values(**_columns(forged)))
+        assert log.verify().message.startswith("record 3 was added by hand")
+        appended = log.append(entry("ann", 3))
+        assert (appended.seq, appended.previous) == (4, second.hash)
+        result = log.verify()
+        assert (result.ok, result.bad) == (False, 3)
+        assert "record 3 was rewritten" in result.message
+    finally:
+        log.close()
+
+
+def _columns(record: AuditRecord) -> dict[str, object]:
+    columns = record.to_json()
+    columns["detail_json"] = json.dumps(columns.pop("detail"))
+    return columns

@@ -72,10 +72,12 @@ def hash_of(record: AuditRecord) -> str:
     return hashlib.sha256(record.previous.encode() + b"\n" + canonical(record)).hexdigest()
 
 
-def chained(record: AuditRecord, *, head: Checkpoint | None) -> AuditRecord:
-    """`record` as the next one after `head` (None: the first): its seq, previous and hash."""
-    seq, previous = (0, GENESIS) if head is None else (head.seq, head.hash)
-    linked = AuditRecord(**{**record.to_json(), "seq": seq + 1, "previous": previous, "hash": ""})
+def chained(record: AuditRecord, *, head: Checkpoint | None, seq: int | None = None) -> AuditRecord:
+    """`record` as the next one after `head` (None: the first): its seq (the one after the
+    head's unless given), previous and hash."""
+    after, previous = (0, GENESIS) if head is None else (head.seq, head.hash)
+    number = after + 1 if seq is None else seq
+    linked = AuditRecord(**{**record.to_json(), "seq": number, "previous": previous, "hash": ""})
     return AuditRecord(**{**linked.to_json(), "hash": hash_of(linked)})
 
 

@@ -5,7 +5,9 @@ An append reads the checkpoint (the chain's head), inserts the next record and m
 checkpoint, in one transaction: two writers that read the same head both insert the same
 seq, the primary key refuses the second, and `retrying.run` runs it again on the new head.
 Within one process a lock keeps writers from racing at all. The next record chains onto the
-checkpoint, not onto the table's last row, so a deleted newest record stays missing.
+checkpoint, not onto the table's last row, so a deleted newest record stays missing; it takes
+the seq after the table's last row, so a row added by hand blocks no append (and `verify`
+names it: the next record is not chained to it).
 """
 
 from __future__ import annotations
@@ -85,11 +87,13 @@ class AuditLog:
     def _append(self, entry: AuditRecord) -> AuditRecord:
         with retrying.transaction(self._sessions) as s:
             row = s.get(AuditCheckpointRow, 1, with_for_update=True)
+            last = s.scalar(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1))
             head = None if row is None else Checkpoint(row.seq, row.hash, row.signature)
-            if head is None:
-                last = s.scalar(select(AuditRow).order_by(AuditRow.seq.desc()).limit(1))
-                head = None if last is None else Checkpoint(last.seq, last.hash)
-            record = audit.chained(replace(entry, time=time_text()), head=head)
+            if head is None and last is not None:  # the checkpoint was deleted
+                head = Checkpoint(last.seq, last.hash)
+            # past any row added by hand, still chained to the checkpoint: verify names it
+            seq = max(0 if head is None else head.seq, 0 if last is None else last.seq) + 1
+            record = audit.chained(replace(entry, time=time_text()), head=head, seq=seq)
             s.add(_row(record))
             s.flush()  # a concurrent writer's record of this seq: IntegrityError, LostRace
             checkpoint = audit.sign(self._key, record)
