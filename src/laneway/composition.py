@@ -87,7 +87,9 @@ def build_app(ctx: Context, *, run_controllers: bool = True) -> FastAPI:
     # imported here: `laneway up` composes its context from this module and serves no API
     from laneway.api.app import create_app
     from laneway.api.flag_service import FlagService
+    from laneway.store.audit import AuditLog, audit_key
     from laneway.store.flags import FlagStore
 
     flags = FlagService(FlagStore(ctx.store.engine), ctx.secret)
-    return create_app(ctx, flag_service=flags, run_controllers=run_controllers)
+    audit_log = AuditLog(ctx.store.engine, audit_key(ctx.settings.audit_key))
+    return create_app(ctx, flag_service=flags, audit_log=audit_log, run_controllers=run_controllers)

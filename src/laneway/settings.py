@@ -156,6 +156,12 @@ class Settings(BaseSettings):
         return self.store_url or f"sqlite:///{self.state_dir / 'laneway.db'}"
 
     @property
+    def audit_key(self) -> Path:
+        """The key that signs the audit log's checkpoint (0600, made on first use): kept
+        out of the store, so a copy of the store alone cannot forge it."""
+        return self.state_dir / "audit.key"
+
+    @property
     def client_config(self) -> Path:
         return self.home / "client.json"
 

@@ -67,8 +67,10 @@ def test_rotation_reseals_everything_and_restarts_nothing(tmp_path: Path) -> Non
         server.cli("env", "create", "qa", "--branch", "main", cwd=repo, timeout=60)
         server.cli("config", "set", "qa", f"TOKEN={TOKEN}", "--secret", cwd=repo, timeout=60)
         poll_until(
-            lambda: len(server.processes()) == 1
-            and (server.show("qa", app="vault") or {}).get("serving") == "v2",
+            lambda: (
+                len(server.processes()) == 1
+                and (server.show("qa", app="vault") or {}).get("serving") == "v2"
+            ),
             timeout=60,
             what="the worker running with its config (release 2)",
         )

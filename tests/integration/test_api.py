@@ -72,12 +72,19 @@ def test_every_route_needs_a_token(api):
             assert response.headers["content-type"] == "application/problem+json"
 
 
+ADMIN_READS = {"/api/v1/audit", "/api/v1/audit/verify", "/api/v1/audit/export"}
+"""The audit log is read by admins only (docs/audit.md)."""
+
+
 def test_viewers_may_read_but_not_change(api):
     client, tokens, _ = api
     viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
     for method, path in routes(client):
         response = client.request(method, path, headers=viewer, json={})
-        if method == "GET":
+        if path in ADMIN_READS:
+            assert response.status_code == 403, (method, path)
+            assert "needs admin" in response.json()["detail"]
+        elif method == "GET":
             assert response.status_code != 403, (method, path)
         else:
             assert response.status_code == 403, (method, path, response.text)

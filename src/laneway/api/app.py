@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from laneway import __version__
 from laneway.api import (
+    audit,
+    audit_routes,
     canary,
     config_access,
     edge,
@@ -26,10 +28,18 @@ from laneway.api import (
 from laneway.api.flag_service import FlagService
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
+from laneway.store.audit import AuditLog
 
 
-def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool = True) -> FastAPI:
-    """The API over `ctx`; `flag_service` serves flag sets (the composition root makes it)."""
+def create_app(
+    ctx: Context,
+    *,
+    flag_service: FlagService,
+    audit_log: AuditLog | None = None,
+    run_controllers: bool = True,
+) -> FastAPI:
+    """The API over `ctx`; `flag_service` serves flag sets and `audit_log` records changes
+    and refusals (the composition root makes both)."""
     manager = Manager(ctx)
 
     @contextlib.asynccontextmanager
@@ -56,9 +66,12 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
     app.state.store = ctx.store
     app.state.manager = manager
     app.state.flags = flag_service
+    app.state.audit = audit_log
     problems.install(app)
     openapi.install(app)
+    # the last added is the outermost: the audit sees the answers the edge gives itself
     app.add_middleware(edge.Edge)
+    app.add_middleware(audit.Audit)
     for router in (
         routes.router,
         pipeline.router,
@@ -69,6 +82,7 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
         ofrep.router,
         metrics.router,
         secrets.router,
+        audit_routes.router,
     ):
         # the cap applies inside the edge, which answers 401 before it (api/edge.py)
         app.include_router(router, max_body_size=edge.BODY_LIMIT)

@@ -238,7 +238,19 @@ def restart(
     responses={
         200: {
             "description": "Server-sent events: started, output (a line each), exit.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "object",
+                        "description": "One server-sent event; `data` is JSON.",
+                        "properties": {
+                            "event": {"type": "string"},
+                            "data": {"type": "string"},
+                            "id": {"type": "string"},
+                        },
+                    }
+                }
+            },
         }
     },
 )

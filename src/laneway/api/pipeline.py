@@ -15,7 +15,7 @@ from typing import cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from laneway.api import config_access, flag_service, promotion, protection
+from laneway.api import audit, config_access, flag_service, promotion, protection
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import (
     AppName,
@@ -163,6 +163,8 @@ def protect(
 ) -> None:
     """Protection is read from what runs now (the live release's spec, or the kind's
     standing in the app), never from the build proposed: a build cannot lift it."""
+    if hotfix:
+        audit.note(request, hotfix=reason or "")
     protection.check(
         _ctx(request),
         app=environment.app,
@@ -285,6 +287,7 @@ def promote(
     """Deploy to `to` the very build `from` runs, with `to`'s own config. With `create`, a
     missing `to` is created with that build, under the rules of any environment's creation
     (an existing one is promoted to as without it)."""
+    audit.note(request, environment=body.target, source=body.source)
     ctx = _ctx(request)
     source = ctx.store.get_environment(app, body.source)
     live = live_release(ctx, source)
@@ -384,6 +387,7 @@ def change_config(
 ) -> ReleaseOut:
     """Set and unset variables: a new release with the same build, restarted with zero
     downtime. Nothing is written if a name or value is refused."""
+    audit.note(request, set=", ".join(sorted(body.set)), unset=", ".join(sorted(body.unset)))
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     if not body.set and not body.unset:

@@ -18,8 +18,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from laneway.api import audit, operations, preview_config, protection
 from laneway.api import logs as logfiles
-from laneway.api import operations, preview_config, protection
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import (
     AppIn,
@@ -136,6 +136,9 @@ def list_environments(
 def create_environment(
     app: AppName, body: EnvironmentIn, request: Request, principal: Principal = deployer
 ) -> EnvironmentOut:
+    audit.note(request, environment=body.name)
+    if body.hotfix:
+        audit.note(request, hotfix=body.reason or "")
     ctx = _ctx(request)
     ctx.store.get_app(app)
     pipeline.check_name_and_kind(body.name, str(body.kind))
@@ -244,6 +247,8 @@ def destroy_environment(
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     if environment.desired != Desired.DELETED:
+        if hotfix:
+            audit.note(request, hotfix=reason or "")
         protection.check_destroy(ctx, environment, hotfix=hotfix, reason=reason)
         note = f" by {principal.name} (hotfix: {reason})" if hotfix else ""
         environment = ctx.store.update_environment(environment.id, desired=Desired.DELETED)

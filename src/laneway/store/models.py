@@ -173,3 +173,37 @@ class VerdictRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     summary: Mapped[str] = mapped_column(Text)
     verdict_json: Mapped[str] = mapped_column(Text)
+
+
+class AuditRow(Base):
+    """One audit record (core/audit.py), chained to the one before by its hash. Append-only
+    and kept for good: no foreign key, so a record outlives the environment it names."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_app_environment", "app", "environment"),
+        Index("ix_audit_log_time", "time"),
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    time: Mapped[str] = mapped_column(String(32))
+    principal: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    action: Mapped[str] = mapped_column(Text)
+    app: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    environment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail_json: Mapped[str] = mapped_column(Text)
+    previous: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpointRow(Base):
+    """The one row (id 1) of the audit log's signed checkpoint: the newest seq and hash."""
+
+    __tablename__ = "audit_checkpoint"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(64))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from laneway.spec.loader import load_spec_text
 from tests.unit.spec.loader_support import problems
+
+from laneway.spec.loader import load_spec_text
 
 BASE = "app: shop\nservices:\n  web: {command: run}\nenvironments:\n"
 
