@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from laneway import __version__
 from laneway.api import (
+    access,
     canary,
     config_access,
     edge,
@@ -69,6 +70,7 @@ def create_app(ctx: Context, *, flag_service: FlagService, run_controllers: bool
         ofrep.router,
         metrics.router,
         secrets.router,
+        access.router,
     ):
         # the cap applies inside the edge, which answers 401 before it (api/edge.py)
         app.include_router(router, max_body_size=edge.BODY_LIMIT)
