@@ -3,9 +3,9 @@ their sha256 and found by it; nothing here returns a hash or a token.
 
 Removing a principal disables it: the row stays (what it did can still name it), its tokens
 are revoked, and its name may be given to a new principal. The last admin can be neither
-removed nor demoted: the admins are read under a lock (PostgreSQL's `FOR UPDATE`; SQLite
-serializes writers and refuses a stale one, which is run again), so that two admins removing
-each other cannot both win.
+removed nor demoted: the UPDATE that would do it holds only while another admin remains, and
+PostgreSQL's `FOR UPDATE` locks the admins first, so that two admins removing each other
+cannot both win.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from laneway.core import access
 from laneway.core.access import Credential, PrincipalKind, PrincipalRecord, TokenRecord
 from laneway.core.types import Role
 from laneway.errors import Conflict, NotFound
-from laneway.store import retrying
+from laneway.store import db, retrying
 from laneway.store.models import PrincipalRow, TokenRow
 from laneway.store.records import aware, utcnow
 
@@ -139,9 +140,15 @@ class AccessStore:
     def _set_role(self, name: str, role: Role) -> PrincipalRecord:
         with self._session() as s:
             row = _existing(s, name)
-            access.check_keeps_an_admin(principal_record(row), admins=_admins(s), role=role)
-            row.role = role
-            return principal_record(row)
+            record = principal_record(row)
+            access.check_keeps_an_admin(record, admins=_admins(s), role=role)
+            keeps = [] if role is Role.ADMIN else [_another_admin_stays(row.id)]
+            changed = s.execute(
+                update(PrincipalRow).where(PrincipalRow.id == row.id, *keeps).values(role=role)
+            )
+            if db.rowcount(changed) == 0:  # the other admins went meanwhile
+                access.check_keeps_an_admin(record, admins=1, role=role)
+            return replace(record, role=role)
 
     def remove_principal(self, name: str) -> PrincipalRecord:
         """Disable `name` and revoke its tokens."""
@@ -150,15 +157,22 @@ class AccessStore:
     def _remove_principal(self, name: str) -> PrincipalRecord:
         with self._session() as s:
             row = _existing(s, name)
-            access.check_keeps_an_admin(principal_record(row), admins=_admins(s))
+            record = principal_record(row)
+            access.check_keeps_an_admin(record, admins=_admins(s))
             now = utcnow()
-            row.removed_at = now
+            changed = s.execute(
+                update(PrincipalRow)
+                .where(PrincipalRow.id == row.id, _another_admin_stays(row.id))
+                .values(removed_at=now)
+            )
+            if db.rowcount(changed) == 0:  # the other admins went meanwhile
+                access.check_keeps_an_admin(record, admins=1)
             s.execute(
                 update(TokenRow)
                 .where(TokenRow.principal_id == row.id, TokenRow.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
-            return principal_record(row)
+            return replace(record, removed_at=now)
 
     # tokens -------------------------------------------------------------------------------
 
@@ -261,6 +275,20 @@ def _existing(s: Session, name: str) -> PrincipalRow:
     if row is None:
         raise NotFound(f"no principal named {name!r}", hint="`laneway access list` lists them")
     return row
+
+
+def _another_admin_stays(principal_id: str) -> ColumnElement[bool]:
+    """A condition for the UPDATE that removes or demotes `principal_id`: it is no admin, or
+    another admin remains. Made in the statement itself, so that it holds under the write:
+    SQLite runs a transaction's reads before its first write outside the write's lock."""
+    other = aliased(PrincipalRow)
+    others = (
+        select(func.count())
+        .select_from(other)
+        .where(other.role == Role.ADMIN, other.removed_at.is_(None), other.id != principal_id)
+        .scalar_subquery()
+    )
+    return or_(PrincipalRow.role != Role.ADMIN, others > 0)
 
 
 def _admins(s: Session) -> int:
