@@ -151,9 +151,8 @@ def check_keeps_an_admin(
     the principals with the admin role that are not removed, `principal` among them."""
     if principal.role is not Role.ADMIN or role is Role.ADMIN or admins > 1:
         return
-    what = "remove" if role is None else f"make {role}"
+    what = f"remove {principal.name!r}" if role is None else f"demote {principal.name!r} to {role}"
     raise Conflict(
-        f"cannot {what} {principal.name!r}: it is the last admin, and nobody could manage "
-        "principals after",
+        f"cannot {what}: it is the last admin, and nobody could manage principals after",
         hint="add another admin first (`laneway access add NAME --role admin`)",
     )

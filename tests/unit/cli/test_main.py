@@ -86,6 +86,7 @@ def test_help_lists_every_command_with_its_summary(tmp_path: Path) -> None:
         "flags",
         "canary",
         "secrets",
+        "access",
     ]
     assert "List the app's builds." in result.stdout
     create = laneway("env", "create", "--help", cwd=tmp_path)

@@ -147,8 +147,10 @@ def test_last_use_is_written_at_most_once_a_minute() -> None:
 
 def test_the_last_admin_can_be_neither_removed_nor_demoted() -> None:
     admin = principal("root", Role.ADMIN)
-    for role in (None, Role.VIEWER, Role.DEPLOYER):
-        with pytest.raises(Conflict, match="'root': it is the last admin"):
+    with pytest.raises(Conflict, match="^cannot remove 'root': it is the last admin"):
+        access.check_keeps_an_admin(admin, admins=1)
+    for role in (Role.VIEWER, Role.DEPLOYER):
+        with pytest.raises(Conflict, match=f"^cannot demote 'root' to {role}: it is the last"):
             access.check_keeps_an_admin(admin, admins=1, role=role)
     access.check_keeps_an_admin(admin, admins=1, role=Role.ADMIN)  # no change
     access.check_keeps_an_admin(admin, admins=2)
