@@ -9,12 +9,14 @@
     DELETE /access/tokens/{token_id}            revoke a token
 
 A new token is in the answer that makes it and nowhere else, ever (`Cache-Control: no-store`).
-Every route needs the admin role, checked before the body is read.
+Every route needs the admin role, checked before the body is read. Each change is logged
+(who, what, which token id; never a token) until the audit log records it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -28,6 +30,7 @@ from laneway.core.access import PrincipalKind, PrincipalRecord, TokenRecord
 from laneway.core.types import Role
 from laneway.store.repository import Store
 
+log = logging.getLogger("laneway.access")
 router = APIRouter(prefix="/api/v1/access")
 admin = Depends(require(Role.ADMIN))
 
@@ -142,7 +145,7 @@ def _new(record: TokenRecord, token: str, response: Response) -> NewTokenOut:
 
 @router.post("/principals", response_model=CreatedOut, status_code=201)
 async def create_principal(
-    body: PrincipalIn, request: Request, response: Response, _: Principal = admin
+    body: PrincipalIn, request: Request, response: Response, caller: Principal = admin
 ) -> CreatedOut:
     """A user or service principal with its first token, which this answer alone shows."""
     expires_at = access.expires_at(body.expires_in, now=_now())
@@ -154,6 +157,9 @@ async def create_principal(
         role=body.role,
         token_hash=hash_token(token),
         expires_at=expires_at,
+    )
+    log.info(
+        "%s added %s %s (%s), token %s", caller.name, body.kind, body.name, body.role, record.id
     )
     return CreatedOut(principal=PrincipalOut.of(principal), token=_new(record, token, response))
 
@@ -170,19 +176,23 @@ async def list_principals(
 
 @router.patch("/principals/{name}", response_model=PrincipalOut)
 async def update_principal(
-    name: PrincipalName, body: PrincipalPatch, request: Request, _: Principal = admin
+    name: PrincipalName, body: PrincipalPatch, request: Request, caller: Principal = admin
 ) -> PrincipalOut:
     """Change its role; the last admin keeps the admin role (409)."""
-    return PrincipalOut.of(await asyncio.to_thread(_store(request).set_role, name, body.role))
+    found = await asyncio.to_thread(_store(request).set_role, name, body.role)
+    log.info("%s gave %s the role %s", caller.name, name, body.role)
+    return PrincipalOut.of(found)
 
 
 @router.delete("/principals/{name}", response_model=PrincipalOut)
 async def remove_principal(
-    name: PrincipalName, request: Request, _: Principal = admin
+    name: PrincipalName, request: Request, caller: Principal = admin
 ) -> PrincipalOut:
     """Disable it: every token of it is refused from the next request on. The last admin
     cannot be removed (409)."""
-    return PrincipalOut.of(await asyncio.to_thread(_store(request).remove_principal, name))
+    found = await asyncio.to_thread(_store(request).remove_principal, name)
+    log.info("%s removed %s and revoked its tokens", caller.name, name)
+    return PrincipalOut.of(found)
 
 
 @router.post("/principals/{name}/tokens", response_model=NewTokenOut, status_code=201)
@@ -191,7 +201,7 @@ async def create_token(
     request: Request,
     response: Response,
     body: TokenIn | None = None,
-    _: Principal = admin,
+    caller: Principal = admin,
 ) -> NewTokenOut:
     """Another token for the principal, which this answer alone shows."""
     expires_at = access.expires_at(body.expires_in if body else None, now=_now())
@@ -202,6 +212,7 @@ async def create_token(
         token_hash=hash_token(token),
         expires_at=expires_at,
     )
+    log.info("%s made token %s for %s", caller.name, record.id, name)
     return _new(record, token, response)
 
 
@@ -217,7 +228,8 @@ async def list_tokens(
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut)
-async def revoke_token(token_id: TokenId, request: Request, _: Principal = admin) -> TokenOut:
+async def revoke_token(token_id: TokenId, request: Request, caller: Principal = admin) -> TokenOut:
     """Revoke it: refused (401, `token revoked`) from its next request on."""
     record = await asyncio.to_thread(_store(request).revoke_token, token_id)
+    log.info("%s revoked token %s of %s", caller.name, token_id, record.principal)
     return TokenOut.of(record, now=_now())

@@ -35,6 +35,8 @@ class Principal:
     token_id: str
     name: str
     role: Role
+    principal_id: str
+    """The principal's own id: its name may be given to another once it is removed."""
 
     def can(self, role: Role) -> bool:
         return self.role.includes(role)
@@ -89,7 +91,7 @@ def authenticate(store: Store, authorization: str | None) -> Principal:
         raise Unauthorized(refused)
     if access.touch_due(found.token.last_used_at, now=now):
         store.touch_token(found.token.id, now=now)
-    return Principal(found.token.id, found.principal.name, found.principal.role)
+    return Principal(found.token.id, found.principal.name, found.principal.role, found.principal.id)
 
 
 def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
