@@ -3,10 +3,13 @@ which makes each token of before a principal of its name and role."""
 
 from __future__ import annotations
 
+import secrets
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import text
@@ -17,15 +20,28 @@ from laneway.core.types import Role
 from laneway.errors import Conflict, InvalidInput
 from laneway.store import db
 from laneway.store.repository import Store
+from laneway.testing import PG_ADMIN
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    s = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    yield s
-    s.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        yield s
+        s.close()
+        return
+    name = f"lw_test_access_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    s = Store.open(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    try:
+        yield s
+    finally:
+        s.close()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_two_admins_removing_each_other_at_once_leave_one(store: Store) -> None:
