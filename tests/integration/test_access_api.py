@@ -241,3 +241,12 @@ def test_no_token_is_in_the_store_in_plain_text(server: Server) -> None:
     log = server.log.read_text()
     assert "lw_" not in log
     assert "admin added user grep-0 (viewer), token" in log  # who did what, by token id
+
+
+def test_a_fresh_install_writes_its_first_admins_token_and_says_where(server: Server) -> None:
+    config = server.home / "client.json"
+    assert oct(config.stat().st_mode & 0o777) == "0o600"
+    assert f"principal 'admin'; its token is in {config} (mode 0600)" in server.log.read_text()
+    with server.http() as admin:
+        (first,) = admin.get(f"{PRINCIPALS}/admin/tokens").json()
+    assert first["state"] == "active" and first["expires_at"] is None

@@ -211,10 +211,14 @@ class AccessStore:
     def credential(self, token_hash: str) -> Credential | None:
         """The token with this hash and its principal, whatever their state."""
         with self._session() as s:
-            token = s.scalar(select(TokenRow).where(TokenRow.token_hash == token_hash))
-            if token is None:
+            found = s.execute(
+                select(TokenRow, PrincipalRow)
+                .join(PrincipalRow, PrincipalRow.id == TokenRow.principal_id)
+                .where(TokenRow.token_hash == token_hash)
+            ).first()
+            if found is None:
                 return None
-            principal = s.get_one(PrincipalRow, token.principal_id)
+            token, principal = found
             return Credential(token_record(token, principal.name), principal_record(principal))
 
     def touch_token(self, token_id: str, *, now: datetime) -> None:
