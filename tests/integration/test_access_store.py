@@ -26,22 +26,28 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty store: a SQLite file, or a PostgreSQL database of its own."""
     if request.param == "sqlite":
-        s = Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}")
-        yield s
-        s.close()
+        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
         return
     name = f"lw_test_access_{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    s = Store.open(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    s = Store.open(url)
     try:
         yield s
     finally:
         s.close()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_two_admins_removing_each_other_at_once_leave_one(store: Store) -> None:
@@ -104,8 +110,7 @@ def test_last_use_is_written_once_a_minute(store: Store) -> None:
     assert store.tokens_of("u")[0].last_used_at == now + timedelta(seconds=61)
 
 
-def _old_store(tmp_path: Path, tokens: list[tuple[str, str, str, str]]) -> str:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def _old_store(url: str, tokens: list[tuple[str, str, str, str]]) -> str:
     engine = db.create_store_engine(url)
     config = db.alembic_config()
     with engine.begin() as connection:
@@ -120,9 +125,9 @@ def _old_store(tmp_path: Path, tokens: list[tuple[str, str, str, str]]) -> str:
     return url
 
 
-def test_migration_makes_each_token_a_principal_of_its_name_and_role(tmp_path: Path) -> None:
-    url = _old_store(
-        tmp_path,
+def test_migration_makes_each_token_a_principal_of_its_name_and_role(url: str) -> None:
+    _old_store(
+        url,
         [
             ("00000001", "admin", "admin", "2026-01-01 00:00:00"),
             ("00000002", "ci", "deployer", "2026-01-02 00:00:00"),
@@ -154,9 +159,9 @@ def test_migration_makes_each_token_a_principal_of_its_name_and_role(tmp_path: P
         store.close()
 
 
-def test_migration_down_keeps_the_tokens_that_are_good(tmp_path: Path) -> None:
-    url = _old_store(
-        tmp_path,
+def test_migration_down_keeps_the_tokens_that_are_good(url: str) -> None:
+    _old_store(
+        url,
         [
             ("00000001", "admin", "admin", "2026-01-01 00:00:00"),
             ("00000002", "ci", "deployer", "2026-01-02 00:00:00"),
