@@ -131,7 +131,11 @@ async def _serve(settings: Settings) -> None:
     store = open_store(settings)
     token = auth.ensure_admin_token(store, settings.client_config, api_url(settings))
     if token is not None:
-        log.info("created an admin token; the CLI reads it from %s", settings.client_config)
+        log.info(
+            "created the first admin, principal 'admin'; its token is in %s (mode 0600), "
+            "where the CLI reads it",
+            settings.client_config,
+        )
     elif not settings.client_config.exists():
         log.warning("no client config at %s; set LANEWAY_TOKEN", settings.client_config)
     ctx = build_context(settings, store)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from laneway import __version__
 from laneway.api import (
+    access,
     audit,
     audit_routes,
     canary,
@@ -82,6 +83,7 @@ def create_app(
         ofrep.router,
         metrics.router,
         secrets.router,
+        access.router,
         audit_routes.router,
     ):
         # the cap applies inside the edge, which answers 401 before it (api/edge.py)

@@ -1,7 +1,9 @@
 """Tokens and roles. Only a token's sha256 is stored; the plain token is shown once.
 
 Lookup is by hash, so the stored value an attacker could time against is a digest of their
-own guess; roles are checked per route through `require(role)`.
+own guess; roles are checked per route through `require(role)`. A token belongs to a
+principal (core/access.py), whose role it carries; a revoked or expired token, or one of a
+removed principal, is refused with 401 saying which, and no more.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
 from fastapi import Request
 
 from laneway.api.edge import guarded
+from laneway.core import access
 from laneway.core.types import Role
 from laneway.errors import Forbidden, Unauthorized, Unavailable
 from laneway.store.repository import Store
@@ -26,9 +30,13 @@ from laneway.store.repository import Store
 
 @dataclass(frozen=True)
 class Principal:
+    """The caller of a request: the principal its token belongs to."""
+
     token_id: str
     name: str
     role: Role
+    principal_id: str
+    """The principal's own id: its name may be given to another once it is removed."""
 
     def can(self, role: Role) -> bool:
         return self.role.includes(role)
@@ -74,10 +82,16 @@ def authenticate(store: Store, authorization: str | None) -> Principal:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("malformed Authorization header: expected `Bearer <token>`")
-    found = store.token_by_hash(hash_token(token.strip()))
+    found = store.credential(hash_token(token.strip()))
     if found is None:
         raise Unauthorized("unknown token")
-    return Principal(*found)
+    now = datetime.now(UTC)
+    refused = access.refusal(found, now=now)
+    if refused is not None:
+        raise Unauthorized(refused)
+    if access.touch_due(found.token.last_used_at, now=now):
+        store.touch_token(found.token.id, now=now)
+    return Principal(found.token.id, found.principal.name, found.principal.role, found.principal.id)
 
 
 def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
@@ -90,7 +104,7 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
         principal = await asyncio.to_thread(authenticate, store, authorization)
         if not principal.can(role):
             raise Forbidden(
-                f"token {principal.name!r} has role {principal.role}; this needs {role}"
+                f"principal {principal.name!r} has role {principal.role}; this needs {role}"
             )
         return principal
 

@@ -30,7 +30,7 @@ def may_reveal(principal: Principal, reveal: bool) -> None:
     """Refuse `reveal` to a caller below the deployer role."""
     if reveal and not principal.can(Role.DEPLOYER):
         raise Forbidden(
-            f"token {principal.name!r} has role {principal.role}; "
+            f"principal {principal.name!r} has role {principal.role}; "
             f"revealing secrets needs {Role.DEPLOYER}"
         )
 

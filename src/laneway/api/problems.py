@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import ClientDisconnect
 
+from laneway.core import access
 from laneway.errors import LanewayError, MethodNotAllowed
 from laneway.spec import names
 
@@ -22,6 +23,7 @@ PATTERNS = {
     names.DNS_LABEL: names.LABEL_RULE,
     names.BUILD_ID: names.BUILD_RULE,
     ABSOLUTE_PATH: "an absolute path",
+    access.NAME: access.NAME_RULE,
 }
 """What each pattern of a request's fields means, in words (never the pattern itself)."""
 

@@ -18,6 +18,7 @@ import sys
 import typer
 
 from laneway.cli import (
+    commands_access,
     commands_audit,
     commands_builds,
     commands_canary,
@@ -74,6 +75,7 @@ app.add_typer(commands_spec.spec_app, name="spec")
 app.add_typer(commands_config.config_app, name="config")
 app.add_typer(commands_flags.flags_app, name="flags")
 app.add_typer(commands_canary.canary_app, name="canary")
+app.add_typer(commands_access.access_app, name="access")
 app.add_typer(commands_secrets.secrets_app, name="secrets")
 app.add_typer(commands_audit.audit_app, name="audit")
 

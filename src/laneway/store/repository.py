@@ -1,4 +1,5 @@
-"""The store: desired and observed state of apps, builds, environments, leases, tokens, events.
+"""The store: desired and observed state of apps, builds, environments, leases, events;
+principals and tokens in `access.py`.
 
 Callers get frozen records from `laneway.core.types`, never ORM objects. Every write is one
 short transaction, so a crash leaves either the old or the new row, never half of a change.
@@ -32,10 +33,10 @@ from laneway.core.types import (
     ReplicaStatus,
     ResourceRecord,
     ResourceType,
-    Role,
 )
 from laneway.errors import Conflict, NotFound, Unavailable
 from laneway.store import db, retrying
+from laneway.store.access import AccessStore
 from laneway.store.models import (
     AppRow,
     BuildRow,
@@ -45,7 +46,6 @@ from laneway.store.models import (
     PortLeaseRow,
     ReleaseRow,
     ResourceRow,
-    TokenRow,
     VerdictRow,
 )
 from laneway.store.records import (
@@ -64,7 +64,7 @@ TRAFFIC = ("rollout_json", "rollout_version", "id")
 CHECK_THEN_INSERT_ATTEMPTS = 10  # each lost race is another caller's win: 10 racers at once
 
 
-class Store(ReleaseStore, VerdictStore, Resealing):
+class Store(AccessStore, ReleaseStore, VerdictStore, Resealing):
     def __init__(self, engine: Engine, *, vault: Vault | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -397,28 +397,6 @@ class Store(ReleaseStore, VerdictStore, Resealing):
                     ResourceRow.environment_id == environment_id, ResourceRow.name == name
                 )
             )
-
-    # tokens -----------------------------------------------------------------------------
-
-    def count_tokens(self) -> int:
-        with self._session() as s:
-            return int(s.scalar(select(func.count()).select_from(TokenRow)) or 0)
-
-    def add_token(self, *, name: str, token_hash: str, role: Role) -> str:
-        token_id = secrets.token_hex(4)
-        with self._session() as s:
-            s.add(
-                TokenRow(
-                    id=token_id, name=name, token_hash=token_hash, role=role, created_at=utcnow()
-                )
-            )
-        return token_id
-
-    def token_by_hash(self, token_hash: str) -> tuple[str, str, Role] | None:
-        """(id, name, role) of the token with this hash, if any."""
-        with self._session() as s:
-            row = s.scalar(select(TokenRow).where(TokenRow.token_hash == token_hash))
-            return None if row is None else (row.id, row.name, Role(row.role))
 
     # events -----------------------------------------------------------------------------
 

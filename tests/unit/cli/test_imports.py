@@ -97,6 +97,7 @@ def test_help_imports_no_http_client_and_no_server() -> None:
         ("deploy", "staging", "--build", "sha256:000000", "--app", "shop"),
         ("flags", "list", "--app", "shop"),
         ("logs", "staging", "--app", "shop"),
+        ("access", "tokens", "ci-deploy"),
     ],
 )
 def test_a_client_command_imports_no_server_side(args: tuple[str, ...]) -> None:

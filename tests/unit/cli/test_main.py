@@ -85,6 +85,7 @@ def test_help_lists_every_command_with_its_summary(tmp_path: Path) -> None:
         "config",
         "flags",
         "canary",
+        "access",
         "secrets",
         "audit",
     ]
