@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from laneway import __version__
 from laneway.api import (
     access,
+    approvals,
     audit,
     audit_routes,
     canary,
@@ -84,6 +85,7 @@ def create_app(
         metrics.router,
         secrets.router,
         access.router,
+        approvals.router,
         audit_routes.router,
     ):
         # the cap applies inside the edge, which answers 401 before it (api/edge.py)

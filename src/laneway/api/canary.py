@@ -19,9 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 
 from laneway.api import pipeline, protection
 from laneway.api.auth import Principal, require
+from laneway.api.holding import PendingOut
 from laneway.api.schemas import AppName, EnvironmentName, HotfixIn, ReleaseOut
 from laneway.controllers.context import Context
 from laneway.core import canary, rollouts
+from laneway.core.approvals import Action
 from laneway.core.types import Environment, Role
 from laneway.errors import Conflict, Forbidden
 from laneway.spec.canary import MAX_STEPS, Canary
@@ -135,14 +137,14 @@ def _step(step: rollouts.Step) -> str:
     return "pause" if step.seconds is None else f"pause {step.seconds:g}s"
 
 
-@router.post(CANARY, response_model=ReleaseOut, status_code=202)
+@router.post(CANARY, response_model=ReleaseOut | PendingOut, status_code=202)
 def start(
     app: AppName,
     name: EnvironmentName,
     body: CanaryIn,
     request: Request,
     principal: Principal = deployer,
-) -> ReleaseOut:
+) -> ReleaseOut | PendingOut:
     """Roll a ref or a build out as a canary: the spec's steps (or these), each weight held
     for an interval and judged against the stable release by the router's measurements."""
     ctx = _ctx(request)
@@ -196,6 +198,7 @@ def start(
         hotfix=body.hotfix,
         reason=body.reason,
         strategy=strategy,
+        action=Action.CANARY,
     )
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import cast
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from laneway.api import audit, config_access, flag_service, promotion, protection
+from laneway.api import audit, config_access, flag_service, holding, promotion, protection
 from laneway.api.auth import Principal, require
+from laneway.api.holding import PendingOut
 from laneway.api.schemas import (
     AppName,
     ConfigIn,
@@ -33,7 +34,8 @@ from laneway.controllers import builds, hooks
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import config as configs
-from laneway.core import pipeline, rollouts
+from laneway.core import pipeline, rollout_json, rollouts
+from laneway.core.approvals import Action
 from laneway.core.config import ConfigEntry
 from laneway.core.types import Environment, EventType, Release, ReleaseState, Role
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
@@ -188,10 +190,18 @@ def ship(
     hotfix: bool,
     reason: str | None,
     strategy: rollouts.Strategy | None = None,
-) -> ReleaseOut:
+    action: Action = Action.DEPLOY,
+) -> ReleaseOut | PendingOut:
     """A build into an environment, with the config in force: what a deploy, a promotion
-    and a canary share. Protection is checked first, from what runs (`protect`)."""
+    and a canary share. Protection is checked first, from what runs (`protect`); where what
+    runs asks for approvals, the change waits for them instead (a hotfix does not)."""
     protect(request, environment, build_id=build_id, hotfix=hotfix, reason=reason)
+    needed = 0 if hotfix else protection.approvals_needed(_ctx(request), environment)
+    if needed:
+        params: dict[str, Any] = {"build_id": build_id, "commit": commit, "ref": ref}
+        if strategy is not None:
+            params["strategy"] = rollout_json.strategy_json(strategy)
+        return holding.hold(request, environment, principal, action, description, params, needed)
     return propose(
         request,
         environment,
@@ -206,14 +216,18 @@ def ship(
     )
 
 
-@router.post("/apps/{app}/environments/{name}/deploys", response_model=ReleaseOut, status_code=202)
+@router.post(
+    "/apps/{app}/environments/{name}/deploys",
+    response_model=ReleaseOut | PendingOut,
+    status_code=202,
+)
 def deploy(
     app: AppName,
     name: EnvironmentName,
     body: DeployIn,
     request: Request,
     principal: Principal = deployer,
-) -> ReleaseOut:
+) -> ReleaseOut | PendingOut:
     """Deploy a ref (built if it has not been) or a build; answers with the new release."""
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
@@ -280,10 +294,10 @@ def cancel_deploy(
     return ReleaseOut.of(ctx.store.get_release(environment.id, stable.release))
 
 
-@router.post("/apps/{app}/promotions", response_model=ReleaseOut, status_code=202)
+@router.post("/apps/{app}/promotions", response_model=ReleaseOut | PendingOut, status_code=202)
 def promote(
     app: AppName, body: PromoteIn, request: Request, principal: Principal = deployer
-) -> ReleaseOut:
+) -> ReleaseOut | PendingOut:
     """Deploy to `to` the very build `from` runs, with `to`'s own config. With `create`, a
     missing `to` is created with that build, under the rules of any environment's creation
     (an existing one is promoted to as without it)."""
@@ -317,6 +331,7 @@ def promote(
         description=f"promote build {live.build_id[7:19]} from {body.source} {live.name}",
         hotfix=body.hotfix,
         reason=body.reason,
+        action=Action.PROMOTE,
     )
 
 

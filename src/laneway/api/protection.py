@@ -62,7 +62,9 @@ def standing(
         spec = running_spec(ctx, environment)
         if spec is None:
             continue
-        found = pipeline.Standing(spec.protected(kind), list(spec.pipeline))
+        found = pipeline.Standing(
+            spec.protected(kind), list(spec.pipeline), approvals=spec.approvals(kind)
+        )
         if environment.name == name:
             own = found
         elif str(environment.kind) == kind:
@@ -116,3 +118,10 @@ def check_destroy(
     pipeline.check_destroy(
         name=environment.name, protected=decided.protected, hotfix=hotfix, reason=reason
     )
+
+
+def approvals_needed(ctx: Context, environment: Environment) -> int:
+    """Approvals a deploy, promotion, canary or destroy of `environment` needs, from what
+    runs now (0: it runs at once)."""
+    decided, _ = standing(ctx, environment.app, name=environment.name, kind=str(environment.kind))
+    return decided.approvals if decided.protected else 0

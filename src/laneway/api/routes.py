@@ -18,9 +18,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from laneway.api import audit, operations, preview_config, protection
+from laneway.api import audit, holding, operations, preview_config, protection
 from laneway.api import logs as logfiles
 from laneway.api.auth import Principal, require
+from laneway.api.holding import PendingOut
 from laneway.api.schemas import (
     AppIn,
     AppName,
@@ -41,6 +42,7 @@ from laneway.controllers.manager import Manager
 from laneway.core import grep as grep_patterns
 from laneway.core import pipeline, routing
 from laneway.core import since as since_parser
+from laneway.core.approvals import Action
 from laneway.core.redaction import Redactor
 from laneway.core.types import BuildRecord, Desired, Environment, Event, EventType, Kind, Role
 from laneway.errors import Conflict, InvalidInput, LanewayError, NotFound
@@ -231,7 +233,9 @@ def list_releases(
     return [ReleaseOut.of(r) for r in ctx.store.releases(environment.id)]
 
 
-@router.delete("/apps/{app}/environments/{name}", response_model=EnvironmentOut, status_code=202)
+@router.delete(
+    "/apps/{app}/environments/{name}", response_model=EnvironmentOut | PendingOut, status_code=202
+)
 def destroy_environment(
     app: AppName,
     name: EnvironmentName,
@@ -241,12 +245,18 @@ def destroy_environment(
         None, max_length=500, description="Why (needed with hotfix); recorded in its events."
     ),
     principal: Principal = deployer,
-) -> EnvironmentOut:
+) -> EnvironmentOut | PendingOut:
     """Destroy an environment. A protected one (as its live release's spec says, or its kind)
-    needs `hotfix` and a `reason`, as a deploy of a build it would refuse does."""
+    needs `hotfix` and a `reason`, as a deploy of a build it would refuse does, or, where
+    what runs asks for approvals, waits for them."""
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     if environment.desired != Desired.DELETED:
+        needed = 0 if hotfix else protection.approvals_needed(ctx, environment)
+        if needed:
+            return holding.hold(
+                request, environment, principal, Action.DESTROY, f"destroy {name}", {}, needed
+            )
         if hotfix:
             audit.note(request, hotfix=reason or "")
         protection.check_destroy(ctx, environment, hotfix=hotfix, reason=reason)

@@ -13,6 +13,7 @@ import typer
 
 from laneway.cli import output
 from laneway.cli.client import Client, path
+from laneway.cli.commands_approvals import held
 from laneway.cli.options import (
     AppOpt,
     JsonOpt,
@@ -118,6 +119,8 @@ def start(
         "reason": reason,
     }
     release = client.request("POST", _path(name, environment), json=body)
+    if held(release, as_json=as_json):
+        return
     if as_json and (not wait or release.get("unchanged")):
         output.print_json(release)
         return

@@ -11,6 +11,7 @@ import typer
 
 from laneway.cli import output
 from laneway.cli.client import Client, path
+from laneway.cli.commands_approvals import held
 from laneway.cli.options import (
     AppOpt,
     JsonOpt,
@@ -228,7 +229,9 @@ def env_destroy(
     params = {"hotfix": "true"} if hotfix else {}
     if reason is not None:
         params["reason"] = reason
-    client.request("DELETE", path("apps", app, "environments", name), params=params)
+    answer = client.request("DELETE", path("apps", app, "environments", name), params=params)
+    if held(answer):
+        return
     if wait:
         with contextlib.suppress(NotFound):  # gone before we started to follow it
             wait_for(client, app, name, until="deleted", timeout=timeout, after=-1)

@@ -12,6 +12,7 @@ import typer
 
 from laneway.cli import output
 from laneway.cli.client import Client, path
+from laneway.cli.commands_approvals import held
 from laneway.cli.options import (
     AppOpt,
     JsonOpt,
@@ -143,7 +144,8 @@ def deploy(
     release = client.request(
         "POST", path("apps", name, "environments", environment, "deploys"), json=body
     )
-    announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
+    if not held(release):
+        announce(client, name, environment, release, wait=not no_wait, timeout=timeout)
 
 
 @commands.command()
@@ -178,7 +180,8 @@ def promote(
     if create:
         body |= {"create": True, "kind": kind}
     release = client.request("POST", path("apps", name, "promotions"), json=body)
-    announce(client, name, target, release, wait=not no_wait, timeout=timeout)
+    if not held(release):
+        announce(client, name, target, release, wait=not no_wait, timeout=timeout)
 
 
 @commands.command()

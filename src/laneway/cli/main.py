@@ -19,6 +19,7 @@ import typer
 
 from laneway.cli import (
     commands_access,
+    commands_approvals,
     commands_audit,
     commands_builds,
     commands_canary,
@@ -68,6 +69,7 @@ for module in (
     commands_pipeline,
     commands_open,
     commands_ops,
+    commands_approvals,
 ):
     app.add_typer(module.commands)
 app.add_typer(commands_env.env_app, name="env")

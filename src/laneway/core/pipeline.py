@@ -62,6 +62,8 @@ class Standing:
     pipeline: list[str]
     also: tuple[tuple[str, ...], ...] = ()
     """More pipelines whose order a build must also have followed (they can only refuse)."""
+    approvals: int = 0
+    """Approvals a change needs before it runs (`core.approvals`); 0 when not protected."""
 
     def pipelines(self) -> list[list[str]]:
         return [self.pipeline, *(list(p) for p in self.also if list(p) != self.pipeline)]
@@ -95,6 +97,7 @@ def standing(
         kind == "production" or any(o.protected for o in others),
         default_pipeline,
         tuple(dict.fromkeys(tuple(o.pipeline) for o in others)),
+        max((o.approvals for o in others), default=0),
     )
 
 

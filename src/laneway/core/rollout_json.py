@@ -171,3 +171,12 @@ def _metric(data: Mapping[str, Any]) -> Metric:
         absolute=number("absolute"),
         limit=number("limit"),
     )
+
+
+def strategy_json(strategy: Strategy) -> dict[str, Any]:
+    """A strategy alone, as a rollout's JSON holds it (for a change that runs later)."""
+    return to_json(RolloutStatus(strategy=strategy))
+
+
+def strategy_of(data: Mapping[str, Any]) -> Strategy:
+    return from_json(data).strategy

@@ -240,6 +240,15 @@ class EnvironmentOverrides(_Strict):
         description="How long a stopped release's processes get to finish the requests they "
         "have (SIGTERM, then SIGKILL). Default: 30s.",
     )
+    approvals: int = Field(
+        default=0,
+        ge=0,
+        le=5,
+        strict=True,
+        description="Protected environments: approvals from principals other than the "
+        "requester that a deploy, promotion, canary or destroy needs before it runs (never a "
+        "rollback or an abort; a hotfix needs none). Read from the spec that runs.",
+    )
     copy_config: list[EnvKey] = Field(
         default_factory=list,
         max_length=MAX_COPIED,
@@ -352,6 +361,11 @@ class Spec(_Strict):
             return overrides.replicas[service]
         return self.services[service].replicas
 
+    def approvals(self, kind: str) -> int:
+        """Approvals a change to a protected environment of `kind` needs (0: none)."""
+        overrides = self.overrides_for(kind)
+        return overrides.approvals if overrides is not None and self.protected(kind) else 0
+
     def protected(self, kind: str) -> bool:
         """Whether environments of `kind` are protected: production is, unless it says not."""
         overrides = self.overrides_for(kind)
@@ -418,6 +432,14 @@ def _conflicts(
     resources: dict[str, Resource] | None = fields.get("resources")
 
     for kind, overrides in environments.items():
+        guarded = overrides.protected if overrides.protected is not None else kind == "production"
+        if overrides.approvals and not guarded:
+            problems.append(
+                (
+                    ("environments", kind, "approvals"),
+                    "approvals apply to protected environments: add `protected: true`",
+                )
+            )
         if overrides.copy_config and kind != "preview":
             problems.append(
                 (

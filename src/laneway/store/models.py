@@ -233,3 +233,19 @@ class AuditCheckpointRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(64))
+
+
+class ApprovalRow(Base):
+    """A change to a protected environment waiting for approvals (`core.approvals.Request`,
+    as JSON), and what became of it; kept after the environment is destroyed."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_requests_app_state", "app", "state"),)
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    app: Mapped[str] = mapped_column(String(64))
+    environment: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    request_json: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    """Bumped by every write: approvals compare and set it."""

@@ -37,6 +37,7 @@ from laneway.core.types import (
 from laneway.errors import Conflict, NotFound, Unavailable
 from laneway.store import db, retrying
 from laneway.store.access import AccessStore
+from laneway.store.approvals import ApprovalStore
 from laneway.store.models import (
     AppRow,
     BuildRow,
@@ -64,7 +65,7 @@ TRAFFIC = ("rollout_json", "rollout_version", "id")
 CHECK_THEN_INSERT_ATTEMPTS = 10  # each lost race is another caller's win: 10 racers at once
 
 
-class Store(AccessStore, ReleaseStore, VerdictStore, Resealing):
+class Store(AccessStore, ReleaseStore, VerdictStore, Resealing, ApprovalStore):
     def __init__(self, engine: Engine, *, vault: Vault | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)

@@ -1,4 +1,5 @@
-"""`environments.preview.copy_config`: the staging variables a new preview may start with."""
+"""Per-kind settings read from the spec staging or production runs: `copy_config` (the staging
+variables a new preview may start with) and `approvals` (protected environments only)."""
 
 from __future__ import annotations
 
@@ -28,4 +29,19 @@ def test_a_copied_name_is_a_variable_name() -> None:
     assert found == [
         "laneway.yaml:5:27: environments.preview.copy_config[0]: expected a variable name like "
         "`LOG_LEVEL` (letters, digits and '_', not starting with a digit), got 'not-a-name'"
+    ]
+
+
+def test_approvals_are_for_protected_environments() -> None:
+    spec = load_spec_text(
+        BASE + "  production: {approvals: 2}\n  staging: {protected: true, approvals: 1}\n"
+    )
+    assert (spec.approvals("production"), spec.approvals("staging"), spec.approvals("preview")) == (
+        2,
+        1,
+        0,
+    )
+    assert problems(BASE + "  staging: {approvals: 1}\n") == [
+        "laneway.yaml:5:13: environments.staging.approvals: "
+        "approvals apply to protected environments: add `protected: true`"
     ]

@@ -1,0 +1,89 @@
+"""A promotion to a production whose running spec asks for one approval waits for another
+principal's; the requester cannot approve it; a rollback does not wait."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from laneway.testing import Server, git, make_server, poll_until, spec_repo
+
+pytestmark = pytest.mark.e2e
+
+SPEC = """\
+app: gate
+services:
+  worker: {command: python -c "import time; time.sleep(3600)"}
+environments:
+  production: {approvals: 1}
+"""
+
+
+def as_(server: Server, token: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = server.env | {"LANEWAY_URL": server.url, "LANEWAY_TOKEN": token}
+    return subprocess.run(
+        [sys.executable, "-m", "laneway.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def serving(server: Server, name: str) -> str | None:
+    return (server.show(name, app="gate") or {}).get("serving")
+
+
+def test_a_promotion_waits_for_another_principals_approval(tmp_path: Path) -> None:
+    repo = spec_repo(tmp_path / "repo", SPEC)
+    server = make_server(tmp_path / "lw")
+    try:
+        server.start()
+        with server.http() as http:
+            http.put("/api/v1/apps/gate", json={"repo": str(repo)}).raise_for_status()
+        server.cli("env", "create", "staging", "--kind", "staging", "--branch", "main", cwd=repo)
+        server.cli("promote", "staging", "production", "--create", cwd=repo, timeout=120)
+        poll_until(lambda: serving(server, "production") == "v1", timeout=60, what="production")
+        (repo / "v2").write_text("2")
+        git(repo, "add", "v2")
+        git(repo, "commit", "-q", "-m", "v2")
+        server.cli("deploy", "staging", "--ref", "main", cwd=repo, timeout=120)
+
+        asked = server.cli("promote", "staging", "production", cwd=repo)
+        assert "production waits for 1 approval(s) before: promote build" in asked.stdout
+        found = re.search(r"request ([0-9a-f]{8});", asked.stdout)
+        assert found is not None, asked.stdout
+        request_id = found.group(1)
+        again = server.cli("promote", "staging", "production", cwd=repo)
+        assert f"request {request_id};" in again.stdout, "a retry is the same request"
+        assert serving(server, "production") == "v1"
+        waiting = json.loads(server.cli("approvals", "--json", cwd=repo).stdout)
+        assert [(r["id"], r["requester"], r["state"]) for r in waiting] == [
+            (request_id, "admin", "pending")
+        ]
+
+        own = server.cli("approve", request_id, cwd=repo, check=False)
+        assert own.returncode == 1
+        assert f"admin asked for request {request_id}: its approvals must come from others" in (
+            own.stderr
+        )
+        bob = server.cli("access", "add", "bob", "--role", "deployer", cwd=repo).stdout.strip()
+        approved = as_(server, bob, "approve", request_id, cwd=repo)
+        assert approved.returncode == 0, approved.stderr
+        assert "approved: promote build" in approved.stdout and "(release v2)" in approved.stdout
+        poll_until(lambda: serving(server, "production") == "v2", timeout=60, what="v2 live")
+        releases = json.loads(server.cli("releases", "production", "--json", cwd=repo).stdout)
+        newest = max(releases, key=lambda r: r["number"])
+        assert "(approved by bob)" in newest["description"]
+
+        server.cli("rollback", "production", cwd=repo, timeout=120)  # recovery never waits
+        poll_until(lambda: serving(server, "production") != "v2", timeout=60, what="rollback")
+        assert json.loads(server.cli("approvals", "--json", cwd=repo).stdout) == []
+    finally:
+        server.teardown()
