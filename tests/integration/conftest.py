@@ -1,21 +1,43 @@
-"""A laneway server with an app and two environments (staging, production), for the flag tests.
+"""Shared fixtures of the integration tests: `empty_store_url` (an empty store on SQLite or
+on a PostgreSQL database of its own, dropped afterwards), and a laneway server with an app
+and two environments (staging, production) for the flag tests.
 
-The environments run a trivial service (nothing to build); flags need only their records.
-One server per test module; torn down, with everything it started, at the module's end.
+The flag tests' environments run a trivial service (nothing to build); flags need only their
+records. One server per test module; torn down, with everything it started, at its end.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from laneway.api import auth
 from laneway.settings import load_settings
 from laneway.store.repository import Store
-from laneway.testing import Server, make_server, spec_repo
+from laneway.testing import PG_ADMIN, Server, make_server, spec_repo
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty store: a SQLite file, or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'laneway.db'}"
+        return
+    name = f"lw_test_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
 
 SPEC = "app: shop\nservices:\n  web: {command: python3 -m http.server $PORT --bind 127.0.0.1}\n"
 

@@ -3,13 +3,10 @@ which makes each token of before a principal of its name and role."""
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import text
@@ -20,25 +17,13 @@ from laneway.core.types import Role
 from laneway.errors import Conflict, InvalidInput
 from laneway.store import db
 from laneway.store.repository import Store
-from laneway.testing import PG_ADMIN
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty store: a SQLite file, or a PostgreSQL database of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
-        return
-    name = f"lw_test_access_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+@pytest.fixture
+def url(empty_store_url: str) -> str:
+    return empty_store_url
 
 
 @pytest.fixture

@@ -4,13 +4,10 @@ even from two engines (two processes' worth); the key file made once, 0600."""
 from __future__ import annotations
 
 import json
-import secrets
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import insert
 
@@ -19,7 +16,6 @@ from laneway.core.audit import AuditRecord
 from laneway.errors import Unavailable
 from laneway.store.audit import AuditLog, audit_key
 from laneway.store.models import AuditRow
-from laneway.testing import PG_ADMIN
 
 KEY = b"s" * 32
 
@@ -40,19 +36,9 @@ def entry(who: str, n: int) -> AuditRecord:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'laneway.db'}"
-        return
-    name = f"lw_test_audit_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+@pytest.fixture
+def url(empty_store_url: str) -> str:
+    return empty_store_url
 
 
 def test_concurrent_writers_keep_one_chain(url: str) -> None:
