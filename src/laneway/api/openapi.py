@@ -25,7 +25,7 @@ PROBLEM = "#/components/schemas/Problem"
 ANSWERS = {
     400: "Invalid input: a bad path, query or body (each problem named with its field).",
     401: "No token, a malformed `Authorization` header, or an unknown token.",
-    403: "The token's role may not do this.",
+    403: "The caller's role, on the environment this touches, may not do this (the detail names the role needed, and where).",
     404: "The app, environment, build, release or flag does not exist.",
     409: "It exists already, or another change is under way.",
     413: "The request body is over the route's limit ({limit}).",
