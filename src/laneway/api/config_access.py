@@ -1,8 +1,9 @@
 """Reading config values: one variable, and secrets' values for those who may see them.
 
 A viewer sees a secret as its fingerprint. Its value is shown only when asked (`reveal`), to
-the deployer role on that environment, and each time as an event of the environment naming who saw which keys
-(never the values): the audit trail of who has read what.
+a deployer of that environment (its own role or a grant's), and each time as an event of the
+environment naming who saw which keys (never the values): the audit trail of who has read
+what.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ viewer = Depends(require(Role.VIEWER))
 
 REVEAL = Query(
     False,
-    description="Secrets' values too: needs the deployer role on the environment, and is recorded as an event",
+    description="Secrets' values too: needs the deployer role on the environment, and is "
+    "recorded as an event",
 )
 
 

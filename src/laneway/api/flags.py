@@ -1,5 +1,7 @@
 """Flag management: define flags for an app, change their state per environment, import and
-export flagd documents, read the history, hand out client keys. Viewers read; deployers change.
+export flagd documents, read the history, hand out client keys. Viewers read; a change needs
+the developer role on its environment, deployer where it is protected (api/roles.py); an
+app's flag definitions, that role on each of its environments.
 
     GET    /apps/{app}/flags                                   every flag in every environment
     POST   /apps/{app}/flags                                   create a flag in every environment
@@ -11,7 +13,7 @@ export flagd documents, read the history, hand out client keys. Viewers read; de
     GET    /apps/{app}/environments/{name}/flagset             export: the flagd document
     PUT    /apps/{app}/environments/{name}/flagset             import: replace it whole
     GET    /apps/{app}/environments/{name}/flag-history        changes, newest first
-    POST   /apps/{app}/environments/{name}/flag-key            the client key (deployer)
+    POST   /apps/{app}/environments/{name}/flag-key            the client key (a change)
 """
 
 from __future__ import annotations
