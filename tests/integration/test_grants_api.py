@@ -138,6 +138,9 @@ def test_approvals_are_decided_by_deployers_of_their_environment(world):
     world.store.add_grant("stg", Role.DEPLOYER, app="shop", environment="staging", kind=None)
     world.add("prd", Role.VIEWER)
     world.store.add_grant("prd", Role.DEPLOYER, app=None, environment=None, kind="production")
+    production = {"name": "production", "kind": "production", "branch": "main"}
+    made = world.call("admin", "POST", ENVS, json=production | {"hotfix": True, "reason": "x"})
+    assert made.status_code == 202, made.text
     opened = approvals.open_request(
         id="0123abcd",
         app="shop",

@@ -270,10 +270,16 @@ def test_every_route_allows_what_the_table_says_and_nothing_else(world):
     assert not wrong, "\n".join(map(str, wrong))
 
 
-def test_the_table_is_not_trivial():
-    """Each caller is refused somewhere and allowed somewhere the others are not."""
-    outcomes = {
-        c.name: [allowed(c, need, e) for need in NEEDS.values() for e in ENVIRONMENTS]
-        for c in CALLERS
-    }
-    assert len({tuple(o) for o in outcomes.values()}) == len(CALLERS)
+def test_each_grant_changes_what_its_holder_may_do():
+    """The table tells the callers apart: each grant lets its holder do more than its own
+    role alone, and each role more than the one below it."""
+
+    def outcomes(caller: Caller) -> list[bool]:
+        return [allowed(caller, need, e) for need in NEEDS.values() for e in ENVIRONMENTS]
+
+    alone = {c.own: outcomes(c) for c in CALLERS if not c.grants}
+    for caller in CALLERS:
+        if caller.grants:
+            assert outcomes(caller) != alone[caller.own], caller.name
+    for lower, higher in zip(list(Role), list(Role)[1:], strict=False):
+        assert alone[lower] != alone[higher], (lower, higher)
