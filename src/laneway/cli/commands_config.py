@@ -68,7 +68,9 @@ def config_get(
         output.print_json(item)
     elif item["secret"] and item["value"] is None:
         output.out().print(f"(secret) {item['fingerprint']}")
-        output.err().print("[dim]hint:[/] --reveal shows the value (deployer role on ENV; recorded)")
+        output.err().print(
+            "[dim]hint:[/] --reveal shows the value (deployer role on ENV; recorded)"
+        )
     else:
         sys.stdout.write(item["value"] + "\n")
 
