@@ -68,6 +68,17 @@ def test_a_developer_creates_previews_but_not_production(world):
     assert world.call("vic", "POST", ENVS, json=preview).status_code == 403
 
 
+def test_a_developer_registers_the_app_again_but_moves_it_to_no_other_repository(world, tmp_path):
+    repo = world.store.get_app("shop").repo
+    assert world.call("dana", "PUT", "/api/v1/apps/shop", json={"repo": repo}).status_code == 200
+    other = spec_repo(tmp_path / "other", "app: shop\nservices:\n  web: {command: sleep 1}\n")
+    moved = world.call("dana", "PUT", "/api/v1/apps/shop", json={"repo": str(other)})
+    assert moved.status_code == 403, moved.text
+    assert "this needs deployer on any environment of shop" in moved.json()["detail"]
+    assert world.store.get_app("shop").repo == repo
+    assert world.call("vic", "PUT", "/api/v1/apps/shop", json={"repo": repo}).status_code == 403
+
+
 def test_a_grant_is_in_force_from_the_next_request_and_gone_once_revoked(world):
     made = world.call(
         "admin",

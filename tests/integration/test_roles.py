@@ -32,7 +32,7 @@ environment of the app; on some environment of any app."""
 NEEDS: dict[tuple[str, str], tuple[str, Role | str]] = {
     ("GET", "/api/v1/status"): (GLOBAL, V),
     ("GET", "/api/v1/apps"): (GLOBAL, V),
-    ("PUT", "/api/v1/apps/{app}"): (GLOBAL, DEP),
+    ("PUT", "/api/v1/apps/{app}"): (APP, DEV),  # another repository: deployer (test_grants_api)
     ("GET", "/api/v1/apps/{app}/environments"): (GLOBAL, V),
     ("POST", "/api/v1/apps/{app}/environments"): (APP, DEV),
     ("GET", "/api/v1/apps/{app}/environments/{name}"): (GLOBAL, V),

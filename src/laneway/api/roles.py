@@ -65,7 +65,7 @@ def _authorize_existing(ctx: Context, principal: Principal, app: str, name: str)
     authorize_change(ctx, principal, app=app, name=name, kind=kind)
 
 
-def _authorize_app(principal: Principal, app: str | None, role: Role) -> None:
+def authorize_app(principal: Principal, app: str | None, role: Role) -> None:
     """`role` on some environment of `app` (None: of any app)."""
     has = grants.best_in(principal.role, principal.grants, app=app)
     if not has.includes(role):
@@ -74,7 +74,7 @@ def _authorize_app(principal: Principal, app: str | None, role: Role) -> None:
 
 
 def _authorize_every(ctx: Context, principal: Principal, app: str) -> None:
-    _authorize_app(principal, app, Role.DEVELOPER)
+    authorize_app(principal, app, Role.DEVELOPER)
     for environment in ctx.store.list_environments(app):
         authorize_change(ctx, principal, app=app, name=environment.name, kind=str(environment.kind))
 
@@ -83,7 +83,7 @@ def _authorize_approval(ctx: Context, principal: Principal, request_id: str) -> 
     try:
         found, _ = ctx.store.get_request(request_id)
     except NotFound:  # the route answers 404 to who may decide some request
-        _authorize_app(principal, None, Role.DEPLOYER)
+        authorize_app(principal, None, Role.DEPLOYER)
         return
     try:
         kind: str | None = str(ctx.store.get_environment(found.app, found.environment).kind)
@@ -114,7 +114,7 @@ def changes_environment() -> Dependency:
 def changes_app(role: Role = Role.DEVELOPER) -> Dependency:
     """The caller holds `role` on some environment of the path's app (the route checks the
     environment its body names with `authorize_change`)."""
-    return _scoped(lambda ctx, p, r: _authorize_app(p, r.path_params["app"], role))
+    return _scoped(lambda ctx, p, r: authorize_app(p, r.path_params["app"], role))
 
 
 def changes_every_environment() -> Dependency:

@@ -73,7 +73,6 @@ STREAM_TIMEOUT = Query(
     "hour, at most a day); a client that wants more reconnects.",
 )
 viewer = Depends(require(Role.VIEWER))
-deployer = Depends(require(Role.DEPLOYER))
 changer = Depends(roles.changes_environment())
 app_changer = Depends(roles.changes_app())
 
@@ -117,13 +116,24 @@ def list_apps(request: Request, _: Principal = viewer) -> list[AppOut]:
 
 
 @router.put("/apps/{app}", response_model=AppOut)
-def register_app(app: AppName, body: AppIn, request: Request, _: Principal = deployer) -> AppOut:
+def register_app(
+    app: AppName, body: AppIn, request: Request, principal: Principal = app_changer
+) -> AppOut:
+    """Register the app (every CLI command that builds does, again and again: a developer's
+    right); pointing a registered app at another repository needs a deployer of it."""
     repo = Path(body.repo)
     if not repo.is_absolute():
         raise InvalidInput(f"repo: expected an absolute path, got {body.repo!r}")
     if not git.is_repo(repo):
         raise InvalidInput(f"repo: {body.repo} is not a git repository")
-    record = _ctx(request).store.ensure_app(app, str(repo))
+    ctx = _ctx(request)
+    try:
+        moved = ctx.store.get_app(app).repo != str(repo)
+    except NotFound:
+        moved = False
+    if moved:
+        roles.authorize_app(principal, app, Role.DEPLOYER)
+    record = ctx.store.ensure_app(app, str(repo))
     return AppOut(name=record.name, repo=record.repo, created_at=record.created_at)
 
 
