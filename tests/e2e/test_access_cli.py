@@ -92,7 +92,10 @@ def test_access_from_the_command_line(server: Server, tmp_path: Path) -> None:
     ("args", "says"),
     [
         (("access", "add", "Bad_Name", "--role", "viewer"), "lowercase letters"),
-        (("access", "add", "ok", "--role", "root"), "expected one of viewer, deployer, admin"),
+        (
+            ("access", "add", "ok", "--role", "root"),
+            "expected one of viewer, developer, deployer, admin",
+        ),
         (("access", "add", "ok", "--role", "viewer", "--expires", "2y"), "at most 1 year"),
         (("access", "add", "ok", "--role", "viewer", "--expires", "soon"), "30m, 12h"),
         (("access", "add", "ok"), "--role"),

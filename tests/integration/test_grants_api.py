@@ -129,8 +129,8 @@ def test_a_grant_is_in_force_from_the_next_request_and_gone_once_revoked(world):
 @pytest.mark.parametrize(
     ("body", "detail"),
     [
-        ({"role": "admin", "kind": "production"}, "admin is global only"),
-        ({"role": "viewer", "kind": "production"}, "viewer is every principal's already"),
+        ({"role": "admin", "kind": "production"}, "role: Input should be 'developer' or"),
+        ({"role": "deployer", "app": "s", "environment": "x", "kind": "staging"}, "exactly one"),
         ({"role": "deployer", "app": "shop"}, "give exactly one of environment"),
         ({"role": "deployer", "environment": "staging"}, "environment 'staging': give its app"),
         ({"role": "deployer", "kind": "prod"}, "kind"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
@@ -36,9 +36,21 @@ GrantId = Annotated[
 ]
 
 
+ONE_SCOPE: dict[str, Any] = {
+    "oneOf": [
+        {"required": ["app", "environment"], "not": {"required": ["kind"]}},
+        {"required": ["kind"], "not": {"required": ["environment"]}},
+    ]
+}
+"""The document says what `check_grant` (core/grants.py) refuses with a message: one
+environment with its app, or one kind."""
+
+
 class GrantIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    role: Role = Field(description="developer or deployer.")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_SCOPE)
+    role: Literal["developer", "deployer"] = Field(
+        description="What a grant gives: viewer is everyone's already, admin is global only."
+    )
     app: StrictStr | None = Field(None, pattern=DNS_LABEL, description="Absent: every app.")
     environment: StrictStr | None = Field(None, pattern=DNS_LABEL, description="One of its.")
     kind: Kind | None = Field(None, description="Every environment of this kind.")
@@ -83,7 +95,7 @@ async def grant(
     found = await asyncio.to_thread(
         _store(request).add_grant,
         name,
-        body.role,
+        Role(body.role),
         app=body.app,
         environment=body.environment,
         kind=None if body.kind is None else str(body.kind),
