@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
@@ -36,18 +36,11 @@ GrantId = Annotated[
 ]
 
 
-ONE_SCOPE: dict[str, Any] = {
-    "oneOf": [
-        {"required": ["app", "environment"], "not": {"required": ["kind"]}},
-        {"required": ["kind"], "not": {"required": ["environment"]}},
-    ]
-}
-"""The document says what `check_grant` (core/grants.py) refuses with a message: one
-environment with its app, or one kind."""
-
-
 class GrantIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_SCOPE)
+    """One environment with its app, or one kind (of `app`, or of every app): core/grants.py
+    `check_grant` refuses the rest, saying so."""
+
+    model_config = ConfigDict(extra="forbid")
     role: Literal["developer", "deployer"] = Field(
         description="What a grant gives: viewer is everyone's already, admin is global only."
     )
