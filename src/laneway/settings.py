@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     """Sent to it as `Authorization: Bearer …`, if set."""
     prometheus_timeout: PositiveFloat = 5.0
     """Seconds one query may take, answer included."""
+    api_docs: bool = True
+    """`/docs` and `/openapi.json`, to callers with a token; `off` turns both off (404)."""
     domain: ClassVar[str] = "localhost"  # hostnames are <name>.<app>.localhost; no variable
 
     @classmethod

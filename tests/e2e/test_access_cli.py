@@ -92,13 +92,21 @@ def test_access_from_the_command_line(server: Server, tmp_path: Path) -> None:
     ("args", "says"),
     [
         (("access", "add", "Bad_Name", "--role", "viewer"), "lowercase letters"),
-        (("access", "add", "ok", "--role", "root"), "expected one of viewer, deployer, admin"),
+        (
+            ("access", "add", "ok", "--role", "root"),
+            "expected one of viewer, developer, deployer, admin",
+        ),
         (("access", "add", "ok", "--role", "viewer", "--expires", "2y"), "at most 1 year"),
         (("access", "add", "ok", "--role", "viewer", "--expires", "soon"), "30m, 12h"),
         (("access", "add", "ok"), "--role"),
         (("access", "token", "admin", "--expires", "0d"), "longer than nothing"),
         (("access", "revoke", "lw_abc"), "expected a token id"),
         (("access", "tokens", "-x"), "No such option"),
+        (("access", "grant", "admin", "admin", "--kind", "production"), "developer or deployer"),
+        (("access", "grant", "admin", "deployer", "--app", "shop"), "exactly one of --env"),
+        (("access", "grant", "admin", "deployer", "--env", "staging"), "give its app too"),
+        (("access", "grant", "admin", "deployer", "--kind", "prod"), "expected one of"),
+        (("access", "revoke-grant", "Bad_Name", "deployer", "--kind", "staging"), "lowercase"),
     ],
 )
 def test_bad_input_exits_2_and_changes_nothing(

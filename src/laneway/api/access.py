@@ -8,6 +8,8 @@
     GET    /access/principals/{name}/tokens     its tokens: id, dates, state (never the token)
     DELETE /access/tokens/{token_id}            revoke a token
 
+Grants, a principal's role on an environment or kind, are api/grants.py's.
+
 A new token is in the answer that makes it and nowhere else, ever (`Cache-Control: no-store`).
 Every route needs the admin role, checked before the body is read. Each change is logged
 (who, what, which token id; never a token) until the audit log records it.
@@ -27,6 +29,7 @@ from laneway.api.auth import Principal, hash_token, new_token, require
 from laneway.api.schemas import JSON_NUMBER
 from laneway.core import access
 from laneway.core.access import PrincipalKind, PrincipalRecord, TokenRecord
+from laneway.core.grants import Grant
 from laneway.core.types import Role
 from laneway.store.repository import Store
 
@@ -81,9 +84,11 @@ class PrincipalOut(BaseModel):
     removed_at: datetime | None
     tokens: int
     """Its tokens that are neither revoked nor expired."""
+    grants: list[str] = []
+    """Its grants as `ROLE on SCOPE` (`deployer on shop/staging`), in a list of principals."""
 
     @classmethod
-    def of(cls, p: PrincipalRecord) -> PrincipalOut:
+    def of(cls, p: PrincipalRecord, grants: list[Grant] | None = None) -> PrincipalOut:
         return cls(
             name=p.name,
             kind=str(p.kind),
@@ -91,6 +96,7 @@ class PrincipalOut(BaseModel):
             created_at=p.created_at,
             removed_at=p.removed_at,
             tokens=p.tokens,
+            grants=[f"{g.role} on {g.scope}" for g in grants or []],
         )
 
 
@@ -171,7 +177,10 @@ async def list_principals(
     _: Principal = admin,
 ) -> list[PrincipalOut]:
     found = await asyncio.to_thread(_store(request).principals, removed=removed, now=_now())
-    return [PrincipalOut.of(p) for p in found]
+    held: dict[str, list[Grant]] = {}
+    for g in await asyncio.to_thread(_store(request).grants):
+        held.setdefault(g.principal, []).append(g)
+    return [PrincipalOut.of(p, held.get(p.name) if p.removed_at is None else None) for p in found]
 
 
 @router.patch("/principals/{name}", response_model=PrincipalOut)

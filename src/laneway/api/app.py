@@ -18,6 +18,7 @@ from laneway.api import (
     config_access,
     edge,
     flags,
+    grants,
     metrics,
     ofrep,
     openapi,
@@ -63,6 +64,10 @@ def create_app(
         version=__version__,
         description="Environments per branch, staging and production on one machine.",
         lifespan=lifespan,
+        # served by api/openapi.py to callers with a token, or not at all
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
     app.state.store = ctx.store
@@ -70,7 +75,7 @@ def create_app(
     app.state.flags = flag_service
     app.state.audit = audit_log
     problems.install(app)
-    openapi.install(app)
+    openapi.install(app, serve=ctx.settings.api_docs)
     # the last added is the outermost: the audit sees the answers the edge gives itself
     app.add_middleware(edge.Edge)
     app.add_middleware(audit.Audit)
@@ -85,6 +90,7 @@ def create_app(
         metrics.router,
         secrets.router,
         access.router,
+        grants.router,
         approvals.router,
         audit_routes.router,
     ):

@@ -17,7 +17,7 @@ from typing import cast
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from laneway.api import pipeline
+from laneway.api import pipeline, roles
 from laneway.api.auth import Principal, require
 from laneway.api.holding import ApprovalOut
 from laneway.api.holding import now as _now
@@ -31,7 +31,7 @@ from laneway.errors import Conflict, LanewayError, NotFound
 
 router = APIRouter(prefix="/api/v1")
 viewer = Depends(require(Role.VIEWER))
-deployer = Depends(require(Role.DEPLOYER))
+decider = Depends(roles.decides_approval())
 
 
 class RejectIn(BaseModel):
@@ -62,7 +62,7 @@ def show_approval(request_id: str, request: Request, _: Principal = viewer) -> A
 
 
 @router.post("/approvals/{request_id}/approve", response_model=ApprovalOut)
-def approve(request_id: str, request: Request, principal: Principal = deployer) -> ApprovalOut:
+def approve(request_id: str, request: Request, principal: Principal = decider) -> ApprovalOut:
     """One approval; the last one needed runs the change."""
     ctx = _ctx(request)
     now = _now()
@@ -81,7 +81,7 @@ def reject(
     request_id: str,
     request: Request,
     body: RejectIn = Body(...),
-    principal: Principal = deployer,
+    principal: Principal = decider,
 ) -> ApprovalOut:
     ctx = _ctx(request)
     now = _now()

@@ -2,7 +2,7 @@
 
 Lookup is by hash, so the stored value an attacker could time against is a digest of their
 own guess; roles are checked per route through `require(role)`. A token belongs to a
-principal (core/access.py), whose role it carries; a revoked or expired token, or one of a
+principal (core/access.py), whose role and grants (core/grants.py) it carries; a revoked or expired token, or one of a
 removed principal, is refused with 401 saying which, and no more.
 """
 
@@ -22,9 +22,10 @@ from typing import cast
 from fastapi import Request
 
 from laneway.api.edge import guarded
-from laneway.core import access
+from laneway.core import access, grants
+from laneway.core.grants import Grant
 from laneway.core.types import Role
-from laneway.errors import Forbidden, Unauthorized, Unavailable
+from laneway.errors import Unauthorized, Unavailable
 from laneway.store.repository import Store
 
 
@@ -37,9 +38,15 @@ class Principal:
     role: Role
     principal_id: str
     """The principal's own id: its name may be given to another once it is removed."""
+    grants: tuple[Grant, ...] = ()
+    """Its roles on environments or kinds (core/grants.py), read with its token."""
 
     def can(self, role: Role) -> bool:
+        """Whether its own (global) role includes `role`; api/roles.py adds the grants."""
         return self.role.includes(role)
+
+    def role_for(self, app: str, environment: str, kind: str | None) -> Role:
+        return grants.role_for(self.role, self.grants, app=app, environment=environment, kind=kind)
 
 
 def hash_token(token: str) -> str:
@@ -91,21 +98,28 @@ def authenticate(store: Store, authorization: str | None) -> Principal:
         raise Unauthorized(refused)
     if access.touch_due(found.token.last_used_at, now=now):
         store.touch_token(found.token.id, now=now)
-    return Principal(found.token.id, found.principal.name, found.principal.role, found.principal.id)
+    held = store.grants_of_principal(found.principal.id, found.principal.name)
+    return Principal(
+        found.token.id, found.principal.name, found.principal.role, found.principal.id, tuple(held)
+    )
+
+
+async def caller(request: Request) -> Principal:
+    """The request's principal, from its `Authorization` header."""
+    store = cast(Store, request.app.state.store)  # starlette's State holds Any
+    authorization = request.headers.get("authorization")
+    return await asyncio.to_thread(authenticate, store, authorization)
 
 
 def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
-    """A FastAPI dependency: the caller, who must hold at least `role`. The API's edge checks
-    it from the headers, before the request's body is read (api/edge.py)."""
+    """A FastAPI dependency: the caller, whose own role must include `role` (for routes that
+    touch no environment; api/roles.py has the checks of those that do). The API's edge
+    checks it from the headers, before the request's body is read (api/edge.py)."""
 
     async def check(request: Request) -> Principal:
-        store = cast(Store, request.app.state.store)  # starlette's State holds Any
-        authorization = request.headers.get("authorization")
-        principal = await asyncio.to_thread(authenticate, store, authorization)
+        principal = await caller(request)
         if not principal.can(role):
-            raise Forbidden(
-                f"principal {principal.name!r} has role {principal.role}; this needs {role}"
-            )
+            raise grants.refuse(principal.name, principal.role, role, where=None)
         return principal
 
     return guarded(check)

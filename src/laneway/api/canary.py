@@ -17,7 +17,7 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
-from laneway.api import pipeline, protection
+from laneway.api import pipeline, protection, roles
 from laneway.api.auth import Principal, require
 from laneway.api.holding import PendingOut
 from laneway.api.schemas import AppName, EnvironmentName, HotfixIn, ReleaseOut
@@ -31,7 +31,7 @@ from laneway.store.verdicts import VerdictRecord
 
 router = APIRouter(prefix="/api/v1")
 viewer = Depends(require(Role.VIEWER))
-deployer = Depends(require(Role.DEPLOYER))
+changer = Depends(roles.changes_environment())
 
 CANARY = "/apps/{app}/environments/{name}/canary"
 MAX_REASON = 500
@@ -143,7 +143,7 @@ def start(
     name: EnvironmentName,
     body: CanaryIn,
     request: Request,
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> ReleaseOut | PendingOut:
     """Roll a ref or a build out as a canary: the spec's steps (or these), each weight held
     for an interval and judged against the stable release by the router's measurements."""
@@ -239,7 +239,7 @@ def pause(
     name: EnvironmentName,
     body: ReasonIn,
     request: Request,
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> CanaryOut:
     """Hold the canary at its weight: no verdict, no next step, until resumed."""
     why = f"paused by {principal.name}" + (f": {body.reason}" if body.reason else "")
@@ -248,7 +248,7 @@ def pause(
 
 @router.post(f"{CANARY}/resume", response_model=CanaryOut)
 def resume(
-    app: AppName, name: EnvironmentName, request: Request, principal: Principal = deployer
+    app: AppName, name: EnvironmentName, request: Request, principal: Principal = changer
 ) -> CanaryOut:
     """Go on: every pause cleared; a rollout held at a `pause` step takes the next step."""
     clock = _ctx(request).clock
@@ -257,7 +257,7 @@ def resume(
 
 @router.post(f"{CANARY}/promote", response_model=CanaryOut)
 def promote(
-    app: AppName, name: EnvironmentName, request: Request, principal: Principal = deployer
+    app: AppName, name: EnvironmentName, request: Request, principal: Principal = changer
 ) -> CanaryOut:
     """Skip the remaining steps: all clients to the canary, which then becomes the release."""
     return _intent(request, app, name, rollouts.promote)
@@ -269,7 +269,7 @@ def abort(
     name: EnvironmentName,
     body: ReasonIn,
     request: Request,
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> CanaryOut:
     """All clients back to stable at once; the canary's release is marked failed."""
     why = f"aborted by {principal.name}" + (f": {body.reason}" if body.reason else "")

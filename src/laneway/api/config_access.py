@@ -1,8 +1,9 @@
 """Reading config values: one variable, and secrets' values for those who may see them.
 
 A viewer sees a secret as its fingerprint. Its value is shown only when asked (`reveal`), to
-the deployer role, and each time as an event of the environment naming who saw which keys
-(never the values): the audit trail of who has read what.
+a deployer of that environment (its own role or a grant's), and each time as an event of the
+environment naming who saw which keys (never the values): the audit trail of who has read
+what.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import AppName, ConfigVarOut, EnvironmentName
 from laneway.controllers.context import Context
+from laneway.core import grants
 from laneway.core.config import ConfigEntry
 from laneway.core.types import Environment, EventType, Role
-from laneway.errors import Forbidden, NotFound
+from laneway.errors import NotFound
 from laneway.spec.model import ENV_KEY
 
 router = APIRouter(prefix="/api/v1")
@@ -22,17 +24,19 @@ viewer = Depends(require(Role.VIEWER))
 
 REVEAL = Query(
     False,
-    description="Secrets' values too: needs the deployer role, and is recorded as an event",
+    description="Secrets' values too: needs the deployer role on the environment, and is "
+    "recorded as an event",
 )
 
 
-def may_reveal(principal: Principal, reveal: bool) -> None:
-    """Refuse `reveal` to a caller below the deployer role."""
-    if reveal and not principal.can(Role.DEPLOYER):
-        raise Forbidden(
-            f"principal {principal.name!r} has role {principal.role}; "
-            f"revealing secrets needs {Role.DEPLOYER}"
-        )
+def may_reveal(principal: Principal, reveal: bool, environment: Environment) -> None:
+    """Refuse `reveal` to a caller below the deployer role on `environment`."""
+    if not reveal:
+        return
+    has = principal.role_for(environment.app, environment.name, str(environment.kind))
+    if not has.includes(Role.DEPLOYER):
+        where = f"{environment.app}/{environment.name}"
+        raise grants.refuse(principal.name, has, Role.DEPLOYER, where=where)
 
 
 def current_config(ctx: Context, environment: Environment) -> dict[str, ConfigEntry]:
@@ -49,7 +53,7 @@ def shown(
     reveal: bool,
 ) -> list[ConfigVarOut]:
     """`config` as the caller may see it; revealed secrets are recorded."""
-    may_reveal(principal, reveal)
+    may_reveal(principal, reveal, environment)
     revealed = sorted(key for key, entry in config.items() if entry.secret) if reveal else []
     if revealed:
         ctx.store.add_event(
@@ -79,7 +83,6 @@ def config_get(
 ) -> ConfigVarOut:
     """One variable of the environment's newest release: a secret as its fingerprint, or
     with `reveal` its value."""
-    may_reveal(principal, reveal)
     ctx: Context = request.app.state.ctx
     environment = ctx.store.get_environment(app, name)
     config = current_config(ctx, environment)

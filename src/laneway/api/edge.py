@@ -6,8 +6,8 @@ before the app sees the request:
 
 1. finds the route (a path whose methods do not include the request's: 405 with `Allow`);
 2. runs the route's guard, the `check` of its `guarded(check)` dependency (an API token and
-   role for laneway's API, a client key for OFREP), on the headers alone: 401/403, with the
-   body unread.
+   role for laneway's API, a client key for OFREP), on the headers and the path's parameters
+   alone (the environment a route changes, api/roles.py): 401/403, with the body unread.
 
 The route's dependency then returns what its guard found, so a check is made once. Bodies
 are capped by FastAPI's own `max_body_size` (Starlette's body limit): `BODY_LIMIT` for every
@@ -87,11 +87,13 @@ class Edge:
         try:
             if self.routes is None:  # the app's routes are all in place by its first request
                 self.routes = api_routes(scope["app"])
-            route = _route(self.routes, scope)
-            if route is None:  # not found: the router answers, reading no body
+            found = _route(self.routes, scope)
+            if found is None:  # not found: the router answers, reading no body
                 await self.app(scope, receive, send)
                 return
-            request = Request(scope)
+            route, child = found
+            # with the route's path parameters: a check may depend on the environment named
+            request = Request({**scope, **child})
             checked = scope.setdefault(_CHECKED, {})
             for check in checks_of(cast(APIRoute, route.original_route)):
                 checked[check] = await check(request)
@@ -113,12 +115,12 @@ def _check_length(request: Request, limit: int) -> None:
         )
 
 
-def _route(routes: list[RouteContext], scope: Scope) -> RouteContext | None:
+def _route(routes: list[RouteContext], scope: Scope) -> tuple[RouteContext, Scope] | None:
     allowed: list[str] = []
     for context in routes:
-        match, _ = context.matches(scope)
+        match, child = context.matches(scope)
         if match == Match.FULL:
-            return context
+            return context, child
         if match == Match.PARTIAL:
             allowed += sorted(context.methods or ())
     if allowed:

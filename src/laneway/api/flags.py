@@ -1,5 +1,7 @@
 """Flag management: define flags for an app, change their state per environment, import and
-export flagd documents, read the history, hand out client keys. Viewers read; deployers change.
+export flagd documents, read the history, hand out client keys. Viewers read; a change needs
+the developer role on its environment, deployer where it is protected (api/roles.py); an
+app's flag definitions, that role on each of its environments.
 
     GET    /apps/{app}/flags                                   every flag in every environment
     POST   /apps/{app}/flags                                   create a flag in every environment
@@ -11,7 +13,7 @@ export flagd documents, read the history, hand out client keys. Viewers read; de
     GET    /apps/{app}/environments/{name}/flagset             export: the flagd document
     PUT    /apps/{app}/environments/{name}/flagset             import: replace it whole
     GET    /apps/{app}/environments/{name}/flag-history        changes, newest first
-    POST   /apps/{app}/environments/{name}/flag-key            the client key (deployer)
+    POST   /apps/{app}/environments/{name}/flag-key            the client key (a change)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Literal, cast
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from laneway.api import flag_service
+from laneway.api import flag_service, roles
 from laneway.api.auth import Principal, require
 from laneway.api.edge import MiB
 from laneway.api.schemas import AppName, EnvironmentName, FlagKey
@@ -36,7 +38,8 @@ from laneway.flags.types import JsonValue
 
 router = APIRouter(prefix="/api/v1")
 viewer = Depends(require(Role.VIEWER))
-deployer = Depends(require(Role.DEPLOYER))
+changer = Depends(roles.changes_environment())
+every = Depends(roles.changes_every_environment())
 
 VERSION_HEADER = "X-Laneway-Flags-Version"
 IMPORT_LIMIT = 4 * MiB
@@ -151,7 +154,7 @@ def list_app_flags(app: AppName, request: Request, _: Principal = viewer) -> dic
 
 @router.post("/apps/{app}/flags", status_code=201)
 def create_flag(
-    app: AppName, body: FlagIn, request: Request, principal: Principal = deployer
+    app: AppName, body: FlagIn, request: Request, principal: Principal = every
 ) -> dict[str, Any]:
     ctx = _ctx(request)
     ctx.store.get_app(app)
@@ -180,7 +183,7 @@ def _one_state(stored: StoredFlagSet, key: str) -> dict[str, JsonValue]:
 
 @router.delete("/apps/{app}/flags/{key}")
 def delete_flag(
-    app: AppName, key: FlagKey, request: Request, principal: Principal = deployer
+    app: AppName, key: FlagKey, request: Request, principal: Principal = every
 ) -> dict[str, Any]:
     ctx = _ctx(request)
     ctx.store.get_app(app)
@@ -214,7 +217,7 @@ def change_flag(
     key: FlagKey,
     body: FlagPatch,
     request: Request,
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> dict[str, Any]:
     """Set the flag's state, default variant or targeting (null removes it) in one environment."""
     environment = _environment(request, app, name)
@@ -236,7 +239,7 @@ def rollout_flag(
     key: FlagKey,
     body: RolloutIn,
     request: Request,
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> dict[str, Any]:
     """`percent` of users (by targeting key, sticky) on the flag's on-variant, the rest on
     the default variant; the flag is enabled."""
@@ -281,7 +284,7 @@ def import_flags(
         description="Refuse targeting that flagd loads but answers with an error or null, "
         "instead of importing it with a warning.",
     ),
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> dict[str, Any]:
     """Replace the environment's flags with a flagd document, whole, or refuse it whole.
 
@@ -314,7 +317,7 @@ def flag_history(
 
 @router.post("/apps/{app}/environments/{name}/flag-key")
 def client_key(
-    app: AppName, name: EnvironmentName, request: Request, _: Principal = deployer
+    app: AppName, name: EnvironmentName, request: Request, _: Principal = changer
 ) -> dict[str, str]:
     """The environment's client key: it evaluates that environment's flags and nothing else."""
     environment = _environment(request, app, name)

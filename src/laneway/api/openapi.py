@@ -10,18 +10,22 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute, RouteContext
 
 from laneway.api import edge, problems
+from laneway.api.auth import Principal, require
+from laneway.core.types import Role
 
 PROBLEM = "#/components/schemas/Problem"
 
 ANSWERS = {
     400: "Invalid input: a bad path, query or body (each problem named with its field).",
     401: "No token, a malformed `Authorization` header, or an unknown token.",
-    403: "The token's role may not do this.",
+    403: "The caller's role, on the environment this touches, may not do this (the detail names the role needed, and where).",
     404: "The app, environment, build, release or flag does not exist.",
     409: "It exists already, or another change is under way.",
     413: "The request body is over the route's limit ({limit}).",
@@ -43,20 +47,41 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-def install(app: FastAPI) -> None:
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            complete(schema, edge.api_routes(app))
-            app.openapi_schema = schema
-        return app.openapi_schema
+def install(app: FastAPI, *, serve: bool) -> None:
+    """Complete the app's document; with `serve`, publish it (and Swagger UI on `/docs`) to
+    callers with a token. The app is made without FastAPI's own, unchecked, routes."""
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]
+    if serve:
+        app.include_router(_router(app), max_body_size=edge.BODY_LIMIT)
 
-    app.openapi = openapi  # type: ignore[method-assign]
+
+def _router(app: FastAPI) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    viewer = Depends(require(Role.VIEWER))
+
+    @router.get("/openapi.json")
+    def openapi_json(_: Principal = viewer) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    def docs(_: Principal = viewer) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")
+
+    return router
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, made once."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        complete(schema, edge.api_routes(app))
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def complete(schema: dict[str, Any], routes: list[RouteContext]) -> None:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, StrictStr
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from laneway.api import pipeline as releasing  # a module: api.pipeline imports this one
+from laneway.api import roles
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import JSON_NUMBER, AppName, EnvironmentName, ReleaseOut, _Body
 from laneway.controllers import hidden, runs
@@ -34,7 +35,7 @@ from laneway.spec.model import DNS_LABEL, Spec
 
 router = APIRouter(prefix="/api/v1")
 viewer = Depends(require(Role.VIEWER))
-deployer = Depends(require(Role.DEPLOYER))
+changer = Depends(roles.changes_environment())
 
 Count = Annotated[int, Field(ge=0, le=scaling.MAX_REPLICAS), JSON_NUMBER]
 ServiceName = Annotated[StrictStr, Field(pattern=DNS_LABEL)]
@@ -163,7 +164,7 @@ def scale(
     name: EnvironmentName,
     body: ScaleIn,
     request: Request,
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> ReleaseOut:
     """Set replica counts: a new release of the same build and config, served by the live
     release's processes (replicas are started or stopped beside them)."""
@@ -193,7 +194,7 @@ def restart(
     name: EnvironmentName,
     request: Request,
     body: RestartIn | None = None,
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> ReleaseOut:
     """Restart with zero downtime. Every replica: a new release of the same build, config and
     counts, started beside the live one and switched to once healthy, as a deploy is; its
@@ -259,7 +260,7 @@ async def run(
     name: EnvironmentName,
     body: RunIn,
     request: Request,
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> EventSourceResponse:
     """Run a one-off process with SERVICE's process environment (config, resources, flags)
     in the live release's directory. The answer is a server-sent event stream: `started`,

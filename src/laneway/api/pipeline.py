@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from laneway.api import audit, config_access, flag_service, holding, promotion, protection
+from laneway.api import audit, config_access, flag_service, holding, promotion, protection, roles
 from laneway.api.auth import Principal, require
 from laneway.api.holding import PendingOut
 from laneway.api.schemas import (
@@ -43,7 +43,8 @@ from laneway.spec.model import Spec
 
 router = APIRouter(prefix="/api/v1")
 viewer = Depends(require(Role.VIEWER))
-deployer = Depends(require(Role.DEPLOYER))
+changer = Depends(roles.changes_environment())
+app_changer = Depends(roles.changes_app())
 
 HOOK_OUTPUT_LINES = 200
 MAX_RELEASE = 2**31 - 1
@@ -226,7 +227,7 @@ def deploy(
     name: EnvironmentName,
     body: DeployIn,
     request: Request,
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> ReleaseOut | PendingOut:
     """Deploy a ref (built if it has not been) or a build; answers with the new release."""
     ctx = _ctx(request)
@@ -274,7 +275,7 @@ def resolve_source(
     "/apps/{app}/environments/{name}/deploys/cancel", response_model=ReleaseOut, status_code=202
 )
 def cancel_deploy(
-    app: AppName, name: EnvironmentName, request: Request, principal: Principal = deployer
+    app: AppName, name: EnvironmentName, request: Request, principal: Principal = changer
 ) -> ReleaseOut:
     """Stop the deploy under way: its release is marked failed, the live one keeps serving, and
     the new processes are stopped by the next pass. Answers with the release that serves."""
@@ -296,13 +297,14 @@ def cancel_deploy(
 
 @router.post("/apps/{app}/promotions", response_model=ReleaseOut | PendingOut, status_code=202)
 def promote(
-    app: AppName, body: PromoteIn, request: Request, principal: Principal = deployer
+    app: AppName, body: PromoteIn, request: Request, principal: Principal = app_changer
 ) -> ReleaseOut | PendingOut:
     """Deploy to `to` the very build `from` runs, with `to`'s own config. With `create`, a
     missing `to` is created with that build, under the rules of any environment's creation
     (an existing one is promoted to as without it)."""
     audit.note(request, environment=body.target, source=body.source)
     ctx = _ctx(request)
+    _authorize_target(ctx, principal, app, body)
     source = ctx.store.get_environment(app, body.source)
     live = live_release(ctx, source)
     if live is None or live.build_id is None:
@@ -335,13 +337,23 @@ def promote(
     )
 
 
+def _authorize_target(ctx: Context, principal: Principal, app: str, body: PromoteIn) -> None:
+    """The caller's role on the promotion's target (its kind: as it is, or as `create` would
+    make it), before anything is read of the source."""
+    try:
+        kind = ctx.store.get_environment(app, body.target).kind
+    except NotFound:
+        kind = promotion.target_kind(body)
+    roles.authorize_change(ctx, principal, app=app, name=body.target, kind=str(kind))
+
+
 @router.post("/apps/{app}/environments/{name}/rollback", response_model=ReleaseOut, status_code=202)
 def rollback(
     app: AppName,
     name: EnvironmentName,
     body: RollbackIn,
     request: Request,
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> ReleaseOut:
     """A new release with an earlier release's build and config. If that release's processes
     are still warm, it is only a switch of the router."""
@@ -385,7 +397,6 @@ def list_config(
 ) -> list[ConfigVarOut]:
     """The config of the environment's newest release; secrets as fingerprints, or with
     `reveal` their values."""
-    config_access.may_reveal(principal, reveal)
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     config = config_access.current_config(ctx, environment)
@@ -398,7 +409,7 @@ def change_config(
     name: EnvironmentName,
     body: ConfigIn,
     request: Request,
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> ReleaseOut:
     """Set and unset variables: a new release with the same build, restarted with zero
     downtime. Nothing is written if a name or value is refused."""

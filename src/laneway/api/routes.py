@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from laneway.api import audit, holding, operations, preview_config, protection
+from laneway.api import audit, holding, operations, preview_config, protection, roles
 from laneway.api import logs as logfiles
 from laneway.api.auth import Principal, require
 from laneway.api.holding import PendingOut
@@ -73,7 +73,8 @@ STREAM_TIMEOUT = Query(
     "hour, at most a day); a client that wants more reconnects.",
 )
 viewer = Depends(require(Role.VIEWER))
-deployer = Depends(require(Role.DEPLOYER))
+changer = Depends(roles.changes_environment())
+app_changer = Depends(roles.changes_app())
 
 
 def _ctx(request: Request) -> Context:
@@ -115,13 +116,24 @@ def list_apps(request: Request, _: Principal = viewer) -> list[AppOut]:
 
 
 @router.put("/apps/{app}", response_model=AppOut)
-def register_app(app: AppName, body: AppIn, request: Request, _: Principal = deployer) -> AppOut:
+def register_app(
+    app: AppName, body: AppIn, request: Request, principal: Principal = app_changer
+) -> AppOut:
+    """Register the app (every CLI command that builds does, again and again: a developer's
+    right); pointing a registered app at another repository needs a deployer of it."""
     repo = Path(body.repo)
     if not repo.is_absolute():
         raise InvalidInput(f"repo: expected an absolute path, got {body.repo!r}")
     if not git.is_repo(repo):
         raise InvalidInput(f"repo: {body.repo} is not a git repository")
-    record = _ctx(request).store.ensure_app(app, str(repo))
+    ctx = _ctx(request)
+    try:
+        moved = ctx.store.get_app(app).repo != str(repo)
+    except NotFound:
+        moved = False
+    if moved:
+        roles.authorize_app(principal, app, Role.DEPLOYER)
+    record = ctx.store.ensure_app(app, str(repo))
     return AppOut(name=record.name, repo=record.repo, created_at=record.created_at)
 
 
@@ -136,7 +148,7 @@ def list_environments(
 
 @router.post("/apps/{app}/environments", response_model=EnvironmentOut, status_code=202)
 def create_environment(
-    app: AppName, body: EnvironmentIn, request: Request, principal: Principal = deployer
+    app: AppName, body: EnvironmentIn, request: Request, principal: Principal = app_changer
 ) -> EnvironmentOut:
     audit.note(request, environment=body.name)
     if body.hotfix:
@@ -144,6 +156,7 @@ def create_environment(
     ctx = _ctx(request)
     ctx.store.get_app(app)
     pipeline.check_name_and_kind(body.name, str(body.kind))
+    roles.authorize_change(ctx, principal, app=app, name=body.name, kind=str(body.kind))
     sources = [s for s in (body.branch, body.ref, body.build) if s]
     if len(sources) != 1:
         raise InvalidInput("give exactly one of branch, ref or build")
@@ -244,7 +257,7 @@ def destroy_environment(
     reason: str | None = Query(
         None, max_length=500, description="Why (needed with hotfix); recorded in its events."
     ),
-    principal: Principal = deployer,
+    principal: Principal = changer,
 ) -> EnvironmentOut | PendingOut:
     """Destroy an environment. A protected one (as its live release's spec says, or its kind)
     needs `hotfix` and a `reason`, as a deploy of a build it would refuse does, or, where
@@ -414,7 +427,7 @@ def list_builds(app: AppName, request: Request, _: Principal = viewer) -> list[B
 
 @router.post("/apps/{app}/builds", response_class=EventSourceResponse, responses={200: SSE_ANSWER})
 async def create_build(
-    app: AppName, body: BuildIn, request: Request, _: Principal = deployer
+    app: AppName, body: BuildIn, request: Request, _: Principal = app_changer
 ) -> EventSourceResponse:
     """Build a ref; the answer streams the build's output, then its result or error."""
     ctx = _ctx(request)

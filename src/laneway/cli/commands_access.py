@@ -1,4 +1,5 @@
-"""`laneway access add|list|update|remove|token|tokens|revoke`: principals and their tokens.
+"""`laneway access add|list|update|remove|token|tokens|revoke`: principals and their tokens
+(`grant|revoke-grant|grants`: cli/commands_grants.py).
 
 An admin's commands. A new token is printed once, alone on standard output (so that
 `TOKEN=$(laneway access token ci)` takes it), with a warning on standard error that it is not
@@ -86,7 +87,7 @@ def _print_new_token(token: dict[str, Any], *, as_json: bool, data: Any) -> None
 def add(
     name: str = NameArg,
     role: str = typer.Option(
-        ..., "--role", help="viewer, deployer or admin.", callback=_role, metavar="ROLE"
+        ..., "--role", help="viewer, developer, deployer or admin.", callback=_role, metavar="ROLE"
     ),
     service: bool = typer.Option(False, "--service", help="A service principal (for CI)."),
     expires: str | None = ExpiresOpt,
@@ -114,18 +115,19 @@ def list_(
     removed: bool = typer.Option(False, "--removed", help="The removed principals too."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """The principals, with their role and how many usable tokens each has."""
+    """The principals, with their role, grants and how many usable tokens each has."""
     params = {"removed": "true"} if removed else {}
     principals = Client().request("GET", path("access", "principals"), params=params)
     if as_json:
         output.print_json(principals)
         return
-    table = output.table("NAME", "KIND", "ROLE", "TOKENS", "CREATED", "REMOVED")
+    table = output.table("NAME", "KIND", "ROLE", "GRANTS", "TOKENS", "CREATED", "REMOVED")
     for p in principals:
         table.add_row(
             output.escape(p["name"]),
             p["kind"],
             p["role"],
+            output.escape(", ".join(p.get("grants", [])) or "-"),
             str(p["tokens"]),
             _when(p["created_at"]),
             _when(p["removed_at"]),
@@ -137,7 +139,7 @@ def list_(
 def update(
     name: str = NameArg,
     role: str = typer.Option(
-        ..., "--role", help="viewer, deployer or admin.", callback=_role, metavar="ROLE"
+        ..., "--role", help="viewer, developer, deployer or admin.", callback=_role, metavar="ROLE"
     ),
 ) -> None:
     """Give a principal another role (the last admin stays one)."""

@@ -49,7 +49,7 @@ def config_get(
     environment: str = env_arg(),
     key: str = typer.Argument(..., help="Variable name."),
     reveal: bool = typer.Option(
-        False, "--reveal", help="A secret's value (deployer role; recorded as an event)."
+        False, "--reveal", help="A secret's value (deployer role on ENV; recorded as an event)."
     ),
     as_json: bool = JsonOpt,
     app_name: str | None = AppOpt,
@@ -68,7 +68,9 @@ def config_get(
         output.print_json(item)
     elif item["secret"] and item["value"] is None:
         output.out().print(f"(secret) {item['fingerprint']}")
-        output.err().print("[dim]hint:[/] --reveal shows the value (deployer role; recorded)")
+        output.err().print(
+            "[dim]hint:[/] --reveal shows the value (deployer role on ENV; recorded)"
+        )
     else:
         sys.stdout.write(item["value"] + "\n")
 
@@ -80,7 +82,7 @@ def config_pull(
         False,
         "--secrets",
         "--reveal",
-        help="Include secrets' values (deployer role; recorded as an event).",
+        help="Include secrets' values (deployer role on ENV; recorded as an event).",
     ),
     as_json: bool = JsonOpt,
     app_name: str | None = AppOpt,

@@ -26,6 +26,7 @@ from laneway.cli import (
     commands_config,
     commands_env,
     commands_flags,
+    commands_grants,
     commands_local,
     commands_open,
     commands_ops,
@@ -77,6 +78,7 @@ app.add_typer(commands_spec.spec_app, name="spec")
 app.add_typer(commands_config.config_app, name="config")
 app.add_typer(commands_flags.flags_app, name="flags")
 app.add_typer(commands_canary.canary_app, name="canary")
+commands_grants.install(commands_access.access_app)
 app.add_typer(commands_access.access_app, name="access")
 app.add_typer(commands_secrets.secrets_app, name="secrets")
 app.add_typer(commands_audit.audit_app, name="audit")

@@ -102,9 +102,11 @@ class EventType(StrEnum):
 
 
 class Role(StrEnum):
-    """What an API token may do; each role may do what the ones before it may."""
+    """What a principal may do; each role may do what the ones before it may (docs/access.md).
+    A developer changes environments that are not protected, a deployer protected ones too."""
 
     VIEWER = "viewer"
+    DEVELOPER = "developer"
     DEPLOYER = "deployer"
     ADMIN = "admin"
 

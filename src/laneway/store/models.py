@@ -107,6 +107,20 @@ class TokenRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class RoleBindingRow(Base):
+    """A grant: a principal's role on one environment of an app, or on an environment kind
+    of an app (or of every app, `app` NULL). core/grants.py has the rules."""
+
+    __tablename__ = "role_bindings"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    app: Mapped[str | None] = mapped_column(String(64))
+    environment: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class EventRow(Base):
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

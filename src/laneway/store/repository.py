@@ -38,6 +38,7 @@ from laneway.errors import Conflict, NotFound, Unavailable
 from laneway.store import db, retrying
 from laneway.store.access import AccessStore
 from laneway.store.approvals import ApprovalStore
+from laneway.store.grants import GrantStore
 from laneway.store.models import (
     AppRow,
     BuildRow,
@@ -65,7 +66,7 @@ TRAFFIC = ("rollout_json", "rollout_version", "id")
 CHECK_THEN_INSERT_ATTEMPTS = 10  # each lost race is another caller's win: 10 racers at once
 
 
-class Store(AccessStore, ReleaseStore, VerdictStore, Resealing, ApprovalStore):
+class Store(AccessStore, GrantStore, ReleaseStore, VerdictStore, Resealing, ApprovalStore):
     def __init__(self, engine: Engine, *, vault: Vault | None = None) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
