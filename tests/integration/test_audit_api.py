@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from laneway.api import auth
 from laneway.composition import build_app, build_context
+from laneway.core.config import ConfigEntry
 from laneway.core.types import Role
 from laneway.settings import load_settings
 from laneway.store.repository import Store
@@ -201,3 +202,41 @@ def test_a_hotfix_is_marked_with_its_reason(api: Api, repo: Path) -> None:
     _, create, destroy = api.records()
     assert create["detail"]["hotfix"] == "INC-42 outage"
     assert destroy["detail"]["hotfix"] == "INC-43"
+
+
+def test_a_revealed_secret_is_recorded_by_name_never_by_value(tmp_path: Path, repo: Path) -> None:
+    settings = load_settings(environ={"LANEWAY_HOME": str(tmp_path / "home")})
+    store = Store.open(settings.database_url)
+    ctx = build_context(settings, store)
+    token = auth.new_token()
+    store.add_token(name="admin", token_hash=auth.hash_token(token), role=Role.ADMIN)
+    with TestClient(build_app(ctx, run_controllers=False)) as client:
+        api = Api(client, {Role.ADMIN: token})
+        api.call("PUT", "/api/v1/apps/shop", json={"repo": str(repo)})
+        api.call("POST", "/api/v1/apps/shop/environments", json={"name": "qa", "branch": "main"})
+        environment = store.get_environment("shop", "qa")
+        sealed = ctx.vault.seal({"API_KEY": ConfigEntry("sk_marker_0123456789", secret=True)})
+        store.create_release(
+            environment.id,
+            expect_release=environment.release,
+            build_id=None,
+            commit=None,
+            ref="main",
+            config_version=1,
+            config_sealed=sealed,
+            description="config set API_KEY",
+            created_by="test",
+        )
+        base = "/api/v1/apps/shop/environments/qa/config"
+        assert api.call("GET", f"{base}/API_KEY").status_code == 200  # a fingerprint: not recorded
+        shown = api.call("GET", f"{base}/API_KEY", params={"reveal": "true"})
+        assert shown.json()["value"] == "sk_marker_0123456789"
+        assert api.call("GET", base, params={"reveal": "true"}).status_code == 200
+        reads = [r for r in api.records() if r["action"].startswith("GET")]
+        assert [(r["action"], r["environment"], r["detail"]["revealed"]) for r in reads] == [
+            ("GET /apps/{app}/environments/{name}/config/{key}", "qa", "API_KEY"),
+            ("GET /apps/{app}/environments/{name}/config", "qa", "API_KEY"),
+        ]
+        exported = api.call("GET", "/api/v1/audit/export").text
+        assert "sk_marker_0123456789" not in exported
+    store.close()

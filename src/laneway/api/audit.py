@@ -36,12 +36,23 @@ CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 REFUSED = {401, 403}
 API = "/api/v1"
 NOTE = "laneway.audit"
+READ = "read"
+"""Set among the notes by `record_read`: this request is recorded though it changes nothing.
+Kept inside the notes' dict, which the middleware puts in the scope first: the routes see
+a copy of the scope, whose nested dicts are the same objects."""
 CHECKED = "laneway.checked"
 """Where the edge keeps what each guard found (api/edge.py)."""
 NOTE_LIMIT = 500
 """Characters kept of each name a route notes."""
 REASON_LIMIT = 300
 """Characters of a refusal's reason kept (it names a role or says the token is unknown)."""
+
+
+def record_read(request: Request, **detail: str) -> None:
+    """Record this read too (a secret's value revealed), with `detail` (names, never the
+    values): reads are otherwise not recorded."""
+    request.scope.setdefault(NOTE, {})[READ] = True
+    note(request, **detail)
 
 
 def note(request: Request, *, environment: str | None = None, **detail: str) -> None:
@@ -63,6 +74,7 @@ class Audit:
             await self.app(scope, receive, send)
             return
         changes = scope["method"] in CHANGES and scope["path"].startswith(API + "/")
+        noted: dict[str, Any] = scope.setdefault(NOTE, {})
         recorded = False
         held: list[Message] = []
 
@@ -73,7 +85,7 @@ class Audit:
                 if status in REFUSED:
                     held.append(message)  # the reason is in the body, which is small
                     return
-                if changes:
+                if changes or noted.get(READ):
                     recorded = True
                     await self._record(scope, status, None)
             elif held and message["type"] == "http.response.body":
@@ -124,6 +136,7 @@ class Audit:
         template, params = found or (str(scope["path"]).removeprefix(API), {})
         principal = await _principal(scope, store)
         noted: dict[str, Any] = dict(scope.get(NOTE, {}))
+        noted.pop(READ, None)
         detail: dict[str, Any] = {"path": scope["path"]}
         if reason is not None:
             detail["reason"] = reason

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from laneway.api import audit
 from laneway.api.auth import Principal, require
 from laneway.api.schemas import AppName, ConfigVarOut, EnvironmentName
 from laneway.controllers.context import Context
@@ -51,11 +52,14 @@ def shown(
     principal: Principal,
     *,
     reveal: bool,
+    request: Request,
 ) -> list[ConfigVarOut]:
-    """`config` as the caller may see it; revealed secrets are recorded."""
+    """`config` as the caller may see it; revealed secrets are recorded, as an event of the
+    environment and in the audit log (their names, never their values)."""
     may_reveal(principal, reveal, environment)
     revealed = sorted(key for key, entry in config.items() if entry.secret) if reveal else []
     if revealed:
+        audit.record_read(request, revealed=", ".join(revealed))
         ctx.store.add_event(
             environment.id,
             EventType.CONFIG_REVEALED,
@@ -92,4 +96,4 @@ def config_get(
             f"{key} is not set in {name} (set: {listed})",
             hint=f"`laneway config set {name} {key}=VALUE` sets it",
         )
-    return shown(ctx, environment, {key: config[key]}, principal, reveal=reveal)[0]
+    return shown(ctx, environment, {key: config[key]}, principal, reveal=reveal, request=request)[0]

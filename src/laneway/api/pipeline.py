@@ -400,7 +400,7 @@ def list_config(
     ctx = _ctx(request)
     environment = ctx.store.get_environment(app, name)
     config = config_access.current_config(ctx, environment)
-    return config_access.shown(ctx, environment, config, principal, reveal=reveal)
+    return config_access.shown(ctx, environment, config, principal, reveal=reveal, request=request)
 
 
 @router.patch("/apps/{app}/environments/{name}/config", response_model=ReleaseOut, status_code=202)
