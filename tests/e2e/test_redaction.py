@@ -160,6 +160,13 @@ def test_printed_secrets_are_hidden_everywhere(leak_server, tmp_path: Path):
     releases = viewer.get(f"{base}/releases").json()
     assert leaked(str(releases), secrets) == []
     assert leaked(viewer.get(base).text, secrets) == []
+    config = server.cli("config", "list", "qa", "--json", cwd=repo).stdout
+    assert "TOKEN" in config and leaked(config, secrets) == []
+    with server.http() as admin:  # the audit log names what changed, never a value
+        assert server.cli("config", "get", "qa", "TOKEN", "--reveal", cwd=repo).stdout.strip()
+        exported = admin.get("/api/v1/audit/export").text
+    assert '"revealed": "TOKEN"' in exported or '"revealed":"TOKEN"' in exported
+    assert leaked(exported, secrets) == []
 
     found = {}
     for top, _, names in os.walk(server.home):
