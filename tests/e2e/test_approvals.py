@@ -1,5 +1,6 @@
 """A promotion to a production whose running spec asks for one approval waits for another
-principal's; the requester cannot approve it; a rollback does not wait."""
+principal's; the requester cannot approve it; a hotfix runs at once, but only for the role
+that spec allows it to; a rollback does not wait."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ app: gate
 services:
   worker: {command: python -c "import time; time.sleep(3600)"}
 environments:
-  production: {approvals: 1}
+  production: {approvals: 1, hotfix_role: admin}
 """
 
 
@@ -82,8 +83,20 @@ def test_a_promotion_waits_for_another_principals_approval(tmp_path: Path) -> No
         newest = max(releases, key=lambda r: r["number"])
         assert "(approved by bob)" in newest["description"]
 
+        (repo / "v3").write_text("3")
+        git(repo, "add", "v3")
+        git(repo, "commit", "-q", "-m", "v3")
+        server.cli("deploy", "staging", "--ref", "main", cwd=repo, timeout=120)
+        urgent = ("promote", "staging", "production", "--hotfix", "--reason", "urgent")
+        refused = as_(server, bob, *urgent, cwd=repo)
+        assert refused.returncode == 1
+        assert "allows --hotfix to the admin role only" in refused.stderr, refused.stderr
+        hot = server.cli(*urgent, cwd=repo, timeout=120)
+        assert "waits for" not in hot.stdout, "a hotfix needs no approval"
+        poll_until(lambda: serving(server, "production") == "v3", timeout=60, what="hotfix")
+
         server.cli("rollback", "production", cwd=repo, timeout=120)  # recovery never waits
-        poll_until(lambda: serving(server, "production") != "v2", timeout=60, what="rollback")
+        poll_until(lambda: serving(server, "production") != "v3", timeout=60, what="rollback")
         assert json.loads(server.cli("approvals", "--json", cwd=repo).stdout) == []
     finally:
         server.teardown()

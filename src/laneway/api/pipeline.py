@@ -196,6 +196,14 @@ def ship(
     """A build into an environment, with the config in force: what a deploy, a promotion
     and a canary share. Protection is checked first, from what runs (`protect`); where what
     runs asks for approvals, the change waits for them instead (a hotfix does not)."""
+    if hotfix:
+        protection.check_hotfix_role(
+            _ctx(request),
+            principal,
+            app=environment.app,
+            name=environment.name,
+            kind=str(environment.kind),
+        )
     protect(request, environment, build_id=build_id, hotfix=hotfix, reason=reason)
     needed = 0 if hotfix else protection.approvals_needed(_ctx(request), environment)
     if needed:

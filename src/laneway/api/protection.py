@@ -9,10 +9,11 @@ is deployed under, nor skip the pipeline by naming a new environment outside it.
 
 from __future__ import annotations
 
+from laneway.api.auth import Principal
 from laneway.controllers.context import Context
 from laneway.core import pipeline
-from laneway.core.types import Environment, ReleaseState
-from laneway.errors import InvalidInput, LanewayError, NotFound
+from laneway.core.types import Environment, ReleaseState, Role
+from laneway.errors import Forbidden, InvalidInput, LanewayError, NotFound
 from laneway.spec.model import Spec
 
 
@@ -63,7 +64,10 @@ def standing(
         if spec is None:
             continue
         found = pipeline.Standing(
-            spec.protected(kind), list(spec.pipeline), approvals=spec.approvals(kind)
+            spec.protected(kind),
+            list(spec.pipeline),
+            approvals=spec.approvals(kind),
+            hotfix_role=spec.hotfix_role(kind),
         )
         if environment.name == name:
             own = found
@@ -125,3 +129,22 @@ def approvals_needed(ctx: Context, environment: Environment) -> int:
     runs now (0: it runs at once)."""
     decided, _ = standing(ctx, environment.app, name=environment.name, kind=str(environment.kind))
     return decided.approvals if decided.protected else 0
+
+
+def check_hotfix_role(
+    ctx: Context, principal: Principal, *, app: str, name: str, kind: str
+) -> None:
+    """Refuse `--hotfix` to a caller below the role that the running spec of a protected
+    environment allows it to (`environments.<kind>.hotfix_role`); never decided by the spec
+    being proposed."""
+    decided, _ = standing(ctx, app, name=name, kind=kind)
+    if not decided.protected:
+        return
+    needs = Role(decided.hotfix_role)
+    has = principal.role_for(app, name, kind)
+    if not has.includes(needs):
+        raise Forbidden(
+            f"{app}/{name} allows --hotfix to the {needs} role only (its running spec's "
+            f"hotfix_role); principal {principal.name!r} has role {has} there",
+            hint="ask an admin, or go through the pipeline (and its approvals)",
+        )

@@ -157,6 +157,8 @@ def create_environment(
     ctx.store.get_app(app)
     pipeline.check_name_and_kind(body.name, str(body.kind))
     roles.authorize_change(ctx, principal, app=app, name=body.name, kind=str(body.kind))
+    if body.hotfix:
+        protection.check_hotfix_role(ctx, principal, app=app, name=body.name, kind=str(body.kind))
     sources = [s for s in (body.branch, body.ref, body.build) if s]
     if len(sources) != 1:
         raise InvalidInput("give exactly one of branch, ref or build")
@@ -272,6 +274,9 @@ def destroy_environment(
             )
         if hotfix:
             audit.note(request, hotfix=reason or "")
+            protection.check_hotfix_role(
+                ctx, principal, app=app, name=name, kind=str(environment.kind)
+            )
         protection.check_destroy(ctx, environment, hotfix=hotfix, reason=reason)
         note = f" by {principal.name} (hotfix: {reason})" if hotfix else ""
         environment = ctx.store.update_environment(environment.id, desired=Desired.DELETED)

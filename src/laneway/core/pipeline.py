@@ -64,6 +64,8 @@ class Standing:
     """More pipelines whose order a build must also have followed (they can only refuse)."""
     approvals: int = 0
     """Approvals a change needs before it runs (`core.approvals`); 0 when not protected."""
+    hotfix_role: str = "deployer"
+    """The role `--hotfix` needs: `deployer`, or `admin` where the spec that runs says so."""
 
     def pipelines(self) -> list[list[str]]:
         return [self.pipeline, *(list(p) for p in self.also if list(p) != self.pipeline)]
@@ -98,6 +100,7 @@ def standing(
         default_pipeline,
         tuple(dict.fromkeys(tuple(o.pipeline) for o in others)),
         max((o.approvals for o in others), default=0),
+        "admin" if any(o.hotfix_role == "admin" for o in others) else "deployer",
     )
 
 

@@ -249,6 +249,11 @@ class EnvironmentOverrides(_Strict):
         "requester that a deploy, promotion, canary or destroy needs before it runs (never a "
         "rollback or an abort; a hotfix needs none). Read from the spec that runs.",
     )
+    hotfix_role: Literal["deployer", "admin"] = Field(
+        default="deployer",
+        description="Protected environments: the role a principal needs there to use --hotfix "
+        "(which bypasses the pipeline's order and approvals). Read from the spec that runs.",
+    )
     copy_config: list[EnvKey] = Field(
         default_factory=list,
         max_length=MAX_COPIED,
@@ -360,6 +365,11 @@ class Spec(_Strict):
         if overrides is not None and service in overrides.replicas:
             return overrides.replicas[service]
         return self.services[service].replicas
+
+    def hotfix_role(self, kind: str) -> str:
+        """The role `--hotfix` needs in an environment of `kind`."""
+        overrides = self.overrides_for(kind)
+        return overrides.hotfix_role if overrides is not None else "deployer"
 
     def approvals(self, kind: str) -> int:
         """Approvals a change to a protected environment of `kind` needs (0: none)."""

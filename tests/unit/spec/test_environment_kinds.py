@@ -45,3 +45,10 @@ def test_approvals_are_for_protected_environments() -> None:
         "laneway.yaml:5:13: environments.staging.approvals: "
         "approvals apply to protected environments: add `protected: true`"
     ]
+
+
+def test_the_hotfix_role_is_deployer_unless_the_spec_says_admin() -> None:
+    spec = load_spec_text(BASE + "  production: {hotfix_role: admin}\n")
+    assert (spec.hotfix_role("production"), spec.hotfix_role("staging")) == ("admin", "deployer")
+    found = problems(BASE + "  production: {hotfix_role: developer}\n")
+    assert len(found) == 1 and "environments.production.hotfix_role" in found[0], found
