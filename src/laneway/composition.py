@@ -91,5 +91,6 @@ def build_app(ctx: Context, *, run_controllers: bool = True) -> FastAPI:
     from laneway.store.flags import FlagStore
 
     flags = FlagService(FlagStore(ctx.store.engine), ctx.secret)
-    audit_log = AuditLog(ctx.store.engine, audit_key(ctx.settings.audit_key))
-    return create_app(ctx, flag_service=flags, audit_log=audit_log, run_controllers=run_controllers)
+    if ctx.audit is None:
+        ctx.audit = AuditLog(ctx.store.engine, audit_key(ctx.settings.audit_key))
+    return create_app(ctx, flag_service=flags, audit_log=ctx.audit, run_controllers=run_controllers)

@@ -16,6 +16,7 @@ from laneway.core import rollouts, signing
 from laneway.core.config import ConfigEntry
 from laneway.core.measurements import LATENCY_BOUNDS, Measurement, latency_bucket
 from laneway.core.rollouts import Analysis, SetWeight, Strategy
+from laneway.store.audit import AuditLog
 
 STRATEGY = Strategy(
     steps=(SetWeight(100), SetWeight(2_500)),
@@ -96,6 +97,26 @@ def test_a_canary_with_more_errors_is_aborted_and_takes_no_more_clients(harness:
     assert failed.message.startswith("verdict: error rate"), failed.message
     assert harness.store.verdicts(env)[-1].outcome == "fail"
     assert rollouts.phase(environment.rollout)[0] is rollouts.RolloutPhase.ABORTED
+
+
+def test_what_the_controller_changes_by_itself_is_in_the_audit_log(harness: Harness) -> None:
+    harness.ctx.audit = AuditLog(harness.store.engine, b"k" * 32)
+    serve(harness, canary=counts(0), stable=counts(0))
+    env = running_canary(harness)
+    serve(harness, canary=counts(1_000, 50), stable=counts(100_000, 1_000))
+    harness.settle(env, 61)
+    harness.converge(env)
+    mine = [r for r in harness.ctx.audit.all() if r.principal == "laneway"]
+    assert [(r.action, r.outcome, r.source) for r in mine] == [
+        ("rollout promoted", "ok", "controller"),  # v1, the first release, went live
+        ("rollout step", "ok", "controller"),
+        ("canary verdict", "failed", "controller"),
+        ("rollout aborted", "failed", "controller"),
+    ]
+    assert mine[0].detail == {"release": "v1"}
+    assert mine[1].detail == {"release": "v2", "step": 1, "weight": "1%"}
+    assert mine[2].detail["summary"].startswith("fail: error rate")
+    assert harness.ctx.audit.verify().ok
 
 
 def test_too_little_traffic_waits_inconclusive_and_says_how_much_more(harness: Harness) -> None:

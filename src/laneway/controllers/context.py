@@ -16,6 +16,7 @@ from laneway.controllers.specs import Specs
 from laneway.resources.base import ResourceProvider
 from laneway.runtime.base import Runtime
 from laneway.settings import Settings
+from laneway.store.audit import AuditLog
 from laneway.store.repository import Store
 from laneway.store.vault import Vault
 
@@ -31,6 +32,9 @@ class Context:
     clock: Callable[[], float] = field(default=time.time)
     secret: bytes = b""
     """The instance secret: resource passwords and flag client keys derive from it."""
+    audit: AuditLog | None = None
+    """Where the controllers record what they change by themselves (a canary's steps, its
+    verdicts, an abort): the log the API records requests in. None: not recorded."""
 
     @cached_property
     def specs(self) -> Specs:

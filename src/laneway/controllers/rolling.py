@@ -22,7 +22,7 @@ from laneway.analysis.criteria import Criteria
 from laneway.analysis.judge import combined
 from laneway.analysis.judge import judge as analysis_judge
 from laneway.analysis.types import Needed, Verdict
-from laneway.controllers import prometheus, webhooks
+from laneway.controllers import auditing, prometheus, webhooks
 from laneway.controllers.context import Context
 from laneway.controllers.launching import Launcher
 from laneway.core import environments as plans
@@ -172,6 +172,16 @@ class Rolling:
             EventType.ROLLOUT,
             f"v{status.canary.release} at {rollouts.percent(status.weight)}: {verdict.summary}",
         )
+        auditing.record(
+            self.ctx,
+            environment,
+            "canary verdict",
+            outcome="failed" if str(verdict.outcome) == "fail" else "ok",
+            release=f"v{status.canary.release}",
+            weight=rollouts.percent(status.weight),
+            verdict=str(verdict.outcome),
+            summary=verdict.summary,
+        )
 
     async def _ask(
         self,
@@ -292,6 +302,14 @@ class Rolling:
                         f"v{before.release}: {rollouts.percent(weight)} of clients "
                         f"(step {index + 1} of {steps})",
                     )
+                    auditing.record(
+                        self.ctx,
+                        before,
+                        "rollout step",
+                        release=f"v{before.release}",
+                        step=index + 1,
+                        weight=rollouts.percent(weight),
+                    )
                 case rollouts.Promoted(release=release, generation=generation, previous=previous):
                     if generation != release:
                         how = f" (on the processes of v{generation})"
@@ -306,6 +324,7 @@ class Rolling:
                         else ""
                     )
                     store.add_event(before.id, EventType.SWITCHED, f"v{release} is live{how}{kept}")
+                    auditing.record(self.ctx, before, "rollout promoted", release=f"v{release}")
                 case rollouts.Aborted(release=release, reason=reason):
                     stable = after.rollout.stable
                     serving = f"; v{stable.release} keeps serving" if stable is not None else ""
@@ -313,6 +332,14 @@ class Rolling:
                         before.id,
                         EventType.DEPLOY_FAILED,
                         f"deploy of v{release} failed{serving}: {reason}",
+                    )
+                    auditing.record(
+                        self.ctx,
+                        before,
+                        "rollout aborted",
+                        outcome="failed",
+                        release=f"v{release}",
+                        reason=reason,
                     )
 
     def abort(self, environment: Environment, reason: str) -> Environment:
