@@ -1,5 +1,5 @@
-"""A promotion to a production whose running spec asks for one approval waits for another
-principal's; the requester cannot approve it; a hotfix runs at once, but only for the role
+"""A promotion to a production whose running spec asks for one approval (and the one that
+creates it, as staging's running spec says) waits for another principal's; the requester cannot approve it; a hotfix runs at once, but only for the role
 that spec allows it to; a rollback does not wait."""
 
 from __future__ import annotations
@@ -49,7 +49,13 @@ def test_a_promotion_waits_for_another_principals_approval(tmp_path: Path) -> No
         with server.http() as http:
             http.put("/api/v1/apps/gate", json={"repo": str(repo)}).raise_for_status()
         server.cli("env", "create", "staging", "--kind", "staging", "--branch", "main", cwd=repo)
-        server.cli("promote", "staging", "production", "--create", cwd=repo, timeout=120)
+        bob = server.cli("access", "add", "bob", "--role", "deployer", cwd=repo).stdout.strip()
+        create = server.cli("promote", "staging", "production", "--create", cwd=repo)
+        assert "production waits for 1 approval(s) before: create production" in create.stdout
+        made = re.search(r"request ([0-9a-f]{8});", create.stdout)
+        assert made is not None and server.show("production", app="gate") is None
+        created = as_(server, bob, "approve", made.group(1), cwd=repo)
+        assert "(created production, release v1)" in created.stdout, created.stdout
         poll_until(lambda: serving(server, "production") == "v1", timeout=60, what="production")
         (repo / "v2").write_text("2")
         git(repo, "add", "v2")
@@ -74,7 +80,6 @@ def test_a_promotion_waits_for_another_principals_approval(tmp_path: Path) -> No
         assert f"admin asked for request {request_id}: its approvals must come from others" in (
             own.stderr
         )
-        bob = server.cli("access", "add", "bob", "--role", "deployer", cwd=repo).stdout.strip()
         approved = as_(server, bob, "approve", request_id, cwd=repo)
         assert approved.returncode == 0, approved.stderr
         assert "approved: promote build" in approved.stdout and "(release v2)" in approved.stdout

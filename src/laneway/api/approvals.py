@@ -17,11 +17,11 @@ from typing import cast
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from laneway.api import pipeline, roles
+from laneway.api import pipeline, promotion, roles
 from laneway.api.auth import Principal, require
 from laneway.api.holding import ApprovalOut
 from laneway.api.holding import now as _now
-from laneway.api.schemas import ReleaseOut
+from laneway.api.schemas import PromoteIn, ReleaseOut
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import approvals, rollout_json
@@ -104,10 +104,12 @@ def _run(request: Request, approved: approvals.Request) -> str:
     ctx = _ctx(request)
     by = ", ".join(a.principal for a in approved.approvals)
     try:
-        environment = ctx.store.get_environment(approved.app, approved.environment)
         requester = Principal(
             token_id="", name=approved.requester, role=Role.DEPLOYER, principal_id=""
         )
+        if approved.params.get("create"):
+            return _create(request, approved, requester)
+        environment = ctx.store.get_environment(approved.app, approved.environment)
         if approved.action is Action.DESTROY:
             ctx.store.update_environment(environment.id, desired=Desired.DELETED)
             ctx.store.add_event(
@@ -136,3 +138,21 @@ def _run(request: Request, approved: approvals.Request) -> str:
         return f"release {release.name}"
     except LanewayError as exc:  # what the requester would have been told, kept on the request
         return f"not run: {exc.message}; ask for it again"
+
+
+def _create(request: Request, approved: approvals.Request, requester: Principal) -> str:
+    """An approved promotion that creates its target: from the build the source ran when it
+    was asked, which the source must still run."""
+    ctx = _ctx(request)
+    params = approved.params
+    source = ctx.store.get_environment(approved.app, str(params["source"]))
+    live = pipeline.live_release(ctx, source)
+    if live is None or live.build_id != params["build_id"]:
+        raise Conflict(
+            f"{source.name} no longer runs build {str(params['build_id'])[7:19]}, the one approved"
+        )
+    body = PromoteIn.model_validate(
+        {"from": source.name, "to": approved.environment, "create": True, "kind": params["kind"]}
+    )
+    release = promotion.create_target(request, approved.app, body, live, requester)
+    return f"created {approved.environment}, release {release.name}"

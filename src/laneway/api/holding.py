@@ -69,28 +69,37 @@ class PendingOut(BaseModel):
 
 def hold(
     request: Request,
-    environment: Environment,
+    environment: Environment | str,
     principal: Principal,
     action: Action,
     description: str,
     params: dict[str, Any],
     needed: int,
+    *,
+    app: str | None = None,
 ) -> PendingOut:
-    """Open a request for the change (or return the same one already waiting)."""
+    """Open a request for the change (or return the same one already waiting). The
+    environment, or the name of one that does not exist yet (with `app`: a promotion that
+    would create it)."""
     ctx = cast(Context, request.app.state.ctx)  # starlette's State holds Any
     at = now()
-    for waiting in ctx.store.list_requests(app=environment.app, state=str(State.PENDING)):
+    if isinstance(environment, str):
+        assert app is not None
+        name, environment_id = environment, None
+    else:
+        app, name, environment_id = environment.app, environment.name, environment.id
+    for waiting in ctx.store.list_requests(app=app, state=str(State.PENDING)):
         if waiting.state_at(at) is State.PENDING and (
             waiting.environment,
             waiting.action,
             waiting.params,
             waiting.requester,
-        ) == (environment.name, action, params, principal.name):
+        ) == (name, action, params, principal.name):
             return PendingOut(approval=ApprovalOut.of(waiting, at))
     opened = approvals.open_request(
         id=secrets.token_hex(4),
-        app=environment.app,
-        environment=environment.name,
+        app=app,
+        environment=name,
         action=action,
         description=description,
         params=params,
@@ -99,9 +108,11 @@ def hold(
         now=at,
     )
     ctx.store.add_request(opened)
-    ctx.store.add_event(
-        environment.id,
-        EventType.DEPLOY,
-        f"{description}: waits for {needed} approval(s), request {opened.id} by {principal.name}",
-    )
+    if environment_id is not None:
+        ctx.store.add_event(
+            environment_id,
+            EventType.DEPLOY,
+            f"{description}: waits for {needed} approval(s), request {opened.id} "
+            f"by {principal.name}",
+        )
     return PendingOut(approval=ApprovalOut.of(opened, at))

@@ -328,6 +328,22 @@ def promote(
                 hint=f"`laneway promote {body.source} {body.target} --create` creates it "
                 f"with the build {body.source} runs",
             ) from None
+        kind = str(promotion.target_kind(body))
+        needed = (
+            0 if body.hotfix else protection.approvals_for(ctx, app, name=body.target, kind=kind)
+        )
+        if needed:
+            created = f"create {body.target} ({kind}) with build {live.build_id[7:19]} "
+            return holding.hold(
+                request,
+                body.target,
+                principal,
+                Action.PROMOTE,
+                created + f"from {body.source} {live.name}",
+                {"create": True, "source": body.source, "kind": kind, "build_id": live.build_id},
+                needed,
+                app=app,
+            )
         return promotion.create_target(request, app, body, live, principal)
     if body.kind is not None and body.kind != target.kind:
         raise Conflict(f"{body.target} exists already, of kind {target.kind}, not {body.kind}")

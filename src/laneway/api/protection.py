@@ -127,7 +127,13 @@ def check_destroy(
 def approvals_needed(ctx: Context, environment: Environment) -> int:
     """Approvals a deploy, promotion, canary or destroy of `environment` needs, from what
     runs now (0: it runs at once)."""
-    decided, _ = standing(ctx, environment.app, name=environment.name, kind=str(environment.kind))
+    return approvals_for(ctx, environment.app, name=environment.name, kind=str(environment.kind))
+
+
+def approvals_for(ctx: Context, app: str, *, name: str, kind: str) -> int:
+    """The same for environment `name` of `kind`, which may not exist yet (a promotion that
+    creates it)."""
+    decided, _ = standing(ctx, app, name=name, kind=kind)
     return decided.approvals if decided.protected else 0
 
 
