@@ -100,8 +100,14 @@ def test_a_promotion_waits_for_another_principals_approval(tmp_path: Path) -> No
         assert "waits for" not in hot.stdout, "a hotfix needs no approval"
         poll_until(lambda: serving(server, "production") == "v3", timeout=60, what="hotfix")
 
+        build = (server.show("staging", app="gate") or {})["build"]
+        made = server.cli("env", "create", "prod-eu", "--kind", "production", "--build", build, cwd=repo)  # fmt: skip
+        assert "prod-eu waits for 1 approval(s) before: create prod-eu (production)" in made.stdout
+        assert server.show("prod-eu", app="gate") is None, "not created before it is approved"
+
         server.cli("rollback", "production", cwd=repo, timeout=120)  # recovery never waits
         poll_until(lambda: serving(server, "production") != "v3", timeout=60, what="rollback")
-        assert json.loads(server.cli("approvals", "--json", cwd=repo).stdout) == []
+        waiting = json.loads(server.cli("approvals", "--json", cwd=repo).stdout)
+        assert [r["environment"] for r in waiting] == ["prod-eu"]
     finally:
         server.teardown()

@@ -329,3 +329,15 @@ def test_every_api_route_checks_its_caller_before_the_body_and_caps_it(api):
     for context in contexts:
         assert edge.checks_of(context.original_route), context.path_format
         assert context.max_body_size is not None, context.path_format
+
+
+def test_a_bad_config_value_is_named_never_echoed(api):
+    client, tokens, _ = api
+    deployer = {"Authorization": f"Bearer {tokens['deployer']}"}
+    body = {"set": {"API_KEY": 918273645546372819}}
+    response = client.request(
+        "PATCH", "/api/v1/apps/shop/environments/x/config", json=body, headers=deployer
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith("set.API_KEY: ")
+    assert "918273645546372819" not in response.text

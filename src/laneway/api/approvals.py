@@ -17,11 +17,11 @@ from typing import cast
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from laneway.api import pipeline, promotion, roles
+from laneway.api import audit, pipeline, promotion, roles, routes
 from laneway.api.auth import Principal, require
 from laneway.api.holding import ApprovalOut
 from laneway.api.holding import now as _now
-from laneway.api.schemas import PromoteIn, ReleaseOut
+from laneway.api.schemas import EnvironmentIn, PromoteIn, ReleaseOut
 from laneway.controllers.context import Context
 from laneway.controllers.manager import Manager
 from laneway.core import approvals, rollout_json
@@ -67,6 +67,7 @@ def approve(request_id: str, request: Request, principal: Principal = decider) -
     ctx = _ctx(request)
     now = _now()
     found, version = ctx.store.get_request(_checked(request_id))
+    audit.note(request, environment=found.environment, approval=found.id, app=found.app)
     updated = approvals.approve(found, principal.name, now)
     if not ctx.store.save_request(updated, version):
         raise Conflict(f"request {found.id} changed meanwhile", hint="look again, then retry")
@@ -86,6 +87,7 @@ def reject(
     ctx = _ctx(request)
     now = _now()
     found, version = ctx.store.get_request(_checked(request_id))
+    audit.note(request, environment=found.environment, approval=found.id, app=found.app)
     updated = approvals.reject(found, principal.name, body.reason, now)
     if not ctx.store.save_request(updated, version):
         raise Conflict(f"request {found.id} changed meanwhile", hint="look again, then retry")
@@ -107,6 +109,8 @@ def _run(request: Request, approved: approvals.Request) -> str:
         requester = Principal(
             token_id="", name=approved.requester, role=Role.DEPLOYER, principal_id=""
         )
+        if approved.action is Action.CREATE:
+            return _make(request, approved, requester)
         if approved.params.get("create"):
             return _create(request, approved, requester)
         environment = ctx.store.get_environment(approved.app, approved.environment)
@@ -156,3 +160,24 @@ def _create(request: Request, approved: approvals.Request, requester: Principal)
     )
     release = promotion.create_target(request, approved.app, body, live, requester)
     return f"created {approved.environment}, release {release.name}"
+
+
+def _make(request: Request, approved: approvals.Request, requester: Principal) -> str:
+    """An approved `env create`: its protection checked again against what runs now."""
+    params = approved.params
+    branch, ref = params["branch"], params["ref"]
+    body = EnvironmentIn.model_validate(
+        {
+            "name": approved.environment,
+            "kind": params["kind"],
+            "branch": branch,
+            "ref": None if branch else ref,
+            "build": None if branch or ref else params["build_id"],
+        }
+    )
+    ctx = _ctx(request)
+    routes.check_creation(ctx, approved.app, body, ref=params["ref"], build_id=params["build_id"])
+    made = routes.make_environment(
+        request, approved.app, body, requester, ref=params["ref"], build_id=params["build_id"]
+    )
+    return f"created {made.name}"

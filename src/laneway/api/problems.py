@@ -60,6 +60,11 @@ def of(exc: LanewayError) -> JSONResponse:
     return problem(exc.status_code, exc.title, exc.message, exc.hint, headers)
 
 
+SECRET_FIELDS = frozenset({"set"})
+"""Body fields whose values are config values (`PATCH …/config`): a bad one is named, never
+echoed back."""
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(LanewayError)
     async def _laneway(_: Request, exc: LanewayError) -> JSONResponse:
@@ -70,6 +75,8 @@ def install(app: FastAPI) -> None:
         lines = []
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"] if p != "body")
+            if SECRET_FIELDS & {str(p) for p in error["loc"]}:
+                error = {**error, "input": None}  # a config value may be a secret: not echoed
             lines.append(f"{where}: {_plain(error)}")
         return problem(400, "invalid input", "; ".join(lines))
 

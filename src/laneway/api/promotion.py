@@ -36,18 +36,11 @@ def create_target(
     assert live.build_id is not None
     kind = target_kind(body)
     _check_source_pipeline(ctx, app, body, kind, live.build_id)
-    created = routes.create_environment(
-        app,
-        EnvironmentIn(
-            name=body.target,
-            kind=kind,
-            build=live.build_id,
-            hotfix=body.hotfix,
-            reason=body.reason,
-        ),
-        request,
-        principal,
+    wanted = EnvironmentIn(
+        name=body.target, kind=kind, build=live.build_id, hotfix=body.hotfix, reason=body.reason
     )
+    ref, build_id = routes.checked_creation(request, app, wanted, principal)
+    created = routes.make_environment(request, app, wanted, principal, ref=ref, build_id=build_id)
     environment = ctx.store.get_environment(app, created.name)
     ctx.store.add_event(
         environment.id,

@@ -146,10 +146,36 @@ def list_environments(
     return [_out(ctx, e) for e in ctx.store.list_environments(app)]
 
 
-@router.post("/apps/{app}/environments", response_model=EnvironmentOut, status_code=202)
+@router.post(
+    "/apps/{app}/environments", response_model=EnvironmentOut | PendingOut, status_code=202
+)
 def create_environment(
     app: AppName, body: EnvironmentIn, request: Request, principal: Principal = app_changer
-) -> EnvironmentOut:
+) -> EnvironmentOut | PendingOut:
+    ref, build_id = checked_creation(request, app, body, principal)
+    ctx = _ctx(request)
+    kind = str(body.kind)
+    needed = 0 if body.hotfix else protection.approvals_for(ctx, app, name=body.name, kind=kind)
+    if needed and not any(e.name == body.name for e in ctx.store.list_environments(app)):
+        params = {"kind": kind, "branch": body.branch, "ref": ref, "build_id": build_id}
+        return holding.hold(
+            request,
+            body.name,
+            principal,
+            Action.CREATE,
+            f"create {body.name} ({kind}) from {body.branch or ref or build_id}",
+            params,
+            needed,
+            app=app,
+        )
+    return make_environment(request, app, body, principal, ref=ref, build_id=build_id)
+
+
+def checked_creation(
+    request: Request, app: str, body: EnvironmentIn, principal: Principal
+) -> tuple[str | None, str | None]:
+    """Every check of a new environment (names, the caller's role, a hotfix's role, its
+    source, protection); the ref pinned to its commit and the build, to create it from."""
     audit.note(request, environment=body.name)
     if body.hotfix:
         audit.note(request, hotfix=body.reason or "")
@@ -169,7 +195,21 @@ def create_environment(
         ref = builds.check_spec_at(Path(ctx.store.get_app(app).repo), ref, app=app)
     if body.build:
         build_id, _ = protection.build_of(ctx, app, body.build)
-    _check_protection(ctx, app, body, ref=ref, build_id=build_id)
+    check_creation(ctx, app, body, ref=ref, build_id=build_id)
+    return ref, build_id
+
+
+def make_environment(
+    request: Request,
+    app: str,
+    body: EnvironmentIn,
+    principal: Principal,
+    *,
+    ref: str | None,
+    build_id: str | None,
+) -> EnvironmentOut:
+    """Create the environment, its checks passed (or, for one that waited, approved)."""
+    ctx = _ctx(request)
     copied, source = (
         preview_config.copied_config(ctx, app) if body.kind == Kind.PREVIEW else ({}, None)
     )
@@ -208,7 +248,7 @@ def create_environment(
     return _out(ctx, environment)
 
 
-def _check_protection(
+def check_creation(
     ctx: Context, app: str, body: EnvironmentIn, *, ref: str | None, build_id: str | None
 ) -> None:
     """An environment of a protected kind starts, like every later release, only with a build

@@ -80,6 +80,9 @@ def approve(
     if as_json:
         output.print_json(done)
         return
+    if done["state"] == "approved" and str(done["outcome"]).startswith("not run"):
+        output.err().print(f"approved, but {done['outcome']}", markup=False)
+        raise typer.Exit(1)
     if done["state"] == "approved":
         output.out().print(f"approved: {done['description']} ({done['outcome']})", markup=False)
     else:

@@ -158,6 +158,8 @@ def env_create(
         path("apps", app, "environments"),
         json={k: v for k, v in body.items() if v is not None},
     )
+    if held(created, as_json=as_json):
+        return
     if not wait:
         result = created
     else:

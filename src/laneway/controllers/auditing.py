@@ -48,6 +48,8 @@ def record(
         ctx.audit.append(entry)
     except LanewayError as exc:
         log.error("audit: %s of %s/%s was not recorded: %s", action, *_where(environment), exc)
+    except Exception:  # the log must never hold a rollout back
+        log.exception("audit: %s of %s/%s was not recorded", action, *_where(environment))
 
 
 def _where(environment: Environment) -> tuple[str, str]:

@@ -24,6 +24,7 @@ MAX_APPROVALS = 5
 class Action(StrEnum):
     """What a request asks to do to its environment."""
 
+    CREATE = "create"
     DEPLOY = "deploy"
     PROMOTE = "promote"
     CANARY = "canary"

@@ -367,9 +367,14 @@ class Spec(_Strict):
         return self.services[service].replicas
 
     def hotfix_role(self, kind: str) -> str:
-        """The role `--hotfix` needs in an environment of `kind`."""
+        """The role `--hotfix` needs in an environment of `kind`: as the spec says, else
+        admin where changes wait for approvals (a hotfix would skip them), else deployer."""
         overrides = self.overrides_for(kind)
-        return overrides.hotfix_role if overrides is not None else "deployer"
+        if overrides is None:
+            return "deployer"
+        if "hotfix_role" in overrides.model_fields_set:
+            return overrides.hotfix_role
+        return "admin" if self.approvals(kind) else "deployer"
 
     def approvals(self, kind: str) -> int:
         """Approvals a change to a protected environment of `kind` needs (0: none)."""

@@ -52,3 +52,10 @@ def test_the_hotfix_role_is_deployer_unless_the_spec_says_admin() -> None:
     assert (spec.hotfix_role("production"), spec.hotfix_role("staging")) == ("admin", "deployer")
     found = problems(BASE + "  production: {hotfix_role: developer}\n")
     assert len(found) == 1 and "environments.production.hotfix_role" in found[0], found
+
+
+def test_a_hotfix_needs_admin_where_changes_wait_for_approvals() -> None:
+    spec = load_spec_text(BASE + "  production: {approvals: 1}\n")
+    assert spec.hotfix_role("production") == "admin"
+    said = load_spec_text(BASE + "  production: {approvals: 1, hotfix_role: deployer}\n")
+    assert said.hotfix_role("production") == "deployer"
