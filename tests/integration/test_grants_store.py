@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import text
@@ -16,24 +13,13 @@ from laneway.core.types import Kind, Role
 from laneway.errors import InvalidInput, NotFound
 from laneway.store import db
 from laneway.store.repository import Store
-from laneway.testing import PG_ADMIN
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
-        return
-    name = f"lw_test_grants_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+@pytest.fixture
+def url(empty_store_url: str) -> str:
+    return empty_store_url
 
 
 @pytest.fixture
